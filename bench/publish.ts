@@ -1,0 +1,63 @@
+import autocannon from 'autocannon';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { RelaydProcess } from './lib/relayd-process.js';
+import { fmt, heading, row } from './lib/report.js';
+
+const CONNECTIONS = 50;
+const DURATION_S = 8;
+const BODY = JSON.stringify({ name: 'order-shipped', channels: ['orders', 'orders-eu'], data: JSON.stringify({ id: 12345, items: 3, note: 'x'.repeat(200) }) });
+
+/** A bare node `http` server in its own process that reads and parses the same JSON body. */
+async function startBareHttp(): Promise<{ url: string; stop(): void }> {
+  const script = `
+    const http = require('node:http');
+    let n = 0;
+    const server = http.createServer((req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        const answer = JSON.stringify({ id: 'evt_' + (n++) + body.name.length });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+        res.end(answer);
+      });
+    });
+    server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => createInterface({ input: child.stdout! }).once('line', (line) => resolve(Number(line))));
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+}
+
+async function load(url: string, headers: Record<string, string>): Promise<{ rps: number; non2xx: number; p99: number }> {
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    connections: CONNECTIONS,
+    duration: DURATION_S,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: BODY,
+  });
+  return { rps: result.requests.average, non2xx: result.non2xx + result.errors, p99: result.latency.p99 };
+}
+
+/** Publish requests/s through the whole path (token, scope, rate limit, validation, group-committed persistence) beside bare http. */
+export async function benchPublish(daemon: RelaydProcess): Promise<void> {
+  heading(`Publish: ${CONNECTIONS} concurrent keep-alive clients, ${DURATION_S} s each, ${BODY.length}-byte body`);
+  await daemon.admin('POST', '/admin/v1/orgs/default/apps', { id: 'bench-publish', name: 'Bench' });
+  const created = await daemon.admin<{ secret: string }>('POST', '/admin/v1/orgs/default/apps/bench-publish/tokens', {
+    name: 'bench',
+    scopes: ['events:publish'],
+    rateLimit: '10000000/min,burst=10000000',
+  });
+
+  const bare = await startBareHttp();
+  const baseline = await load(`${bare.url}/`, {});
+  bare.stop();
+  row('bare node http, JSON.parse (baseline)', `${fmt(baseline.rps, 0)} req/s`, `p99 ${baseline.p99} ms`);
+
+  const relayd = await load(`${daemon.url}/api/v1/apps/bench-publish/events`, { authorization: `Bearer ${created.body.secret}` });
+  row('relayd POST /api/v1/apps/{id}/events', `${fmt(relayd.rps, 0)} req/s`, `${fmt((relayd.rps / baseline.rps) * 100, 0)} % of baseline (goal ≥ 50 %), p99 ${relayd.p99} ms`);
+  if (relayd.non2xx > 0) row('  non-2xx answers or errors (should be 0)', String(relayd.non2xx));
+}

@@ -1,0 +1,21 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { benchHandshakes } from './handshake.js';
+import { benchPublish } from './publish.js';
+import { spawnRelayd } from './lib/relayd-process.js';
+import { benchStartup } from './startup.js';
+
+/** `npm run bench`: every figure beside a baseline measured in the same run. */
+const dataDir = mkdtempSync(join(tmpdir(), 'relay-bench-'));
+const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RELAY_')));
+const daemon = await spawnRelayd(dataDir, [], env);
+try {
+  process.stdout.write(`relay benchmarks — node ${process.version}, relayd at ${daemon.url}\n`);
+  await benchStartup(daemon);
+  await benchHandshakes(daemon);
+  await benchPublish(daemon);
+} finally {
+  await daemon.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,40 @@
+# bash completion for relay. Generated from the command tree by `relay completion bash`; do not edit.
+_relay_completions() {
+  local cur="${COMP_WORDS[COMP_CWORD]}" path="" word i words=""
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    word="${COMP_WORDS[i]}"
+    case "$path/$word" in
+      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/activate|/apps/rotate|/apps/credentials|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/orgs|/orgs/list|/orgs/create|/status|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word" ;;
+    esac
+  done
+  case "$path" in
+    "") words="apps tokens orgs status audit scopes rate-limits login logout completion --version --help --version" ;;
+    "/apps") words="register list show update deactivate activate rotate credentials --help" ;;
+    "/apps/register") words="--json --jq --url --token --profile --org --quiet --id --name --description --help" ;;
+    "/apps/list") words="--json --jq --url --token --profile --org --help" ;;
+    "/apps/show") words="--json --jq --url --token --profile --org --help" ;;
+    "/apps/update") words="--json --jq --url --token --profile --org --name --description --rate-limit --help" ;;
+    "/apps/deactivate") words="--json --jq --url --token --profile --org --yes --help" ;;
+    "/apps/activate") words="--json --jq --url --token --profile --org --help" ;;
+    "/apps/rotate") words="--json --jq --url --token --profile --org --quiet --grace --channel-secret --help" ;;
+    "/apps/credentials") words="--json --jq --url --token --profile --org --help" ;;
+    "/tokens") words="create list show revoke rotate --help" ;;
+    "/tokens/create") words="--json --jq --url --token --profile --org --quiet --app --name --description --scope --rate-limit --expires --help" ;;
+    "/tokens/list") words="--json --jq --url --token --profile --org --app --help" ;;
+    "/tokens/show") words="--json --jq --url --token --profile --help" ;;
+    "/tokens/revoke") words="--json --jq --url --token --profile --yes --help" ;;
+    "/tokens/rotate") words="--json --jq --url --token --profile --quiet --help" ;;
+    "/orgs") words="list create --help" ;;
+    "/orgs/list") words="--json --jq --url --token --profile --help" ;;
+    "/orgs/create") words="--json --jq --url --token --profile --id --name --help" ;;
+    "/status") words="--json --jq --url --token --profile --watch --interval --help" ;;
+    "/audit") words="--json --jq --url --token --profile --since --limit --help" ;;
+    "/scopes") words="--json --jq --help" ;;
+    "/rate-limits") words="--json --jq --help" ;;
+    "/login") words="--url --token --with-token --profile --json --help" ;;
+    "/logout") words="--profile --json --help" ;;
+    "/completion") words="bash zsh fish --help" ;;
+  esac
+  COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}
+complete -F _relay_completions relay

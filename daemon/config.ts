@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { parseDuration } from '../src/shared/duration.js';
+import { defaultDataDir } from '../src/shared/paths.js';
+import type { LogLevel } from './log.js';
+
+/**
+ * relayd's configuration: written values (flags, then RELAY_* environment) → schema →
+ * normalised Config. One table names every setting, its flag and its variable.
+ */
+export const SETTINGS = {
+  host: { flag: '--host <host>', env: 'RELAY_HOST', doc: 'address to listen on', default: '127.0.0.1' },
+  port: { flag: '--port <port>', env: 'RELAY_PORT', doc: 'port to listen on (0: any free port)', default: '7420' },
+  dataDir: { flag: '--data-dir <dir>', env: 'RELAY_DATA_DIR', doc: 'where the database, master key and admin token live', default: null },
+  logLevel: { flag: '--log-level <level>', env: 'RELAY_LOG_LEVEL', doc: 'debug, info, warn, error or silent', default: 'info' },
+  pingInterval: { flag: '--ping-interval <duration>', env: 'RELAY_PING_INTERVAL', doc: 'WebSocket keepalive; a peer silent for two intervals is dropped', default: '25s' },
+  shutdownTimeout: { flag: '--shutdown-timeout <duration>', env: 'RELAY_SHUTDOWN_TIMEOUT', doc: 'how long SIGTERM waits for sockets and writes before exiting', default: '10s' },
+} as const;
+
+export type SettingKey = keyof typeof SETTINGS;
+export type WrittenConfig = Partial<Record<SettingKey, string>>;
+
+/** Variables that belong to the `relay` CLI; relayd ignores them without a warning. */
+const CLI_VARIABLES = new Set(['RELAY_URL', 'RELAY_ADMIN_TOKEN', 'RELAY_PROFILE', 'RELAY_CONFIG_DIR', 'RELAY_DEBUG']);
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: LogLevel;
+  pingIntervalMs: number;
+  shutdownTimeoutMs: number;
+}
+
+const duration = (name: string) =>
+  z.string().transform((text, ctx) => {
+    try {
+      return parseDuration(text, name);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
+const schema = z.object({
+  host: z.string().min(1),
+  port: z.coerce.number().int().min(0).max(65535),
+  dataDir: z.string().min(1),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']),
+  pingInterval: duration('ping interval').refine((ms) => ms >= 1000, 'the ping interval must be at least 1s'),
+  shutdownTimeout: duration('shutdown timeout'),
+});
+
+export type ConfigResult = { config: Config; warnings: string[] } | { config: null; errors: string[]; warnings: string[] };
+
+export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): Promise<ConfigResult> {
+  const written: Record<string, string> = {};
+  for (const [key, setting] of Object.entries(SETTINGS) as [SettingKey, (typeof SETTINGS)[SettingKey]][]) {
+    const value = flags[key] ?? env[setting.env] ?? setting.default ?? (key === 'dataDir' ? await defaultDataDir() : undefined);
+    if (value !== undefined) written[key] = value;
+  }
+  const known = new Set<string>(Object.values(SETTINGS).map((s) => s.env));
+  const warnings = Object.keys(env)
+    .filter((name) => name.startsWith('RELAY_') && !known.has(name) && !CLI_VARIABLES.has(name))
+    .map((name) => `unknown environment variable ${name} (ignored)`);
+  const parsed = schema.safeParse(written);
+  if (!parsed.success) {
+    const errors = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0]) as SettingKey;
+      const setting = SETTINGS[key];
+      return `${setting ? `${setting.flag.split(' ')[0]} / ${setting.env}` : key}: ${issue.message}`;
+    });
+    return { config: null, errors, warnings };
+  }
+  const c = parsed.data;
+  return {
+    config: { host: c.host, port: c.port, dataDir: c.dataDir, logLevel: c.logLevel, pingIntervalMs: c.pingInterval, shutdownTimeoutMs: c.shutdownTimeout },
+    warnings,
+  };
+}

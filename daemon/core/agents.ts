@@ -1,0 +1,168 @@
+import type { Agent, AgentRegistered, AgentRotated, AgentStateChange } from '../../src/shared/api.js';
+import { RelayError } from '../../src/shared/errors.js';
+import { parseAgentToken } from '../../src/shared/ids.js';
+import type { AgentRecord, AgentTokenRecord, Store } from '../store/store.js';
+import { CLOSE_APP_INACTIVE, CLOSE_TOKEN_EXPIRED } from './apps.js';
+import { auditRecord, type Actor } from './audit.js';
+import type { Clock } from './clock.js';
+import type { ConnectionRegistry } from './connections.js';
+import { GraceTimers } from './grace.js';
+import type { Counters } from './metrics.js';
+import { fastHash, newAgentToken, randomBase62 } from './secrets.js';
+
+export const DEFAULT_AGENT_TIMEOUT_MS = 120_000;
+
+export interface AgentPrincipal {
+  org: string;
+  agentId: string;
+  tokenId: string;
+  status: AgentRecord['status'];
+}
+
+export interface AgentsDeps {
+  store: Store;
+  clock: Clock;
+  connections: ConnectionRegistry;
+  counters: Counters;
+}
+
+/** Agents (the services that receive events and reply): lifecycle and the check of their tokens. */
+export class AgentService {
+  readonly #deps: AgentsDeps;
+  readonly #grace: GraceTimers;
+
+  constructor(deps: AgentsDeps) {
+    this.#deps = deps;
+    this.#grace = new GraceTimers(deps.clock);
+  }
+
+  async start(): Promise<void> {
+    for (const token of await this.#deps.store.listAgentTokensInGrace(this.#deps.clock.now())) {
+      if (token.validUntil !== null) this.#scheduleGraceEnd(token.org, token.agentId, token.validUntil);
+    }
+  }
+
+  stop(): void {
+    this.#grace.stop();
+  }
+
+  async register(actor: Actor, org: string, input: { id: string; name: string; timeoutMs?: number | undefined }): Promise<AgentRegistered> {
+    const { store, clock } = this.#deps;
+    if (!(await store.getOrg(org))) throw new RelayError('not_found', `organization "${org}" not found`);
+    const now = clock.now();
+    const secret = newAgentToken(input.id);
+    const record: AgentRecord = {
+      org,
+      id: input.id,
+      name: input.name,
+      status: 'active',
+      timeoutMs: input.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS,
+      createdAt: now,
+      lastConnectedAt: null,
+    };
+    await store.insertAgent(record, this.#tokenRecord(org, input.id, secret, now), auditRecord(clock, actor, 'agent.register', { org, type: 'agent', id: input.id }, { name: input.name }));
+    return { agent: await this.#toAgent(record), secret };
+  }
+
+  async list(org: string): Promise<Agent[]> {
+    if (!(await this.#deps.store.getOrg(org))) throw new RelayError('not_found', `organization "${org}" not found`);
+    return Promise.all((await this.#deps.store.listAgents(org)).map((record) => this.#toAgent(record)));
+  }
+
+  async show(org: string, id: string): Promise<Agent> {
+    return this.#toAgent(await this.require(org, id));
+  }
+
+  async deactivate(actor: Actor, org: string, id: string): Promise<AgentStateChange> {
+    const current = await this.require(org, id);
+    if (current.status === 'inactive') return { agent: await this.#toAgent(current), changed: false };
+    const updated = await this.#deps.store.setAgentStatus(org, id, 'inactive', auditRecord(this.#deps.clock, actor, 'agent.deactivate', { org, type: 'agent', id }));
+    if (!updated) throw notFound(org, id);
+    await this.#deps.connections.closeOwner({ role: 'agent', org, ownerId: id, keepCredentials: null, code: CLOSE_APP_INACTIVE, reason: 'agent deactivated' });
+    return { agent: await this.#toAgent(updated), changed: true };
+  }
+
+  async activate(actor: Actor, org: string, id: string): Promise<AgentStateChange> {
+    const current = await this.require(org, id);
+    if (current.status === 'active') return { agent: await this.#toAgent(current), changed: false };
+    const updated = await this.#deps.store.setAgentStatus(org, id, 'active', auditRecord(this.#deps.clock, actor, 'agent.activate', { org, type: 'agent', id }));
+    if (!updated) throw notFound(org, id);
+    return { agent: await this.#toAgent(updated), changed: true };
+  }
+
+  async rotate(actor: Actor, org: string, id: string, graceMs: number): Promise<AgentRotated> {
+    const { store, clock } = this.#deps;
+    await this.require(org, id);
+    const now = clock.now();
+    const secret = newAgentToken(id);
+    const graceUntil = now + graceMs;
+    await store.rotateAgentToken(this.#tokenRecord(org, id, secret, now), graceUntil, now, auditRecord(clock, actor, 'agent.rotate', { org, type: 'agent', id }, { graceMs }));
+    this.#scheduleGraceEnd(org, id, graceUntil);
+    return { agent: await this.#toAgent(await this.require(org, id)), secret, previousValidUntil: new Date(graceUntil).toISOString() };
+  }
+
+  /**
+   * An agent token: format first (no lookup for a malformed one), then its SHA-256. A fast
+   * hash is a single indexed read, so no cache is needed in front of it.
+   */
+  async verify(token: string): Promise<AgentPrincipal> {
+    const parsed = parseAgentToken(token);
+    if (!parsed) {
+      this.#deps.counters.credentialsRefusedUnchecked++;
+      throw new RelayError('unauthorized', 'invalid agent token');
+    }
+    const record = await this.#deps.store.findAgentTokenByHash(fastHash(token));
+    if (!record || record.agentId !== parsed.agentId || (record.validUntil !== null && record.validUntil <= this.#deps.clock.now())) {
+      throw new RelayError('unauthorized', 'invalid agent token');
+    }
+    const agent = await this.#deps.store.getAgent(record.org, record.agentId);
+    if (!agent) throw new RelayError('unauthorized', 'invalid agent token');
+    return { org: agent.org, agentId: agent.id, tokenId: record.id, status: agent.status };
+  }
+
+  async recordConnected(org: string, id: string): Promise<void> {
+    await this.#deps.store.setAgentLastConnected(org, id, this.#deps.clock.now());
+  }
+
+  async require(org: string, id: string): Promise<AgentRecord> {
+    const agent = await this.#deps.store.getAgent(org, id);
+    if (agent) return agent;
+    if (!(await this.#deps.store.getOrg(org))) throw new RelayError('not_found', `organization "${org}" not found`);
+    throw notFound(org, id);
+  }
+
+  #scheduleGraceEnd(org: string, agentId: string, at: number): void {
+    this.#grace.schedule(`agent:${org}/${agentId}`, at, async () => {
+      const valid = (await this.#deps.store.findValidAgentTokens(org, agentId, this.#deps.clock.now())).map((t) => t.id);
+      await this.#deps.connections.closeOwner({ role: 'agent', org, ownerId: agentId, keepCredentials: valid, code: CLOSE_TOKEN_EXPIRED, reason: 'token expired' });
+    });
+  }
+
+  #tokenRecord(org: string, agentId: string, secret: string, now: number): AgentTokenRecord {
+    return { id: `agk_${randomBase62(16)}`, org, agentId, hash: fastHash(secret), createdAt: now, validUntil: null };
+  }
+
+  async #toAgent(record: AgentRecord): Promise<Agent> {
+    const now = this.#deps.clock.now();
+    const graceEnds = (await this.#deps.store.findValidAgentTokens(record.org, record.id, now)).filter((t) => t.validUntil !== null).map((t) => t.validUntil as number);
+    const connections = this.#deps.connections.count('agent', record.org, record.id);
+    return {
+      id: record.id,
+      name: record.name,
+      org: record.org,
+      status: record.status,
+      connected: connections > 0,
+      connections,
+      lastConnectedAt: record.lastConnectedAt === null ? null : new Date(record.lastConnectedAt).toISOString(),
+      timeoutMs: record.timeoutMs,
+      createdAt: new Date(record.createdAt).toISOString(),
+      previousTokenValidUntil: graceEnds.length > 0 ? new Date(Math.max(...graceEnds)).toISOString() : null,
+    };
+  }
+}
+
+function notFound(org: string, id: string): RelayError {
+  return new RelayError('not_found', `agent "${id}" not found in organization "${org}"`, {
+    hint: org === 'default' ? 'list the agents with `relay agents list`' : `list the agents with \`relay agents list --org ${org}\``,
+  });
+}

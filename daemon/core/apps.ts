@@ -1,0 +1,234 @@
+import type { AllowedAgents, App, AppCredentials, AppRegistered, AppRotated, AppShow, AppStateChange } from '../../src/shared/api.js';
+import { RelayError } from '../../src/shared/errors.js';
+import { DEFAULT_RATE_LIMIT_PROFILE } from '../../src/shared/rate-limits.js';
+import type { AppPatch, AppRecord, AppTokenRecord, Store } from '../store/store.js';
+import { auditRecord, type Actor } from './audit.js';
+import type { Clock } from './clock.js';
+import { GraceTimers } from './grace.js';
+import type { ConnectionRegistry } from './connections.js';
+import { toEvent } from './events.js';
+import { bcryptHash, newAppToken, randomBase62, randomHex, type SecretBox } from './secrets.js';
+
+export const DEFAULT_GRACE_MS = 3_600_000;
+const RECENT_EVENTS = 10;
+
+/** WebSocket close codes of the relay protocol. */
+export const CLOSE_TOKEN_EXPIRED = 4001;
+export const CLOSE_APP_INACTIVE = 4003;
+
+export interface AppsDeps {
+  store: Store;
+  clock: Clock;
+  secrets: SecretBox;
+  connections: ConnectionRegistry;
+  /** Told after an app's status, settings or tokens change, so that caches of it drop their copies. */
+  appChanged(org: string, id: string): void;
+}
+
+export interface RegisterApp {
+  id: string;
+  name: string;
+  description?: string | null | undefined;
+}
+
+/** The app lifecycle: register, update, (de)activate, rotate, and the views of an app. */
+export class AppService {
+  readonly #deps: AppsDeps;
+  readonly #grace: GraceTimers;
+
+  constructor(deps: AppsDeps) {
+    this.#deps = deps;
+    this.#grace = new GraceTimers(deps.clock);
+  }
+
+  /** Arms the end of every grace period still running (after a restart). */
+  async start(): Promise<void> {
+    for (const token of await this.#deps.store.listTokensInGrace(this.#deps.clock.now())) {
+      if (token.validUntil !== null) this.#scheduleGraceEnd(token.org, token.appId, token.validUntil);
+    }
+  }
+
+  stop(): void {
+    this.#grace.stop();
+  }
+
+  async register(actor: Actor, org: string, input: RegisterApp): Promise<AppRegistered> {
+    const { store, clock, secrets } = this.#deps;
+    await this.#requireOrg(org);
+    const now = clock.now();
+    const secret = newAppToken(input.id);
+    const record: AppRecord = {
+      org,
+      id: input.id,
+      name: input.name,
+      description: input.description ?? null,
+      status: 'active',
+      createdAt: now,
+      lastConnectedAt: null,
+      rateLimitProfile: DEFAULT_RATE_LIMIT_PROFILE,
+      channelKey: randomHex(10),
+      channelSecretEnc: secrets.seal(randomHex(20)),
+    };
+    const token = await this.#newTokenRecord(org, input.id, secret, now);
+    await store.insertApp(record, token, auditRecord(clock, actor, 'app.register', { org, type: 'app', id: input.id }, { name: input.name }));
+    return { app: await this.#toApp(record), secret };
+  }
+
+  async list(org: string): Promise<App[]> {
+    await this.#requireOrg(org);
+    return Promise.all((await this.#deps.store.listApps(org)).map((record) => this.#toApp(record)));
+  }
+
+  async show(org: string, id: string): Promise<AppShow> {
+    const app = await this.#toApp(await this.#require(org, id));
+    const recent = await this.#deps.store.listEvents(org, id, { before: null, limit: RECENT_EVENTS });
+    return { app, recentEvents: recent.map(toEvent) };
+  }
+
+  async update(actor: Actor, org: string, id: string, patch: AppPatch): Promise<App> {
+    await this.#require(org, id);
+    const updated = await this.#deps.store.updateApp(
+      org,
+      id,
+      patch,
+      auditRecord(this.#deps.clock, actor, 'app.update', { org, type: 'app', id }, { ...patch }),
+    );
+    if (!updated) throw notFound(org, id);
+    this.#deps.appChanged(org, id);
+    return this.#toApp(updated);
+  }
+
+  async deactivate(actor: Actor, org: string, id: string): Promise<AppStateChange> {
+    const current = await this.#require(org, id);
+    if (current.status === 'inactive') return { app: await this.#toApp(current), changed: false };
+    const updated = await this.#deps.store.setAppStatus(org, id, 'inactive', auditRecord(this.#deps.clock, actor, 'app.deactivate', { org, type: 'app', id }));
+    if (!updated) throw notFound(org, id);
+    this.#deps.appChanged(org, id);
+    await this.#deps.connections.closeOwner({ role: 'app', org, ownerId: id, keepCredentials: null, code: CLOSE_APP_INACTIVE, reason: 'app deactivated' });
+    return { app: await this.#toApp(updated), changed: true };
+  }
+
+  async activate(actor: Actor, org: string, id: string): Promise<AppStateChange> {
+    const current = await this.#require(org, id);
+    if (current.status === 'active') return { app: await this.#toApp(current), changed: false };
+    const updated = await this.#deps.store.setAppStatus(org, id, 'active', auditRecord(this.#deps.clock, actor, 'app.activate', { org, type: 'app', id }));
+    if (!updated) throw notFound(org, id);
+    this.#deps.appChanged(org, id);
+    return { app: await this.#toApp(updated), changed: true };
+  }
+
+  async rotate(actor: Actor, org: string, id: string, graceMs: number): Promise<AppRotated> {
+    const { store, clock } = this.#deps;
+    await this.#require(org, id);
+    const now = clock.now();
+    const secret = newAppToken(id);
+    const token = await this.#newTokenRecord(org, id, secret, now);
+    const graceUntil = now + graceMs;
+    await store.rotateAppToken(token, graceUntil, now, auditRecord(clock, actor, 'app.rotate', { org, type: 'app', id }, { graceMs }));
+    this.#deps.appChanged(org, id);
+    this.#scheduleGraceEnd(org, id, graceUntil);
+    return { app: await this.#toApp(await this.#require(org, id)), secret, previousValidUntil: new Date(graceUntil).toISOString() };
+  }
+
+  async credentials(actor: Actor, org: string, id: string): Promise<AppCredentials> {
+    const app = await this.#require(org, id);
+    await this.#deps.store.insertAudit(auditRecord(this.#deps.clock, actor, 'app.credentials.read', { org, type: 'app', id }));
+    return { appId: app.id, key: app.channelKey, secret: this.#deps.secrets.open(app.channelSecretEnc) };
+  }
+
+  /** A new channel secret, at once: Pusher signatures made with the old one stop verifying. */
+  async rotateChannelSecret(actor: Actor, org: string, id: string): Promise<AppCredentials> {
+    await this.#require(org, id);
+    const secret = randomHex(20);
+    const updated = await this.#deps.store.setAppChannelSecret(
+      org,
+      id,
+      this.#deps.secrets.seal(secret),
+      auditRecord(this.#deps.clock, actor, 'app.rotate-channel-secret', { org, type: 'app', id }),
+    );
+    if (!updated) throw notFound(org, id);
+    this.#deps.appChanged(org, id);
+    return { appId: id, key: updated.channelKey, secret };
+  }
+
+  /** Adds agents to the app's allowlist (they must exist in its organization). */
+  async allow(actor: Actor, org: string, id: string, agents: string[]): Promise<AllowedAgents> {
+    await this.#require(org, id);
+    await this.#requireAgents(org, agents);
+    const allowed = await this.#deps.store.changeAllowedAgents(org, id, { add: agents, remove: [] }, auditRecord(this.#deps.clock, actor, 'app.allow', { org, type: 'app', id }, { agents }));
+    return { appId: id, allowedAgents: allowed };
+  }
+
+  /** Removes agents from the allowlist; an emptied list allows every agent of the organization again. */
+  async disallow(actor: Actor, org: string, id: string, agents: string[]): Promise<AllowedAgents> {
+    await this.#require(org, id);
+    const allowed = await this.#deps.store.changeAllowedAgents(org, id, { add: [], remove: agents }, auditRecord(this.#deps.clock, actor, 'app.disallow', { org, type: 'app', id }, { agents }));
+    return { appId: id, allowedAgents: allowed };
+  }
+
+  async #requireAgents(org: string, agents: string[]): Promise<void> {
+    const missing: string[] = [];
+    for (const agent of agents) if (!(await this.#deps.store.getAgent(org, agent))) missing.push(agent);
+    if (missing.length > 0) {
+      throw new RelayError('not_found', `no agent ${missing.map((a) => `"${a}"`).join(', ')} in organization "${org}"`, { hint: 'register it first with `relay agents register`' });
+    }
+  }
+
+  async recordConnected(org: string, id: string): Promise<void> {
+    await this.#deps.store.setAppLastConnected(org, id, this.#deps.clock.now());
+  }
+
+  #scheduleGraceEnd(org: string, appId: string, at: number): void {
+    this.#grace.schedule(`${org}/${appId}`, at, () => this.#endGrace(org, appId));
+  }
+
+  /** Closes (4001) the app's sockets whose token is no longer valid. */
+  async #endGrace(org: string, appId: string): Promise<void> {
+    const valid = (await this.#deps.store.findValidAppTokens(appId, this.#deps.clock.now())).filter((t) => t.org === org).map((t) => t.id);
+    this.#deps.appChanged(org, appId);
+    await this.#deps.connections.closeOwner({ role: 'app', org, ownerId: appId, keepCredentials: valid, code: CLOSE_TOKEN_EXPIRED, reason: 'token expired' });
+  }
+
+  async #newTokenRecord(org: string, appId: string, secret: string, now: number): Promise<AppTokenRecord> {
+    return { id: `atk_${randomBase62(16)}`, org, appId, hash: await bcryptHash(secret), createdAt: now, validUntil: null };
+  }
+
+  async #requireOrg(org: string): Promise<void> {
+    if (!(await this.#deps.store.getOrg(org))) throw new RelayError('not_found', `organization "${org}" not found`);
+  }
+
+  async #require(org: string, id: string): Promise<AppRecord> {
+    const app = await this.#deps.store.getApp(org, id);
+    if (app) return app;
+    await this.#requireOrg(org);
+    throw notFound(org, id);
+  }
+
+  async #toApp(record: AppRecord): Promise<App> {
+    const now = this.#deps.clock.now();
+    const graceEnds = (await this.#deps.store.findValidAppTokens(record.id, now))
+      .filter((t) => t.org === record.org && t.validUntil !== null)
+      .map((t) => t.validUntil as number);
+    const connections = this.#deps.connections.count('app', record.org, record.id);
+    return {
+      id: record.id,
+      name: record.name,
+      description: record.description,
+      org: record.org,
+      status: record.status,
+      createdAt: new Date(record.createdAt).toISOString(),
+      connected: connections > 0,
+      connections,
+      lastConnectedAt: record.lastConnectedAt === null ? null : new Date(record.lastConnectedAt).toISOString(),
+      allowedAgents: await this.#deps.store.listAllowedAgents(record.org, record.id),
+      rateLimitProfile: record.rateLimitProfile,
+      previousTokenValidUntil: graceEnds.length > 0 ? new Date(Math.max(...graceEnds)).toISOString() : null,
+    };
+  }
+}
+
+function notFound(org: string, id: string): RelayError {
+  return new RelayError('not_found', `app "${id}" not found in organization "${org}"`, {
+    hint: org === 'default' ? 'list the apps with `relay apps list`' : `list the apps with \`relay apps list --org ${org}\``,
+  });
+}

@@ -1,0 +1,34 @@
+import type { Org } from '../../src/shared/api.js';
+import type { OrgRecord, Store } from '../store/store.js';
+import { auditRecord, type Actor } from './audit.js';
+import type { Clock } from './clock.js';
+
+export const DEFAULT_ORG = 'default';
+
+const toOrg = (record: OrgRecord): Org => ({ id: record.id, name: record.name, createdAt: new Date(record.createdAt).toISOString() });
+
+export class OrgService {
+  readonly #store: Store;
+  readonly #clock: Clock;
+
+  constructor(store: Store, clock: Clock) {
+    this.#store = store;
+    this.#clock = clock;
+  }
+
+  /** A fresh daemon has one organization, `default`. */
+  async ensureDefault(): Promise<void> {
+    if (await this.#store.getOrg(DEFAULT_ORG)) return;
+    await this.#store.insertOrg({ id: DEFAULT_ORG, name: 'Default', createdAt: this.#clock.now() }, null);
+  }
+
+  async list(): Promise<Org[]> {
+    return (await this.#store.listOrgs()).map(toOrg);
+  }
+
+  async create(actor: Actor, input: { id: string; name: string }): Promise<Org> {
+    const record: OrgRecord = { id: input.id, name: input.name, createdAt: this.#clock.now() };
+    await this.#store.insertOrg(record, auditRecord(this.#clock, actor, 'org.create', { org: input.id, type: 'org', id: input.id }, { name: input.name }));
+    return toOrg(record);
+  }
+}

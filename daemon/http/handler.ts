@@ -1,0 +1,114 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import FindMyWay from 'find-my-way';
+import { RelayError } from '../../src/shared/errors.js';
+import type { Logger } from '../log.js';
+import { bearerToken } from './middleware/auth.js';
+import { readJson, validate } from './middleware/body.js';
+import { sendError, sendJson } from './respond.js';
+import type { HttpServices, Route } from './routes.js';
+import type { ApiPrincipal } from '../core/tokens.js';
+import type { Scope } from '../../src/shared/scopes.js';
+
+/** Admin bodies are small; 64 KiB leaves room and caps what a bad client can make us buffer. */
+const ADMIN_BODY_LIMIT = 64 * 1024;
+
+export interface HttpHandlerOptions {
+  services: HttpServices;
+  routes: Route[];
+  log: Logger;
+  /** True while draining: new requests get 503. */
+  isDraining(): boolean;
+}
+
+/** Builds the request listener: route lookup, auth, body and query validation, one error path. */
+export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { services, log } = options;
+  const router = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: 200 });
+  const allowed = new Map<string, string[]>();
+
+  for (const route of options.routes) {
+    allowed.set(route.path, [...(allowed.get(route.path) ?? []), route.method]);
+    router.on(route.method, route.path, (req, res, params) => {
+      void run(route, req, res, params as Record<string, string>);
+    });
+  }
+
+  async function run(route: Route, req: IncomingMessage, res: ServerResponse, params: Record<string, string>): Promise<void> {
+    try {
+      if (options.isDraining()) throw new RelayError('unavailable', 'relayd is shutting down');
+      let actor = 'anonymous';
+      let principal: ApiPrincipal | undefined;
+      if (route.auth === 'admin') {
+        actor = await services.adminAuth.verify(bearerToken(req));
+      } else if (route.auth !== 'none') {
+        principal = await authorizePublic(services, req, res, params, route.auth.scope);
+        actor = `token:${principal.tokenId}`;
+      }
+      const query = route.query ? validate(route.query, Object.fromEntries(new URL(req.url ?? '/', 'http://relayd').searchParams), 'query') : undefined;
+      const limit = route.bodyLimit ?? ADMIN_BODY_LIMIT;
+      const body = route.body ? validate(route.body, await readJson(req, limit)) : await refuseBody(req);
+      const answer = await route.handle({ req, params, body, query, actor, principal: principal as ApiPrincipal });
+      sendJson(res, answer.status ?? 200, answer.body);
+    } catch (err) {
+      if (err instanceof RelayError && err.code === 'payload_too_large') res.setHeader('connection', 'close');
+      sendError(res, err, log);
+    }
+  }
+
+  return (req, res) => {
+    // HEAD is GET without a body (node drops the body of a HEAD answer).
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    const found = router.find(method as 'GET', (req.url ?? '/').split('?')[0] as string);
+    if (found) {
+      found.handler(req, res, found.params, found.store, found.searchParams);
+      return;
+    }
+    const path = new URL(req.url ?? '/', 'http://relayd').pathname;
+    const methods = [...allowed.entries()].filter(([pattern]) => matches(pattern, path)).flatMap(([, m]) => m);
+    if (methods.length > 0 && !methods.includes(method ?? '')) {
+      sendError(res, new RelayError('invalid_request', `${req.method} is not allowed on ${path}; use ${methods.join(', ')}`), log);
+      return;
+    }
+    sendError(res, new RelayError('not_found', `no such endpoint: ${req.method} ${path}`), log);
+  };
+}
+
+/**
+ * The public API's gate, in the order that costs least for a refusal: the token (401), the
+ * app in the path (403), the scope (403, naming it), then the token's rate limit (429).
+ * The RateLimit headers go on every answer past the limiter.
+ */
+async function authorizePublic(
+  services: HttpServices,
+  req: IncomingMessage,
+  res: ServerResponse,
+  params: Record<string, string>,
+  scope: Scope,
+): Promise<ApiPrincipal> {
+  const principal = await services.tokens.authenticate(bearerToken(req));
+  if (params['app'] !== principal.appId) throw new RelayError('forbidden', `this token belongs to app "${principal.appId}", not "${params['app']}"`);
+  services.tokens.requireScope(principal, scope);
+  const decision = await services.rateLimiter.consume(principal.tokenId, principal.rateLimit);
+  res.setHeader('ratelimit-limit', String(decision.limit));
+  res.setHeader('ratelimit-remaining', String(decision.remaining));
+  res.setHeader('ratelimit-reset', String(decision.resetSeconds));
+  if (!decision.allowed) {
+    throw new RelayError('rate_limited', `rate limit of ${principal.rateLimit.perMinute}/min (burst ${principal.rateLimit.burst}) reached; retry in ${decision.retryAfterSeconds}s`, {
+      details: { retryAfter: decision.retryAfterSeconds },
+    });
+  }
+  return principal;
+}
+
+/** Routes without a schema take no body; a body sent anyway is refused rather than ignored. */
+async function refuseBody(req: IncomingMessage): Promise<undefined> {
+  const body = await readJson(req, ADMIN_BODY_LIMIT);
+  if (typeof body === 'object' && body !== null && Object.keys(body).length === 0) return undefined;
+  throw new RelayError('invalid_request', 'this endpoint takes no body');
+}
+
+function matches(pattern: string, path: string): boolean {
+  const a = pattern.split('/');
+  const b = path.replace(/\/$/, '').split('/');
+  return a.length === b.length && a.every((part, i) => part.startsWith(':') || part === b[i]);
+}

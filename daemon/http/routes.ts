@@ -1,0 +1,339 @@
+import type { IncomingMessage } from 'node:http';
+import type { z } from 'zod';
+import {
+  AuditQuery,
+  BatchBody,
+  ChannelsQuery,
+  CreateOrgBody,
+  CreateTokenBody,
+  HistoryQuery,
+  PublishBody,
+  RegisterAppBody,
+  RotateBody,
+  RegisterAgentBody,
+  AllowlistBody,
+  UpdateAppBody,
+  channelName,
+} from '../../src/shared/schemas.js';
+import { parseExpiry } from '../../src/shared/duration.js';
+import { parseRateLimit } from '../../src/shared/rate-limits.js';
+import { validateScopes, type Scope } from '../../src/shared/scopes.js';
+import type { AgentService } from '../core/agents.js';
+import type { ChannelService } from '../core/channels.js';
+import type { ConnectionRegistry } from '../core/connections.js';
+import type { EventLog } from '../core/events.js';
+import type { RateLimiter } from '../core/rate-limit.js';
+import type { ApiPrincipal, TokenService } from '../core/tokens.js';
+import { validate } from './middleware/body.js';
+import type { DaemonStatus } from '../../src/shared/api.js';
+import type { AdminAuth } from '../core/admin.js';
+import { DEFAULT_GRACE_MS, type AppService } from '../core/apps.js';
+import type { Actor } from '../core/audit.js';
+import type { OrgService } from '../core/orgs.js';
+import type { AuditEntry } from '../../src/shared/api.js';
+
+/** What the HTTP transport may call: core services only (no store, no SQL). */
+export interface HttpServices {
+  version: string;
+  adminAuth: AdminAuth;
+  apps: AppService;
+  orgs: OrgService;
+  tokens: TokenService;
+  agents: AgentService;
+  channels: ChannelService;
+  events: EventLog;
+  connections: ConnectionRegistry;
+  rateLimiter: RateLimiter;
+  now(): number;
+  audit(query: { sinceMs: number | null; limit: number }): Promise<AuditEntry[]>;
+  status(): Promise<DaemonStatus>;
+}
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface RouteContext<B, Q> {
+  req: IncomingMessage;
+  params: Record<string, string>;
+  body: B;
+  query: Q;
+  /** Who is calling: `admin:<id>` on admin routes, `token:<id>` on public ones. */
+  actor: Actor;
+  /** The API token's principal on public routes. */
+  principal: ApiPrincipal;
+}
+
+export interface Answer {
+  status?: number;
+  body: unknown;
+}
+
+export interface Route<B = unknown, Q = unknown> {
+  method: HttpMethod;
+  path: string;
+  /** `{ scope }`: the public API, with an API token that holds that scope, for the app in the path. */
+  auth: 'none' | 'admin' | { scope: Scope };
+  /** Largest body accepted, in bytes. */
+  bodyLimit?: number;
+  body?: z.ZodType<B>;
+  query?: z.ZodType<Q>;
+  handle(ctx: RouteContext<B, Q>): Promise<Answer>;
+}
+
+/** Keeps each route's body and query types while the table holds them side by side. */
+function route<B = undefined, Q = undefined>(r: Route<B, Q>): Route {
+  return r as unknown as Route;
+}
+
+const p = (ctx: { params: Record<string, string> }, name: string): string => ctx.params[name] as string;
+
+/** The whole HTTP surface of this issue: one table of method, path, auth, schema and handler. */
+export function routes(s: HttpServices): Route[] {
+  return [...adminRoutes(s), ...publicRoutes(s)];
+}
+
+/** A batch of 10 events of 10 KB each, with its channel names, fits. */
+const PUBLIC_BODY_LIMIT = 256 * 1024;
+
+function adminRoutes(s: HttpServices): Route[] {
+  return [
+    route({ method: 'GET', path: '/healthz', auth: 'none', handle: async () => ({ body: { status: 'ok', version: s.version } }) }),
+
+    route({ method: 'GET', path: '/admin/v1/status', auth: 'admin', handle: async () => ({ body: await s.status() }) }),
+
+    route({ method: 'GET', path: '/admin/v1/orgs', auth: 'admin', handle: async () => ({ body: { orgs: await s.orgs.list() } }) }),
+    route<CreateOrgBody>({
+      method: 'POST',
+      path: '/admin/v1/orgs',
+      auth: 'admin',
+      body: CreateOrgBody,
+      handle: async (ctx) => ({ status: 201, body: { org: await s.orgs.create(ctx.actor, ctx.body) } }),
+    }),
+
+    route({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/apps',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: { apps: await s.apps.list(p(ctx, 'org')) } }),
+    }),
+    route<RegisterAppBody>({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/apps',
+      auth: 'admin',
+      body: RegisterAppBody,
+      handle: async (ctx) => ({ status: 201, body: await s.apps.register(ctx.actor, p(ctx, 'org'), ctx.body) }),
+    }),
+    route({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/apps/:app',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: await s.apps.show(p(ctx, 'org'), p(ctx, 'app')) }),
+    }),
+    route<UpdateAppBody>({
+      method: 'PATCH',
+      path: '/admin/v1/orgs/:org/apps/:app',
+      auth: 'admin',
+      body: UpdateAppBody,
+      handle: async (ctx) => ({ body: { app: await s.apps.update(ctx.actor, p(ctx, 'org'), p(ctx, 'app'), ctx.body) } }),
+    }),
+    route({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/apps/:app/deactivate',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: await s.apps.deactivate(ctx.actor, p(ctx, 'org'), p(ctx, 'app')) }),
+    }),
+    route({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/apps/:app/activate',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: await s.apps.activate(ctx.actor, p(ctx, 'org'), p(ctx, 'app')) }),
+    }),
+    route<RotateBody>({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/apps/:app/rotate',
+      auth: 'admin',
+      body: RotateBody,
+      handle: async (ctx) => ({ body: await s.apps.rotate(ctx.actor, p(ctx, 'org'), p(ctx, 'app'), ctx.body.graceMs ?? DEFAULT_GRACE_MS) }),
+    }),
+    route<AllowlistBody>({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/apps/:app/allow',
+      auth: 'admin',
+      body: AllowlistBody,
+      handle: async (ctx) => ({ body: await s.apps.allow(ctx.actor, p(ctx, 'org'), p(ctx, 'app'), ctx.body.agents) }),
+    }),
+    route<AllowlistBody>({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/apps/:app/disallow',
+      auth: 'admin',
+      body: AllowlistBody,
+      handle: async (ctx) => ({ body: await s.apps.disallow(ctx.actor, p(ctx, 'org'), p(ctx, 'app'), ctx.body.agents) }),
+    }),
+
+    route({ method: 'GET', path: '/admin/v1/orgs/:org/agents', auth: 'admin', handle: async (ctx) => ({ body: { agents: await s.agents.list(p(ctx, 'org')) } }) }),
+    route<RegisterAgentBody>({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/agents',
+      auth: 'admin',
+      body: RegisterAgentBody,
+      handle: async (ctx) => ({ status: 201, body: await s.agents.register(ctx.actor, p(ctx, 'org'), ctx.body) }),
+    }),
+    route({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/agents/:agent',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: { agent: await s.agents.show(p(ctx, 'org'), p(ctx, 'agent')) } }),
+    }),
+    route({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/agents/:agent/deactivate',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: await s.agents.deactivate(ctx.actor, p(ctx, 'org'), p(ctx, 'agent')) }),
+    }),
+    route({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/agents/:agent/activate',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: await s.agents.activate(ctx.actor, p(ctx, 'org'), p(ctx, 'agent')) }),
+    }),
+    route<RotateBody>({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/agents/:agent/rotate',
+      auth: 'admin',
+      body: RotateBody,
+      handle: async (ctx) => ({ body: await s.agents.rotate(ctx.actor, p(ctx, 'org'), p(ctx, 'agent'), ctx.body.graceMs ?? DEFAULT_GRACE_MS) }),
+    }),
+
+    route({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/apps/:app/rotate-channel-secret',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: await s.apps.rotateChannelSecret(ctx.actor, p(ctx, 'org'), p(ctx, 'app')) }),
+    }),
+    route({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/apps/:app/credentials',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: await s.apps.credentials(ctx.actor, p(ctx, 'org'), p(ctx, 'app')) }),
+    }),
+
+    route<CreateTokenBody>({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/apps/:app/tokens',
+      auth: 'admin',
+      body: CreateTokenBody,
+      handle: async (ctx) => ({
+        status: 201,
+        body: await s.tokens.create(ctx.actor, p(ctx, 'org'), p(ctx, 'app'), {
+          name: ctx.body.name,
+          description: ctx.body.description,
+          scopes: validateScopes(ctx.body.scopes),
+          rateLimit: ctx.body.rateLimit === undefined ? null : parseRateLimit(ctx.body.rateLimit),
+          expiresAt: ctx.body.expires === undefined ? null : parseExpiry(ctx.body.expires, s.now()),
+        }),
+      }),
+    }),
+    route({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/apps/:app/tokens',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: { tokens: await s.tokens.list(p(ctx, 'org'), p(ctx, 'app')) } }),
+    }),
+    route({ method: 'GET', path: '/admin/v1/tokens/:id', auth: 'admin', handle: async (ctx) => ({ body: { token: await s.tokens.show(p(ctx, 'id')) } }) }),
+    route({
+      method: 'POST',
+      path: '/admin/v1/tokens/:id/revoke',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: await s.tokens.revoke(ctx.actor, p(ctx, 'id')) }),
+    }),
+    route({
+      method: 'POST',
+      path: '/admin/v1/tokens/:id/rotate',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: await s.tokens.rotate(ctx.actor, p(ctx, 'id')) }),
+    }),
+
+    route<undefined, AuditQuery>({
+      method: 'GET',
+      path: '/admin/v1/audit',
+      auth: 'admin',
+      query: AuditQuery,
+      handle: async (ctx) => ({ body: { entries: await s.audit({ sinceMs: ctx.query.since ?? null, limit: ctx.query.limit }) } }),
+    }),
+  ];
+}
+
+/** The public API of PRODUCT.md: `/api/v1/apps/{appId}/...`, each route with its scope. */
+function publicRoutes(s: HttpServices): Route[] {
+  const base = '/api/v1/apps/:app';
+  return [
+    route<PublishBody>({
+      method: 'POST',
+      path: `${base}/events`,
+      auth: { scope: 'events:publish' },
+      bodyLimit: PUBLIC_BODY_LIMIT,
+      body: PublishBody,
+      handle: async (ctx) => ({ body: await s.channels.publish(ctx.principal, ctx.body) }),
+    }),
+    route<BatchBody>({
+      method: 'POST',
+      path: `${base}/batch_events`,
+      auth: { scope: 'events:batch' },
+      bodyLimit: PUBLIC_BODY_LIMIT,
+      body: BatchBody,
+      handle: async (ctx) => ({ body: await s.channels.publishBatch(ctx.principal, ctx.body) }),
+    }),
+    route<undefined, ChannelsQuery>({
+      method: 'GET',
+      path: `${base}/channels`,
+      auth: { scope: 'channels:read' },
+      query: ChannelsQuery,
+      handle: async (ctx) => ({ body: { channels: await s.channels.list(ctx.principal, ctx.query.filter_by_prefix) } }),
+    }),
+    route({
+      method: 'GET',
+      path: `${base}/channels/:channel`,
+      auth: { scope: 'channels:read' },
+      handle: async (ctx) => ({ body: await s.channels.show(ctx.principal, validate(channelName, p(ctx, 'channel'), 'channel name')) }),
+    }),
+    route({
+      method: 'GET',
+      path: `${base}/channels/:channel/users`,
+      auth: { scope: 'presence:read' },
+      handle: async (ctx) => ({ body: { users: await s.channels.users(ctx.principal, validate(channelName, p(ctx, 'channel'), 'channel name')) } }),
+    }),
+    route({
+      method: 'GET',
+      path: `${base}/connections`,
+      auth: { scope: 'connections:read' },
+      handle: async (ctx) => ({ body: { connections: s.connections.list({ org: ctx.principal.org, ownerId: ctx.principal.appId, role: 'app' }) } }),
+    }),
+    route({
+      method: 'DELETE',
+      path: `${base}/connections/:id`,
+      auth: { scope: 'connections:manage' },
+      handle: async (ctx) => ({ body: { connection: await s.connections.closeOne(ctx.principal.org, ctx.principal.appId, p(ctx, 'id')) } }),
+    }),
+    route({
+      method: 'GET',
+      path: base,
+      auth: { scope: 'app:read' },
+      handle: async (ctx) => ({ body: { app: (await s.apps.show(ctx.principal.org, ctx.principal.appId)).app } }),
+    }),
+    route<UpdateAppBody>({
+      method: 'PATCH',
+      path: base,
+      auth: { scope: 'app:manage' },
+      body: UpdateAppBody,
+      handle: async (ctx) => ({ body: { app: await s.apps.update(ctx.actor, ctx.principal.org, ctx.principal.appId, ctx.body) } }),
+    }),
+    route<undefined, HistoryQuery>({
+      method: 'GET',
+      path: `${base}/history`,
+      auth: { scope: 'app:read' },
+      query: HistoryQuery,
+      handle: async (ctx) => ({
+        body: await s.events.history(ctx.principal.org, ctx.principal.appId, { before: ctx.query.before ?? null, limit: ctx.query.limit }),
+      }),
+    }),
+  ];
+}

@@ -1,0 +1,148 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DaemonStatus } from '../src/shared/api.js';
+import { RELAY_CLOSE } from '../src/shared/protocol/relay.js';
+import { CONTROL_CHANNEL, createBroker } from './broker/index.js';
+import type { Config } from './config.js';
+import { AdminAuth } from './core/admin.js';
+import { AgentService } from './core/agents.js';
+import { AppService } from './core/apps.js';
+import { listAudit } from './core/audit.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { ConnectionRegistry } from './core/connections.js';
+import { BcryptAppTokenVerifier, CachedAppTokenVerifier } from './core/credentials.js';
+import { newCounters } from './core/metrics.js';
+import { OrgService } from './core/orgs.js';
+import { RelayService } from './core/relay.js';
+import { ChannelService } from './core/channels.js';
+import { EventLog } from './core/events.js';
+import { MemoryRateLimiter } from './core/rate-limit.js';
+import { TokenService } from './core/tokens.js';
+import { SecretBox } from './core/secrets.js';
+import { hasAdminTokenFile, loadMasterKey, prepareDataDir, writeAdminTokenFile } from './data-dir.js';
+import { createHttpHandler } from './http/handler.js';
+import { routes, type HttpServices } from './http/routes.js';
+import type { Logger } from './log.js';
+import { createStore } from './store/index.js';
+import { VERSION } from './version.js';
+import { RelayEndpoint } from './ws/relay.js';
+import { createUpgradeDispatcher } from './ws/upgrade.js';
+
+export interface RunningDaemon {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Wiring only: builds the store, broker, core and transports, and the order they stop in. */
+export async function startDaemon(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningDaemon> {
+  prepareDataDir(config.dataDir);
+  const secrets = new SecretBox(loadMasterKey(config.dataDir));
+  const store = createStore({ driver: 'sqlite', dataDir: config.dataDir });
+  const broker = createBroker({ driver: 'memory' });
+  const counters = newCounters();
+  const startedAt = clock.now();
+
+  const connections = new ConnectionRegistry(broker);
+  broker.registerEventHandler({
+    handlePublication: (channel, data) => {
+      if (channel === CONTROL_CHANNEL) connections.handleControl(data);
+    },
+  });
+  await broker.subscribe(CONTROL_CHANNEL);
+
+  const verifier = new CachedAppTokenVerifier(new BcryptAppTokenVerifier(store, clock, counters), clock, counters);
+  const orgs = new OrgService(store, clock);
+  const tokens = new TokenService(store, clock, counters);
+  const apps = new AppService({
+    store,
+    clock,
+    secrets,
+    connections,
+    appChanged: (org, id) => {
+      verifier.invalidateApp(id);
+      tokens.invalidateApp(org, id);
+    },
+  });
+  const adminAuth = new AdminAuth(store, clock, counters);
+  const agents = new AgentService({ store, clock, connections, counters });
+  const relay = new RelayService({ verifier, apps, agents, counters });
+  const events = new EventLog(store);
+  const channels = new ChannelService(events, clock);
+  const rateLimiter = new MemoryRateLimiter(clock);
+
+  await orgs.ensureDefault();
+  await apps.start();
+  await agents.start();
+  tokens.start();
+  if (!hasAdminTokenFile(config.dataDir)) {
+    const path = writeAdminTokenFile(config.dataDir, await adminAuth.issue());
+    log.info({ path }, 'wrote a new admin token (relay reads it from there)');
+  }
+
+  const status = async (): Promise<DaemonStatus> => {
+    const all = await Promise.all((await orgs.list()).map((org) => apps.list(org.id)));
+    return {
+      status: 'ok',
+      version: VERSION,
+      startedAt: new Date(startedAt).toISOString(),
+      uptimeMs: clock.now() - startedAt,
+      connections: connections.size,
+      apps: all.flat().map((a) => ({ id: a.id, org: a.org, name: a.name, status: a.status, connected: a.connected, connections: a.connections, lastConnectedAt: a.lastConnectedAt })),
+      counters: { ...counters },
+    };
+  };
+
+  let draining = false;
+  const isDraining = (): boolean => draining;
+  const services: HttpServices = {
+    version: VERSION,
+    adminAuth,
+    apps,
+    orgs,
+    tokens,
+    agents,
+    channels,
+    events,
+    connections,
+    rateLimiter,
+    now: () => clock.now(),
+    status,
+    audit: (q) => listAudit(store, clock, q),
+  };
+  const relayEndpoint = new RelayEndpoint({ relay, connections, log, pingIntervalMs: config.pingIntervalMs });
+  const server: Server = createServer(createHttpHandler({ services, routes: routes(services), log, isDraining }));
+  server.on('upgrade', createUpgradeDispatcher({ '/v1/connect': relayEndpoint.handleUpgrade }, { isDraining, log }));
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  log.info({ url, dataDir: config.dataDir, adminTokenFile: `${config.dataDir}/admin-token`, version: VERSION }, 'relayd listening');
+
+  /** soketi's order: refuse new work, close sockets (1001), drain, close the store, close listeners; all under one deadline. */
+  const stop = async (): Promise<void> => {
+    const deadline = Date.now() + config.shutdownTimeoutMs;
+    draining = true;
+    server.close();
+    apps.stop();
+    agents.stop();
+    relayEndpoint.stop();
+    connections.closeAll(RELAY_CLOSE.goingAway, 'relayd shutting down');
+    await relayEndpoint.drain(deadline);
+    server.closeIdleConnections();
+    await events.drain();
+    await tokens.stop();
+    await broker.close();
+    await store.close();
+    server.closeAllConnections();
+  };
+
+  return { url, stop };
+}

@@ -1,0 +1,23 @@
+import { join } from 'node:path';
+import type { Store } from './store.js';
+import { SqliteStore } from './sqlite/sqlite-store.js';
+
+export type StoreDriver = 'sqlite';
+
+export interface StoreConfig {
+  driver: StoreDriver;
+  dataDir: string;
+}
+
+export function createStore(config: StoreConfig): Store {
+  switch (config.driver) {
+    case 'sqlite':
+      return new SqliteStore(join(config.dataDir, 'relay.db'));
+    default: {
+      const unknown: never = config.driver;
+      throw new Error(`unknown store driver "${String(unknown)}"`);
+    }
+  }
+}
+
+export type { Store } from './store.js';

@@ -1,0 +1,143 @@
+/**
+ * Numbered schema migrations, applied in order at start inside one transaction each.
+ * Never edit a released migration: add the next number.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+      CREATE TABLE orgs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE admin_tokens (
+        id TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE apps (
+        org TEXT NOT NULL REFERENCES orgs(id),
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT,
+        status TEXT NOT NULL CHECK (status IN ('active', 'inactive')),
+        created_at INTEGER NOT NULL,
+        last_connected_at INTEGER,
+        rate_limit_profile TEXT NOT NULL,
+        channel_key TEXT NOT NULL UNIQUE,
+        channel_secret_enc TEXT NOT NULL,
+        PRIMARY KEY (org, id)
+      ) STRICT;
+      CREATE INDEX apps_by_id ON apps(id);
+
+      CREATE TABLE app_tokens (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        valid_until INTEGER,
+        FOREIGN KEY (org, app_id) REFERENCES apps(org, id)
+      ) STRICT;
+      CREATE INDEX app_tokens_by_app ON app_tokens(app_id, valid_until);
+
+      CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        org TEXT,
+        target_type TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        details TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX audit_by_time ON audit(at);
+    `,
+  },
+  {
+    version: 2,
+    name: 'api-tokens-and-events',
+    sql: `
+      CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT,
+        scopes TEXT NOT NULL,
+        rate_limit TEXT,
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        last_used_at INTEGER,
+        revoked_at INTEGER,
+        FOREIGN KEY (org, app_id) REFERENCES apps(org, id)
+      ) STRICT;
+      CREATE INDEX api_tokens_by_app ON api_tokens(org, app_id, created_at);
+
+      CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('agent', 'channel')),
+        agent TEXT,
+        thread TEXT,
+        name TEXT,
+        status TEXT NOT NULL,
+        channels TEXT,
+        payload TEXT,
+        socket_id TEXT,
+        latency_ms INTEGER,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX events_by_app ON events(org, app_id, id);
+    `,
+  },
+  {
+    version: 3,
+    name: 'agents-and-allowlists',
+    sql: `
+      CREATE TABLE agents (
+        org TEXT NOT NULL REFERENCES orgs(id),
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'inactive')),
+        timeout_ms INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_connected_at INTEGER,
+        PRIMARY KEY (org, id)
+      ) STRICT;
+
+      CREATE TABLE agent_tokens (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        valid_until INTEGER,
+        FOREIGN KEY (org, agent_id) REFERENCES agents(org, id)
+      ) STRICT;
+      CREATE INDEX agent_tokens_by_agent ON agent_tokens(org, agent_id);
+
+      CREATE TABLE app_allowed_agents (
+        org TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        PRIMARY KEY (org, app_id, agent_id),
+        FOREIGN KEY (org, app_id) REFERENCES apps(org, id),
+        FOREIGN KEY (org, agent_id) REFERENCES agents(org, id)
+      ) STRICT;
+    `,
+  },
+];

@@ -1,0 +1,572 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { RelayError } from '../../../src/shared/errors.js';
+import type { RateLimitProfile } from '../../../src/shared/rate-limits.js';
+import type { AppStatus } from '../../../src/shared/api.js';
+import type {
+  AdminTokenRecord,
+  AgentRecord,
+  AgentTokenRecord,
+  ApiTokenRecord,
+  EventRecord,
+  AppPatch,
+  AppRecord,
+  AppTokenRecord,
+  AuditRecord,
+  OrgRecord,
+  Store,
+} from '../store.js';
+import { MIGRATIONS } from './migrations/index.js';
+
+interface AppRow {
+  org: string;
+  id: string;
+  name: string;
+  description: string | null;
+  status: AppStatus;
+  created_at: number;
+  last_connected_at: number | null;
+  rate_limit_profile: RateLimitProfile;
+  channel_key: string;
+  channel_secret_enc: string;
+}
+
+interface AppTokenRow {
+  id: string;
+  org: string;
+  app_id: string;
+  hash: string;
+  created_at: number;
+  valid_until: number | null;
+}
+
+interface AuditRow {
+  id: string;
+  at: number;
+  actor: string;
+  action: string;
+  org: string | null;
+  target_type: string;
+  target_id: string;
+  details: string;
+}
+
+interface ApiTokenRow {
+  id: string;
+  org: string;
+  app_id: string;
+  name: string;
+  description: string | null;
+  scopes: string;
+  rate_limit: string | null;
+  hash: string;
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+interface EventRow {
+  id: string;
+  org: string;
+  app_id: string;
+  kind: EventRecord['kind'];
+  agent: string | null;
+  thread: string | null;
+  name: string | null;
+  status: EventRecord['status'];
+  channels: string | null;
+  payload: string | null;
+  socket_id: string | null;
+  latency_ms: number | null;
+  created_at: number;
+}
+
+interface AgentRow {
+  org: string;
+  id: string;
+  name: string;
+  status: AppStatus;
+  timeout_ms: number;
+  created_at: number;
+  last_connected_at: number | null;
+}
+
+interface AgentTokenRow {
+  id: string;
+  org: string;
+  agent_id: string;
+  hash: string;
+  created_at: number;
+  valid_until: number | null;
+}
+
+const toAgent = (row: AgentRow): AgentRecord => ({
+  org: row.org,
+  id: row.id,
+  name: row.name,
+  status: row.status,
+  timeoutMs: row.timeout_ms,
+  createdAt: row.created_at,
+  lastConnectedAt: row.last_connected_at,
+});
+
+const toAgentToken = (row: AgentTokenRow): AgentTokenRecord => ({
+  id: row.id,
+  org: row.org,
+  agentId: row.agent_id,
+  hash: row.hash,
+  createdAt: row.created_at,
+  validUntil: row.valid_until,
+});
+
+const toApiToken = (row: ApiTokenRow): ApiTokenRecord => ({
+  id: row.id,
+  org: row.org,
+  appId: row.app_id,
+  name: row.name,
+  description: row.description,
+  scopes: JSON.parse(row.scopes) as string[],
+  rateLimit: row.rate_limit === null ? null : (JSON.parse(row.rate_limit) as ApiTokenRecord['rateLimit']),
+  hash: row.hash,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  lastUsedAt: row.last_used_at,
+  revokedAt: row.revoked_at,
+});
+
+const apiTokenParams = (t: ApiTokenRecord) => ({ ...t, scopes: JSON.stringify(t.scopes), rateLimit: t.rateLimit === null ? null : JSON.stringify(t.rateLimit) });
+
+const toEvent = (row: EventRow): EventRecord => ({
+  id: row.id,
+  org: row.org,
+  appId: row.app_id,
+  kind: row.kind,
+  agent: row.agent,
+  thread: row.thread,
+  name: row.name,
+  status: row.status,
+  channels: row.channels === null ? null : (JSON.parse(row.channels) as string[]),
+  payload: row.payload,
+  socketId: row.socket_id,
+  latencyMs: row.latency_ms,
+  createdAt: row.created_at,
+});
+
+const toApp = (row: AppRow): AppRecord => ({
+  org: row.org,
+  id: row.id,
+  name: row.name,
+  description: row.description,
+  status: row.status,
+  createdAt: row.created_at,
+  lastConnectedAt: row.last_connected_at,
+  rateLimitProfile: row.rate_limit_profile,
+  channelKey: row.channel_key,
+  channelSecretEnc: row.channel_secret_enc,
+});
+
+const toAppToken = (row: AppTokenRow): AppTokenRecord => ({
+  id: row.id,
+  org: row.org,
+  appId: row.app_id,
+  hash: row.hash,
+  createdAt: row.created_at,
+  validUntil: row.valid_until,
+});
+
+const toAudit = (row: AuditRow): AuditRecord => ({
+  id: row.id,
+  at: row.at,
+  actor: row.actor,
+  action: row.action,
+  org: row.org,
+  targetType: row.target_type,
+  targetId: row.target_id,
+  details: JSON.parse(row.details) as Record<string, unknown>,
+});
+
+function isConstraint(err: unknown): boolean {
+  return err instanceof Database.SqliteError && err.code.startsWith('SQLITE_CONSTRAINT');
+}
+
+/**
+ * The embedded default store. WAL with synchronous=NORMAL: a committed transaction survives
+ * the process being killed (SIGKILL), which is the durability PRODUCT.md asks for, without
+ * an fsync per commit; only a power loss can take the last commits back.
+ */
+export class SqliteStore implements Store {
+  readonly #db: Database.Database;
+  readonly #stmts;
+
+  constructor(path: string) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    this.#db = new Database(path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.pragma('foreign_keys = ON');
+    this.#db.pragma('busy_timeout = 5000');
+    // Checkpoint every ~40 MB of WAL instead of ~4 MB: a checkpoint is where NORMAL fsyncs,
+    // and fewer of them is most of the cost of a burst of publishes.
+    this.#db.pragma('wal_autocheckpoint = 10000');
+    this.#migrate();
+    const db = this.#db;
+    this.#stmts = {
+      insertAdminToken: db.prepare('INSERT INTO admin_tokens (id, hash, created_at) VALUES (?, ?, ?)'),
+      findAdminToken: db.prepare<[string], { id: string; hash: string; created_at: number }>(
+        'SELECT id, hash, created_at FROM admin_tokens WHERE hash = ?',
+      ),
+      listOrgs: db.prepare<[], { id: string; name: string; created_at: number }>('SELECT id, name, created_at FROM orgs ORDER BY created_at, id'),
+      getOrg: db.prepare<[string], { id: string; name: string; created_at: number }>('SELECT id, name, created_at FROM orgs WHERE id = ?'),
+      insertOrg: db.prepare('INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)'),
+      listApps: db.prepare<[], AppRow>('SELECT * FROM apps ORDER BY org, id'),
+      listAppsOfOrg: db.prepare<[string], AppRow>('SELECT * FROM apps WHERE org = ? ORDER BY id'),
+      getApp: db.prepare<[string, string], AppRow>('SELECT * FROM apps WHERE org = ? AND id = ?'),
+      insertApp: db.prepare(
+        `INSERT INTO apps (org, id, name, description, status, created_at, last_connected_at, rate_limit_profile, channel_key, channel_secret_enc)
+         VALUES (@org, @id, @name, @description, @status, @createdAt, @lastConnectedAt, @rateLimitProfile, @channelKey, @channelSecretEnc)`,
+      ),
+      updateApp: db.prepare(
+        `UPDATE apps SET name = coalesce(@name, name),
+           description = CASE WHEN @setDescription THEN @description ELSE description END,
+           rate_limit_profile = coalesce(@rateLimitProfile, rate_limit_profile)
+         WHERE org = @org AND id = @id`,
+      ),
+      setAppStatus: db.prepare('UPDATE apps SET status = ? WHERE org = ? AND id = ?'),
+      setAppChannelSecret: db.prepare('UPDATE apps SET channel_secret_enc = ? WHERE org = ? AND id = ?'),
+      setAppLastConnected: db.prepare('UPDATE apps SET last_connected_at = max(coalesce(last_connected_at, 0), ?) WHERE org = ? AND id = ?'),
+      insertAppToken: db.prepare(
+        'INSERT INTO app_tokens (id, org, app_id, hash, created_at, valid_until) VALUES (@id, @org, @appId, @hash, @createdAt, @validUntil)',
+      ),
+      validAppTokens: db.prepare<[string, number], AppTokenRow>(
+        'SELECT * FROM app_tokens WHERE app_id = ? AND (valid_until IS NULL OR valid_until > ?) ORDER BY created_at DESC',
+      ),
+      startGrace: db.prepare(
+        `UPDATE app_tokens SET valid_until = min(coalesce(valid_until, @graceUntil), @graceUntil)
+         WHERE org = @org AND app_id = @appId AND id != @id AND (valid_until IS NULL OR valid_until > @now)`,
+      ),
+      tokensInGrace: db.prepare<[number], AppTokenRow>('SELECT * FROM app_tokens WHERE valid_until > ?'),
+      listAgents: db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE org = ? ORDER BY id'),
+      getAgent: db.prepare<[string, string], AgentRow>('SELECT * FROM agents WHERE org = ? AND id = ?'),
+      insertAgent: db.prepare(
+        `INSERT INTO agents (org, id, name, status, timeout_ms, created_at, last_connected_at)
+         VALUES (@org, @id, @name, @status, @timeoutMs, @createdAt, @lastConnectedAt)`,
+      ),
+      setAgentStatus: db.prepare('UPDATE agents SET status = ? WHERE org = ? AND id = ?'),
+      setAgentLastConnected: db.prepare('UPDATE agents SET last_connected_at = max(coalesce(last_connected_at, 0), ?) WHERE org = ? AND id = ?'),
+      insertAgentToken: db.prepare(
+        'INSERT INTO agent_tokens (id, org, agent_id, hash, created_at, valid_until) VALUES (@id, @org, @agentId, @hash, @createdAt, @validUntil)',
+      ),
+      findAgentToken: db.prepare<[string], AgentTokenRow>('SELECT * FROM agent_tokens WHERE hash = ?'),
+      validAgentTokens: db.prepare<[string, string, number], AgentTokenRow>(
+        'SELECT * FROM agent_tokens WHERE org = ? AND agent_id = ? AND (valid_until IS NULL OR valid_until > ?)',
+      ),
+      startAgentGrace: db.prepare(
+        `UPDATE agent_tokens SET valid_until = min(coalesce(valid_until, @graceUntil), @graceUntil)
+         WHERE org = @org AND agent_id = @agentId AND id != @id AND (valid_until IS NULL OR valid_until > @now)`,
+      ),
+      agentTokensInGrace: db.prepare<[number], AgentTokenRow>('SELECT * FROM agent_tokens WHERE valid_until > ?'),
+      listAllowed: db.prepare<[string, string], { agent_id: string }>('SELECT agent_id FROM app_allowed_agents WHERE org = ? AND app_id = ? ORDER BY agent_id'),
+      allowAgent: db.prepare('INSERT OR IGNORE INTO app_allowed_agents (org, app_id, agent_id) VALUES (?, ?, ?)'),
+      disallowAgent: db.prepare('DELETE FROM app_allowed_agents WHERE org = ? AND app_id = ? AND agent_id = ?'),
+      insertApiToken: db.prepare(
+        `INSERT INTO api_tokens (id, org, app_id, name, description, scopes, rate_limit, hash, created_at, expires_at, last_used_at, revoked_at)
+         VALUES (@id, @org, @appId, @name, @description, @scopes, @rateLimit, @hash, @createdAt, @expiresAt, @lastUsedAt, @revokedAt)`,
+      ),
+      listApiTokens: db.prepare<[string, string], ApiTokenRow>('SELECT * FROM api_tokens WHERE org = ? AND app_id = ? ORDER BY created_at, id'),
+      getApiToken: db.prepare<[string], ApiTokenRow>('SELECT * FROM api_tokens WHERE id = ?'),
+      findApiToken: db.prepare<[string], ApiTokenRow>('SELECT * FROM api_tokens WHERE hash = ?'),
+      revokeApiToken: db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      setApiTokenHash: db.prepare('UPDATE api_tokens SET hash = ? WHERE id = ?'),
+      touchApiToken: db.prepare('UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?'),
+      // Positional parameters: this insert is the publish hot path, and named binding costs more.
+      insertEvent: db.prepare(
+        `INSERT INTO events (id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      listEvents: db.prepare<[string, string, number], EventRow>('SELECT * FROM events WHERE org = ? AND app_id = ? ORDER BY id DESC LIMIT ?'),
+      listEventsBefore: db.prepare<[string, string, string, number], EventRow>(
+        'SELECT * FROM events WHERE org = ? AND app_id = ? AND id < ? ORDER BY id DESC LIMIT ?',
+      ),
+      insertAudit: db.prepare(
+        `INSERT INTO audit (id, at, actor, action, org, target_type, target_id, details)
+         VALUES (@id, @at, @actor, @action, @org, @targetType, @targetId, @details)`,
+      ),
+      listAudit: db.prepare<[number, number], AuditRow>('SELECT * FROM audit WHERE at >= ? ORDER BY seq DESC LIMIT ?'),
+    };
+  }
+
+  #migrate(): void {
+    this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+    const applied = new Set(
+      this.#db.prepare<[], { version: number }>('SELECT version FROM schema_migrations').all().map((row) => row.version),
+    );
+    const newest = Math.max(0, ...applied);
+    const known = Math.max(0, ...MIGRATIONS.map((m) => m.version));
+    if (newest > known) {
+      throw new RelayError('internal', `the database has schema version ${newest}, newer than this relayd knows (${known}); upgrade relayd`);
+    }
+    for (const migration of MIGRATIONS) {
+      if (applied.has(migration.version)) continue;
+      this.#db.transaction(() => {
+        this.#db.exec(migration.sql);
+        this.#db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
+      })();
+    }
+  }
+
+  #audit(entry: AuditRecord): void {
+    this.#stmts.insertAudit.run({ ...entry, details: JSON.stringify(entry.details) });
+  }
+
+  async close(): Promise<void> {
+    if (!this.#db.open) return;
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    this.#db.close();
+  }
+
+  async insertAdminToken(token: AdminTokenRecord): Promise<void> {
+    this.#stmts.insertAdminToken.run(token.id, token.hash, token.createdAt);
+  }
+
+  async findAdminTokenByHash(hash: string): Promise<AdminTokenRecord | null> {
+    const row = this.#stmts.findAdminToken.get(hash);
+    return row ? { id: row.id, hash: row.hash, createdAt: row.created_at } : null;
+  }
+
+  async listOrgs(): Promise<OrgRecord[]> {
+    return this.#stmts.listOrgs.all().map((row) => ({ id: row.id, name: row.name, createdAt: row.created_at }));
+  }
+
+  async getOrg(id: string): Promise<OrgRecord | null> {
+    const row = this.#stmts.getOrg.get(id);
+    return row ? { id: row.id, name: row.name, createdAt: row.created_at } : null;
+  }
+
+  async insertOrg(org: OrgRecord, audit: AuditRecord | null): Promise<void> {
+    try {
+      this.#db.transaction(() => {
+        this.#stmts.insertOrg.run(org.id, org.name, org.createdAt);
+        if (audit) this.#audit(audit);
+      })();
+    } catch (err) {
+      if (isConstraint(err)) throw new RelayError('conflict', `organization "${org.id}" exists already`);
+      throw err;
+    }
+  }
+
+  async listApps(org: string | null): Promise<AppRecord[]> {
+    const rows = org === null ? this.#stmts.listApps.all() : this.#stmts.listAppsOfOrg.all(org);
+    return rows.map(toApp);
+  }
+
+  async getApp(org: string, id: string): Promise<AppRecord | null> {
+    const row = this.#stmts.getApp.get(org, id);
+    return row ? toApp(row) : null;
+  }
+
+  async insertApp(app: AppRecord, token: AppTokenRecord, audit: AuditRecord): Promise<void> {
+    try {
+      this.#db.transaction(() => {
+        this.#stmts.insertApp.run(app);
+        this.#stmts.insertAppToken.run(token);
+        this.#audit(audit);
+      })();
+    } catch (err) {
+      if (isConstraint(err)) throw new RelayError('conflict', `app "${app.id}" exists already in organization "${app.org}"`);
+      throw err;
+    }
+  }
+
+  async updateApp(org: string, id: string, patch: AppPatch, audit: AuditRecord): Promise<AppRecord | null> {
+    return this.#db.transaction(() => {
+      const result = this.#stmts.updateApp.run({
+        org,
+        id,
+        name: patch.name ?? null,
+        setDescription: patch.description !== undefined ? 1 : 0,
+        description: patch.description ?? null,
+        rateLimitProfile: patch.rateLimitProfile ?? null,
+      });
+      if (result.changes === 0) return null;
+      this.#audit(audit);
+      const row = this.#stmts.getApp.get(org, id);
+      return row ? toApp(row) : null;
+    })();
+  }
+
+  async setAppStatus(org: string, id: string, status: AppStatus, audit: AuditRecord): Promise<AppRecord | null> {
+    return this.#db.transaction(() => {
+      if (this.#stmts.setAppStatus.run(status, org, id).changes === 0) return null;
+      this.#audit(audit);
+      const row = this.#stmts.getApp.get(org, id);
+      return row ? toApp(row) : null;
+    })();
+  }
+
+  async setAppChannelSecret(org: string, id: string, channelSecretEnc: string, audit: AuditRecord): Promise<AppRecord | null> {
+    return this.#db.transaction(() => {
+      if (this.#stmts.setAppChannelSecret.run(channelSecretEnc, org, id).changes === 0) return null;
+      this.#audit(audit);
+      const row = this.#stmts.getApp.get(org, id);
+      return row ? toApp(row) : null;
+    })();
+  }
+
+  async setAppLastConnected(org: string, id: string, at: number): Promise<void> {
+    this.#stmts.setAppLastConnected.run(at, org, id);
+  }
+
+  async findValidAppTokens(appId: string, now: number): Promise<AppTokenRecord[]> {
+    return this.#stmts.validAppTokens.all(appId, now).map(toAppToken);
+  }
+
+  async rotateAppToken(token: AppTokenRecord, graceUntil: number, now: number, audit: AuditRecord): Promise<void> {
+    this.#db.transaction(() => {
+      this.#stmts.insertAppToken.run(token);
+      this.#stmts.startGrace.run({ org: token.org, appId: token.appId, id: token.id, graceUntil, now });
+      this.#audit(audit);
+    })();
+  }
+
+  async listTokensInGrace(now: number): Promise<AppTokenRecord[]> {
+    return this.#stmts.tokensInGrace.all(now).map(toAppToken);
+  }
+
+  async listAgents(org: string): Promise<AgentRecord[]> {
+    return this.#stmts.listAgents.all(org).map(toAgent);
+  }
+
+  async getAgent(org: string, id: string): Promise<AgentRecord | null> {
+    const row = this.#stmts.getAgent.get(org, id);
+    return row ? toAgent(row) : null;
+  }
+
+  async insertAgent(agent: AgentRecord, token: AgentTokenRecord, audit: AuditRecord): Promise<void> {
+    try {
+      this.#db.transaction(() => {
+        this.#stmts.insertAgent.run(agent);
+        this.#stmts.insertAgentToken.run(token);
+        this.#audit(audit);
+      })();
+    } catch (err) {
+      if (isConstraint(err)) throw new RelayError('conflict', `agent "${agent.id}" exists already in organization "${agent.org}"`);
+      throw err;
+    }
+  }
+
+  async setAgentStatus(org: string, id: string, status: AppStatus, audit: AuditRecord): Promise<AgentRecord | null> {
+    return this.#db.transaction(() => {
+      if (this.#stmts.setAgentStatus.run(status, org, id).changes === 0) return null;
+      this.#audit(audit);
+      const row = this.#stmts.getAgent.get(org, id);
+      return row ? toAgent(row) : null;
+    })();
+  }
+
+  async setAgentLastConnected(org: string, id: string, at: number): Promise<void> {
+    this.#stmts.setAgentLastConnected.run(at, org, id);
+  }
+
+  async findAgentTokenByHash(hash: string): Promise<AgentTokenRecord | null> {
+    const row = this.#stmts.findAgentToken.get(hash);
+    return row ? toAgentToken(row) : null;
+  }
+
+  async findValidAgentTokens(org: string, agentId: string, now: number): Promise<AgentTokenRecord[]> {
+    return this.#stmts.validAgentTokens.all(org, agentId, now).map(toAgentToken);
+  }
+
+  async rotateAgentToken(token: AgentTokenRecord, graceUntil: number, now: number, audit: AuditRecord): Promise<void> {
+    this.#db.transaction(() => {
+      this.#stmts.insertAgentToken.run(token);
+      this.#stmts.startAgentGrace.run({ org: token.org, agentId: token.agentId, id: token.id, graceUntil, now });
+      this.#audit(audit);
+    })();
+  }
+
+  async listAgentTokensInGrace(now: number): Promise<AgentTokenRecord[]> {
+    return this.#stmts.agentTokensInGrace.all(now).map(toAgentToken);
+  }
+
+  async listAllowedAgents(org: string, appId: string): Promise<string[]> {
+    return this.#stmts.listAllowed.all(org, appId).map((row) => row.agent_id);
+  }
+
+  async changeAllowedAgents(org: string, appId: string, change: { add: string[]; remove: string[] }, audit: AuditRecord): Promise<string[]> {
+    return this.#db.transaction(() => {
+      for (const agent of change.add) this.#stmts.allowAgent.run(org, appId, agent);
+      for (const agent of change.remove) this.#stmts.disallowAgent.run(org, appId, agent);
+      this.#audit(audit);
+      return this.#stmts.listAllowed.all(org, appId).map((row) => row.agent_id);
+    })();
+  }
+
+  async insertApiToken(token: ApiTokenRecord, audit: AuditRecord): Promise<void> {
+    this.#db.transaction(() => {
+      this.#stmts.insertApiToken.run(apiTokenParams(token));
+      this.#audit(audit);
+    })();
+  }
+
+  async listApiTokens(org: string, appId: string): Promise<ApiTokenRecord[]> {
+    return this.#stmts.listApiTokens.all(org, appId).map(toApiToken);
+  }
+
+  async getApiToken(id: string): Promise<ApiTokenRecord | null> {
+    const row = this.#stmts.getApiToken.get(id);
+    return row ? toApiToken(row) : null;
+  }
+
+  async findApiTokenByHash(hash: string): Promise<ApiTokenRecord | null> {
+    const row = this.#stmts.findApiToken.get(hash);
+    return row ? toApiToken(row) : null;
+  }
+
+  async revokeApiToken(id: string, at: number, audit: AuditRecord): Promise<ApiTokenRecord | null> {
+    return this.#db.transaction(() => {
+      if (this.#stmts.revokeApiToken.run(at, id).changes > 0) this.#audit(audit);
+      const row = this.#stmts.getApiToken.get(id);
+      return row ? toApiToken(row) : null;
+    })();
+  }
+
+  async rotateApiToken(id: string, hash: string, audit: AuditRecord): Promise<void> {
+    this.#db.transaction(() => {
+      this.#stmts.setApiTokenHash.run(hash, id);
+      this.#audit(audit);
+    })();
+  }
+
+  async recordApiTokenUse(uses: { id: string; at: number }[]): Promise<void> {
+    this.#db.transaction(() => {
+      for (const use of uses) this.#stmts.touchApiToken.run(use.at, use.id);
+    })();
+  }
+
+  async appendEvents(events: EventRecord[]): Promise<void> {
+    this.#db.transaction(() => {
+      for (const e of events) {
+        const channels = e.channels === null ? null : JSON.stringify(e.channels);
+        this.#stmts.insertEvent.run(e.id, e.org, e.appId, e.kind, e.agent, e.thread, e.name, e.status, channels, e.payload, e.socketId, e.latencyMs, e.createdAt);
+      }
+    })();
+  }
+
+  async listEvents(org: string, appId: string, query: { before: string | null; limit: number }): Promise<EventRecord[]> {
+    const rows =
+      query.before === null
+        ? this.#stmts.listEvents.all(org, appId, query.limit)
+        : this.#stmts.listEventsBefore.all(org, appId, query.before, query.limit);
+    return rows.map(toEvent);
+  }
+
+  async insertAudit(entry: AuditRecord): Promise<void> {
+    this.#audit(entry);
+  }
+
+  async listAudit(since: number | null, limit: number): Promise<AuditRecord[]> {
+    return this.#stmts.listAudit.all(since ?? 0, limit).map(toAudit);
+  }
+}

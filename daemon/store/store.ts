@@ -1,0 +1,181 @@
+import type { AppStatus } from '../../src/shared/api.js';
+import type { EventKind, EventStatus } from '../../src/shared/api.js';
+import type { RateLimit, RateLimitProfile } from '../../src/shared/rate-limits.js';
+
+/**
+ * The persistence port. Records are the store's own shapes (times in epoch ms); core turns
+ * them into API values. Every method is atomic: a change and its audit entry commit together
+ * or not at all, so a failure never leaves anything half-written. Methods are async so that
+ * a PostgreSQL driver can implement the same port.
+ */
+export interface OrgRecord {
+  id: string;
+  name: string;
+  createdAt: number;
+}
+
+export interface AppRecord {
+  org: string;
+  id: string;
+  name: string;
+  description: string | null;
+  status: AppStatus;
+  createdAt: number;
+  lastConnectedAt: number | null;
+  rateLimitProfile: RateLimitProfile;
+  /** Pusher-style public key, unique across the daemon. */
+  channelKey: string;
+  /** The channel secret, AES-256-GCM encrypted with the master key (never plain text). */
+  channelSecretEnc: string;
+}
+
+export interface AppTokenRecord {
+  id: string;
+  org: string;
+  appId: string;
+  /** bcrypt hash of the whole token. */
+  hash: string;
+  createdAt: number;
+  /** null while it is the current token; set when a rotation starts its grace period. */
+  validUntil: number | null;
+}
+
+export interface AdminTokenRecord {
+  id: string;
+  hash: string;
+  createdAt: number;
+}
+
+export interface AuditRecord {
+  id: string;
+  at: number;
+  actor: string;
+  action: string;
+  org: string | null;
+  targetType: string;
+  targetId: string;
+  details: Record<string, unknown>;
+}
+
+export interface ApiTokenRecord {
+  id: string;
+  org: string;
+  appId: string;
+  name: string;
+  description: string | null;
+  scopes: string[];
+  /** The token's own limit; null: the app's default profile. */
+  rateLimit: RateLimit | null;
+  /** SHA-256 of the secret. */
+  hash: string;
+  createdAt: number;
+  expiresAt: number | null;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface EventRecord {
+  id: string;
+  org: string;
+  appId: string;
+  kind: EventKind;
+  agent: string | null;
+  thread: string | null;
+  name: string | null;
+  status: EventStatus;
+  channels: string[] | null;
+  payload: string | null;
+  socketId: string | null;
+  latencyMs: number | null;
+  createdAt: number;
+}
+
+export interface AgentRecord {
+  org: string;
+  id: string;
+  name: string;
+  status: AppStatus;
+  timeoutMs: number;
+  createdAt: number;
+  lastConnectedAt: number | null;
+}
+
+export interface AgentTokenRecord {
+  id: string;
+  org: string;
+  agentId: string;
+  /** SHA-256 of the whole token. */
+  hash: string;
+  createdAt: number;
+  validUntil: number | null;
+}
+
+export type AppPatch = Partial<Pick<AppRecord, 'name' | 'description' | 'rateLimitProfile'>>;
+
+export interface Store {
+  close(): Promise<void>;
+
+  insertAdminToken(token: AdminTokenRecord): Promise<void>;
+  findAdminTokenByHash(hash: string): Promise<AdminTokenRecord | null>;
+
+  listOrgs(): Promise<OrgRecord[]>;
+  getOrg(id: string): Promise<OrgRecord | null>;
+  /** Throws conflict when the id is taken. */
+  insertOrg(org: OrgRecord, audit: AuditRecord | null): Promise<void>;
+
+  listApps(org: string | null): Promise<AppRecord[]>;
+  getApp(org: string, id: string): Promise<AppRecord | null>;
+  /** Throws conflict when the id is taken in the organization or the channel key anywhere. */
+  insertApp(app: AppRecord, token: AppTokenRecord, audit: AuditRecord): Promise<void>;
+  updateApp(org: string, id: string, patch: AppPatch, audit: AuditRecord): Promise<AppRecord | null>;
+  setAppStatus(org: string, id: string, status: AppStatus, audit: AuditRecord): Promise<AppRecord | null>;
+  setAppLastConnected(org: string, id: string, at: number): Promise<void>;
+  setAppChannelSecret(org: string, id: string, channelSecretEnc: string, audit: AuditRecord): Promise<AppRecord | null>;
+
+  /** Tokens of every app with this id (in any organization) that are still valid at `now`. */
+  findValidAppTokens(appId: string, now: number): Promise<AppTokenRecord[]>;
+  /**
+   * Adds `token` as the app's current token; every other token still valid at `now` stays
+   * valid until `graceUntil` at the latest.
+   */
+  rotateAppToken(token: AppTokenRecord, graceUntil: number, now: number, audit: AuditRecord): Promise<void>;
+  /** Tokens whose grace period ends after `now`, to schedule the end of each. */
+  listTokensInGrace(now: number): Promise<AppTokenRecord[]>;
+
+  listAgents(org: string): Promise<AgentRecord[]>;
+  getAgent(org: string, id: string): Promise<AgentRecord | null>;
+  /** Throws conflict when the id is taken in the organization. */
+  insertAgent(agent: AgentRecord, token: AgentTokenRecord, audit: AuditRecord): Promise<void>;
+  setAgentStatus(org: string, id: string, status: AppStatus, audit: AuditRecord): Promise<AgentRecord | null>;
+  setAgentLastConnected(org: string, id: string, at: number): Promise<void>;
+  findAgentTokenByHash(hash: string): Promise<AgentTokenRecord | null>;
+  /** Tokens of one agent still valid at `now`. */
+  findValidAgentTokens(org: string, agentId: string, now: number): Promise<AgentTokenRecord[]>;
+  /** As rotateAppToken, for an agent. */
+  rotateAgentToken(token: AgentTokenRecord, graceUntil: number, now: number, audit: AuditRecord): Promise<void>;
+  listAgentTokensInGrace(now: number): Promise<AgentTokenRecord[]>;
+
+  /** The app's allowlist; empty means every agent of the organization. */
+  listAllowedAgents(org: string, appId: string): Promise<string[]>;
+  /** Adds and removes agents on an app's allowlist in one transaction; returns the list after. */
+  changeAllowedAgents(org: string, appId: string, change: { add: string[]; remove: string[] }, audit: AuditRecord): Promise<string[]>;
+
+  insertApiToken(token: ApiTokenRecord, audit: AuditRecord): Promise<void>;
+  listApiTokens(org: string, appId: string): Promise<ApiTokenRecord[]>;
+  getApiToken(id: string): Promise<ApiTokenRecord | null>;
+  findApiTokenByHash(hash: string): Promise<ApiTokenRecord | null>;
+  /** Sets revokedAt unless already revoked; returns the record as it is afterwards. */
+  revokeApiToken(id: string, at: number, audit: AuditRecord): Promise<ApiTokenRecord | null>;
+  /** Replaces a token's secret hash: the old secret stops working with this commit. */
+  rotateApiToken(id: string, hash: string, audit: AuditRecord): Promise<void>;
+  /** Writes many tokens' lastUsedAt at once (coalesced, never one write per request). */
+  recordApiTokenUse(uses: { id: string; at: number }[]): Promise<void>;
+
+  /** Appends events in one transaction: the unit of group commit. */
+  appendEvents(events: EventRecord[]): Promise<void>;
+  /** An app's events, newest first, before the event id `before` when given. */
+  listEvents(org: string, appId: string, query: { before: string | null; limit: number }): Promise<EventRecord[]>;
+
+  insertAudit(entry: AuditRecord): Promise<void>;
+  listAudit(since: number | null, limit: number): Promise<AuditRecord[]>;
+}

@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { RATE_LIMIT_PROFILES } from '../../../shared/rate-limits.js';
+import { act, leaf, str, withOrg, withQuiet } from '../common.js';
+
+export function appsCommand(program: Command): void {
+  const apps = program.command('apps').description('register and manage apps (services that send events)');
+
+  withQuiet(withOrg(leaf(apps, 'register', 'register an app; prints its app token once')))
+    .option('--id <id>', 'the app id: a slug, fixed for good')
+    .option('--name <name>', 'display name')
+    .option('--description <text>', 'what the app is')
+    .action(act(() => import('./register.js'), (_, f) => ({ org: f.org as string, id: str(f.id), name: str(f.name), description: str(f.description), quiet: f.quiet === true })));
+
+  withOrg(leaf(apps, 'list', 'list apps with their status and connections')).action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string })));
+
+  withOrg(leaf(apps, 'show', 'show an app, its connection status and recent events'))
+    .argument('<id>', 'app id')
+    .action(act(() => import('./show.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
+
+  withOrg(leaf(apps, 'update', 'change an app'))
+    .argument('<id>', 'app id')
+    .option('--name <name>', 'new display name')
+    .option('--description <text>', 'new description')
+    .option('--rate-limit <profile>', `default rate-limit profile of the app's tokens (${Object.keys(RATE_LIMIT_PROFILES).join(', ')})`)
+    .action(
+      act(() => import('./update.js'), ([id], f) => ({ org: f.org as string, id: id as string, name: str(f.name), description: str(f.description), rateLimit: str(f.rateLimit) })),
+    );
+
+  withOrg(leaf(apps, 'deactivate', "cut an app off: refuse its token and close its connections (4003)"))
+    .argument('<id>', 'app id')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(act(() => import('./deactivate.js'), ([id], f) => ({ org: f.org as string, id: id as string, yes: f.yes === true })));
+
+  withOrg(leaf(apps, 'activate', 'let a deactivated app connect again'))
+    .argument('<id>', 'app id')
+    .action(act(() => import('./activate.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
+
+  withQuiet(withOrg(leaf(apps, 'rotate', 'issue a new app token; the old one works until the grace period ends')))
+    .argument('<id>', 'app id')
+    .option('--grace <duration>', 'how long the old token keeps working (90s, 15m, 1h, 30d; default 1h)')
+    .option('--channel-secret', 'replace the channel secret (Pusher SDKs, webhook signatures) instead, at once')
+    .action(
+      act(() => import('./rotate.js'), ([id], f) => ({ org: f.org as string, id: id as string, grace: str(f.grace), channelSecret: f.channelSecret === true, quiet: f.quiet === true })),
+    );
+
+  withOrg(leaf(apps, 'credentials', "show the app's Pusher-style key and secret, for channel SDKs"))
+    .argument('<id>', 'app id')
+    .action(act(() => import('./credentials.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
+}

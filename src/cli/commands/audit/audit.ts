@@ -1,0 +1,30 @@
+import { parseDuration } from '../../../shared/duration.js';
+import { RelayError } from '../../../shared/errors.js';
+import type { Context } from '../../context.js';
+import { note, print, table, when } from '../../output.js';
+
+export interface Options {
+  since: string | undefined;
+  limit: string;
+}
+
+export async function run(opts: Options, ctx: Context): Promise<void> {
+  const limit = Number(opts.limit);
+  if (!/^\d+$/.test(opts.limit) || limit < 1 || limit > 1000) throw new RelayError('invalid_request', `invalid --limit "${opts.limit}": use a whole number from 1 to 1000`);
+  const sinceMs = opts.since === undefined ? undefined : parseDuration(opts.since, '--since');
+  const result = await (await ctx.client()).listAudit({ limit, ...(sinceMs === undefined ? {} : { sinceMs }) });
+  await print(ctx, {
+    json: result,
+    human: async () => {
+      if (result.entries.length === 0) {
+        note(ctx, 'No changes recorded in that window.');
+        return;
+      }
+      await table(
+        ctx,
+        ['WHEN', 'ACTOR', 'ACTION', 'TARGET'],
+        result.entries.map((e) => [ctx.io.isStdoutTTY ? when(e.at) : e.at, e.actor, e.action, `${e.targetType} ${e.org && e.targetType !== 'org' ? `${e.org}/` : ''}${e.targetId}`]),
+      );
+    },
+  });
+}

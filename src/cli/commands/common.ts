@@ -1,0 +1,57 @@
+import { Command, Option } from 'commander';
+import type { Context, GlobalOptions } from '../context.js';
+
+/**
+ * Building blocks of the command tree. Declaring a command loads only commander; the verb's
+ * module is imported when the verb runs, so `relay --version` stays cheap.
+ */
+export interface VerbModule<O> {
+  run(opts: O, ctx: Context): Promise<void>;
+}
+
+/** The flags every leaf command takes; `offline` commands never talk to relayd, so they take no --url or --token. */
+export function leaf(parent: Command, name: string, description: string, options: { offline?: boolean } = {}): Command {
+  const cmd = parent
+    .command(name)
+    .description(description)
+    .option('--json', 'print JSON on stdout')
+    .option('--jq <expr>', 'filter the JSON with a jq expression (implies --json)');
+  if (options.offline) return cmd;
+  return cmd
+    .option('--url <url>', 'relayd URL (env RELAY_URL; default http://127.0.0.1:7420)')
+    .option('--token <token>', 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)')
+    .option('--profile <name>', 'saved profile to use (env RELAY_PROFILE; default "default")');
+}
+
+export function withOrg(cmd: Command): Command {
+  return cmd.addOption(new Option('--org <org>', 'organization').default('default'));
+}
+
+export function withQuiet(cmd: Command): Command {
+  return cmd.option('-q, --quiet', 'print only the secret, for TOKEN=$(...)');
+}
+
+/**
+ * The action of a verb: `toOptions` turns commander's positional arguments and flags into
+ * the verb's typed Options; the module is loaded only now.
+ */
+export function act<O>(
+  load: () => Promise<VerbModule<O>>,
+  toOptions: (args: string[], flags: Record<string, unknown>) => O,
+): (...raw: unknown[]) => Promise<void> {
+  return async (...raw: unknown[]) => {
+    const cmd = raw[raw.length - 1] as Command;
+    const flags = cmd.opts<Record<string, unknown>>();
+    const globals: GlobalOptions = {
+      json: flags.json === true || typeof flags.jq === 'string',
+      jq: flags.jq as string | undefined,
+      url: flags.url as string | undefined,
+      token: flags.token as string | undefined,
+      profile: flags.profile as string | undefined,
+    };
+    const [module, { createContext, systemIO }] = await Promise.all([load(), import('../context.js')]);
+    await module.run(toOptions(cmd.processedArgs as string[], flags), createContext(globals, systemIO()));
+  };
+}
+
+export const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);

@@ -1,0 +1,42 @@
+import { AdminClient } from '../../../client/http.js';
+import { RelayError } from '../../../shared/errors.js';
+import { ADMIN_TOKEN } from '../../../shared/ids.js';
+import { DEFAULT_URL } from '../../../shared/paths.js';
+import { profileName, type Context } from '../../context.js';
+import { print, success } from '../../output.js';
+import { openProfiles } from './profiles.js';
+
+export interface Options {
+  url: string | undefined;
+  token: string | undefined;
+  withToken: boolean;
+  profile: string | undefined;
+}
+
+async function readStdin(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8').trim();
+}
+
+export async function run(opts: Options, ctx: Context): Promise<void> {
+  if (opts.token !== undefined && opts.withToken) throw new RelayError('invalid_request', 'give --token or --with-token, not both');
+  const url = (opts.url ?? ctx.io.env.RELAY_URL ?? DEFAULT_URL).replace(/\/+$/, '');
+  try {
+    new URL(url);
+  } catch {
+    throw new RelayError('invalid_request', `invalid --url "${url}": use http://host:port`);
+  }
+  let token = opts.token ?? (opts.withToken ? await readStdin(ctx.io.stdin) : undefined);
+  if (token === undefined) {
+    if (!ctx.io.canPrompt) throw new RelayError('invalid_request', 'missing the admin token: pipe it in with --with-token');
+    token = await (await ctx.prompter()).password(`Admin token for ${url}`);
+  }
+  if (!ADMIN_TOKEN.test(token)) throw new RelayError('invalid_request', 'that is not an admin token (they look like rlo_ and 40 characters)');
+  const status = await new AdminClient({ url, token }).getStatus();
+  const name = profileName({ ...(opts.profile === undefined ? {} : { profile: opts.profile }) }, ctx.io.env);
+  const profiles = await openProfiles(ctx.io.env);
+  profiles.set(name, { url, token });
+  await print(ctx, { json: { profile: name, url, version: status.version }, human: () => undefined });
+  await success(ctx, `Logged in to relayd ${status.version} at ${url} as profile "${name}" (saved in ${profiles.path})`);
+}

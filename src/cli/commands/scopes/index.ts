@@ -1,0 +1,6 @@
+import type { Command } from 'commander';
+import { act, leaf } from '../common.js';
+
+export function scopesCommand(program: Command): void {
+  leaf(program, 'scopes', 'list the scopes an API token can be given', { offline: true }).action(act(() => import('./scopes.js'), () => ({})));
+}

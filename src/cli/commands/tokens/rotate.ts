@@ -1,0 +1,25 @@
+import type { Context } from '../../context.js';
+import { note, print, success } from '../../output.js';
+import { checkTokenId } from './shared.js';
+
+export interface Options {
+  id: string;
+  quiet: boolean;
+}
+
+export async function run(opts: Options, ctx: Context): Promise<void> {
+  const result = await (await ctx.client()).rotateToken(checkTokenId(opts.id));
+  await print(
+    ctx,
+    {
+      json: result,
+      quiet: result.secret,
+      human: async () => {
+        await success(ctx, `Rotated ${opts.id}: the old secret no longer works`);
+        ctx.io.stdout.write(`${result.secret}\n`);
+        note(ctx, 'This secret is shown once: store it now.');
+      },
+    },
+    { quiet: opts.quiet },
+  );
+}

@@ -1,0 +1,43 @@
+import { CommanderError } from 'commander';
+import { ERRORS, RelayError } from '../shared/errors.js';
+import { colorEnabled } from './context.js';
+import { buildProgram } from './program.js';
+
+/** Parse, run, and the ONE place where an error becomes an exit code. */
+async function main(): Promise<number> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+    return 0;
+  } catch (err) {
+    return report(err);
+  }
+}
+
+function report(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Commander has printed its message already; help and --version are not errors.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    return ERRORS.invalid_request.exit;
+  }
+  const color = colorEnabled(process.env, process.stderr.isTTY === true);
+  const red = (s: string): string => (color ? `\u001b[31m${s}\u001b[39m` : s);
+  if (err instanceof RelayError) {
+    process.stderr.write(`${red('error:')} ${err.message}\n`);
+    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    return ERRORS[err.code].exit;
+  }
+  // Ctrl-C at a prompt.
+  if (err instanceof Error && err.name === 'ExitPromptError') return 130;
+  process.stderr.write(`${red('error:')} ${err instanceof Error ? err.message : String(err)}\n`);
+  if (process.env.RELAY_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  else process.stderr.write('hint: this is a bug; run again with RELAY_DEBUG=1 for details and report it\n');
+  return 1;
+}
+
+// `relay ... | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
+process.exitCode = await main();

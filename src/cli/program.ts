@@ -1,0 +1,36 @@
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { appsCommand } from './commands/apps/index.js';
+import { auditCommand } from './commands/audit/index.js';
+import { completionCommand } from './commands/completion/index.js';
+import { loginCommands } from './commands/login/index.js';
+import { orgsCommand } from './commands/orgs/index.js';
+import { rateLimitsCommand } from './commands/rate-limits/index.js';
+import { scopesCommand } from './commands/scopes/index.js';
+import { statusCommand } from './commands/status/index.js';
+import { tokensCommand } from './commands/tokens/index.js';
+
+/** dist/src/cli/program.js → the package root's package.json. */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** The whole command tree. Declaring it loads only commander; each verb loads when it runs. */
+export function buildProgram(): Command {
+  const program = new Command('relay')
+    .description('Administer relayd: apps, tokens, connections and events.')
+    .version(version(), '-V, --version')
+    .exitOverride()
+    .showSuggestionAfterError()
+    .configureHelp({ sortSubcommands: false });
+  appsCommand(program);
+  tokensCommand(program);
+  orgsCommand(program);
+  statusCommand(program);
+  auditCommand(program);
+  scopesCommand(program);
+  rateLimitsCommand(program);
+  loginCommands(program);
+  completionCommand(program);
+  return program;
+}

@@ -1,0 +1,145 @@
+/**
+ * The JSON shapes of the admin API and of `relay ... --json` (PRODUCT.md, "JSON shapes").
+ * Times are ISO 8601 UTC strings; fields that can be unset are present as null.
+ */
+import type { RateLimitProfile } from './rate-limits.js';
+
+export type AppStatus = 'active' | 'inactive';
+
+export interface App {
+  id: string;
+  name: string;
+  description: string | null;
+  org: string;
+  status: AppStatus;
+  createdAt: string;
+  connected: boolean;
+  connections: number;
+  lastConnectedAt: string | null;
+  allowedAgents: string[];
+  rateLimitProfile: RateLimitProfile;
+  /** When the token replaced by the last rotation stops working; null when none is in its grace period. */
+  previousTokenValidUntil: string | null;
+}
+
+export interface Org {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export type EventKind = 'agent' | 'channel';
+export type EventStatus = 'pending' | 'delivered' | 'failed' | 'rejected';
+
+export interface Event {
+  id: string;
+  kind: EventKind;
+  appId: string;
+  agent: string | null;
+  thread: string | null;
+  name: string | null;
+  status: EventStatus;
+  latencyMs: number | null;
+  createdAt: string;
+  /** The channels a `channel` event was published to; null for agent events. */
+  channels: string[] | null;
+}
+
+export interface AuditEntry {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  org: string | null;
+  targetType: string;
+  targetId: string;
+  details: Record<string, unknown>;
+}
+
+export interface StatusApp {
+  id: string;
+  org: string;
+  name: string;
+  status: AppStatus;
+  connected: boolean;
+  connections: number;
+  lastConnectedAt: string | null;
+}
+
+export interface DaemonStatus {
+  status: 'ok';
+  version: string;
+  startedAt: string;
+  uptimeMs: number;
+  connections: number;
+  apps: StatusApp[];
+  counters: {
+    /** bcrypt comparisons made to verify app tokens since start (the credential cache keeps this low). */
+    bcryptCompares: number;
+    handshakesAccepted: number;
+    handshakesRefused: number;
+    /** Credentials refused on their format or checksum alone, before any lookup. */
+    credentialsRefusedUnchecked: number;
+  };
+}
+
+// Admin API answers.
+export interface AppEnvelope { app: App }
+export interface AppShow { app: App; recentEvents: Event[] }
+export interface AppList { apps: App[] }
+export interface AppRegistered { app: App; secret: string }
+export interface AppRotated { app: App; secret: string; previousValidUntil: string }
+/** deactivate/activate: `changed` is false when the app was already in that state. */
+export interface AppStateChange { app: App; changed: boolean }
+export interface AppCredentials { appId: string; key: string; secret: string }
+export interface OrgList { orgs: Org[] }
+export interface OrgEnvelope { org: Org }
+export interface AuditList { entries: AuditEntry[] }
+
+export type TokenStatus = 'active' | 'expired' | 'revoked';
+
+export interface Token {
+  id: string;
+  appId: string;
+  org: string;
+  name: string;
+  description: string | null;
+  /** Empty: full access to its app. */
+  scopes: string[];
+  /** The limit in force: the token's own, or its app's default profile (`inherited`). */
+  rateLimit: { profile: string; perMinute: number; burst: number; inherited: boolean };
+  expiresAt: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  status: TokenStatus;
+}
+
+export interface TokenCreated { token: Token; secret: string }
+export interface TokenEnvelope { token: Token }
+export interface TokenList { tokens: Token[] }
+/** revoke: `changed` is false when the token was revoked already. */
+export interface TokenRevoked { token: Token; changed: boolean }
+
+export interface EventList { events: Event[]; next: string | null }
+
+export interface Agent {
+  id: string;
+  name: string;
+  org: string;
+  status: AppStatus;
+  connected: boolean;
+  connections: number;
+  lastConnectedAt: string | null;
+  /** How long the agent has to reply to an event before it fails with `timeout`. */
+  timeoutMs: number;
+  createdAt: string;
+  previousTokenValidUntil: string | null;
+}
+
+export interface AgentRegistered { agent: Agent; secret: string }
+export interface AgentEnvelope { agent: Agent }
+export interface AgentList { agents: Agent[] }
+export interface AgentRotated { agent: Agent; secret: string; previousValidUntil: string }
+export interface AgentStateChange { agent: Agent; changed: boolean }
+export interface AllowedAgents { appId: string; allowedAgents: string[] }

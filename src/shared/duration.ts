@@ -1,0 +1,36 @@
+import { RelayError } from './errors.js';
+
+const UNITS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const DURATION = /^(\d{1,9})([smhd])$/;
+
+/** Parses `90s`, `15m`, `1h`, `30d` into milliseconds. */
+export function parseDuration(text: string, flag = 'duration'): number {
+  const match = DURATION.exec(text.trim());
+  if (!match) {
+    throw new RelayError('invalid_request', `invalid ${flag} "${text}": use a whole number with s, m, h or d (90s, 15m, 1h, 30d)`);
+  }
+  const [, amount, unit] = match as unknown as [string, string, keyof typeof UNITS];
+  return Number(amount) * UNITS[unit];
+}
+
+/** Formats milliseconds the way parseDuration reads them, in the largest exact unit. */
+export function formatDuration(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    if (ms % UNITS[unit] === 0 && ms >= UNITS[unit]) return `${ms / UNITS[unit]}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/**
+ * An expiry given as a duration from now (`30d`) or as a date (`2027-01-31`, ISO 8601).
+ * Returns the epoch milliseconds.
+ */
+export function parseExpiry(text: string, now: number): number {
+  if (DURATION.test(text.trim())) return now + parseDuration(text, '--expires');
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) {
+    throw new RelayError('invalid_request', `invalid --expires "${text}": use a duration (30d) or a date (2027-01-31)`);
+  }
+  if (at <= now) throw new RelayError('invalid_request', `invalid --expires "${text}": the date is in the past`);
+  return at;
+}

@@ -1,0 +1,57 @@
+/**
+ * Id rules and the published formats of every credential. Pure: generation and hashing
+ * live in daemon/core/secrets.ts; this file only says what a well-formed value looks like,
+ * so that the CLI and the daemon refuse the same things before any lookup.
+ */
+
+/** App, agent and organization ids: 1-40 of a-z 0-9 -, starting with a letter, not ending with a hyphen. */
+export const SLUG = /^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+export const SLUG_RULE = '1-40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen';
+
+export function slugProblem(id: string): string | null {
+  if (id.length === 0) return 'is empty';
+  if (id.length > 40) return `is ${id.length} characters long (at most 40)`;
+  if (!/^[a-z]/.test(id)) return 'must start with a lowercase letter';
+  if (id.endsWith('-')) return 'must not end with a hyphen';
+  if (!/^[a-z0-9-]+$/.test(id)) return 'may contain only lowercase letters, digits and hyphens';
+  return null;
+}
+
+export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** Random part lengths, each at least 160 bits of entropy (log2(62) ≈ 5.95 bits a character). */
+export const APP_TOKEN_RANDOM = 32;
+export const AGENT_TOKEN_RANDOM = 32;
+export const ADMIN_TOKEN_RANDOM = 40;
+export const API_TOKEN_RANDOM = 30;
+export const API_TOKEN_CHECKSUM = 6;
+
+export const APP_TOKEN = /^rlk_([a-z](?:[a-z0-9-]{0,38}[a-z0-9])?)_([0-9A-Za-z]{32})$/;
+export const AGENT_TOKEN = /^rla_([a-z](?:[a-z0-9-]{0,38}[a-z0-9])?)_([0-9A-Za-z]{32})$/;
+export const ADMIN_TOKEN = /^rlo_[0-9A-Za-z]{40}$/;
+/** Published for secret scanners. */
+export const API_TOKEN = /^rly_[0-9A-Za-z]{36}$/;
+
+/** The app id inside a well-formed app token, or null when the format is wrong. */
+export function parseAppToken(token: string): { appId: string } | null {
+  const match = APP_TOKEN.exec(token);
+  return match ? { appId: match[1] as string } : null;
+}
+
+export function parseAgentToken(token: string): { agentId: string } | null {
+  const match = AGENT_TOKEN.exec(token);
+  return match ? { agentId: match[1] as string } : null;
+}
+
+/** Anything that looks like one of Relay's secrets, to keep them out of id arguments. */
+export function looksLikeSecret(value: string): boolean {
+  return /^rl[kyao]_/.test(value);
+}
+
+export const ID_PREFIX = {
+  event: 'evt_',
+  connection: 'conn_',
+  token: 'tok_',
+  webhook: 'wh_',
+  audit: 'aud_',
+} as const;

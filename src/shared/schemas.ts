@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import { SLUG_RULE, slugProblem } from './ids.js';
+import { RATE_LIMIT_PROFILES } from './rate-limits.js';
+
+/**
+ * Request bodies of the admin and public APIs. The daemon validates every body at the edge
+ * with these; the types core receives are inferred from them. Unknown keys are refused, so
+ * that nothing is accepted and then ignored.
+ */
+
+export const slug = (what: string) =>
+  z.string().superRefine((value, ctx) => {
+    const problem = slugProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: `invalid ${what} "${value}": ${problem} (${SLUG_RULE})` });
+  });
+
+const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const description = z.string().max(2000, 'must be at most 2000 characters').nullable();
+const profile = z.enum(Object.keys(RATE_LIMIT_PROFILES) as [keyof typeof RATE_LIMIT_PROFILES, ...(keyof typeof RATE_LIMIT_PROFILES)[]]);
+
+export const CreateOrgBody = z.strictObject({ id: slug('organization id'), name });
+export type CreateOrgBody = z.infer<typeof CreateOrgBody>;
+
+export const RegisterAppBody = z.strictObject({ id: slug('app id'), name, description: description.optional() });
+export type RegisterAppBody = z.infer<typeof RegisterAppBody>;
+
+export const UpdateAppBody = z
+  .strictObject({ name: name.optional(), description: description.optional(), rateLimitProfile: profile.optional() })
+  .refine((body) => Object.values(body).some((v) => v !== undefined), 'give at least one of name, description, rateLimitProfile');
+export type UpdateAppBody = z.infer<typeof UpdateAppBody>;
+
+/** App and agent token rotation: grace up to 30 days; 0 ends the old token at once. */
+export const RotateBody = z.strictObject({ graceMs: z.number().int().min(0).max(30 * 86_400_000).optional() });
+export type RotateBody = z.infer<typeof RotateBody>;
+
+/** An agent's reply timeout: 1 s to 24 h (default 2 min). */
+export const RegisterAgentBody = z.strictObject({ id: slug('agent id'), name, timeoutMs: z.number().int().min(1000).max(86_400_000).optional() });
+export type RegisterAgentBody = z.infer<typeof RegisterAgentBody>;
+
+export const AllowlistBody = z.strictObject({ agents: z.array(slug('agent id')).min(1, 'name at least one agent').max(100) });
+export type AllowlistBody = z.infer<typeof AllowlistBody>;
+
+export const AuditQuery = z.strictObject({
+  since: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+});
+export type AuditQuery = z.infer<typeof AuditQuery>;
+
+/** `path.to.field: message` for each problem, the way a 400 names the field and the rule. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.join('.');
+      return path ? `${path}: ${issue.message}` : issue.message;
+    })
+    .join('; ');
+}
+
+// ---- API tokens (admin API) ----
+
+export const CreateTokenBody = z.strictObject({
+  name,
+  description: description.optional(),
+  scopes: z.array(z.string()).max(50).default([]),
+  /** A profile name or `N/min,burst=M`; absent: the app's default profile. */
+  rateLimit: z.string().max(100).optional(),
+  /** A duration from now (`30d`) or a date (`2027-01-31`). */
+  expires: z.string().max(100).optional(),
+});
+export type CreateTokenBody = z.infer<typeof CreateTokenBody>;
+
+// ---- The public API (Pusher's limits) ----
+
+export const CHANNEL_NAME = /^[-a-zA-Z0-9_=@,.;]+$/;
+export const MAX_CHANNEL_NAME = 164;
+export const MAX_CHANNELS_PER_EVENT = 100;
+export const MAX_BATCH = 10;
+export const MAX_DATA_BYTES = 10 * 1024;
+export const MAX_EVENT_NAME = 200;
+
+export const channelName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(MAX_CHANNEL_NAME, `must be at most ${MAX_CHANNEL_NAME} characters`)
+  .regex(CHANNEL_NAME, 'may contain only A-Z a-z 0-9 and - _ = @ , . ;');
+
+const eventName = z.string().min(1, 'must not be empty').max(MAX_EVENT_NAME, `must be at most ${MAX_EVENT_NAME} characters`);
+/** Pusher's data is a string; any other JSON value is accepted and sent as its JSON text. */
+const eventData = z.union([z.string(), z.json()]).transform((value) => (typeof value === 'string' ? value : JSON.stringify(value)));
+const socketId = z.string().regex(/^\d+\.\d+$/, 'must look like 1234.5678');
+const info = z.string().max(200).optional();
+
+export const PublishBody = z
+  .strictObject({
+    name: eventName,
+    data: eventData,
+    channels: z.array(channelName).min(1, 'must name at least one channel').max(MAX_CHANNELS_PER_EVENT, `at most ${MAX_CHANNELS_PER_EVENT} channels per event`).optional(),
+    channel: channelName.optional(),
+    socket_id: socketId.optional(),
+    info,
+  })
+  .refine((body) => (body.channels === undefined) !== (body.channel === undefined), 'give either "channels" or "channel", not both or neither');
+export type PublishBody = z.infer<typeof PublishBody>;
+
+export const BatchBody = z.strictObject({
+  batch: z
+    .array(z.strictObject({ name: eventName, channel: channelName, data: eventData, socket_id: socketId.optional(), info }))
+    .min(1, 'must hold at least one event')
+    .max(MAX_BATCH, `at most ${MAX_BATCH} events per batch`),
+});
+export type BatchBody = z.infer<typeof BatchBody>;
+
+export const HistoryQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  before: z.string().regex(/^evt_[0-9A-Z]{26}$/, 'must be a cursor from a previous page').optional(),
+});
+export type HistoryQuery = z.infer<typeof HistoryQuery>;
+
+export const ChannelsQuery = z.strictObject({
+  filter_by_prefix: z.string().max(MAX_CHANNEL_NAME).optional(),
+  info: z.string().max(200).optional(),
+});
+export type ChannelsQuery = z.infer<typeof ChannelsQuery>;
+

@@ -1,0 +1,10 @@
+/** jq compiled to WebAssembly; the module resolves to the loaded jq once its wasm is ready. */
+declare module 'jq-web' {
+  interface Jq {
+    /** Runs `filter` on a JSON text and returns jq's output text; throws with jq's message. */
+    raw(json: string, filter: string, flags?: string[]): string;
+    json(value: unknown, filter: string): unknown;
+  }
+  const jq: Promise<Jq>;
+  export default jq;
+}

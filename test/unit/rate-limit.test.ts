@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryRateLimiter } from '../../daemon/core/rate-limit.js';
+
+function fakeClock(start = 1_000_000): { now(): number; advance(ms: number): void } {
+  let t = start;
+  return { now: () => t, advance: (ms) => (t += ms) };
+}
+
+describe('the token bucket', () => {
+  it('allows a burst, refuses the next, and says when to retry', async () => {
+    const clock = fakeClock();
+    const limiter = new MemoryRateLimiter(clock);
+    const restricted = { perMinute: 10, burst: 5 };
+    const decisions = [];
+    for (let i = 0; i < 6; i++) decisions.push(await limiter.consume('tok', restricted));
+    expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, true, true, false]);
+    expect(decisions.map((d) => d.remaining)).toEqual([4, 3, 2, 1, 0, 0]);
+    expect(decisions[5]).toMatchObject({ limit: 5, retryAfterSeconds: 6 });
+    expect(decisions[4]?.resetSeconds).toBe(30);
+  });
+
+  it('refills at the per-minute rate, up to the burst', async () => {
+    const clock = fakeClock();
+    const limiter = new MemoryRateLimiter(clock);
+    const limit = { perMinute: 60, burst: 2 };
+    await limiter.consume('tok', limit);
+    await limiter.consume('tok', limit);
+    expect((await limiter.consume('tok', limit)).allowed).toBe(false);
+    clock.advance(1000);
+    expect((await limiter.consume('tok', limit)).allowed).toBe(true);
+    expect((await limiter.consume('tok', limit)).allowed).toBe(false);
+    clock.advance(3_600_000);
+    const full = await limiter.consume('tok', limit);
+    expect(full).toMatchObject({ allowed: true, remaining: 1 });
+  });
+
+  it('keeps one bucket per key, and starts over when the limit changes', async () => {
+    const clock = fakeClock();
+    const limiter = new MemoryRateLimiter(clock);
+    const one = { perMinute: 1, burst: 1 };
+    expect((await limiter.consume('a', one)).allowed).toBe(true);
+    expect((await limiter.consume('a', one)).allowed).toBe(false);
+    expect((await limiter.consume('b', one)).allowed).toBe(true);
+    expect((await limiter.consume('a', { perMinute: 100, burst: 50 })).allowed).toBe(true);
+  });
+});
