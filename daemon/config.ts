@@ -14,6 +14,8 @@ export const SETTINGS = {
   logLevel: { flag: '--log-level <level>', env: 'RELAY_LOG_LEVEL', doc: 'debug, info, warn, error or silent', default: 'info' },
   pingInterval: { flag: '--ping-interval <duration>', env: 'RELAY_PING_INTERVAL', doc: 'WebSocket keepalive; a peer silent for two intervals is dropped', default: '25s' },
   shutdownTimeout: { flag: '--shutdown-timeout <duration>', env: 'RELAY_SHUTDOWN_TIMEOUT', doc: 'how long SIGTERM waits for sockets and writes before exiting', default: '10s' },
+  historyRetention: { flag: '--history-retention <duration>', env: 'RELAY_HISTORY_RETENTION', doc: 'how long settled events stay in history (pruned in the background)', default: '30d' },
+  maxAttempts: { flag: '--max-attempts <n>', env: 'RELAY_MAX_ATTEMPTS', doc: 'deliveries of one event to agents that disconnect mid-work before it fails', default: '5' },
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -29,6 +31,8 @@ export interface Config {
   logLevel: LogLevel;
   pingIntervalMs: number;
   shutdownTimeoutMs: number;
+  historyRetentionMs: number;
+  maxAttempts: number;
 }
 
 const duration = (name: string) =>
@@ -48,6 +52,8 @@ const schema = z.object({
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']),
   pingInterval: duration('ping interval').refine((ms) => ms >= 1000, 'the ping interval must be at least 1s'),
   shutdownTimeout: duration('shutdown timeout'),
+  historyRetention: duration('history retention').refine((ms) => ms >= 60_000, 'the history retention must be at least 1m'),
+  maxAttempts: z.coerce.number().int().min(1).max(100),
 });
 
 export type ConfigResult = { config: Config; warnings: string[] } | { config: null; errors: string[]; warnings: string[] };
@@ -73,7 +79,16 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
   }
   const c = parsed.data;
   return {
-    config: { host: c.host, port: c.port, dataDir: c.dataDir, logLevel: c.logLevel, pingIntervalMs: c.pingInterval, shutdownTimeoutMs: c.shutdownTimeout },
+    config: {
+      host: c.host,
+      port: c.port,
+      dataDir: c.dataDir,
+      logLevel: c.logLevel,
+      pingIntervalMs: c.pingInterval,
+      shutdownTimeoutMs: c.shutdownTimeout,
+      historyRetentionMs: c.historyRetention,
+      maxAttempts: c.maxAttempts,
+    },
     warnings,
   };
 }

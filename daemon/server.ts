@@ -14,6 +14,8 @@ import { BcryptAppTokenVerifier, CachedAppTokenVerifier } from './core/credentia
 import { newCounters } from './core/metrics.js';
 import { OrgService } from './core/orgs.js';
 import { RelayService } from './core/relay.js';
+import { Dispatcher } from './core/dispatcher.js';
+import { HistoryPruner } from './core/retention.js';
 import { ChannelService } from './core/channels.js';
 import { EventLog } from './core/events.js';
 import { MemoryRateLimiter } from './core/rate-limit.js';
@@ -65,8 +67,23 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
   });
   const adminAuth = new AdminAuth(store, clock, counters);
   const agents = new AgentService({ store, clock, connections, counters });
-  const relay = new RelayService({ verifier, apps, agents, counters });
   const events = new EventLog(store);
+  const dispatcher = new Dispatcher({
+    store,
+    log: events,
+    clock,
+    maxAttempts: config.maxAttempts,
+    onError: (err, what) => log.error({ err }, what),
+  });
+  const relay = new RelayService({ verifier, apps, agents, store, dispatcher, counters });
+  const pruner = new HistoryPruner({
+    store,
+    clock,
+    retentionMs: config.historyRetentionMs,
+    everyMs: Math.min(3_600_000, config.historyRetentionMs),
+    onPruned: (count) => log.info({ count }, 'pruned old events from history'),
+    onError: (err) => log.error({ err }, 'could not prune history'),
+  });
   const channels = new ChannelService(events, clock);
   const rateLimiter = new MemoryRateLimiter(clock);
 
@@ -74,6 +91,8 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
   await apps.start();
   await agents.start();
   tokens.start();
+  await dispatcher.start();
+  pruner.start();
   if (!hasAdminTokenFile(config.dataDir)) {
     const path = writeAdminTokenFile(config.dataDir, await adminAuth.issue());
     log.info({ path }, 'wrote a new admin token (relay reads it from there)');
@@ -134,9 +153,11 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     apps.stop();
     agents.stop();
     relayEndpoint.stop();
+    dispatcher.stop();
     connections.closeAll(RELAY_CLOSE.goingAway, 'relayd shutting down');
     await relayEndpoint.drain(deadline);
     server.closeIdleConnections();
+    await pruner.stop();
     await events.drain();
     await tokens.stop();
     await broker.close();

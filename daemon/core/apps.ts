@@ -81,7 +81,7 @@ export class AppService {
 
   async show(org: string, id: string): Promise<AppShow> {
     const app = await this.#toApp(await this.#require(org, id));
-    const recent = await this.#deps.store.listEvents(org, id, { before: null, limit: RECENT_EVENTS });
+    const recent = await this.#deps.store.queryEvents(org, { appId: id, limit: RECENT_EVENTS });
     return { app, recentEvents: recent.map(toEvent) };
   }
 

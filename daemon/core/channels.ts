@@ -31,14 +31,14 @@ export class ChannelService {
 
   async publish(publisher: Publisher, body: PublishBody): Promise<{ id: string }> {
     const record = this.#record(publisher, body.name, body.channels ?? [body.channel as string], body.data, body.socket_id);
-    await this.#log.append([record]);
+    await this.#log.write([{ type: 'insert', event: record, timeline: null }]);
     return { id: record.id };
   }
 
   /** All of a batch or none of it: the events commit in one transaction, in batch order. */
   async publishBatch(publisher: Publisher, body: BatchBody): Promise<{ ids: string[] }> {
     const records = body.batch.map((event, i) => this.#record(publisher, event.name, [event.channel], event.data, event.socket_id, `batch[${i}].data`));
-    await this.#log.append(records);
+    await this.#log.write(records.map((event) => ({ type: 'insert', event, timeline: null })));
     return { ids: records.map((r) => r.id) };
   }
 
@@ -75,6 +75,12 @@ export class ChannelService {
       socketId: socketId ?? null,
       latencyMs: null,
       createdAt: this.#clock.now(),
+      ref: null,
+      attempt: 0,
+      reply: null,
+      error: null,
+      outcomeAt: null,
+      ackedAt: null,
     };
   }
 }

@@ -1,3 +1,4 @@
+import type { Connection } from '../../src/shared/api.js';
 import type { Broker } from '../broker/broker.js';
 import { CONTROL_CHANNEL } from '../broker/broker.js';
 import { RelayError } from '../../src/shared/errors.js';
@@ -20,14 +21,7 @@ export interface LocalConnection {
   close(code: number, reason: string): void;
 }
 
-export interface ConnectionInfo {
-  id: string;
-  role: ConnectionRole;
-  org: string;
-  ownerId: string;
-  openedAt: string;
-  remoteAddress: string | null;
-}
+export type ConnectionInfo = Connection;
 
 /**
  * Control messages travel through the broker so that, with several nodes, each node closes
@@ -42,6 +36,15 @@ interface CloseMessage {
   code: number;
   reason: string;
 }
+
+const toInfo = (c: LocalConnection): ConnectionInfo => ({
+  id: c.id,
+  role: c.role,
+  org: c.org,
+  ownerId: c.ownerId,
+  openedAt: new Date(c.openedAt).toISOString(),
+  remoteAddress: c.remoteAddress,
+});
 
 export class ConnectionRegistry {
   readonly #broker: Broker;
@@ -75,7 +78,7 @@ export class ConnectionRegistry {
       if (filter.role !== undefined && c.role !== filter.role) continue;
       if (filter.org !== undefined && c.org !== filter.org) continue;
       if (filter.ownerId !== undefined && c.ownerId !== filter.ownerId) continue;
-      out.push({ id: c.id, role: c.role, org: c.org, ownerId: c.ownerId, openedAt: new Date(c.openedAt).toISOString(), remoteAddress: c.remoteAddress });
+      out.push(toInfo(c));
     }
     return out;
   }
@@ -89,10 +92,20 @@ export class ConnectionRegistry {
   async closeOne(org: string, ownerId: string, id: string): Promise<ConnectionInfo> {
     const c = this.#connections.get(id);
     if (!c || c.org !== org || c.ownerId !== ownerId) throw new RelayError('not_found', `connection ${id} not found`);
-    const [info] = this.list({ org, ownerId }).filter((i) => i.id === id);
-    this.#connections.delete(id);
+    return this.#close(c);
+  }
+
+  #close(c: LocalConnection): ConnectionInfo {
+    this.#connections.delete(c.id);
     c.close(CLOSE_BY_OPERATOR, 'closed by an operator');
-    return info as ConnectionInfo;
+    return toInfo(c);
+  }
+
+  /** Closes one socket by id, whoever owns it (the admin API). */
+  closeById(id: string): ConnectionInfo {
+    const c = this.#connections.get(id);
+    if (!c) throw new RelayError('not_found', `connection ${id} not found (it may have closed already)`);
+    return this.#close(c);
   }
 
   /** Every open socket, for shutdown. */

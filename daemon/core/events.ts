@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
-import type { Event, EventList } from '../../src/shared/api.js';
+import type { Event, EventChange, EventDetail, EventList, TimelineEntry } from '../../src/shared/api.js';
+import { RelayError } from '../../src/shared/errors.js';
 import { ID_PREFIX } from '../../src/shared/ids.js';
-import type { EventRecord, Store } from '../store/store.js';
+import type { EventQuery, EventRecord, EventWrite, Store } from '../store/store.js';
 
 /**
  * ulid asks its random source once per character; drawing those from a pooled CSPRNG
@@ -40,30 +41,38 @@ export function toEvent(record: EventRecord): Event {
   };
 }
 
+const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
+
 interface Pending {
-  records: EventRecord[];
+  writes: EventWrite[];
   resolve(): void;
   reject(err: unknown): void;
 }
 
+export type ChangeListener = (change: EventChange) => void;
+
 /**
- * Group commit: events appended during one turn of the event loop are written in one
- * transaction, and each append resolves only once its transaction has committed. Under
- * load that is one commit for many requests; alone, a request waits no more than a tick.
+ * History: the group-committed write path, the change feed that `relay events tail` reads,
+ * and the queries.
+ *
+ * Group commit: writes made during one turn of the event loop go to the store in one
+ * transaction, and each `write` resolves only once its transaction has committed. Under
+ * load that is one commit for many requests; alone, a write waits no more than a tick.
  */
 export class EventLog {
   readonly #store: Store;
   #queue: Pending[] = [];
   #scheduled = false;
   #flushing: Promise<void> = Promise.resolve();
+  readonly #listeners = new Set<ChangeListener>();
 
   constructor(store: Store) {
     this.#store = store;
   }
 
-  append(records: EventRecord[]): Promise<void> {
+  write(writes: EventWrite[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ records, resolve, reject });
+      this.#queue.push({ writes, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => {
@@ -78,7 +87,7 @@ export class EventLog {
     this.#queue = [];
     this.#scheduled = false;
     try {
-      await this.#store.appendEvents(batch.flatMap((p) => p.records));
+      await this.#store.writeEvents(batch.flatMap((p) => p.writes));
       for (const p of batch) p.resolve();
     } catch (err) {
       for (const p of batch) p.reject(err);
@@ -91,10 +100,46 @@ export class EventLog {
     await this.#flushing;
   }
 
+  /** Live changes, for tail. Returns the function that stops listening. */
+  listen(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  get listening(): boolean {
+    return this.#listeners.size > 0;
+  }
+
+  emit(change: EventChange): void {
+    for (const listener of this.#listeners) listener(change);
+  }
+
   async history(org: string, appId: string, query: { before: string | null; limit: number }): Promise<EventList> {
-    const records = await this.#store.listEvents(org, appId, { before: query.before, limit: query.limit + 1 });
+    return this.list(org, { appId, before: query.before ?? undefined, limit: query.limit });
+  }
+
+  /** Newest first, a page of `limit` with the cursor of the next. */
+  async list(org: string, query: EventQuery): Promise<EventList> {
+    const records = await this.#store.queryEvents(org, { ...query, limit: query.limit + 1 });
     const page = records.slice(0, query.limit);
     const next = records.length > query.limit ? (page[page.length - 1]?.id ?? null) : null;
     return { events: page.map(toEvent), next };
+  }
+
+  async show(id: string): Promise<EventDetail> {
+    const record = await this.#store.getEvent(id);
+    if (!record) throw new RelayError('not_found', `event ${id} not found`);
+    const timeline: TimelineEntry[] = (await this.#store.listTimeline(id)).map((t) => ({ ...t.detail, at: new Date(t.at).toISOString(), type: t.type }));
+    return {
+      ...toEvent(record),
+      org: record.org,
+      ref: record.ref,
+      attempt: record.attempt,
+      // A channel event's data is kept as the publisher sent it (Pusher's data is a string).
+      payload: record.kind === 'channel' ? record.payload : parseJson(record.payload),
+      reply: parseJson(record.reply),
+      error: parseJson(record.error) as EventDetail['error'],
+      timeline,
+    };
   }
 }

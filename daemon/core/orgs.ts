@@ -1,4 +1,5 @@
 import type { Org } from '../../src/shared/api.js';
+import { RelayError } from '../../src/shared/errors.js';
 import type { OrgRecord, Store } from '../store/store.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
@@ -24,6 +25,11 @@ export class OrgService {
 
   async list(): Promise<Org[]> {
     return (await this.#store.listOrgs()).map(toOrg);
+  }
+
+  /** not_found unless the organization exists. */
+  async require(id: string): Promise<void> {
+    if (!(await this.#store.getOrg(id))) throw new RelayError('not_found', `organization "${id}" not found`);
   }
 
   async create(actor: Actor, input: { id: string; name: string }): Promise<Org> {

@@ -1,8 +1,19 @@
+import type { z } from 'zod';
 import { RelayError } from '../../src/shared/errors.js';
-import type { Role } from '../../src/shared/protocol/relay.js';
+import { describeIssues } from '../../src/shared/schemas.js';
+import {
+  CLIENT_FRAMES,
+  MAX_PAYLOAD_BYTES,
+  type AppEventFrame,
+  type ErrorFrame,
+  type Role,
+  type ServerFrame,
+} from '../../src/shared/protocol/relay.js';
+import type { Store } from '../store/store.js';
 import type { AgentService } from './agents.js';
 import type { AppService } from './apps.js';
 import type { AppTokenVerifier } from './credentials.js';
+import type { Dispatcher, Rejection, Session } from './dispatcher.js';
 import type { Counters } from './metrics.js';
 
 /** Who a relay-protocol socket belongs to once its handshake is accepted. */
@@ -13,16 +24,26 @@ export interface RelayPeer {
   credentialId: string;
 }
 
+export interface RelaySession extends Session {
+  readonly role: Role;
+}
+
 export interface RelayDeps {
   verifier: AppTokenVerifier;
   apps: AppService;
   agents: AgentService;
+  store: Store;
+  dispatcher: Dispatcher;
   counters: Counters;
 }
 
+export function encodeFrame(frame: ServerFrame): string {
+  return JSON.stringify(frame);
+}
+
 /**
- * The relay protocol's core: the handshake now; event routing joins it with the agent relay.
- * The credential decides the role.
+ * The relay protocol's core: the handshake (the credential decides the role) and every
+ * frame after it, checked against the frames its role may send, then routed.
  */
 export class RelayService {
   readonly #deps: RelayDeps;
@@ -31,7 +52,7 @@ export class RelayService {
     this.#deps = deps;
   }
 
-  /** unauthorized (401) for a bad credential, forbidden (403) for a deactivated app. */
+  /** unauthorized (401) for a bad credential, forbidden (403) for a deactivated app or agent. */
   async authenticate(token: string): Promise<RelayPeer> {
     try {
       if (token.startsWith('rla_')) {
@@ -51,8 +72,102 @@ export class RelayService {
     }
   }
 
-  async connected(peer: RelayPeer): Promise<void> {
-    if (peer.role === 'app') await this.#deps.apps.recordConnected(peer.org, peer.id);
-    else await this.#deps.agents.recordConnected(peer.org, peer.id);
+  async open(session: RelaySession): Promise<void> {
+    if (session.role === 'app') {
+      this.#deps.dispatcher.openApp(session);
+      await this.#deps.apps.recordConnected(session.org, session.ownerId);
+    } else {
+      this.#deps.dispatcher.openAgent(session);
+      await this.#deps.agents.recordConnected(session.org, session.ownerId);
+    }
+  }
+
+  close(session: RelaySession): void {
+    if (session.role === 'app') this.#deps.dispatcher.closeApp(session);
+    else this.#deps.dispatcher.closeAgent(session);
+  }
+
+  /**
+   * One frame, already parsed as a JSON object with a string `type`. `bytes` is its size on
+   * the wire. Anything wrong with it is answered on the session; nothing here throws.
+   */
+  async receive(session: RelaySession, frame: { type: string } & Record<string, unknown>, bytes: number): Promise<void> {
+    if (frame.type === 'ping') {
+      session.send(encodeFrame({ type: 'pong' }));
+      return;
+    }
+    const schemas: Record<string, z.ZodType> = CLIENT_FRAMES[session.role];
+    const schema = Object.hasOwn(schemas, frame.type) ? schemas[frame.type] : undefined;
+    if (!schema) {
+      const allowed = ['ping', ...Object.keys(schemas)].map((t) => `"${t}"`).join(', ');
+      this.#refuse(session, frame, 'invalid_request', `unknown frame type "${frame.type.slice(0, 64)}" for an ${session.role}; send one of ${allowed}`);
+      return;
+    }
+    const parsed = schema.safeParse(frame);
+    if (!parsed.success) {
+      this.#refuse(session, frame, 'invalid_request', `invalid "${frame.type}" frame: ${describeIssues(parsed.error)}`);
+      return;
+    }
+    if (bytes > MAX_PAYLOAD_BYTES) {
+      this.#refuse(session, frame, 'payload_too_large', `the frame is ${bytes} bytes; the limit is ${MAX_PAYLOAD_BYTES} bytes (1 MB)`);
+      return;
+    }
+    const { dispatcher } = this.#deps;
+    const valid = parsed.data as { type: string; eventId: string };
+    let problem: Rejection | null = null;
+    switch (valid.type) {
+      case 'event':
+        await this.#event(session, parsed.data as AppEventFrame);
+        return;
+      case 'ack':
+        problem = dispatcher.ack(session, valid.eventId);
+        break;
+      case 'reply':
+        problem = dispatcher.answer(session, valid.eventId, { reply: JSON.stringify((parsed.data as { payload: unknown }).payload) });
+        break;
+      case 'error': {
+        const error = (parsed.data as { error: { message: string; code?: string | undefined } }).error;
+        const message = error.code === undefined ? error.message : `${error.code}: ${error.message}`;
+        problem = dispatcher.answer(session, valid.eventId, { error: { code: 'agent_error', message } });
+        break;
+      }
+    }
+    if (problem) session.send(encodeFrame({ type: 'error', eventId: valid.eventId, error: problem }));
+  }
+
+  async #event(session: RelaySession, frame: AppEventFrame): Promise<void> {
+    const { store, dispatcher } = this.#deps;
+    const check = async (): Promise<{ timeoutMs: number } | Rejection> => {
+      const agent = await store.getAgent(session.org, frame.agent);
+      if (!agent) return { code: 'agent_not_found', message: `there is no agent "${frame.agent}" in organization "${session.org}"` };
+      const allowed = await store.listAllowedAgents(session.org, session.ownerId);
+      if (allowed.length > 0 && !allowed.includes(frame.agent)) {
+        return { code: 'agent_not_allowed', message: `agent "${frame.agent}" is not on the allowlist of app "${session.ownerId}" (relay apps allow ${session.ownerId} ${frame.agent})` };
+      }
+      if (agent.status !== 'active') return { code: 'agent_inactive', message: `agent "${frame.agent}" is inactive` };
+      return { timeoutMs: agent.timeoutMs };
+    };
+    const ref = frame.ref ?? null;
+    try {
+      const { eventId, rejection } = await dispatcher.accept(session, frame, check);
+      session.send(encodeFrame(rejection ? { type: 'rejected', ref, eventId, error: rejection } : { type: 'accepted', ref, eventId, status: 'pending' }));
+    } catch {
+      const error: ErrorFrame = { type: 'error', error: { code: 'internal', message: 'the event could not be stored; it was not accepted, send it again' } };
+      if (frame.ref !== undefined) error.ref = frame.ref;
+      session.send(encodeFrame(error));
+    }
+  }
+
+  /** An event frame that cannot be taken is `rejected` (not recorded); any other frame gets an `error`. */
+  #refuse(session: RelaySession, frame: Record<string, unknown>, code: 'invalid_request' | 'payload_too_large', message: string): void {
+    const ref = typeof frame.ref === 'string' ? frame.ref.slice(0, 200) : null;
+    if (session.role === 'app' && frame.type === 'event') {
+      session.send(encodeFrame({ type: 'rejected', ref, eventId: null, error: { code, message } }));
+      return;
+    }
+    const error: ErrorFrame = { type: 'error', error: { code, message } };
+    if (ref !== null) error.ref = ref;
+    if (typeof frame.eventId === 'string') error.eventId = frame.eventId.slice(0, 64);
+    session.send(encodeFrame(error));
   }
 }

@@ -48,6 +48,13 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
       const limit = route.bodyLimit ?? ADMIN_BODY_LIMIT;
       const body = route.body ? validate(route.body, await readJson(req, limit)) : await refuseBody(req);
       const answer = await route.handle({ req, params, body, query, actor, principal: principal as ApiPrincipal });
+      if ('stream' in answer) {
+        res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
+        res.flushHeaders();
+        const stop = answer.stream((value) => res.write(`${JSON.stringify(value)}\n`));
+        res.once('close', stop);
+        return;
+      }
       sendJson(res, answer.status ?? 200, answer.body);
     } catch (err) {
       if (err instanceof RelayError && err.code === 'payload_too_large') res.setHeader('connection', 'close');

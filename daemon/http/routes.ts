@@ -14,6 +14,10 @@ import {
   AllowlistBody,
   UpdateAppBody,
   channelName,
+  ConnectionsQuery,
+  EventsQuery,
+  EventStreamQuery,
+  eventIdParam,
 } from '../../src/shared/schemas.js';
 import { parseExpiry } from '../../src/shared/duration.js';
 import { parseRateLimit } from '../../src/shared/rate-limits.js';
@@ -43,6 +47,7 @@ export interface HttpServices {
   channels: ChannelService;
   events: EventLog;
   connections: ConnectionRegistry;
+  /** Relay-protocol connections across organizations, for the admin API. */
   rateLimiter: RateLimiter;
   now(): number;
   audit(query: { sinceMs: number | null; limit: number }): Promise<AuditEntry[]>;
@@ -67,6 +72,14 @@ export interface Answer {
   body: unknown;
 }
 
+/**
+ * A long-lived answer: one JSON value a line (NDJSON) for as long as the client stays.
+ * `open` starts sending and returns what stops it when the client goes.
+ */
+export interface StreamAnswer {
+  stream(send: (value: unknown) => void): () => void;
+}
+
 export interface Route<B = unknown, Q = unknown> {
   method: HttpMethod;
   path: string;
@@ -76,7 +89,7 @@ export interface Route<B = unknown, Q = unknown> {
   bodyLimit?: number;
   body?: z.ZodType<B>;
   query?: z.ZodType<Q>;
-  handle(ctx: RouteContext<B, Q>): Promise<Answer>;
+  handle(ctx: RouteContext<B, Q>): Promise<Answer | StreamAnswer>;
 }
 
 /** Keeps each route's body and query types while the table holds them side by side. */
@@ -250,6 +263,59 @@ function adminRoutes(s: HttpServices): Route[] {
       path: '/admin/v1/tokens/:id/rotate',
       auth: 'admin',
       handle: async (ctx) => ({ body: await s.tokens.rotate(ctx.actor, p(ctx, 'id')) }),
+    }),
+
+    route<undefined, EventsQuery>({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/events',
+      auth: 'admin',
+      query: EventsQuery,
+      handle: async (ctx) => {
+        const q = ctx.query;
+        await s.orgs.require(p(ctx, 'org'));
+        const since = q.since === undefined ? undefined : s.now() - q.since;
+        return { body: await s.events.list(p(ctx, 'org'), { appId: q.app, agent: q.agent, thread: q.thread, status: q.status, since, before: q.before, limit: q.limit }) };
+      },
+    }),
+    route<undefined, EventStreamQuery>({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/events/stream',
+      auth: 'admin',
+      query: EventStreamQuery,
+      handle: async (ctx) => {
+        const org = p(ctx, 'org');
+        await s.orgs.require(org);
+        const q = ctx.query;
+        return {
+          stream: (send) =>
+            s.events.listen((change) => {
+              const e = change.event;
+              if (change.org === org && (q.app ?? e.appId) === e.appId && (q.agent ?? e.agent) === e.agent && (q.status ?? e.status) === e.status) send(change);
+            }),
+        };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/admin/v1/events/:id',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: { event: await s.events.show(validate(eventIdParam, p(ctx, 'id'), 'event id')) } }),
+    }),
+    route<undefined, ConnectionsQuery>({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/connections',
+      auth: 'admin',
+      query: ConnectionsQuery,
+      handle: async (ctx) => {
+        await s.orgs.require(p(ctx, 'org'));
+        return { body: { connections: s.connections.list({ org: p(ctx, 'org'), ownerId: ctx.query.app, role: ctx.query.app === undefined ? undefined : 'app' }) } };
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/admin/v1/connections/:id',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: { connection: s.connections.closeById(p(ctx, 'id')) } }),
     }),
 
     route<undefined, AuditQuery>({

@@ -84,10 +84,48 @@ export interface EventRecord {
   name: string | null;
   status: EventStatus;
   channels: string[] | null;
+  /** The payload as JSON text. */
   payload: string | null;
   socketId: string | null;
   latencyMs: number | null;
   createdAt: number;
+  /** The app's own reference from its `event` frame. */
+  ref: string | null;
+  /** How many times the event has been sent to the agent. */
+  attempt: number;
+  /** The agent's reply as JSON text. */
+  reply: string | null;
+  /** Why the event failed or was rejected, as JSON text `{"code","message"}`. */
+  error: string | null;
+  /** When the reply or failure came. */
+  outcomeAt: number | null;
+  /** When the app acknowledged the reply or failure. */
+  ackedAt: number | null;
+}
+
+export type EventPatch = Partial<Pick<EventRecord, 'status' | 'attempt' | 'reply' | 'error' | 'outcomeAt' | 'latencyMs' | 'ackedAt'>>;
+
+export interface TimelineRecord {
+  at: number;
+  type: string;
+  /** Extra facts of the change (attempt, connection, error code), or null. */
+  detail: Record<string, unknown> | null;
+}
+
+/** One change to history; a batch of them is the unit of group commit. */
+export type EventWrite =
+  | { type: 'insert'; event: EventRecord; timeline: TimelineRecord | null }
+  | { type: 'update'; id: string; patch: EventPatch; timeline: TimelineRecord | null };
+
+export interface EventQuery {
+  appId?: string | undefined;
+  agent?: string | undefined;
+  thread?: string | undefined;
+  status?: EventRecord['status'] | undefined;
+  since?: number | undefined;
+  /** An event id: only events older than it (paging). */
+  before?: string | undefined;
+  limit: number;
 }
 
 export interface AgentRecord {
@@ -171,10 +209,19 @@ export interface Store {
   /** Writes many tokens' lastUsedAt at once (coalesced, never one write per request). */
   recordApiTokenUse(uses: { id: string; at: number }[]): Promise<void>;
 
-  /** Appends events in one transaction: the unit of group commit. */
-  appendEvents(events: EventRecord[]): Promise<void>;
-  /** An app's events, newest first, before the event id `before` when given. */
-  listEvents(org: string, appId: string, query: { before: string | null; limit: number }): Promise<EventRecord[]>;
+  /** Applies history changes in order, in one transaction: the unit of group commit. */
+  writeEvents(writes: EventWrite[]): Promise<void>;
+  /** An organization's events, newest first, filtered. */
+  queryEvents(org: string, query: EventQuery): Promise<EventRecord[]>;
+  getEvent(id: string): Promise<EventRecord | null>;
+  listTimeline(eventId: string): Promise<TimelineRecord[]>;
+  /** Agent events whose outcome the app has not acknowledged yet, oldest first: the work owed after a restart. */
+  listUnsettledEvents(): Promise<EventRecord[]>;
+  /**
+   * Deletes up to `limit` settled events created before `before` (channel events, rejected
+   * ones, and agent events whose outcome was acked) with their timelines; returns how many.
+   */
+  pruneEvents(before: number, limit: number): Promise<number>;
 
   insertAudit(entry: AuditRecord): Promise<void>;
   listAudit(since: number | null, limit: number): Promise<AuditRecord[]>;

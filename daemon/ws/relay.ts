@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { ID_PREFIX } from '../../src/shared/ids.js';
 import { MAX_FRAME_BYTES, type ServerFrame } from '../../src/shared/protocol/relay.js';
+import { encodeFrame, type RelaySession } from '../core/relay.js';
 import type { ConnectionRegistry } from '../core/connections.js';
 import type { RelayService } from '../core/relay.js';
 import { randomBase62 } from '../core/secrets.js';
@@ -81,27 +82,40 @@ export class RelayEndpoint {
         const tracked = this.#state.get(ws);
         if (tracked) tracked.alive = true;
       });
-      ws.on('message', (data, isBinary) => this.#onMessage(ws, data, isBinary));
+      const session: RelaySession = {
+        id,
+        role: peer.role,
+        org: peer.org,
+        ownerId: peer.id,
+        send: (data) => {
+          if (ws.readyState !== ws.OPEN) return false;
+          ws.send(data);
+          return true;
+        },
+      };
+      ws.on('message', (data, isBinary) => this.#onMessage(ws, session, data, isBinary));
       ws.on('error', (err) => log.debug({ connectionId: id, err: err.message }, 'relay socket error'));
       ws.on('close', (code) => {
         connections.remove(id);
+        relay.close(session);
         log.info({ connectionId: id, code }, 'relay connection closed');
       });
       send(ws, { type: 'welcome', connectionId: id, role: peer.role, id: peer.id });
-      relay.connected(peer).catch((err: unknown) => log.error({ err }, 'could not record the connection'));
+      relay.open(session).catch((err: unknown) => log.error({ err }, 'could not record the connection'));
     });
   }
 
-  #onMessage(ws: WebSocket, data: RawData, isBinary: boolean): void {
+  #onMessage(ws: WebSocket, session: RelaySession, data: RawData, isBinary: boolean): void {
     const tracked = this.#state.get(ws);
     if (tracked) tracked.alive = true;
     if (isBinary) {
       send(ws, protocolError('frames must be JSON text, not binary'));
       return;
     }
+    const text = data.toString();
     let frame: unknown;
     try {
-      frame = JSON.parse(data.toString());
+      frame = JSON.parse(text);
     } catch {
       send(ws, protocolError('a frame must be one JSON object'));
       return;
@@ -110,12 +124,10 @@ export class RelayEndpoint {
       send(ws, protocolError('a frame must be a JSON object with a string "type"'));
       return;
     }
-    const type = (frame as { type: string }).type;
-    if (type === 'ping') {
-      send(ws, { type: 'pong' });
-      return;
-    }
-    send(ws, protocolError(`unknown frame type "${type.slice(0, 64)}"`));
+    const bytes = Buffer.isBuffer(data) ? data.length : Buffer.byteLength(text);
+    this.#deps.relay.receive(session, frame as { type: string } & Record<string, unknown>, bytes).catch((err: unknown) => {
+      this.#deps.log.error({ err, connectionId: session.id }, 'a relay frame failed');
+    });
   }
 
   /** Stops the keepalive; sockets are closed through the connection registry. */
@@ -132,7 +144,7 @@ export class RelayEndpoint {
 }
 
 function send(ws: WebSocket, frame: ServerFrame): void {
-  if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+  if (ws.readyState === ws.OPEN) ws.send(encodeFrame(frame));
 }
 
 function protocolError(message: string): ServerFrame {

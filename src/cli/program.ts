@@ -1,8 +1,11 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { agentsCommand } from './commands/agents/index.js';
 import { appsCommand } from './commands/apps/index.js';
 import { auditCommand } from './commands/audit/index.js';
 import { completionCommand } from './commands/completion/index.js';
+import { connectionsCommand } from './commands/connections/index.js';
+import { eventsCommand } from './commands/events/index.js';
 import { loginCommands } from './commands/login/index.js';
 import { orgsCommand } from './commands/orgs/index.js';
 import { rateLimitsCommand } from './commands/rate-limits/index.js';
@@ -24,7 +27,10 @@ export function buildProgram(): Command {
     .showSuggestionAfterError()
     .configureHelp({ sortSubcommands: false });
   appsCommand(program);
+  agentsCommand(program);
   tokensCommand(program);
+  eventsCommand(program);
+  connectionsCommand(program);
   orgsCommand(program);
   statusCommand(program);
   auditCommand(program);

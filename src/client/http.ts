@@ -1,5 +1,11 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type {
+  AgentEnvelope,
+  AgentList,
+  AgentRegistered,
+  AgentRotated,
+  AgentStateChange,
+  AllowedAgents,
   AppCredentials,
   AppEnvelope,
   AppList,
@@ -8,7 +14,12 @@ import type {
   AppShow,
   AppStateChange,
   AuditList,
+  ConnectionClosed,
+  ConnectionList,
   DaemonStatus,
+  EventChange,
+  EventList,
+  EventShow,
   OrgEnvelope,
   OrgList,
   TokenCreated,
@@ -56,6 +67,16 @@ export class AdminClient {
   rotateChannelSecret = (org: string, id: string): Promise<AppCredentials> => this.#call('POST', `${appPath(org, id)}/rotate-channel-secret`);
   appCredentials = (org: string, id: string): Promise<AppCredentials> => this.#call('GET', `${appPath(org, id)}/credentials`);
 
+  allowAgents = (org: string, id: string, agents: string[]): Promise<AllowedAgents> => this.#call('POST', `${appPath(org, id)}/allow`, { agents });
+  disallowAgents = (org: string, id: string, agents: string[]): Promise<AllowedAgents> => this.#call('POST', `${appPath(org, id)}/disallow`, { agents });
+
+  listAgents = (org: string): Promise<AgentList> => this.#call('GET', `${orgPath(org)}/agents`);
+  registerAgent = (org: string, body: { id: string; name: string; timeoutMs: number }): Promise<AgentRegistered> => this.#call('POST', `${orgPath(org)}/agents`, body);
+  showAgent = (org: string, id: string): Promise<AgentEnvelope> => this.#call('GET', agentPath(org, id));
+  deactivateAgent = (org: string, id: string): Promise<AgentStateChange> => this.#call('POST', `${agentPath(org, id)}/deactivate`);
+  activateAgent = (org: string, id: string): Promise<AgentStateChange> => this.#call('POST', `${agentPath(org, id)}/activate`);
+  rotateAgent = (org: string, id: string, graceMs: number): Promise<AgentRotated> => this.#call('POST', `${agentPath(org, id)}/rotate`, { graceMs });
+
   createToken = (
     org: string,
     appId: string,
@@ -66,15 +87,68 @@ export class AdminClient {
   revokeToken = (id: string): Promise<TokenRevoked> => this.#call('POST', `/admin/v1/tokens/${encodeURIComponent(id)}/revoke`);
   rotateToken = (id: string): Promise<TokenCreated> => this.#call('POST', `/admin/v1/tokens/${encodeURIComponent(id)}/rotate`);
 
-  listAudit = (query: { sinceMs?: number; limit?: number }): Promise<AuditList> => {
-    const params = new URLSearchParams();
-    if (query.sinceMs !== undefined) params.set('since', String(query.sinceMs));
-    if (query.limit !== undefined) params.set('limit', String(query.limit));
-    const qs = params.toString();
-    return this.#call('GET', `/admin/v1/audit${qs ? `?${qs}` : ''}`);
+  listEvents = (org: string, query: EventQueryParams): Promise<EventList> => this.#call('GET', `${orgPath(org)}/events${queryString(query)}`);
+  showEvent = (id: string): Promise<EventShow> => this.#call('GET', `/admin/v1/events/${encodeURIComponent(id)}`);
+  listConnections = (org: string, query: { app?: string | undefined }): Promise<ConnectionList> =>
+    this.#call('GET', `${orgPath(org)}/connections${queryString(query)}`);
+  closeConnection = (id: string): Promise<ConnectionClosed> => this.#call('DELETE', `/admin/v1/connections/${encodeURIComponent(id)}`);
+
+  /**
+   * Follows the stream of `relay events tail`: `onChange` for each change, `onOpen` once
+   * relayd has accepted the stream. Resolves when `signal` aborts; rejects if relayd goes away.
+   */
+  streamEvents = async (
+    org: string,
+    query: { app?: string | undefined; agent?: string | undefined; status?: string | undefined },
+    handlers: { onChange(change: EventChange): void; onOpen(): void },
+    signal: AbortSignal,
+  ): Promise<void> => {
+    const res = await this.#open('GET', `${orgPath(org)}/events/stream${queryString(query)}`, undefined, 0);
+    if ((res.statusCode ?? 0) >= 300) throw toError(res.statusCode ?? 0, parseOrNull(await readAll(res)));
+    handlers.onOpen();
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) {
+        res.destroy();
+        resolve();
+        return;
+      }
+      signal.addEventListener('abort', () => {
+        res.destroy();
+        resolve();
+      });
+      let buffered = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffered += chunk;
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) !== -1) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          if (line) handlers.onChange(JSON.parse(line) as EventChange);
+        }
+      });
+      res.on('end', () => reject(new RelayError('daemon_unreachable', `relayd at ${this.url} closed the stream`, { hint: 'is relayd still running? try `relay status`' })));
+      res.on('error', (err) => {
+        if (!signal.aborted) reject(err);
+      });
+    });
   };
 
+  listAudit = (query: { sinceMs?: number; limit?: number }): Promise<AuditList> =>
+    this.#call('GET', `/admin/v1/audit${queryString({ since: query.sinceMs, limit: query.limit })}`);
+
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.#open(method, path, body, RESPONSE_TIMEOUT_MS);
+    const text = await readAll(res);
+    const status = res.statusCode ?? 0;
+    const parsed = parseOrNull(text);
+    if (parsed === undefined) throw new RelayError('internal', `${this.url} answered ${status} with a body that is not JSON; is it relayd?`);
+    if (status >= 200 && status < 300) return parsed as T;
+    throw toError(status, parsed);
+  }
+
+  /** Sends a request and resolves with the response once its headers are in; `timeoutMs` 0: no idle limit (streams). */
+  async #open(method: string, path: string, body: unknown, timeoutMs: number): Promise<IncomingMessage> {
     const url = new URL(this.url + path);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -85,26 +159,13 @@ export class AdminClient {
     }
     // node:https pulls in TLS: load it only for https URLs (start-up time).
     const send = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
-    return new Promise<T>((resolve, reject) => {
-      const req = send(url, { method, headers }, (res) => {
-        readAll(res).then((text) => {
-          const status = res.statusCode ?? 0;
-          let parsed: unknown;
-          try {
-            parsed = text ? JSON.parse(text) : {};
-          } catch {
-            reject(new RelayError('internal', `${this.url} answered ${status} with a body that is not JSON; is it relayd?`));
-            return;
-          }
-          if (status >= 200 && status < 300) resolve(parsed as T);
-          else reject(toError(status, parsed));
-        }, reject);
-      });
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const req = send(url, { method, headers }, resolve);
       const connectTimer = setTimeout(() => req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
       req.on('socket', (socket) => {
         socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
       });
-      req.setTimeout(RESPONSE_TIMEOUT_MS, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+      if (timeoutMs > 0) req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
       req.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(connectTimer);
         reject(
@@ -118,8 +179,38 @@ export class AdminClient {
   }
 }
 
-const appsPath = (org: string): string => `/admin/v1/orgs/${encodeURIComponent(org)}/apps`;
+const orgPath = (org: string): string => `/admin/v1/orgs/${encodeURIComponent(org)}`;
+const appsPath = (org: string): string => `${orgPath(org)}/apps`;
 const appPath = (org: string, id: string): string => `${appsPath(org)}/${encodeURIComponent(id)}`;
+const agentPath = (org: string, id: string): string => `${orgPath(org)}/agents/${encodeURIComponent(id)}`;
+
+export type EventQueryParams = {
+  app?: string | undefined;
+  agent?: string | undefined;
+  thread?: string | undefined;
+  status?: string | undefined;
+  /** How far back, in milliseconds. */
+  since?: number | undefined;
+  limit?: number | undefined;
+  before?: string | undefined;
+};
+
+function queryString(query: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) if (value !== undefined) params.set(name, String(value));
+  const qs = params.toString();
+  return qs ? `?${qs}` : '';
+}
+
+/** The parsed JSON body; `{}` for an empty one; undefined when it is not JSON. */
+function parseOrNull(text: string): unknown {
+  if (!text) return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
 
 function readAll(res: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -45,6 +45,36 @@ export interface Event {
   channels: string[] | null;
 }
 
+/** One change in an event's life: `accepted`, `rejected`, `dispatched`, `replied`, `failed`, `delivered`, `acked`. */
+export interface TimelineEntry {
+  at: string;
+  type: string;
+  /** Facts of the change: attempt, connectionId, code... */
+  [detail: string]: unknown;
+}
+
+export interface EventDetail extends Event {
+  org: string;
+  ref: string | null;
+  attempt: number;
+  payload: unknown;
+  reply: unknown;
+  error: { code: string; message: string } | null;
+  timeline: TimelineEntry[];
+}
+
+export interface EventShow {
+  event: EventDetail;
+}
+
+/** A line of `relay events tail`: what changed, and the event as it is after the change. */
+export interface EventChange {
+  at: string;
+  type: string;
+  org: string;
+  event: Event;
+}
+
 export interface AuditEntry {
   id: string;
   at: string;
@@ -143,3 +173,22 @@ export interface AgentList { agents: Agent[] }
 export interface AgentRotated { agent: Agent; secret: string; previousValidUntil: string }
 export interface AgentStateChange { agent: Agent; changed: boolean }
 export interface AllowedAgents { appId: string; allowedAgents: string[] }
+
+/** One open WebSocket: an app's or an agent's relay-protocol connection. */
+export interface Connection {
+  id: string;
+  role: 'app' | 'agent';
+  org: string;
+  /** The app or agent id. */
+  ownerId: string;
+  openedAt: string;
+  remoteAddress: string | null;
+}
+
+export interface ConnectionList {
+  connections: Connection[];
+}
+
+export interface ConnectionClosed {
+  connection: Connection;
+}

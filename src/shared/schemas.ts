@@ -51,7 +51,8 @@ export function describeIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) => {
       const path = issue.path.join('.');
-      return path ? `${path}: ${issue.message}` : issue.message;
+      const message = issue.code === 'invalid_type' && issue.message.endsWith('received undefined') ? 'is required' : issue.message;
+      return path ? `${path}: ${message}` : message;
     })
     .join('; ');
 }
@@ -115,6 +116,33 @@ export const HistoryQuery = z.strictObject({
   before: z.string().regex(/^evt_[0-9A-Z]{26}$/, 'must be a cursor from a previous page').optional(),
 });
 export type HistoryQuery = z.infer<typeof HistoryQuery>;
+
+// ---- event history (admin API) ----
+
+const eventStatus = z.enum(['pending', 'delivered', 'failed', 'rejected']);
+const eventFilters = {
+  app: slug('app id').optional(),
+  agent: slug('agent id').optional(),
+  status: eventStatus.optional(),
+};
+
+/** `since` is how far back to look, in milliseconds (the CLI's `--since 1h`). */
+export const EventsQuery = z.strictObject({
+  ...eventFilters,
+  thread: z.string().min(1).max(200).optional(),
+  since: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  before: HistoryQuery.shape.before,
+});
+export type EventsQuery = z.infer<typeof EventsQuery>;
+
+export const EventStreamQuery = z.strictObject(eventFilters);
+export type EventStreamQuery = z.infer<typeof EventStreamQuery>;
+
+export const ConnectionsQuery = z.strictObject({ app: slug('app id').optional() });
+export type ConnectionsQuery = z.infer<typeof ConnectionsQuery>;
+
+export const eventIdParam = z.string().regex(/^evt_[0-9A-Z]{26}$/, 'must be an event id (evt_ and 26 characters)');
 
 export const ChannelsQuery = z.strictObject({
   filter_by_prefix: z.string().max(MAX_CHANNEL_NAME).optional(),

@@ -8,7 +8,10 @@ export interface OpenSocket {
   frames: Record<string, unknown>[];
   /** Resolves with the close code and reason when the server closes the socket. */
   closed: Promise<{ code: number; reason: string }>;
-  nextFrame(): Promise<Record<string, unknown>>;
+  /** The next frame (rejects after `timeoutMs`). */
+  nextFrame(timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Sends one frame as JSON. */
+  send(frame: unknown): void;
 }
 
 export type Handshake = { ok: true; socket: OpenSocket } | { ok: false; status: number; body: string };
@@ -40,10 +43,22 @@ export function connect(daemon: Daemon, token: string, options: { autoPong?: boo
             welcome,
             frames,
             closed,
-            nextFrame: () => {
+            nextFrame: (timeoutMs = 10_000) => {
               const queued = frames.shift();
-              return queued ? Promise.resolve(queued) : new Promise((r) => waiters.push(r));
+              if (queued) return Promise.resolve(queued);
+              return new Promise((res, rej) => {
+                const timer = setTimeout(() => {
+                  waiters.splice(waiters.indexOf(waiter), 1);
+                  rej(new Error(`no frame within ${timeoutMs} ms`));
+                }, timeoutMs);
+                const waiter = (frame: Record<string, unknown>): void => {
+                  clearTimeout(timer);
+                  res(frame);
+                };
+                waiters.push(waiter);
+              });
             },
+            send: (frame) => ws.send(JSON.stringify(frame)),
           },
         });
         return;

@@ -9,13 +9,16 @@ import type {
   AgentRecord,
   AgentTokenRecord,
   ApiTokenRecord,
+  EventQuery,
   EventRecord,
+  EventWrite,
   AppPatch,
   AppRecord,
   AppTokenRecord,
   AuditRecord,
   OrgRecord,
   Store,
+  TimelineRecord,
 } from '../store.js';
 import { MIGRATIONS } from './migrations/index.js';
 
@@ -81,6 +84,18 @@ interface EventRow {
   socket_id: string | null;
   latency_ms: number | null;
   created_at: number;
+  ref: string | null;
+  attempt: number;
+  reply: string | null;
+  error: string | null;
+  outcome_at: number | null;
+  acked_at: number | null;
+}
+
+interface TimelineRow {
+  at: number;
+  type: string;
+  detail: string | null;
 }
 
 interface AgentRow {
@@ -152,6 +167,12 @@ const toEvent = (row: EventRow): EventRecord => ({
   socketId: row.socket_id,
   latencyMs: row.latency_ms,
   createdAt: row.created_at,
+  ref: row.ref,
+  attempt: row.attempt,
+  reply: row.reply,
+  error: row.error,
+  outcomeAt: row.outcome_at,
+  ackedAt: row.acked_at,
 });
 
 const toApp = (row: AppRow): AppRecord => ({
@@ -199,6 +220,7 @@ function isConstraint(err: unknown): boolean {
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #stmts;
+  readonly #queries = new Map<string, Database.Statement<(string | number)[], EventRow>>();
 
   constructor(path: string) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -282,13 +304,28 @@ export class SqliteStore implements Store {
       touchApiToken: db.prepare('UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?'),
       // Positional parameters: this insert is the publish hot path, and named binding costs more.
       insertEvent: db.prepare(
-        `INSERT INTO events (id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO events (id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at,
+                             ref, attempt, reply, error, outcome_at, acked_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      listEvents: db.prepare<[string, string, number], EventRow>('SELECT * FROM events WHERE org = ? AND app_id = ? ORDER BY id DESC LIMIT ?'),
-      listEventsBefore: db.prepare<[string, string, string, number], EventRow>(
-        'SELECT * FROM events WHERE org = ? AND app_id = ? AND id < ? ORDER BY id DESC LIMIT ?',
+      updateEvent: db.prepare(
+        `UPDATE events SET status = coalesce(?, status), attempt = coalesce(?, attempt), reply = coalesce(?, reply),
+           error = coalesce(?, error), outcome_at = coalesce(?, outcome_at), latency_ms = coalesce(?, latency_ms),
+           acked_at = coalesce(?, acked_at)
+         WHERE id = ?`,
       ),
+      insertTimeline: db.prepare('INSERT INTO event_timeline (event_id, at, type, detail) VALUES (?, ?, ?, ?)'),
+      getEvent: db.prepare<[string], EventRow>('SELECT * FROM events WHERE id = ?'),
+      listTimeline: db.prepare<[string], TimelineRow>('SELECT at, type, detail FROM event_timeline WHERE event_id = ? ORDER BY seq'),
+      listUnsettled: db.prepare<[], EventRow>(
+        "SELECT * FROM events WHERE kind = 'agent' AND acked_at IS NULL AND status != 'rejected' ORDER BY id",
+      ),
+      prunable: db.prepare<[number, number], { id: string }>(
+        `SELECT id FROM events WHERE created_at < ?
+           AND (kind = 'channel' OR status = 'rejected' OR acked_at IS NOT NULL) LIMIT ?`,
+      ),
+      deleteEvent: db.prepare('DELETE FROM events WHERE id = ?'),
+      deleteTimeline: db.prepare('DELETE FROM event_timeline WHERE event_id = ?'),
       insertAudit: db.prepare(
         `INSERT INTO audit (id, at, actor, action, org, target_type, target_id, details)
          VALUES (@id, @at, @actor, @action, @org, @targetType, @targetId, @details)`,
@@ -545,21 +582,78 @@ export class SqliteStore implements Store {
     })();
   }
 
-  async appendEvents(events: EventRecord[]): Promise<void> {
+  async writeEvents(writes: EventWrite[]): Promise<void> {
+    const { insertEvent, updateEvent, insertTimeline } = this.#stmts;
     this.#db.transaction(() => {
-      for (const e of events) {
-        const channels = e.channels === null ? null : JSON.stringify(e.channels);
-        this.#stmts.insertEvent.run(e.id, e.org, e.appId, e.kind, e.agent, e.thread, e.name, e.status, channels, e.payload, e.socketId, e.latencyMs, e.createdAt);
+      for (const w of writes) {
+        if (w.type === 'insert') {
+          const e = w.event;
+          const channels = e.channels === null ? null : JSON.stringify(e.channels);
+          insertEvent.run(e.id, e.org, e.appId, e.kind, e.agent, e.thread, e.name, e.status, channels, e.payload, e.socketId, e.latencyMs, e.createdAt,
+            e.ref, e.attempt, e.reply, e.error, e.outcomeAt, e.ackedAt);
+        } else {
+          const p = w.patch;
+          updateEvent.run(p.status ?? null, p.attempt ?? null, p.reply ?? null, p.error ?? null, p.outcomeAt ?? null, p.latencyMs ?? null, p.ackedAt ?? null, w.id);
+        }
+        const id = w.type === 'insert' ? w.event.id : w.id;
+        if (w.timeline) insertTimeline.run(id, w.timeline.at, w.timeline.type, w.timeline.detail === null ? null : JSON.stringify(w.timeline.detail));
       }
     })();
   }
 
-  async listEvents(org: string, appId: string, query: { before: string | null; limit: number }): Promise<EventRecord[]> {
-    const rows =
-      query.before === null
-        ? this.#stmts.listEvents.all(org, appId, query.limit)
-        : this.#stmts.listEventsBefore.all(org, appId, query.before, query.limit);
-    return rows.map(toEvent);
+  async queryEvents(org: string, query: EventQuery): Promise<EventRecord[]> {
+    const where = ['org = ?'];
+    const params: (string | number)[] = [org];
+    const filters: [string, string | number | undefined][] = [
+      ['app_id = ?', query.appId],
+      ['agent = ?', query.agent],
+      ['thread = ?', query.thread],
+      ['status = ?', query.status],
+      ['created_at >= ?', query.since],
+      ['id < ?', query.before],
+    ];
+    for (const [clause, value] of filters) {
+      if (value === undefined) continue;
+      where.push(clause);
+      params.push(value);
+    }
+    const sql = `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`;
+    // A handful of filter combinations exist; their statements are prepared once each.
+    let stmt = this.#queries.get(sql);
+    if (!stmt) {
+      stmt = this.#db.prepare<(string | number)[], EventRow>(sql);
+      this.#queries.set(sql, stmt);
+    }
+    return stmt.all(...params, query.limit).map(toEvent);
+  }
+
+  async getEvent(id: string): Promise<EventRecord | null> {
+    const row = this.#stmts.getEvent.get(id);
+    return row ? toEvent(row) : null;
+  }
+
+  async listTimeline(eventId: string): Promise<TimelineRecord[]> {
+    return this.#stmts.listTimeline.all(eventId).map((row) => ({
+      at: row.at,
+      type: row.type,
+      detail: row.detail === null ? null : (JSON.parse(row.detail) as Record<string, unknown>),
+    }));
+  }
+
+  async listUnsettledEvents(): Promise<EventRecord[]> {
+    return this.#stmts.listUnsettled.all().map(toEvent);
+  }
+
+  async pruneEvents(before: number, limit: number): Promise<number> {
+    const { prunable, deleteEvent, deleteTimeline } = this.#stmts;
+    return this.#db.transaction(() => {
+      const ids = prunable.all(before, limit);
+      for (const { id } of ids) {
+        deleteTimeline.run(id);
+        deleteEvent.run(id);
+      }
+      return ids.length;
+    })();
   }
 
   async insertAudit(entry: AuditRecord): Promise<void> {

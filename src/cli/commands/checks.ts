@@ -29,3 +29,10 @@ export async function confirm(ctx: Context, yes: boolean | undefined, question: 
   if (!ctx.io.canPrompt) throw new RelayError('invalid_request', `pass --yes to ${verb} without a prompt`);
   return (await ctx.prompter()).confirm(question);
 }
+
+/** `--limit N` of the list commands: a whole number from 1 to 1000. */
+export function checkLimit(value: string): number {
+  const limit = Number(value);
+  if (!/^\d+$/.test(value) || limit < 1 || limit > 1000) throw new RelayError('invalid_request', `invalid --limit "${value}": use a whole number from 1 to 1000`);
+  return limit;
+}

@@ -140,4 +140,31 @@ export const MIGRATIONS: Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    name: 'agent-relay',
+    sql: `
+      ALTER TABLE events ADD COLUMN ref TEXT;
+      ALTER TABLE events ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE events ADD COLUMN reply TEXT;
+      ALTER TABLE events ADD COLUMN error TEXT;
+      ALTER TABLE events ADD COLUMN outcome_at INTEGER;
+      ALTER TABLE events ADD COLUMN acked_at INTEGER;
+
+      -- The work still owed after a restart: agent events not yet acked by their app.
+      CREATE INDEX events_unsettled ON events(id) WHERE kind = 'agent' AND acked_at IS NULL AND status != 'rejected';
+      CREATE INDEX events_by_org ON events(org, id);
+      CREATE INDEX events_by_time ON events(created_at);
+
+      -- seq is a monotonic number for every change, so that readers can resume where they left off.
+      CREATE TABLE event_timeline (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        detail TEXT
+      ) STRICT;
+      CREATE INDEX event_timeline_by_event ON event_timeline(event_id, seq);
+    `,
+  },
 ];

@@ -46,4 +46,14 @@ export function appsCommand(program: Command): void {
   withOrg(leaf(apps, 'credentials', "show the app's Pusher-style key and secret, for channel SDKs"))
     .argument('<id>', 'app id')
     .action(act(() => import('./credentials.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
+
+  withOrg(leaf(apps, 'allow', "add agents to the app's allowlist (an empty list allows every agent of the organization)"))
+    .argument('<id>', 'app id')
+    .argument('<agent...>', 'agent ids')
+    .action(act(() => import('./allow.js'), ([id, agents], f) => ({ org: f.org as string, id: id as string, agents: agents as unknown as string[], allow: true })));
+
+  withOrg(leaf(apps, 'disallow', "remove agents from the app's allowlist"))
+    .argument('<id>', 'app id')
+    .argument('<agent...>', 'agent ids')
+    .action(act(() => import('./allow.js'), ([id, agents], f) => ({ org: f.org as string, id: id as string, agents: agents as unknown as string[], allow: false })));
 }

@@ -1,6 +1,6 @@
 import { parseDuration } from '../../../shared/duration.js';
-import { RelayError } from '../../../shared/errors.js';
 import type { Context } from '../../context.js';
+import { checkLimit } from '../checks.js';
 import { note, print, table, when } from '../../output.js';
 
 export interface Options {
@@ -9,8 +9,7 @@ export interface Options {
 }
 
 export async function run(opts: Options, ctx: Context): Promise<void> {
-  const limit = Number(opts.limit);
-  if (!/^\d+$/.test(opts.limit) || limit < 1 || limit > 1000) throw new RelayError('invalid_request', `invalid --limit "${opts.limit}": use a whole number from 1 to 1000`);
+  const limit = checkLimit(opts.limit);
   const sinceMs = opts.since === undefined ? undefined : parseDuration(opts.since, '--since');
   const result = await (await ctx.client()).listAudit({ limit, ...(sinceMs === undefined ? {} : { sinceMs }) });
   await print(ctx, {

@@ -1,0 +1,65 @@
+import type { Store } from '../store/store.js';
+import type { Clock } from './clock.js';
+
+const BATCH = 1000;
+
+export interface RetentionDeps {
+  store: Store;
+  clock: Clock;
+  retentionMs: number;
+  /** How often to prune; the first run is soon after start. */
+  everyMs: number;
+  onPruned(count: number): void;
+  onError(err: unknown): void;
+}
+
+/**
+ * Prunes settled events older than the retention in the background, in small
+ * transactions so that publishes and relay traffic never wait behind a big delete.
+ * Events still owed to an agent or an app are never pruned, however old.
+ */
+export class HistoryPruner {
+  readonly #deps: RetentionDeps;
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+
+  constructor(deps: RetentionDeps) {
+    this.#deps = deps;
+  }
+
+  start(): void {
+    this.#arm(Math.min(10_000, this.#deps.everyMs));
+  }
+
+  #arm(delay: number): void {
+    this.#timer = setTimeout(() => {
+      this.#running = this.prune()
+        .then((count) => {
+          if (count > 0) this.#deps.onPruned(count);
+        })
+        .catch((err: unknown) => this.#deps.onError(err))
+        .finally(() => {
+          this.#running = null;
+          if (this.#timer !== null) this.#arm(this.#deps.everyMs);
+        });
+    }, delay);
+    this.#timer.unref();
+  }
+
+  async prune(): Promise<number> {
+    const before = this.#deps.clock.now() - this.#deps.retentionMs;
+    let total = 0;
+    for (;;) {
+      const count = await this.#deps.store.pruneEvents(before, BATCH);
+      total += count;
+      if (count < BATCH) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.#running;
+  }
+}

@@ -1,0 +1,30 @@
+import { parseDuration } from '../../../shared/duration.js';
+import type { Context } from '../../context.js';
+import { note, print, success, when } from '../../output.js';
+import { checkId } from '../checks.js';
+
+export interface Options {
+  org: string;
+  id: string;
+  grace: string | undefined;
+  quiet: boolean;
+}
+
+export async function run(opts: Options, ctx: Context): Promise<void> {
+  checkId(opts.id, 'agent id');
+  const graceMs = parseDuration(opts.grace ?? '1h', '--grace');
+  const result = await (await ctx.client()).rotateAgent(opts.org, opts.id, graceMs);
+  await print(
+    ctx,
+    {
+      json: result,
+      quiet: result.secret,
+      human: async () => {
+        await success(ctx, `Rotated the token of agent ${opts.id}`);
+        ctx.io.stdout.write(`${result.secret}\n`);
+        note(ctx, `The new token works now; the old one works until ${when(result.previousValidUntil)}, then its connections are closed (4001).`);
+      },
+    },
+    { quiet: opts.quiet },
+  );
+}

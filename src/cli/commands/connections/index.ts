@@ -1,0 +1,15 @@
+import type { Command } from 'commander';
+import { act, leaf, str, withOrg } from '../common.js';
+
+export function connectionsCommand(program: Command): void {
+  const connections = program.command('connections').description('open WebSockets of apps and agents');
+
+  withOrg(leaf(connections, 'list', 'open connections, apps and agents'))
+    .option('--app <id>', "only this app's connections")
+    .action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string, app: str(f.app) })));
+
+  leaf(connections, 'close', 'close a connection (code 4009); the client may reconnect')
+    .argument('<connection-id>', 'the connection id (conn_...)')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(act(() => import('./close.js'), ([id], f) => ({ id: id as string, yes: f.yes === true })));
+}

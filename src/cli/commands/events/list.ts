@@ -1,0 +1,47 @@
+import { parseDuration } from '../../../shared/duration.js';
+import type { Context } from '../../context.js';
+import { checkLimit } from '../checks.js';
+import { note, print, styles, table, when } from '../../output.js';
+import { checkFilters, checkStatus, latency, route, statusCell } from './shared.js';
+
+export interface Options {
+  org: string;
+  app: string | undefined;
+  agent: string | undefined;
+  thread: string | undefined;
+  status: string | undefined;
+  since: string | undefined;
+  limit: string;
+}
+
+export async function run(opts: Options, ctx: Context): Promise<void> {
+  checkFilters(opts);
+  const limit = checkLimit(opts.limit);
+  const since = opts.since === undefined ? undefined : parseDuration(opts.since, '--since');
+  const status = checkStatus(opts.status);
+  const result = await (await ctx.client()).listEvents(opts.org, { app: opts.app, agent: opts.agent, thread: opts.thread, status, since, limit });
+  await print(ctx, {
+    json: result,
+    human: async () => {
+      if (result.events.length === 0) {
+        note(ctx, 'No events match.');
+        return;
+      }
+      const s = await styles(ctx);
+      await table(
+        ctx,
+        ['ID', 'WHEN', 'ROUTE', 'THREAD', 'NAME', 'STATUS', 'LATENCY'],
+        result.events.map((e) => [
+          e.id,
+          ctx.io.isStdoutTTY ? when(e.createdAt) : e.createdAt,
+          route(e),
+          e.thread ?? '-',
+          e.name ?? '-',
+          statusCell(s, e.status),
+          latency(e.latencyMs),
+        ]),
+      );
+      if (result.next !== null) note(ctx, `More events are older than these: raise --limit, or narrow with --since or the filters.`);
+    },
+  });
+}

@@ -1,0 +1,41 @@
+import type { Event } from '../../../shared/api.js';
+import { RelayError } from '../../../shared/errors.js';
+import { looksLikeSecret } from '../../../shared/ids.js';
+import { checkId } from '../checks.js';
+import type { Styles } from '../../output.js';
+
+export const EVENT_STATUSES = ['pending', 'delivered', 'failed', 'rejected'] as const;
+
+export function checkStatus(value: string | undefined): string | undefined {
+  if (value === undefined || (EVENT_STATUSES as readonly string[]).includes(value)) return value;
+  throw new RelayError('invalid_request', `invalid --status "${value}": use one of ${EVENT_STATUSES.join(', ')}`);
+}
+
+export function checkEventId(value: string): string {
+  if (looksLikeSecret(value)) throw new RelayError('invalid_request', 'that looks like a secret, not an event id');
+  if (!/^evt_[0-9A-Z]{26}$/.test(value)) throw new RelayError('invalid_request', `invalid event id "${value}": event ids are evt_ and 26 characters`);
+  return value;
+}
+
+/** The optional --app and --agent filters, checked as ids. */
+export function checkFilters(opts: { app?: string | undefined; agent?: string | undefined }): void {
+  if (opts.app !== undefined) checkId(opts.app, 'an app id');
+  if (opts.agent !== undefined) checkId(opts.agent, 'an agent id');
+}
+
+/** Failed and rejected stand out on a terminal; pending is dim. */
+export function statusCell(s: Styles, status: Event['status']): string {
+  if (status === 'failed' || status === 'rejected') return s.red(status);
+  if (status === 'pending') return s.yellow(status);
+  return s.green(status);
+}
+
+export function latency(ms: number | null): string {
+  if (ms === null) return '-';
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Where an event went: `app → agent` for the agent relay, the channels for a publish. */
+export function route(e: Event): string {
+  return e.kind === 'agent' ? `${e.appId} → ${e.agent ?? '?'}` : `${e.appId} → ${(e.channels ?? []).join(',')}`;
+}
