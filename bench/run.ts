@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchHandshakes } from './handshake.js';
 import { benchPublish } from './publish.js';
+import { benchRoundTrip } from './roundtrip.js';
 import { spawnRelayd } from './lib/relayd-process.js';
 import { benchStartup } from './startup.js';
 
@@ -15,6 +16,7 @@ try {
   await benchStartup(daemon);
   await benchHandshakes(daemon);
   await benchPublish(daemon);
+  await benchRoundTrip(daemon);
 } finally {
   await daemon.stop();
   rmSync(dataDir, { recursive: true, force: true });

@@ -14,7 +14,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
     human: async () => {
       const e = result.event;
       const s = await styles(ctx);
-      const json = (value: unknown): string => JSON.stringify(value, null, 2);
+      const json = (value: unknown): string => JSON.stringify(value);
       const pairs: [string, string][] = [
         ['Event', e.id],
         ['Kind', e.kind],
