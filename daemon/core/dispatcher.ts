@@ -89,6 +89,7 @@ export class Dispatcher {
   readonly #apps = new Map<string, Map<string, Session>>();
   /** Outcomes not yet acknowledged, per app. */
   readonly #outbox = new Map<string, Set<Job>>();
+  #stopping = false;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
@@ -115,7 +116,9 @@ export class Dispatcher {
     }
   }
 
+  /** Shutdown: timers off, and agents cut off by it are not held against their events. */
   stop(): void {
+    this.#stopping = true;
     for (const job of this.#jobs.values()) if (job.timer) clearTimeout(job.timer);
   }
 
@@ -170,14 +173,14 @@ export class Dispatcher {
       if (job.timer) clearTimeout(job.timer);
       job.timer = null;
       job.worker = null;
-      if (job.attempt >= this.#deps.maxAttempts) {
+      if (job.attempt >= this.#deps.maxAttempts && !this.#stopping) {
         const message = `the agent disconnected while working on it, ${job.attempt} times; giving up`;
         void this.#settle(job, { error: { code: 'too_many_attempts', message } });
         continue;
       }
       job.state = 'waiting';
       this.#record(job, {}, 'interrupted', { attempt: job.attempt, connectionId: session.id });
-      this.#schedule(job);
+      if (!this.#stopping) this.#schedule(job);
     }
   }
 
