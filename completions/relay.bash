@@ -4,16 +4,16 @@ _relay_completions() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     word="${COMP_WORDS[i]}"
     case "$path/$word" in
-      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/activate|/apps/rotate|/apps/credentials|/apps/allow|/apps/disallow|/agents|/agents/register|/agents/list|/agents/show|/agents/rotate|/agents/deactivate|/agents/activate|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/events|/events/list|/events/show|/events/tail|/connections|/connections/list|/connections/close|/orgs|/orgs/list|/orgs/create|/status|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word" ;;
+      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/activate|/apps/rotate|/apps/credentials|/apps/allow|/apps/disallow|/agents|/agents/register|/agents/list|/agents/show|/agents/rotate|/agents/deactivate|/agents/activate|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/channels|/channels/list|/events|/events/list|/events/show|/events/tail|/connections|/connections/list|/connections/close|/orgs|/orgs/list|/orgs/create|/status|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word" ;;
     esac
   done
   case "$path" in
-    "") words="apps agents tokens events connections orgs status audit scopes rate-limits login logout completion --version --help --version" ;;
+    "") words="apps agents tokens channels events connections orgs status audit scopes rate-limits login logout completion --version --help --version" ;;
     "/apps") words="register list show update deactivate activate rotate credentials allow disallow --help" ;;
     "/apps/register") words="--json --jq --url --token --profile --org --quiet --id --name --description --help" ;;
     "/apps/list") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/show") words="--json --jq --url --token --profile --org --help" ;;
-    "/apps/update") words="--json --jq --url --token --profile --org --name --description --rate-limit --help" ;;
+    "/apps/update") words="--json --jq --url --token --profile --org --name --description --rate-limit --client-events --limit --help" ;;
     "/apps/deactivate") words="--json --jq --url --token --profile --org --yes --help" ;;
     "/apps/activate") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/rotate") words="--json --jq --url --token --profile --org --quiet --grace --channel-secret --help" ;;
@@ -33,6 +33,8 @@ _relay_completions() {
     "/tokens/show") words="--json --jq --url --token --profile --help" ;;
     "/tokens/revoke") words="--json --jq --url --token --profile --yes --help" ;;
     "/tokens/rotate") words="--json --jq --url --token --profile --quiet --help" ;;
+    "/channels") words="list --help" ;;
+    "/channels/list") words="--json --jq --url --token --profile --org --app --prefix --help" ;;
     "/events") words="list show tail --help" ;;
     "/events/list") words="--json --jq --url --token --profile --org --app --agent --thread --status --since --limit --help" ;;
     "/events/show") words="--json --jq --url --token --profile --help" ;;

@@ -3,7 +3,7 @@ function __relay_path
   set -l path ""
   for t in (commandline -opc)[2..-1]
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
     end
   end
@@ -13,8 +13,9 @@ complete -c relay -f
 complete -c relay -n 'test (__relay_path) = ""' -a 'apps' -d 'register and manage apps (services that send events)'
 complete -c relay -n 'test (__relay_path) = ""' -a 'agents' -d 'register and manage agents (services that receive events and reply)'
 complete -c relay -n 'test (__relay_path) = ""' -a 'tokens' -d 'scoped API tokens for the HTTP API'
+complete -c relay -n 'test (__relay_path) = ""' -a 'channels' -d 'an app\'s occupied Pusher channels'
 complete -c relay -n 'test (__relay_path) = ""' -a 'events' -d 'event history: what apps sent, to which agent, and what came of it'
-complete -c relay -n 'test (__relay_path) = ""' -a 'connections' -d 'open WebSockets of apps and agents'
+complete -c relay -n 'test (__relay_path) = ""' -a 'connections' -d 'open WebSockets of apps, agents and channel subscribers'
 complete -c relay -n 'test (__relay_path) = ""' -a 'orgs' -d 'organizations, the owners of apps and agents'
 complete -c relay -n 'test (__relay_path) = ""' -a 'status' -d 'daemon health and every app\'s connection status'
 complete -c relay -n 'test (__relay_path) = ""' -a 'audit' -d 'who changed which app, token or agent, and when'
@@ -71,6 +72,8 @@ complete -c relay -n 'test (__relay_path) = "/apps/update"' -l org -d 'organizat
 complete -c relay -n 'test (__relay_path) = "/apps/update"' -l name -d 'new display name'
 complete -c relay -n 'test (__relay_path) = "/apps/update"' -l description -d 'new description'
 complete -c relay -n 'test (__relay_path) = "/apps/update"' -l rate-limit -d 'default rate-limit profile of the app\'s tokens (burst-friendly, steady-stream, api-heavy, restricted)'
+complete -c relay -n 'test (__relay_path) = "/apps/update"' -l client-events -d 'let channel subscribers send client- events to each other'
+complete -c relay -n 'test (__relay_path) = "/apps/update"' -l limit -d 'set a channel limit (repeatable; value "default" resets it): maxConnections, maxEventBytes, maxPresenceMembers, maxPresenceUserInfoBytes, clientEventsPerSecond'
 complete -c relay -n 'test (__relay_path) = "/apps/update"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/apps/deactivate"' -l json -d 'print JSON on stdout'
 complete -c relay -n 'test (__relay_path) = "/apps/deactivate"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
@@ -222,6 +225,17 @@ complete -c relay -n 'test (__relay_path) = "/tokens/rotate"' -l token -d 'admin
 complete -c relay -n 'test (__relay_path) = "/tokens/rotate"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
 complete -c relay -n 'test (__relay_path) = "/tokens/rotate"' -l quiet -s q -d 'print only the secret, for TOKEN=$(...)'
 complete -c relay -n 'test (__relay_path) = "/tokens/rotate"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/channels"' -a 'list' -d 'occupied channels with their subscription and user counts'
+complete -c relay -n 'test (__relay_path) = "/channels"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/channels/list"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/channels/list"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/channels/list"' -l url -d 'relayd URL (env RELAY_URL; default http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/channels/list"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/channels/list"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/channels/list"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/channels/list"' -l app -d 'the app whose channels to list'
+complete -c relay -n 'test (__relay_path) = "/channels/list"' -l prefix -d 'only channels whose names start with this (presence-, private-, ...)'
+complete -c relay -n 'test (__relay_path) = "/channels/list"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/events"' -a 'list' -d 'events, newest first'
 complete -c relay -n 'test (__relay_path) = "/events"' -a 'show' -d 'one event with its payload, reply and timeline'
 complete -c relay -n 'test (__relay_path) = "/events"' -a 'tail' -d 'follow events live: a line per change (one JSON object a line with --json)'
@@ -255,7 +269,7 @@ complete -c relay -n 'test (__relay_path) = "/events/tail"' -l app -d 'only even
 complete -c relay -n 'test (__relay_path) = "/events/tail"' -l agent -d 'only events for this agent'
 complete -c relay -n 'test (__relay_path) = "/events/tail"' -l status -d 'only changes that leave the event with this status (pending, delivered, failed or rejected)'
 complete -c relay -n 'test (__relay_path) = "/events/tail"' -l help -s h -d 'show help'
-complete -c relay -n 'test (__relay_path) = "/connections"' -a 'list' -d 'open connections, apps and agents'
+complete -c relay -n 'test (__relay_path) = "/connections"' -a 'list' -d 'open connections: apps, agents and channel subscribers'
 complete -c relay -n 'test (__relay_path) = "/connections"' -a 'close' -d 'close a connection (code 4009); the client may reconnect'
 complete -c relay -n 'test (__relay_path) = "/connections"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/connections/list"' -l json -d 'print JSON on stdout'

@@ -15,6 +15,8 @@ export const SETTINGS = {
   pingInterval: { flag: '--ping-interval <duration>', env: 'RELAY_PING_INTERVAL', doc: 'WebSocket keepalive; a peer silent for two intervals is dropped', default: '25s' },
   shutdownTimeout: { flag: '--shutdown-timeout <duration>', env: 'RELAY_SHUTDOWN_TIMEOUT', doc: 'how long SIGTERM waits for sockets and writes before exiting', default: '10s' },
   historyRetention: { flag: '--history-retention <duration>', env: 'RELAY_HISTORY_RETENTION', doc: 'how long settled events stay in history (pruned in the background)', default: '30d' },
+  activityTimeout: { flag: '--activity-timeout <duration>', env: 'RELAY_ACTIVITY_TIMEOUT', doc: 'Pusher activity_timeout: a silent subscriber is pinged after it, and closed (4201) if it stays silent', default: '120s' },
+  authTimestampWindow: { flag: '--auth-timestamp-window <duration>', env: 'RELAY_AUTH_TIMESTAMP_WINDOW', doc: 'how far a signed Pusher REST request\'s auth_timestamp may be from relayd\'s clock', default: '600s' },
   maxAttempts: { flag: '--max-attempts <n>', env: 'RELAY_MAX_ATTEMPTS', doc: 'deliveries of one event to agents that disconnect mid-work before it fails', default: '5' },
 } as const;
 
@@ -33,6 +35,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   historyRetentionMs: number;
   maxAttempts: number;
+  activityTimeoutMs: number;
+  authTimestampWindowMs: number;
 }
 
 const duration = (name: string) =>
@@ -54,6 +58,8 @@ const schema = z.object({
   shutdownTimeout: duration('shutdown timeout'),
   historyRetention: duration('history retention').refine((ms) => ms >= 60_000, 'the history retention must be at least 1m'),
   maxAttempts: z.coerce.number().int().min(1).max(100),
+  activityTimeout: duration('activity timeout').refine((ms) => ms >= 1000 && ms <= 3_600_000, 'the activity timeout must be between 1s and 1h'),
+  authTimestampWindow: duration('auth timestamp window').refine((ms) => ms >= 1000, 'the auth timestamp window must be at least 1s'),
 });
 
 export type ConfigResult = { config: Config; warnings: string[] } | { config: null; errors: string[]; warnings: string[] };
@@ -88,6 +94,8 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
       shutdownTimeoutMs: c.shutdownTimeout,
       historyRetentionMs: c.historyRetention,
       maxAttempts: c.maxAttempts,
+      activityTimeoutMs: c.activityTimeout,
+      authTimestampWindowMs: c.authTimestampWindow,
     },
     warnings,
   };

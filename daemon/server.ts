@@ -16,7 +16,9 @@ import { OrgService } from './core/orgs.js';
 import { RelayService } from './core/relay.js';
 import { Dispatcher } from './core/dispatcher.js';
 import { HistoryPruner } from './core/retention.js';
-import { ChannelService } from './core/channels.js';
+import { BROKER_PREFIX, ChannelService } from './core/channels.js';
+import { ChannelAppDirectory } from './core/pusher-auth.js';
+import { PusherEndpoint } from './ws/pusher.js';
 import { EventLog } from './core/events.js';
 import { MemoryRateLimiter } from './core/rate-limit.js';
 import { TokenService } from './core/tokens.js';
@@ -45,9 +47,13 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
   const startedAt = clock.now();
 
   const connections = new ConnectionRegistry(broker);
+  const channelApps = new ChannelAppDirectory(store, secrets);
+  const events = new EventLog(store);
+  const channels = new ChannelService({ log: events, clock, broker, apps: channelApps });
   broker.registerEventHandler({
     handlePublication: (channel, data) => {
       if (channel === CONTROL_CHANNEL) connections.handleControl(data);
+      else if (channel.startsWith(BROKER_PREFIX)) channels.handlePublication(channel, data);
     },
   });
   await broker.subscribe(CONTROL_CHANNEL);
@@ -63,11 +69,11 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     appChanged: (org, id) => {
       verifier.invalidateApp(id);
       tokens.invalidateApp(org, id);
+      channelApps.invalidate(org, id);
     },
   });
   const adminAuth = new AdminAuth(store, clock, counters);
   const agents = new AgentService({ store, clock, connections, counters });
-  const events = new EventLog(store);
   const dispatcher = new Dispatcher({
     store,
     log: events,
@@ -84,7 +90,6 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     onPruned: (count) => log.info({ count }, 'pruned old events from history'),
     onError: (err) => log.error({ err }, 'could not prune history'),
   });
-  const channels = new ChannelService(events, clock);
   const rateLimiter = new MemoryRateLimiter(clock);
 
   await orgs.ensureDefault();
@@ -121,6 +126,8 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     tokens,
     agents,
     channels,
+    channelApps,
+    authTimestampWindowMs: config.authTimestampWindowMs,
     events,
     connections,
     rateLimiter,
@@ -130,7 +137,8 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
   };
   const relayEndpoint = new RelayEndpoint({ relay, connections, log, pingIntervalMs: config.pingIntervalMs });
   const server: Server = createServer(createHttpHandler({ services, routes: routes(services), log, isDraining }));
-  server.on('upgrade', createUpgradeDispatcher({ '/v1/connect': relayEndpoint.handleUpgrade }, { isDraining, log }));
+  const pusherEndpoint = new PusherEndpoint({ channels, connections, log, activityTimeoutMs: config.activityTimeoutMs });
+  server.on('upgrade', createUpgradeDispatcher({ '/v1/connect': relayEndpoint.handleUpgrade, '/app/*': pusherEndpoint.handleUpgrade }, { isDraining, log }));
   server.on('clientError', (_err, socket) => socket.destroy());
 
   await new Promise<void>((resolve, reject) => {
@@ -154,8 +162,9 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     agents.stop();
     relayEndpoint.stop();
     dispatcher.stop();
+    pusherEndpoint.closeAll();
     connections.closeAll(RELAY_CLOSE.goingAway, 'relayd shutting down');
-    await relayEndpoint.drain(deadline);
+    await Promise.all([relayEndpoint.drain(deadline), pusherEndpoint.drain(deadline)]);
     server.closeIdleConnections();
     await pruner.stop();
     await events.drain();

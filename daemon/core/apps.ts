@@ -1,7 +1,10 @@
 import type { AllowedAgents, App, AppCredentials, AppRegistered, AppRotated, AppShow, AppStateChange } from '../../src/shared/api.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { DEFAULT_RATE_LIMIT_PROFILE } from '../../src/shared/rate-limits.js';
+import { PUSHER_CLOSE, type ChannelLimits } from '../../src/shared/protocol/pusher.js';
+import type { UpdateAppBody } from '../../src/shared/schemas.js';
 import type { AppPatch, AppRecord, AppTokenRecord, Store } from '../store/store.js';
+import { effectiveLimits } from './pusher-auth.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
 import { GraceTimers } from './grace.js';
@@ -24,6 +27,8 @@ export interface AppsDeps {
   /** Told after an app's status, settings or tokens change, so that caches of it drop their copies. */
   appChanged(org: string, id: string): void;
 }
+
+export type UpdateApp = UpdateAppBody;
 
 export interface RegisterApp {
   id: string;
@@ -68,6 +73,8 @@ export class AppService {
       rateLimitProfile: DEFAULT_RATE_LIMIT_PROFILE,
       channelKey: randomHex(10),
       channelSecretEnc: secrets.seal(randomHex(20)),
+      clientEvents: false,
+      channelLimits: {},
     };
     const token = await this.#newTokenRecord(org, input.id, secret, now);
     await store.insertApp(record, token, auditRecord(clock, actor, 'app.register', { org, type: 'app', id: input.id }, { name: input.name }));
@@ -85,8 +92,19 @@ export class AppService {
     return { app, recentEvents: recent.map(toEvent) };
   }
 
-  async update(actor: Actor, org: string, id: string, patch: AppPatch): Promise<App> {
-    await this.#require(org, id);
+  /** `channelLimits` is a change: a number sets that limit, null puts it back to its default. */
+  async update(actor: Actor, org: string, id: string, change: UpdateApp): Promise<App> {
+    const current = await this.#require(org, id);
+    const { channelLimits, ...rest } = change;
+    const patch: AppPatch = { ...rest };
+    if (channelLimits !== undefined) {
+      const limits: Partial<ChannelLimits> = { ...current.channelLimits };
+      for (const [key, value] of Object.entries(channelLimits) as [keyof ChannelLimits, number | null | undefined][]) {
+        if (value === null) delete limits[key];
+        else if (value !== undefined) limits[key] = value;
+      }
+      patch.channelLimits = limits;
+    }
     const updated = await this.#deps.store.updateApp(
       org,
       id,
@@ -105,6 +123,7 @@ export class AppService {
     if (!updated) throw notFound(org, id);
     this.#deps.appChanged(org, id);
     await this.#deps.connections.closeOwner({ role: 'app', org, ownerId: id, keepCredentials: null, code: CLOSE_APP_INACTIVE, reason: 'app deactivated' });
+    await this.#deps.connections.closeOwner({ role: 'channel', org, ownerId: id, keepCredentials: null, code: PUSHER_CLOSE.appDisabled, reason: 'app deactivated' });
     return { app: await this.#toApp(updated), changed: true };
   }
 
@@ -166,6 +185,11 @@ export class AppService {
     return { appId: id, allowedAgents: allowed };
   }
 
+  /** not_found unless the app exists. */
+  async require(org: string, id: string): Promise<void> {
+    await this.#require(org, id);
+  }
+
   async #requireAgents(org: string, agents: string[]): Promise<void> {
     const missing: string[] = [];
     for (const agent of agents) if (!(await this.#deps.store.getAgent(org, agent))) missing.push(agent);
@@ -210,6 +234,7 @@ export class AppService {
       .filter((t) => t.org === record.org && t.validUntil !== null)
       .map((t) => t.validUntil as number);
     const connections = this.#deps.connections.count('app', record.org, record.id);
+    const channelConnections = this.#deps.connections.count('channel', record.org, record.id);
     return {
       id: record.id,
       name: record.name,
@@ -222,6 +247,9 @@ export class AppService {
       lastConnectedAt: record.lastConnectedAt === null ? null : new Date(record.lastConnectedAt).toISOString(),
       allowedAgents: await this.#deps.store.listAllowedAgents(record.org, record.id),
       rateLimitProfile: record.rateLimitProfile,
+      channelConnections,
+      clientEvents: record.clientEvents,
+      channelLimits: effectiveLimits(record),
       previousTokenValidUntil: graceEnds.length > 0 ? new Date(Math.max(...graceEnds)).toISOString() : null,
     };
   }

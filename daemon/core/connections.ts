@@ -5,7 +5,7 @@ import { RelayError } from '../../src/shared/errors.js';
 
 export const CLOSE_BY_OPERATOR = 4009;
 
-export type ConnectionRole = 'app' | 'agent';
+export type ConnectionRole = 'app' | 'agent' | 'channel';
 
 /** A socket open on this node, as core sees it: who it is and how to close it. */
 export interface LocalConnection {
@@ -18,6 +18,8 @@ export interface LocalConnection {
   credentialId: string;
   openedAt: number;
   remoteAddress: string | null;
+  /** A channel connection's Pusher socket id. */
+  socketId: string | null;
   close(code: number, reason: string): void;
 }
 
@@ -44,6 +46,7 @@ const toInfo = (c: LocalConnection): ConnectionInfo => ({
   ownerId: c.ownerId,
   openedAt: new Date(c.openedAt).toISOString(),
   remoteAddress: c.remoteAddress,
+  socketId: c.socketId,
 });
 
 export class ConnectionRegistry {

@@ -3,7 +3,8 @@ import FindMyWay from 'find-my-way';
 import { RelayError } from '../../src/shared/errors.js';
 import type { Logger } from '../log.js';
 import { bearerToken } from './middleware/auth.js';
-import { readJson, validate } from './middleware/body.js';
+import { parseJson, readBody, readJson, validate } from './middleware/body.js';
+import type { Publisher } from '../core/channels.js';
 import { sendError, sendJson } from './respond.js';
 import type { HttpServices, Route } from './routes.js';
 import type { ApiPrincipal } from '../core/tokens.js';
@@ -38,16 +39,30 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
       if (options.isDraining()) throw new RelayError('unavailable', 'relayd is shutting down');
       let actor = 'anonymous';
       let principal: ApiPrincipal | undefined;
+      let publisher: Publisher | undefined;
+      const url = new URL(req.url ?? '/', 'http://relayd');
+      const limit = route.bodyLimit ?? ADMIN_BODY_LIMIT;
+      let raw: Buffer | undefined;
+      let search = Object.fromEntries(url.searchParams);
       if (route.auth === 'admin') {
         actor = await services.adminAuth.verify(bearerToken(req));
+      } else if (route.auth === 'pusher') {
+        raw = await readBody(req, limit);
+        const query = new Map<string, string[]>();
+        for (const [name, value] of url.searchParams) query.set(name, [...(query.get(name) ?? []), value]);
+        const app = await services.channelApps.authenticateRest(params['app'] as string, { method: req.method ?? 'GET', path: url.pathname, query, body: raw }, services.now(), services.authTimestampWindowMs);
+        publisher = { org: app.org, appId: app.id };
+        actor = `key:${app.key}`;
+        search = Object.fromEntries(Object.entries(search).filter(([name]) => !PUSHER_AUTH_PARAMS.has(name)));
       } else if (route.auth !== 'none') {
         principal = await authorizePublic(services, req, res, params, route.auth.scope);
+        publisher = { org: principal.org, appId: principal.appId };
         actor = `token:${principal.tokenId}`;
       }
-      const query = route.query ? validate(route.query, Object.fromEntries(new URL(req.url ?? '/', 'http://relayd').searchParams), 'query') : undefined;
-      const limit = route.bodyLimit ?? ADMIN_BODY_LIMIT;
-      const body = route.body ? validate(route.body, await readJson(req, limit)) : await refuseBody(req);
-      const answer = await route.handle({ req, params, body, query, actor, principal: principal as ApiPrincipal });
+      const query = route.query ? validate(route.query, search, 'query') : undefined;
+      const json = raw === undefined ? await readJson(req, limit) : parseJson(req, raw);
+      const body = route.body ? validate(route.body, json) : refuseBody(json);
+      const answer = await route.handle({ req, params, body, query, actor, principal: principal as ApiPrincipal, publisher: publisher as Publisher });
       if ('stream' in answer) {
         res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
         res.flushHeaders();
@@ -107,9 +122,11 @@ async function authorizePublic(
   return principal;
 }
 
+/** The signature's own query parameters, which are not the route's. */
+const PUSHER_AUTH_PARAMS = new Set(['auth_key', 'auth_timestamp', 'auth_version', 'auth_signature', 'body_md5']);
+
 /** Routes without a schema take no body; a body sent anyway is refused rather than ignored. */
-async function refuseBody(req: IncomingMessage): Promise<undefined> {
-  const body = await readJson(req, ADMIN_BODY_LIMIT);
+function refuseBody(body: unknown): undefined {
   if (typeof body === 'object' && body !== null && Object.keys(body).length === 0) return undefined;
   throw new RelayError('invalid_request', 'this endpoint takes no body');
 }

@@ -18,7 +18,14 @@ import {
   EventsQuery,
   EventStreamQuery,
   eventIdParam,
+  PusherChannelsQuery,
+  PusherChannelQuery,
+  AdminChannelsQuery,
+  userIdParam,
 } from '../../src/shared/schemas.js';
+import { PUSHER_CLOSE } from '../../src/shared/protocol/pusher.js';
+import type { Publisher } from '../core/channels.js';
+import type { ChannelAppDirectory } from '../core/pusher-auth.js';
 import { parseExpiry } from '../../src/shared/duration.js';
 import { parseRateLimit } from '../../src/shared/rate-limits.js';
 import { validateScopes, type Scope } from '../../src/shared/scopes.js';
@@ -45,6 +52,10 @@ export interface HttpServices {
   tokens: TokenService;
   agents: AgentService;
   channels: ChannelService;
+  /** The apps by Pusher key, for signed requests. */
+  channelApps: ChannelAppDirectory;
+  /** How far a signed request's auth_timestamp may be from now. */
+  authTimestampWindowMs: number;
   events: EventLog;
   connections: ConnectionRegistry;
   /** Relay-protocol connections across organizations, for the admin API. */
@@ -65,6 +76,8 @@ export interface RouteContext<B, Q> {
   actor: Actor;
   /** The API token's principal on public routes. */
   principal: ApiPrincipal;
+  /** The app the request acts for: from the API token on public routes, from the signature on Pusher ones. */
+  publisher: Publisher;
 }
 
 export interface Answer {
@@ -83,8 +96,11 @@ export interface StreamAnswer {
 export interface Route<B = unknown, Q = unknown> {
   method: HttpMethod;
   path: string;
-  /** `{ scope }`: the public API, with an API token that holds that scope, for the app in the path. */
-  auth: 'none' | 'admin' | { scope: Scope };
+  /**
+   * `{ scope }`: the public API, with an API token that holds that scope, for the app in the path.
+   * `pusher`: Pusher's REST API, signed with the app's channel key and secret.
+   */
+  auth: 'none' | 'admin' | 'pusher' | { scope: Scope };
   /** Largest body accepted, in bytes. */
   bodyLimit?: number;
   body?: z.ZodType<B>;
@@ -101,11 +117,11 @@ const p = (ctx: { params: Record<string, string> }, name: string): string => ctx
 
 /** The whole HTTP surface of this issue: one table of method, path, auth, schema and handler. */
 export function routes(s: HttpServices): Route[] {
-  return [...adminRoutes(s), ...publicRoutes(s)];
+  return [...adminRoutes(s), ...publicRoutes(s), ...pusherRoutes(s)];
 }
 
-/** A batch of 10 events of 10 KB each, with its channel names, fits. */
-const PUBLIC_BODY_LIMIT = 256 * 1024;
+/** A batch of 10 events at the highest per-app data limit (100 KB), JSON-escaped, fits. */
+const PUBLIC_BODY_LIMIT = 2 * 1024 * 1024;
 
 function adminRoutes(s: HttpServices): Route[] {
   return [
@@ -308,7 +324,19 @@ function adminRoutes(s: HttpServices): Route[] {
       query: ConnectionsQuery,
       handle: async (ctx) => {
         await s.orgs.require(p(ctx, 'org'));
-        return { body: { connections: s.connections.list({ org: p(ctx, 'org'), ownerId: ctx.query.app, role: ctx.query.app === undefined ? undefined : 'app' }) } };
+        const all = s.connections.list({ org: p(ctx, 'org'), ownerId: ctx.query.app });
+        // An app id names apps; an agent may share it, and is not what `--app` asks for.
+        return { body: { connections: ctx.query.app === undefined ? all : all.filter((c) => c.role !== 'agent') } };
+      },
+    }),
+    route<undefined, AdminChannelsQuery>({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/apps/:app/channels',
+      auth: 'admin',
+      query: AdminChannelsQuery,
+      handle: async (ctx) => {
+        await s.apps.require(p(ctx, 'org'), p(ctx, 'app'));
+        return { body: { channels: s.channels.list({ org: p(ctx, 'org'), appId: p(ctx, 'app') }, ctx.query.prefix) } };
       },
     }),
     route({
@@ -338,7 +366,7 @@ function publicRoutes(s: HttpServices): Route[] {
       auth: { scope: 'events:publish' },
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: PublishBody,
-      handle: async (ctx) => ({ body: await s.channels.publish(ctx.principal, ctx.body) }),
+      handle: async (ctx) => ({ body: await s.channels.publish(ctx.publisher, ctx.body) }),
     }),
     route<BatchBody>({
       method: 'POST',
@@ -346,32 +374,32 @@ function publicRoutes(s: HttpServices): Route[] {
       auth: { scope: 'events:batch' },
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: BatchBody,
-      handle: async (ctx) => ({ body: await s.channels.publishBatch(ctx.principal, ctx.body) }),
+      handle: async (ctx) => ({ body: await s.channels.publishBatch(ctx.publisher, ctx.body) }),
     }),
     route<undefined, ChannelsQuery>({
       method: 'GET',
       path: `${base}/channels`,
       auth: { scope: 'channels:read' },
       query: ChannelsQuery,
-      handle: async (ctx) => ({ body: { channels: await s.channels.list(ctx.principal, ctx.query.filter_by_prefix) } }),
+      handle: async (ctx) => ({ body: { channels: s.channels.list(ctx.publisher, ctx.query.filter_by_prefix) } }),
     }),
     route({
       method: 'GET',
       path: `${base}/channels/:channel`,
       auth: { scope: 'channels:read' },
-      handle: async (ctx) => ({ body: await s.channels.show(ctx.principal, validate(channelName, p(ctx, 'channel'), 'channel name')) }),
+      handle: async (ctx) => ({ body: s.channels.show(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) }),
     }),
     route({
       method: 'GET',
       path: `${base}/channels/:channel/users`,
       auth: { scope: 'presence:read' },
-      handle: async (ctx) => ({ body: { users: await s.channels.users(ctx.principal, validate(channelName, p(ctx, 'channel'), 'channel name')) } }),
+      handle: async (ctx) => ({ body: { users: s.channels.users(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) } }),
     }),
     route({
       method: 'GET',
       path: `${base}/connections`,
       auth: { scope: 'connections:read' },
-      handle: async (ctx) => ({ body: { connections: s.connections.list({ org: ctx.principal.org, ownerId: ctx.principal.appId, role: 'app' }) } }),
+      handle: async (ctx) => ({ body: { connections: s.connections.list({ org: ctx.principal.org, ownerId: ctx.principal.appId }).filter((c) => c.role !== 'agent') } }),
     }),
     route({
       method: 'DELETE',
@@ -400,6 +428,65 @@ function publicRoutes(s: HttpServices): Route[] {
       handle: async (ctx) => ({
         body: await s.events.history(ctx.principal.org, ctx.principal.appId, { before: ctx.query.before ?? null, limit: ctx.query.limit }),
       }),
+    }),
+  ];
+}
+
+/**
+ * Pusher's signed REST API at `/apps/{appId}/...` (§2), for the existing server SDKs: the
+ * same core as the public API, with Pusher's answers (`{}` unless `info` asks for more).
+ */
+function pusherRoutes(s: HttpServices): Route[] {
+  const base = '/apps/:app';
+  const pusherInfo = (answer: { channels?: unknown }): unknown => (answer.channels === undefined ? {} : { channels: answer.channels });
+  return [
+    route<PublishBody>({
+      method: 'POST',
+      path: `${base}/events`,
+      auth: 'pusher',
+      bodyLimit: PUBLIC_BODY_LIMIT,
+      body: PublishBody,
+      handle: async (ctx) => ({ body: pusherInfo(await s.channels.publish(ctx.publisher, ctx.body)) }),
+    }),
+    route<BatchBody>({
+      method: 'POST',
+      path: `${base}/batch_events`,
+      auth: 'pusher',
+      bodyLimit: PUBLIC_BODY_LIMIT,
+      body: BatchBody,
+      handle: async (ctx) => {
+        const answer = await s.channels.publishBatch(ctx.publisher, ctx.body);
+        return { body: answer.batch === undefined ? {} : { batch: answer.batch } };
+      },
+    }),
+    route<undefined, PusherChannelsQuery>({
+      method: 'GET',
+      path: `${base}/channels`,
+      auth: 'pusher',
+      query: PusherChannelsQuery,
+      handle: async (ctx) => ({ body: s.channels.pusherList(ctx.publisher, ctx.query.filter_by_prefix, ctx.query.info) }),
+    }),
+    route<undefined, PusherChannelQuery>({
+      method: 'GET',
+      path: `${base}/channels/:channel`,
+      auth: 'pusher',
+      query: PusherChannelQuery,
+      handle: async (ctx) => ({ body: s.channels.pusherShow(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name'), ctx.query.info) }),
+    }),
+    route({
+      method: 'GET',
+      path: `${base}/channels/:channel/users`,
+      auth: 'pusher',
+      handle: async (ctx) => ({ body: { users: s.channels.users(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) } }),
+    }),
+    route({
+      method: 'POST',
+      path: `${base}/users/:user/terminate_connections`,
+      auth: 'pusher',
+      handle: async (ctx) => {
+        s.channels.terminateUser(ctx.publisher, validate(userIdParam, p(ctx, 'user'), 'user id'), PUSHER_CLOSE.unauthorized);
+        return { body: {} };
+      },
     }),
   ];
 }

@@ -1,3 +1,4 @@
+import type { ChannelLimits } from '../../src/shared/protocol/pusher.js';
 import type { AppStatus } from '../../src/shared/api.js';
 import type { EventKind, EventStatus } from '../../src/shared/api.js';
 import type { RateLimit, RateLimitProfile } from '../../src/shared/rate-limits.js';
@@ -27,6 +28,10 @@ export interface AppRecord {
   channelKey: string;
   /** The channel secret, AES-256-GCM encrypted with the master key (never plain text). */
   channelSecretEnc: string;
+  /** Whether subscribers may send `client-` events. */
+  clientEvents: boolean;
+  /** The channel limits set for this app; the others take their defaults. */
+  channelLimits: Partial<ChannelLimits>;
 }
 
 export interface AppTokenRecord {
@@ -148,7 +153,7 @@ export interface AgentTokenRecord {
   validUntil: number | null;
 }
 
-export type AppPatch = Partial<Pick<AppRecord, 'name' | 'description' | 'rateLimitProfile'>>;
+export type AppPatch = Partial<Pick<AppRecord, 'name' | 'description' | 'rateLimitProfile' | 'clientEvents' | 'channelLimits'>>;
 
 export interface Store {
   close(): Promise<void>;
@@ -163,6 +168,8 @@ export interface Store {
 
   listApps(org: string | null): Promise<AppRecord[]>;
   getApp(org: string, id: string): Promise<AppRecord | null>;
+  /** The app whose Pusher key this is (keys are unique across organizations). */
+  getAppByChannelKey(key: string): Promise<AppRecord | null>;
   /** Throws conflict when the id is taken in the organization or the channel key anywhere. */
   insertApp(app: AppRecord, token: AppTokenRecord, audit: AuditRecord): Promise<void>;
   updateApp(org: string, id: string, patch: AppPatch, audit: AuditRecord): Promise<AppRecord | null>;

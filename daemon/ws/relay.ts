@@ -75,6 +75,7 @@ export class RelayEndpoint {
         credentialId: peer.credentialId,
         openedAt: Date.now(),
         remoteAddress: req.socket.remoteAddress ?? null,
+        socketId: null,
         close: (code, reason) => ws.close(code, reason),
       });
       log.info({ connectionId: id, role: peer.role, org: peer.org, id: peer.id }, 'relay connection opened');

@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
-/** Dispatches WebSocket upgrades by path; anything else is refused with an HTTP answer. */
+/** Dispatches WebSocket upgrades by path (a key ending in `*` matches by prefix); anything else is refused with an HTTP answer. */
 export function createUpgradeDispatcher(
   endpoints: Record<string, UpgradeHandler>,
   options: { isDraining(): boolean; log: Logger },
@@ -18,7 +18,7 @@ export function createUpgradeDispatcher(
       return;
     }
     const path = (req.url ?? '/').split('?')[0] as string;
-    const handler = endpoints[path];
+    const handler = endpoints[path] ?? Object.entries(endpoints).find(([key]) => key.endsWith('*') && path.startsWith(key.slice(0, -1)) && path.length > key.length - 1)?.[1];
     if (!handler) {
       refuseUpgrade(socket, new RelayError('not_found', `no WebSocket endpoint at ${path}`), options.log);
       return;

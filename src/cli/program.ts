@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { agentsCommand } from './commands/agents/index.js';
 import { appsCommand } from './commands/apps/index.js';
 import { auditCommand } from './commands/audit/index.js';
+import { channelsCommand } from './commands/channels/index.js';
 import { completionCommand } from './commands/completion/index.js';
 import { connectionsCommand } from './commands/connections/index.js';
 import { eventsCommand } from './commands/events/index.js';
@@ -21,7 +22,7 @@ function version(): string {
 /** The whole command tree. Declaring it loads only commander; each verb loads when it runs. */
 export function buildProgram(): Command {
   const program = new Command('relay')
-    .description('Administer relayd: apps, tokens, connections and events.')
+    .description('Administer relayd: apps, agents, tokens, channels, connections and events.')
     .version(version(), '-V, --version')
     .exitOverride()
     .showSuggestionAfterError()
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   appsCommand(program);
   agentsCommand(program);
   tokensCommand(program);
+  channelsCommand(program);
   eventsCommand(program);
   connectionsCommand(program);
   orgsCommand(program);

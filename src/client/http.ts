@@ -14,6 +14,7 @@ import type {
   AppShow,
   AppStateChange,
   AuditList,
+  ChannelList,
   ConnectionClosed,
   ConnectionList,
   DaemonStatus,
@@ -28,6 +29,7 @@ import type {
   TokenRevoked,
 } from '../shared/api.js';
 import { RelayError, isErrorCode } from '../shared/errors.js';
+import type { UpdateAppBody } from '../shared/schemas.js';
 
 /** A refused or silent daemon must fail fast: the CLI promises exit 6 within 2 s. */
 const CONNECT_TIMEOUT_MS = 1_500;
@@ -59,7 +61,7 @@ export class AdminClient {
   registerApp = (org: string, body: { id: string; name: string; description?: string }): Promise<AppRegistered> =>
     this.#call('POST', appsPath(org), body);
   showApp = (org: string, id: string): Promise<AppShow> => this.#call('GET', appPath(org, id));
-  updateApp = (org: string, id: string, body: { name?: string; description?: string; rateLimitProfile?: string }): Promise<AppEnvelope> =>
+  updateApp = (org: string, id: string, body: UpdateAppBody): Promise<AppEnvelope> =>
     this.#call('PATCH', appPath(org, id), body);
   deactivateApp = (org: string, id: string): Promise<AppStateChange> => this.#call('POST', `${appPath(org, id)}/deactivate`);
   activateApp = (org: string, id: string): Promise<AppStateChange> => this.#call('POST', `${appPath(org, id)}/activate`);
@@ -91,6 +93,8 @@ export class AdminClient {
   showEvent = (id: string): Promise<EventShow> => this.#call('GET', `/admin/v1/events/${encodeURIComponent(id)}`);
   listConnections = (org: string, query: { app?: string | undefined }): Promise<ConnectionList> =>
     this.#call('GET', `${orgPath(org)}/connections${queryString(query)}`);
+  listChannels = (org: string, app: string, query: { prefix?: string | undefined }): Promise<ChannelList> =>
+    this.#call('GET', `${appPath(org, app)}/channels${queryString(query)}`);
   closeConnection = (id: string): Promise<ConnectionClosed> => this.#call('DELETE', `/admin/v1/connections/${encodeURIComponent(id)}`);
 
   /**

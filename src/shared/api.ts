@@ -1,3 +1,4 @@
+import type { ChannelLimits } from './protocol/pusher.js';
 /**
  * The JSON shapes of the admin API and of `relay ... --json` (PRODUCT.md, "JSON shapes").
  * Times are ISO 8601 UTC strings; fields that can be unset are present as null.
@@ -18,6 +19,12 @@ export interface App {
   lastConnectedAt: string | null;
   allowedAgents: string[];
   rateLimitProfile: RateLimitProfile;
+  /** Open Pusher-protocol subscriber connections of the app (`connections` counts its relay-protocol ones). */
+  channelConnections: number;
+  /** Whether subscribers may send `client-` events. */
+  clientEvents: boolean;
+  /** The channel limits in force: the app's own values, else the defaults. */
+  channelLimits: ChannelLimits;
   /** When the token replaced by the last rotation stops working; null when none is in its grace period. */
   previousTokenValidUntil: string | null;
 }
@@ -177,12 +184,27 @@ export interface AllowedAgents { appId: string; allowedAgents: string[] }
 /** One open WebSocket: an app's or an agent's relay-protocol connection. */
 export interface Connection {
   id: string;
-  role: 'app' | 'agent';
+  /** `channel`: a Pusher-protocol subscriber of the app. */
+  role: 'app' | 'agent' | 'channel';
   org: string;
   /** The app or agent id. */
   ownerId: string;
   openedAt: string;
   remoteAddress: string | null;
+  /** The Pusher socket id of a channel connection; null for the others. */
+  socketId: string | null;
+}
+
+export interface ChannelSummary {
+  name: string;
+  /** Open subscriptions (connections) to the channel. */
+  subscriptionCount: number;
+  /** Distinct users of a presence channel; null for the others. */
+  userCount: number | null;
+}
+
+export interface ChannelList {
+  channels: ChannelSummary[];
 }
 
 export interface ConnectionList {

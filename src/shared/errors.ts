@@ -12,6 +12,7 @@ export const ERRORS = {
   conflict: { http: 409, exit: 5, ws: 4003 },
   payload_too_large: { http: 413, exit: 2, ws: null },
   rate_limited: { http: 429, exit: 1, ws: 4301 },
+  over_quota: { http: 403, exit: 1, ws: 4004 },
   unavailable: { http: 503, exit: 1, ws: 4200 },
   daemon_unreachable: { http: null, exit: 6, ws: null },
   internal: { http: 500, exit: 1, ws: 4200 },

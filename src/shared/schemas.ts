@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SLUG_RULE, slugProblem } from './ids.js';
 import { RATE_LIMIT_PROFILES } from './rate-limits.js';
+import { CHANNEL_LIMIT_RANGES, CHANNEL_NAME, MAX_CHANNEL_NAME, MAX_EVENT_NAME, MAX_USER_ID, type ChannelLimits } from './protocol/pusher.js';
 
 /**
  * Request bodies of the admin and public APIs. The daemon validates every body at the edge
@@ -24,9 +25,25 @@ export type CreateOrgBody = z.infer<typeof CreateOrgBody>;
 export const RegisterAppBody = z.strictObject({ id: slug('app id'), name, description: description.optional() });
 export type RegisterAppBody = z.infer<typeof RegisterAppBody>;
 
+/** One channel limit: a number in its range, or null to go back to the default. */
+const channelLimits = z.strictObject(
+  Object.fromEntries(
+    Object.entries(CHANNEL_LIMIT_RANGES).map(([key, range]) => [key, z.number().int().min(range.min).max(range.max).nullable().optional()]),
+  ) as Record<keyof ChannelLimits, z.ZodOptional<z.ZodNullable<z.ZodNumber>>>,
+);
+
 export const UpdateAppBody = z
-  .strictObject({ name: name.optional(), description: description.optional(), rateLimitProfile: profile.optional() })
-  .refine((body) => Object.values(body).some((v) => v !== undefined), 'give at least one of name, description, rateLimitProfile');
+  .strictObject({
+    name: name.optional(),
+    description: description.optional(),
+    rateLimitProfile: profile.optional(),
+    clientEvents: z.boolean().optional(),
+    channelLimits: channelLimits.optional(),
+  })
+  .refine(
+    (body) => Object.values(body).some((v) => v !== undefined),
+    'give at least one of name, description, rateLimitProfile, clientEvents, channelLimits',
+  );
 export type UpdateAppBody = z.infer<typeof UpdateAppBody>;
 
 /** App and agent token rotation: grace up to 30 days; 0 ends the old token at once. */
@@ -72,18 +89,17 @@ export type CreateTokenBody = z.infer<typeof CreateTokenBody>;
 
 // ---- The public API (Pusher's limits) ----
 
-export const CHANNEL_NAME = /^[-a-zA-Z0-9_=@,.;]+$/;
-export const MAX_CHANNEL_NAME = 164;
 export const MAX_CHANNELS_PER_EVENT = 100;
 export const MAX_BATCH = 10;
-export const MAX_DATA_BYTES = 10 * 1024;
-export const MAX_EVENT_NAME = 200;
+
+/** A signed-in user's own channel (§1.10): what the SDKs' sendToUser publishes to. */
+export const SERVER_TO_USER_PREFIX = '#server-to-user-';
 
 export const channelName = z
   .string()
   .min(1, 'must not be empty')
   .max(MAX_CHANNEL_NAME, `must be at most ${MAX_CHANNEL_NAME} characters`)
-  .regex(CHANNEL_NAME, 'may contain only A-Z a-z 0-9 and - _ = @ , . ;');
+  .refine((name) => CHANNEL_NAME.test(name.startsWith(SERVER_TO_USER_PREFIX) ? name.slice(SERVER_TO_USER_PREFIX.length) : name), 'may contain only A-Z a-z 0-9 and - _ = @ , . ;');
 
 const eventName = z.string().min(1, 'must not be empty').max(MAX_EVENT_NAME, `must be at most ${MAX_EVENT_NAME} characters`);
 /** Pusher's data is a string; any other JSON value is accepted and sent as its JSON text. */
@@ -144,9 +160,18 @@ export type ConnectionsQuery = z.infer<typeof ConnectionsQuery>;
 
 export const eventIdParam = z.string().regex(/^evt_[0-9A-Z]{26}$/, 'must be an event id (evt_ and 26 characters)');
 
-export const ChannelsQuery = z.strictObject({
-  filter_by_prefix: z.string().max(MAX_CHANNEL_NAME).optional(),
-  info: z.string().max(200).optional(),
-});
+export const ChannelsQuery = z.strictObject({ filter_by_prefix: z.string().max(MAX_CHANNEL_NAME).optional() });
 export type ChannelsQuery = z.infer<typeof ChannelsQuery>;
+
+/** Pusher's channel queries take `info` attributes (`user_count`, `subscription_count`). */
+export const PusherChannelsQuery = ChannelsQuery.extend({ info: info });
+export type PusherChannelsQuery = z.infer<typeof PusherChannelsQuery>;
+export const PusherChannelQuery = z.strictObject({ info });
+export type PusherChannelQuery = z.infer<typeof PusherChannelQuery>;
+
+/** The relay's admin listing of an app's channels. */
+export const AdminChannelsQuery = z.strictObject({ prefix: z.string().max(MAX_CHANNEL_NAME).optional() });
+export type AdminChannelsQuery = z.infer<typeof AdminChannelsQuery>;
+
+export const userIdParam = z.string().min(1).max(MAX_USER_ID).regex(CHANNEL_NAME, 'may contain only A-Z a-z 0-9 and - _ = @ , . ;');
 

@@ -5,9 +5,17 @@ import { describeIssues } from '../../../src/shared/schemas.js';
 
 /** Reads a JSON body of at most `limit` bytes. An empty body reads as `{}`. */
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  return parseJson(req, await readBody(req, limit));
+}
+
+/** The raw body, at most `limit` bytes (a signed request's MD5 is of these bytes). */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) throw tooLarge(limit);
-  const raw = await readRaw(req, limit);
+  return readRaw(req, limit);
+}
+
+export function parseJson(req: IncomingMessage, raw: Buffer): unknown {
   if (raw.length === 0) return {};
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {

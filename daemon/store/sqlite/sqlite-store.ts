@@ -33,6 +33,8 @@ interface AppRow {
   rate_limit_profile: RateLimitProfile;
   channel_key: string;
   channel_secret_enc: string;
+  client_events: number;
+  channel_limits: string;
 }
 
 interface AppTokenRow {
@@ -186,6 +188,8 @@ const toApp = (row: AppRow): AppRecord => ({
   rateLimitProfile: row.rate_limit_profile,
   channelKey: row.channel_key,
   channelSecretEnc: row.channel_secret_enc,
+  clientEvents: row.client_events === 1,
+  channelLimits: JSON.parse(row.channel_limits) as AppRecord['channelLimits'],
 });
 
 const toAppToken = (row: AppTokenRow): AppTokenRecord => ({
@@ -245,14 +249,19 @@ export class SqliteStore implements Store {
       listApps: db.prepare<[], AppRow>('SELECT * FROM apps ORDER BY org, id'),
       listAppsOfOrg: db.prepare<[string], AppRow>('SELECT * FROM apps WHERE org = ? ORDER BY id'),
       getApp: db.prepare<[string, string], AppRow>('SELECT * FROM apps WHERE org = ? AND id = ?'),
+      getAppByChannelKey: db.prepare<[string], AppRow>('SELECT * FROM apps WHERE channel_key = ?'),
       insertApp: db.prepare(
-        `INSERT INTO apps (org, id, name, description, status, created_at, last_connected_at, rate_limit_profile, channel_key, channel_secret_enc)
-         VALUES (@org, @id, @name, @description, @status, @createdAt, @lastConnectedAt, @rateLimitProfile, @channelKey, @channelSecretEnc)`,
+        `INSERT INTO apps (org, id, name, description, status, created_at, last_connected_at, rate_limit_profile, channel_key, channel_secret_enc,
+           client_events, channel_limits)
+         VALUES (@org, @id, @name, @description, @status, @createdAt, @lastConnectedAt, @rateLimitProfile, @channelKey, @channelSecretEnc,
+           @clientEvents, @channelLimits)`,
       ),
       updateApp: db.prepare(
         `UPDATE apps SET name = coalesce(@name, name),
            description = CASE WHEN @setDescription THEN @description ELSE description END,
-           rate_limit_profile = coalesce(@rateLimitProfile, rate_limit_profile)
+           rate_limit_profile = coalesce(@rateLimitProfile, rate_limit_profile),
+           client_events = coalesce(@clientEvents, client_events),
+           channel_limits = coalesce(@channelLimits, channel_limits)
          WHERE org = @org AND id = @id`,
       ),
       setAppStatus: db.prepare('UPDATE apps SET status = ? WHERE org = ? AND id = ?'),
@@ -398,6 +407,11 @@ export class SqliteStore implements Store {
     return rows.map(toApp);
   }
 
+  async getAppByChannelKey(key: string): Promise<AppRecord | null> {
+    const row = this.#stmts.getAppByChannelKey.get(key);
+    return row ? toApp(row) : null;
+  }
+
   async getApp(org: string, id: string): Promise<AppRecord | null> {
     const row = this.#stmts.getApp.get(org, id);
     return row ? toApp(row) : null;
@@ -406,7 +420,7 @@ export class SqliteStore implements Store {
   async insertApp(app: AppRecord, token: AppTokenRecord, audit: AuditRecord): Promise<void> {
     try {
       this.#db.transaction(() => {
-        this.#stmts.insertApp.run(app);
+        this.#stmts.insertApp.run({ ...app, clientEvents: Number(app.clientEvents), channelLimits: JSON.stringify(app.channelLimits) });
         this.#stmts.insertAppToken.run(token);
         this.#audit(audit);
       })();
@@ -425,6 +439,8 @@ export class SqliteStore implements Store {
         setDescription: patch.description !== undefined ? 1 : 0,
         description: patch.description ?? null,
         rateLimitProfile: patch.rateLimitProfile ?? null,
+        clientEvents: patch.clientEvents === undefined ? null : Number(patch.clientEvents),
+        channelLimits: patch.channelLimits === undefined ? null : JSON.stringify(patch.channelLimits),
       });
       if (result.changes === 0) return null;
       this.#audit(audit);

@@ -23,6 +23,9 @@ export function leaf(parent: Command, name: string, description: string, options
     .option('--profile <name>', 'saved profile to use (env RELAY_PROFILE; default "default")');
 }
 
+/** A repeatable flag whose values may also be comma-separated (`--scope a --scope b,c`). */
+export const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+
 export function withOrg(cmd: Command): Command {
   return cmd.addOption(new Option('--org <org>', 'organization').default('default'));
 }

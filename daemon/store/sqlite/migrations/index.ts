@@ -167,4 +167,14 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX event_timeline_by_event ON event_timeline(event_id, seq);
     `,
   },
+  {
+    version: 5,
+    name: 'channel settings',
+    sql: `
+      -- Pusher-protocol client events (off until the app turns them on), and the app's
+      -- channel limits that differ from the defaults, as a JSON object.
+      ALTER TABLE apps ADD COLUMN client_events INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE apps ADD COLUMN channel_limits TEXT NOT NULL DEFAULT '{}';
+    `,
+  },
 ];

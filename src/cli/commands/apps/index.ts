@@ -1,6 +1,7 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { CHANNEL_LIMIT_KEYS } from '../../../shared/protocol/pusher.js';
 import { RATE_LIMIT_PROFILES } from '../../../shared/rate-limits.js';
-import { act, leaf, str, withOrg, withQuiet } from '../common.js';
+import { act, collect, leaf, str, withOrg, withQuiet } from '../common.js';
 
 export function appsCommand(program: Command): void {
   const apps = program.command('apps').description('register and manage apps (services that send events)');
@@ -22,8 +23,18 @@ export function appsCommand(program: Command): void {
     .option('--name <name>', 'new display name')
     .option('--description <text>', 'new description')
     .option('--rate-limit <profile>', `default rate-limit profile of the app's tokens (${Object.keys(RATE_LIMIT_PROFILES).join(', ')})`)
+    .addOption(new Option('--client-events <on|off>', 'let channel subscribers send client- events to each other').choices(['on', 'off']))
+    .option('--limit <key=value>', `set a channel limit (repeatable; value "default" resets it): ${CHANNEL_LIMIT_KEYS.join(', ')}`, collect, [])
     .action(
-      act(() => import('./update.js'), ([id], f) => ({ org: f.org as string, id: id as string, name: str(f.name), description: str(f.description), rateLimit: str(f.rateLimit) })),
+      act(() => import('./update.js'), ([id], f) => ({
+        org: f.org as string,
+        id: id as string,
+        name: str(f.name),
+        description: str(f.description),
+        rateLimit: str(f.rateLimit),
+        clientEvents: str(f.clientEvents),
+        limits: f.limit as string[],
+      })),
     );
 
   withOrg(leaf(apps, 'deactivate', "cut an app off: refuse its token and close its connections (4003)"))

@@ -30,8 +30,21 @@ export async function appDetails(ctx: Context, app: App): Promise<void> {
     ['Last connected', app.lastConnectedAt === null ? 'never' : `${when(app.lastConnectedAt)} (${ago(app.lastConnectedAt)})`],
     ['Description', app.description ?? '-'],
     ['Rate limit', app.rateLimitProfile],
+    ['Channel subscribers', String(app.channelConnections)],
+    ['Client events', app.clientEvents ? 'on' : 'off'],
+    ['Channel limits', channelLimits(app)],
     ['Agents', app.allowedAgents.length === 0 ? 'every agent of the organization' : app.allowedAgents.join(', ')],
     ['Created', when(app.createdAt)],
     ...(app.previousTokenValidUntil ? ([['Previous token', `valid until ${when(app.previousTokenValidUntil)}`]] as [string, string][]) : []),
   ]);
+}
+
+function channelLimits(app: App): string {
+  const l = app.channelLimits;
+  return [
+    `${l.maxConnections ?? 'unlimited'} connections`,
+    `${l.maxEventBytes} B a message`,
+    `${l.maxPresenceMembers} presence members (user_info ${l.maxPresenceUserInfoBytes} B)`,
+    `${l.clientEventsPerSecond} client events/s`,
+  ].join(', ');
 }

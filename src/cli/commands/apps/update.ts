@@ -1,4 +1,5 @@
 import { RelayError } from '../../../shared/errors.js';
+import { CHANNEL_LIMIT_KEYS, CHANNEL_LIMIT_RANGES, type ChannelLimits } from '../../../shared/protocol/pusher.js';
 import { RATE_LIMIT_PROFILES, isRateLimitProfile } from '../../../shared/rate-limits.js';
 import type { Context } from '../../context.js';
 import { print, success } from '../../output.js';
@@ -11,22 +12,29 @@ export interface Options {
   name: string | undefined;
   description: string | undefined;
   rateLimit: string | undefined;
+  /** `on` or `off` (commander checks the choice). */
+  clientEvents: string | undefined;
+  /** `key=value` pairs; `key=default` resets a limit. */
+  limits: string[];
 }
 
 export async function run(opts: Options, ctx: Context): Promise<void> {
   checkId(opts.id, 'app id');
-  if (opts.name === undefined && opts.description === undefined && opts.rateLimit === undefined) {
-    throw new RelayError('invalid_request', 'nothing to change: give --name, --description or --rate-limit');
+  if (opts.name === undefined && opts.description === undefined && opts.rateLimit === undefined && opts.clientEvents === undefined && opts.limits.length === 0) {
+    throw new RelayError('invalid_request', 'nothing to change: give --name, --description, --rate-limit, --client-events or --limit');
   }
   if (opts.rateLimit !== undefined && !isRateLimitProfile(opts.rateLimit)) {
     throw new RelayError('invalid_request', `unknown rate-limit profile "${opts.rateLimit}"; profiles: ${Object.keys(RATE_LIMIT_PROFILES).join(', ')}`, {
       hint: 'see them with `relay rate-limits`',
     });
   }
+  const channelLimits = parseLimits(opts.limits);
   const result = await (await ctx.client()).updateApp(opts.org, opts.id, {
     ...(opts.name === undefined ? {} : { name: opts.name }),
     ...(opts.description === undefined ? {} : { description: opts.description }),
     ...(opts.rateLimit === undefined ? {} : { rateLimitProfile: opts.rateLimit }),
+    ...(opts.clientEvents === undefined ? {} : { clientEvents: opts.clientEvents === 'on' }),
+    ...(channelLimits === null ? {} : { channelLimits }),
   });
   await print(ctx, {
     json: result,
@@ -35,4 +43,28 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       await appDetails(ctx, result.app);
     },
   });
+}
+
+/** `maxConnections=500` → { maxConnections: 500 }; `=default` → null (back to the default). */
+function parseLimits(pairs: string[]): Partial<Record<keyof ChannelLimits, number | null>> | null {
+  if (pairs.length === 0) return null;
+  const out: Partial<Record<keyof ChannelLimits, number | null>> = {};
+  for (const pair of pairs) {
+    const [key, value, ...rest] = pair.split('=');
+    if (value === undefined || rest.length > 0 || !CHANNEL_LIMIT_KEYS.includes(key as keyof ChannelLimits)) {
+      throw new RelayError('invalid_request', `--limit takes KEY=VALUE with KEY one of ${CHANNEL_LIMIT_KEYS.join(', ')} (got "${pair}")`);
+    }
+    const name = key as keyof ChannelLimits;
+    if (value === 'default') {
+      out[name] = null;
+      continue;
+    }
+    const range = CHANNEL_LIMIT_RANGES[name];
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < range.min || n > range.max) {
+      throw new RelayError('invalid_request', `--limit ${name} must be a whole number from ${range.min} to ${range.max}, or "default" (got "${value}")`);
+    }
+    out[name] = n;
+  }
+  return out;
 }

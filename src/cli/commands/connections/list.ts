@@ -19,8 +19,8 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       }
       await table(
         ctx,
-        ['ID', 'ROLE', 'OWNER', 'OPENED', 'REMOTE ADDRESS'],
-        result.connections.map((c) => [c.id, c.role, c.ownerId, ctx.io.isStdoutTTY ? ago(c.openedAt) : c.openedAt, c.remoteAddress ?? '-']),
+        ['ID', 'ROLE', 'OWNER', 'SOCKET ID', 'OPENED', 'REMOTE ADDRESS'],
+        result.connections.map((c) => [c.id, c.role, c.ownerId, c.socketId ?? '-', ctx.io.isStdoutTTY ? ago(c.openedAt) : c.openedAt, c.remoteAddress ?? '-']),
       );
     },
   });

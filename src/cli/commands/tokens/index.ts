@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { act, leaf, str, withOrg, withQuiet } from '../common.js';
-
-const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+import { act, collect, leaf, str, withOrg, withQuiet } from '../common.js';
 
 export function tokensCommand(program: Command): void {
   const tokens = program.command('tokens').description('scoped API tokens for the HTTP API');

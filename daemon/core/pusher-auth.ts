@@ -1,0 +1,148 @@
+import { createHash, createHmac } from 'node:crypto';
+import { RelayError } from '../../src/shared/errors.js';
+import type { AppRecord, Store } from '../store/store.js';
+import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from '../../src/shared/protocol/pusher.js';
+import { constantTimeEqual, type SecretBox } from './secrets.js';
+
+/** An app as the channel side needs it: its Pusher key and secret (opened), status and settings. */
+export interface ChannelApp {
+  org: string;
+  id: string;
+  key: string;
+  secret: string;
+  active: boolean;
+  clientEvents: boolean;
+  limits: ChannelLimits;
+}
+
+export function effectiveLimits(record: Pick<AppRecord, 'channelLimits'>): ChannelLimits {
+  return { ...DEFAULT_CHANNEL_LIMITS, ...record.channelLimits };
+}
+
+/**
+ * The apps by Pusher key, with their secrets opened once: a handshake or a signed request
+ * must not pay a database read and an AES decryption each time. Dropped by `invalidate`
+ * whenever an app changes (status, settings, channel secret).
+ */
+export class ChannelAppDirectory {
+  readonly #store: Store;
+  readonly #secrets: SecretBox;
+  readonly #byKey = new Map<string, ChannelApp>();
+  /** `org/id` → key, so that publishers (who name the app) share the cache. */
+  readonly #keys = new Map<string, string>();
+
+  constructor(store: Store, secrets: SecretBox) {
+    this.#store = store;
+    this.#secrets = secrets;
+  }
+
+  async byKey(key: string): Promise<ChannelApp | null> {
+    const cached = this.#byKey.get(key);
+    if (cached) return cached;
+    return this.#load(await this.#store.getAppByChannelKey(key));
+  }
+
+  async byId(org: string, id: string): Promise<ChannelApp | null> {
+    const key = this.#keys.get(`${org}/${id}`);
+    if (key !== undefined) return this.byKey(key);
+    return this.#load(await this.#store.getApp(org, id));
+  }
+
+  #load(record: AppRecord | null): ChannelApp | null {
+    if (!record) return null;
+    const app: ChannelApp = {
+      org: record.org,
+      id: record.id,
+      key: record.channelKey,
+      secret: this.#secrets.open(record.channelSecretEnc),
+      active: record.status === 'active',
+      clientEvents: record.clientEvents,
+      limits: effectiveLimits(record),
+    };
+    this.#byKey.set(app.key, app);
+    this.#keys.set(`${app.org}/${app.id}`, app.key);
+    return app;
+  }
+
+  /** A signed REST request for the app in the path: its key, then its signature, then its status (403 when deactivated). */
+  async authenticateRest(appId: string, req: SignedRequest, now: number, windowMs: number): Promise<ChannelApp> {
+    const key = req.query.get('auth_key')?.[0];
+    if (key === undefined) throw new RelayError('unauthorized', 'auth_key is missing: sign requests with the key and secret from `relay apps credentials`');
+    const app = await this.byKey(key);
+    if (!app || app.id !== appId) throw new RelayError('unauthorized', `auth_key is not the key of app "${appId}"`);
+    verifyRestSignature(app, req, now, windowMs);
+    if (!app.active) throw new RelayError('forbidden', `app "${app.id}" is deactivated`);
+    return app;
+  }
+
+  invalidate(org: string, id: string): void {
+    const key = this.#keys.get(`${org}/${id}`);
+    if (key !== undefined) this.#byKey.delete(key);
+    this.#keys.delete(`${org}/${id}`);
+  }
+}
+
+export const hmacHex = (secret: string, text: string): string => createHmac('sha256', secret).update(text).digest('hex');
+
+/**
+ * Checks a subscription's `auth` (`key:hex`) over `socket_id:channel[:channel_data]`, or a
+ * sign-in's over `socket_id::user::user_data` (§1.5), against the exact strings the client
+ * sent. The message is Pusher's, so that clients see what they would see there.
+ */
+export function verifySocketAuth(app: ChannelApp, auth: unknown, signed: string): void {
+  if (typeof auth !== 'string' || auth.length === 0) {
+    throw new RelayError('unauthorized', 'Invalid signature: no auth given; private and presence channels need one from your auth endpoint');
+  }
+  const colon = auth.indexOf(':');
+  const key = colon === -1 ? '' : auth.slice(0, colon);
+  const signature = colon === -1 ? auth : auth.slice(colon + 1);
+  if (key !== app.key) throw new RelayError('unauthorized', `Invalid key in auth: expected "${app.key}:<signature>"`);
+  if (!constantTimeEqual(signature, hmacHex(app.secret, signed))) {
+    throw new RelayError('unauthorized', `Invalid signature: Expected HMAC SHA256 hex digest of ${signed}, but got ${signature}`);
+  }
+}
+
+export interface SignedRequest {
+  method: string;
+  /** The request path, without the query. */
+  path: string;
+  /** Query parameters, URL-decoded; a repeated one keeps its values. */
+  query: Map<string, string[]>;
+  body: Buffer;
+}
+
+/**
+ * Pusher's REST signature (§2.1): `auth_key`, `auth_timestamp` within the window,
+ * `auth_version` 1.0, `body_md5` of the raw body when there is one, and `auth_signature`
+ * = HMAC-SHA256 of `METHOD\nPATH\nQUERY` (every other parameter, keys lower-cased and
+ * sorted, values unescaped, arrays joined with commas). Every refusal is a 401 naming why.
+ */
+export function verifyRestSignature(app: ChannelApp, req: SignedRequest, now: number, windowMs: number): void {
+  const one = (name: string): string | undefined => req.query.get(name)?.[0];
+  const timestamp = Number(one('auth_timestamp'));
+  if (!Number.isFinite(timestamp)) throw new RelayError('unauthorized', 'auth_timestamp is missing or not a number of seconds');
+  const skew = Math.abs(now / 1000 - timestamp);
+  if (skew * 1000 > windowMs) {
+    throw new RelayError('unauthorized', `Timestamp expired: Given timestamp (${timestamp}) not within ${Math.round(windowMs / 1000)}s of server time`);
+  }
+  const version = one('auth_version');
+  if (version !== undefined && version !== '1.0') throw new RelayError('unauthorized', `auth_version must be 1.0 (got "${version}")`);
+  const md5 = one('body_md5');
+  if (req.body.length > 0 || md5 !== undefined) {
+    const actual = createHash('md5').update(req.body).digest('hex');
+    if (md5 === undefined) throw new RelayError('unauthorized', 'body_md5 is missing: a request with a body must carry the MD5 of the body');
+    if (md5 !== actual) throw new RelayError('unauthorized', `body_md5 does not match the body (expected ${actual}, got ${md5})`);
+  }
+  const signature = one('auth_signature');
+  if (signature === undefined) throw new RelayError('unauthorized', 'auth_signature is missing');
+  const params = [...req.query.entries()]
+    .filter(([name]) => name !== 'auth_signature')
+    .map(([name, values]) => [name.toLowerCase(), values.join(',')] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]) => `${name}=${value}`)
+    .join('&');
+  const signed = `${req.method.toUpperCase()}\n${req.path}\n${params}`;
+  if (!constantTimeEqual(signature, hmacHex(app.secret, signed))) {
+    throw new RelayError('unauthorized', `Invalid signature: you should have sent HmacSHA256Hex(${JSON.stringify(signed)}, your_secret_key), but you sent "${signature}"`);
+  }
+}

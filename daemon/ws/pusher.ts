@@ -1,0 +1,240 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { randomInt } from 'node:crypto';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { ERRORS, RelayError } from '../../src/shared/errors.js';
+import { ID_PREFIX } from '../../src/shared/ids.js';
+import {
+  MAX_PROTOCOL,
+  MAX_PUSHER_FRAME_BYTES,
+  MIN_PROTOCOL,
+  PUSHER_CLOSE,
+  pusherError,
+  type PusherFrame,
+} from '../../src/shared/protocol/pusher.js';
+import type { ChannelService, Subscriber } from '../core/channels.js';
+import type { ConnectionRegistry } from '../core/connections.js';
+import { randomBase62 } from '../core/secrets.js';
+import type { Logger } from '../log.js';
+
+export interface PusherEndpointDeps {
+  channels: ChannelService;
+  connections: ConnectionRegistry;
+  log: Logger;
+  /** Announced as `activity_timeout`; a client silent this long gets `pusher:ping`. */
+  activityTimeoutMs: number;
+}
+
+/** How long a pinged client has to show a sign of life before it is closed with 4201. */
+const MAX_PONG_WAIT_MS = 30_000;
+
+interface Socket {
+  subscriber: Subscriber | null;
+  lastSeen: number;
+  pingSentAt: number | null;
+}
+
+const encode = (frame: PusherFrame): Buffer => Buffer.from(JSON.stringify(frame));
+const PONG = encode({ event: 'pusher:pong', data: '{}' });
+const PING = encode({ event: 'pusher:ping', data: '{}' });
+
+/**
+ * `GET /app/{key}`: the Pusher Channels protocol v7 for subscribers. Thin: parse frames,
+ * call core, encode. Refusals follow the reference's table: the `pusher:error` first, then
+ * the close code; message-level errors (4009 on a subscription, 4301, malformed frames)
+ * never close the socket.
+ */
+export class PusherEndpoint {
+  readonly #deps: PusherEndpointDeps;
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PUSHER_FRAME_BYTES, clientTracking: true });
+  readonly #sockets = new Map<WebSocket, Socket>();
+  readonly #sweep: NodeJS.Timeout;
+  readonly #pongWaitMs: number;
+
+  constructor(deps: PusherEndpointDeps) {
+    this.#deps = deps;
+    this.#pongWaitMs = Math.min(MAX_PONG_WAIT_MS, deps.activityTimeoutMs);
+    const every = Math.max(250, Math.min(15_000, Math.floor(Math.min(deps.activityTimeoutMs, this.#pongWaitMs) / 4)));
+    this.#sweep = setInterval(() => this.#checkActivity(), every);
+    this.#sweep.unref();
+  }
+
+  handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // Pusher answers refusals over the WebSocket (pusher:error, then a close code), so every upgrade is accepted first.
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      void this.#open(ws, req);
+    });
+  };
+
+  async #open(ws: WebSocket, req: IncomingMessage): Promise<void> {
+    const { channels, connections, log } = this.#deps;
+    const url = new URL(req.url ?? '/', 'http://relayd');
+    const key = decodeURIComponent(url.pathname.slice('/app/'.length));
+    const protocol = url.searchParams.get('protocol');
+    if (protocol === null || protocol === '') {
+      refuse(ws, PUSHER_CLOSE.noProtocol, 'No protocol version given: connect with ?protocol=7');
+      return;
+    }
+    const version = Number(protocol);
+    if (!Number.isInteger(version) || version < MIN_PROTOCOL || version > MAX_PROTOCOL) {
+      refuse(ws, PUSHER_CLOSE.unsupportedProtocol, `Unsupported protocol version ${protocol}: relayd speaks ${MIN_PROTOCOL} to ${MAX_PROTOCOL}`);
+      return;
+    }
+    const socketId = `${randomInt(1, 1_000_000_000)}.${randomInt(1, 1_000_000_000)}`;
+    const connectionId = `${ID_PREFIX.connection}${randomBase62(16)}`;
+    const state: Socket = { subscriber: null, lastSeen: Date.now(), pingSentAt: null };
+    this.#sockets.set(ws, state);
+    ws.on('error', (err) => log.debug({ connectionId, err: err.message }, 'channel socket error'));
+    ws.on('close', () => {
+      this.#sockets.delete(ws);
+      connections.remove(connectionId);
+      if (state.subscriber) channels.disconnect(state.subscriber);
+    });
+    let subscriber: Subscriber;
+    try {
+      subscriber = await channels.connect(key, {
+        socketId,
+        connectionId,
+        send: (frame) => {
+          if (ws.readyState === ws.OPEN) ws.send(frame, { binary: false });
+        },
+        close: (code, reason) => ws.close(code, reason),
+      });
+    } catch (err) {
+      const error = asRelayError(err, log);
+      const code = error.code === 'not_found' ? PUSHER_CLOSE.appNotFound : error.code === 'conflict' ? PUSHER_CLOSE.appDisabled : error.code === 'over_quota' ? PUSHER_CLOSE.overQuota : PUSHER_CLOSE.reconnect;
+      refuse(ws, code, error.message);
+      return;
+    }
+    if (ws.readyState !== ws.OPEN) {
+      channels.disconnect(subscriber);
+      return;
+    }
+    state.subscriber = subscriber;
+    connections.add({
+      id: connectionId,
+      role: 'channel',
+      org: subscriber.app.org,
+      ownerId: subscriber.app.id,
+      credentialId: '',
+      openedAt: Date.now(),
+      remoteAddress: req.socket.remoteAddress ?? null,
+      socketId,
+      close: (code, reason) => ws.close(code, reason),
+    });
+    ws.on('message', (data, isBinary) => this.#onMessage(ws, state, subscriber, data, isBinary));
+    ws.on('pong', () => this.#seen(state));
+    const activityTimeout = Math.max(1, Math.round(this.#deps.activityTimeoutMs / 1000));
+    ws.send(encode({ event: 'pusher:connection_established', data: JSON.stringify({ socket_id: socketId, activity_timeout: activityTimeout }) }));
+  }
+
+  #onMessage(ws: WebSocket, state: Socket, subscriber: Subscriber, data: RawData, isBinary: boolean): void {
+    this.#seen(state);
+    if (isBinary) {
+      send(ws, pusherError(null, 'Binary frames are not supported: send JSON text frames'));
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = JSON.parse(data.toString());
+    } catch {
+      send(ws, pusherError(null, 'Invalid message format: a frame must be one JSON object'));
+      return;
+    }
+    const event = (frame as { event?: unknown } | null)?.event;
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame) || typeof event !== 'string') {
+      send(ws, pusherError(null, 'Invalid message format: a frame must be a JSON object with a string "event"'));
+      return;
+    }
+    const { channel, data: payload } = frame as { channel?: unknown; data?: unknown };
+    const { channels, log } = this.#deps;
+    const fail = (on: string | undefined) => (err: unknown) => {
+      const error = asRelayError(err, log);
+      send(ws, pusherError(ERRORS[error.code].ws, error.message, on));
+    };
+    switch (event) {
+      case 'pusher:ping':
+        ws.send(PONG, { binary: false });
+        return;
+      case 'pusher:pong':
+        return;
+      case 'pusher:subscribe': {
+        const request = decodeData(payload);
+        const name = typeof request?.['channel'] === 'string' ? (request['channel'] as string) : undefined;
+        channels.subscribe(subscriber, request ?? {}).catch(fail(name));
+        return;
+      }
+      case 'pusher:unsubscribe':
+        channels.unsubscribe(subscriber, decodeData(payload)?.['channel']);
+        return;
+      case 'pusher:signin':
+        channels.signIn(subscriber, decodeData(payload) ?? {}).catch(fail(undefined));
+        return;
+      default:
+        if (event.startsWith('client-')) {
+          channels.clientEvent(subscriber, event, channel, payload).catch(fail(typeof channel === 'string' ? channel : undefined));
+          return;
+        }
+        send(ws, pusherError(null, `Unknown event "${event}": relayd takes pusher:ping, pusher:pong, pusher:subscribe, pusher:unsubscribe, pusher:signin and client- events`));
+    }
+  }
+
+  #seen(state: Socket): void {
+    state.lastSeen = Date.now();
+    state.pingSentAt = null;
+  }
+
+  /** A client silent for the activity timeout gets `pusher:ping`; one that stays silent after it is closed with 4201. */
+  #checkActivity(): void {
+    const now = Date.now();
+    for (const [ws, state] of this.#sockets) {
+      if (state.pingSentAt !== null) {
+        if (now - state.pingSentAt >= this.#pongWaitMs) ws.close(PUSHER_CLOSE.pongTimeout, 'Pong reply not received in time');
+      } else if (now - state.lastSeen >= this.#deps.activityTimeoutMs && ws.readyState === ws.OPEN) {
+        state.pingSentAt = now;
+        ws.send(PING, { binary: false });
+      }
+    }
+  }
+
+  /** Shutdown: 4200 tells Pusher clients to come back at once (to this relayd once it restarts, or another). */
+  closeAll(): void {
+    clearInterval(this.#sweep);
+    for (const ws of this.#sockets.keys()) ws.close(PUSHER_CLOSE.reconnect, 'relayd shutting down');
+  }
+
+  async drain(deadline: number): Promise<void> {
+    while (this.#wss.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const ws of this.#wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+  }
+}
+
+/** `data` of a client frame: an object, or (from some clients) the same object as a JSON string. */
+function decodeData(data: unknown): Record<string, unknown> | null {
+  let value = data;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return null;
+    }
+  }
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+}
+
+function send(ws: WebSocket, frame: PusherFrame): void {
+  if (ws.readyState === ws.OPEN) ws.send(encode(frame), { binary: false });
+}
+
+/** The message first, then the close code (§1.1): old clients read the one, pusher-js acts on the other. */
+function refuse(ws: WebSocket, code: number, message: string): void {
+  send(ws, pusherError(code, message));
+  ws.close(code, Buffer.from(message).subarray(0, 120).toString());
+}
+
+function asRelayError(err: unknown, log: Logger): RelayError {
+  if (err instanceof RelayError) return err;
+  log.error({ err }, 'internal error on a channel socket');
+  return new RelayError('internal', 'internal error; see the relayd log');
+}
