@@ -111,7 +111,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
       startedAt: new Date(startedAt).toISOString(),
       uptimeMs: clock.now() - startedAt,
       connections: connections.size,
-      apps: all.flat().map((a) => ({ id: a.id, org: a.org, name: a.name, status: a.status, connected: a.connected, connections: a.connections, lastConnectedAt: a.lastConnectedAt })),
+      apps: all.flat().map((a) => ({ id: a.id, org: a.org, name: a.name, status: a.status, connected: a.connected, connections: a.connections, channelConnections: a.channelConnections, lastConnectedAt: a.lastConnectedAt })),
       counters: { ...counters },
     };
   };

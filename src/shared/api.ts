@@ -100,6 +100,8 @@ export interface StatusApp {
   status: AppStatus;
   connected: boolean;
   connections: number;
+  /** Open Pusher-protocol subscriber connections. */
+  channelConnections: number;
   lastConnectedAt: string | null;
 }
 

@@ -64,13 +64,14 @@ async function render(ctx: Context, status: DaemonStatus): Promise<void> {
   ctx.io.stdout.write('\n');
   await table(
     ctx,
-    ['ORG', 'APP', 'STATUS', 'CONNECTED', 'CONNECTIONS', 'LAST CONNECTED'],
+    ['ORG', 'APP', 'STATUS', 'CONNECTED', 'CONNECTIONS', 'SUBSCRIBERS', 'LAST CONNECTED'],
     status.apps.map((a) => [
       a.org,
       a.id,
       a.status === 'inactive' ? s.yellow(a.status) : a.status,
       a.connected ? s.green('yes') : 'no',
       String(a.connections),
+      String(a.channelConnections),
       ctx.io.isStdoutTTY ? ago(a.lastConnectedAt) : (a.lastConnectedAt ?? '-'),
     ]),
   );
