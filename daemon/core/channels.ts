@@ -73,6 +73,8 @@ export interface Subscriber {
   readonly channels: Map<string, string | null>;
   /** The user it signed in as (`pusher:signin`). */
   userId: string | null;
+  /** Set by `disconnect`: a subscription still awaiting its app lookup must not land after it. */
+  closed: boolean;
   clientWindowStart: number;
   clientEventsInWindow: number;
 }
@@ -128,12 +130,13 @@ export class ChannelService {
     if (max !== null && state.sessions.size >= max) {
       throw new RelayError('over_quota', `app "${app.id}" has reached its limit of ${max} channel connections`);
     }
-    const subscriber: Subscriber = { session, app: state, key, channels: new Map(), userId: null, clientWindowStart: 0, clientEventsInWindow: 0 };
+    const subscriber: Subscriber = { session, app: state, key, channels: new Map(), userId: null, closed: false, clientWindowStart: 0, clientEventsInWindow: 0 };
     state.sessions.add(subscriber);
     return subscriber;
   }
 
   disconnect(subscriber: Subscriber): void {
+    subscriber.closed = true;
     for (const name of [...subscriber.channels.keys()]) this.unsubscribe(subscriber, name);
     subscriber.app.sessions.delete(subscriber);
     this.#dropAppIfIdle(subscriber.app);
@@ -161,6 +164,7 @@ export class ChannelService {
       ({ userId, userInfo } = parseChannelData(channelData, app));
     }
 
+    if (subscriber.closed) return;
     if (subscriber.channels.has(name)) {
       this.#send(subscriber, this.#succeeded(this.#channel(subscriber.app, name)));
       return;

@@ -25,6 +25,12 @@ export interface PusherEndpointDeps {
   activityTimeoutMs: number;
 }
 
+/**
+ * A subscriber that reads slower than its channels publish is closed (4100: reconnect after
+ * a back-off) once this much is queued for it, so that it cannot grow relayd's memory.
+ */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
 /** How long a pinged client has to show a sign of life before it is closed with 4201. */
 const MAX_PONG_WAIT_MS = 30_000;
 
@@ -96,7 +102,12 @@ export class PusherEndpoint {
         socketId,
         connectionId,
         send: (frame) => {
-          if (ws.readyState === ws.OPEN) ws.send(frame, { binary: false });
+          if (ws.readyState !== ws.OPEN) return;
+          if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+            ws.close(PUSHER_CLOSE.overCapacity, 'Too slow: messages are piling up unread');
+            return;
+          }
+          ws.send(frame, { binary: false });
         },
         close: (code, reason) => ws.close(code, reason),
       });

@@ -14,6 +14,7 @@ export const PUSHER_CLOSE = {
   unauthorized: 4009,
   /** Sent as `pusher:error` only: a close code >= 4300 would stop pusher-js reconnecting for good. */
   clientEventRejected: 4301,
+  overCapacity: 4100,
   reconnect: 4200,
   pongTimeout: 4201,
 } as const;
