@@ -4,11 +4,11 @@ _relay_completions() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     word="${COMP_WORDS[i]}"
     case "$path/$word" in
-      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/activate|/apps/rotate|/apps/credentials|/apps/allow|/apps/disallow|/agents|/agents/register|/agents/list|/agents/show|/agents/rotate|/agents/deactivate|/agents/activate|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/channels|/channels/list|/events|/events/list|/events/show|/events/tail|/connections|/connections/list|/connections/close|/orgs|/orgs/list|/orgs/create|/status|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word" ;;
+      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/activate|/apps/rotate|/apps/credentials|/apps/allow|/apps/disallow|/agents|/agents/register|/agents/list|/agents/show|/agents/rotate|/agents/deactivate|/agents/activate|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/channels|/channels/list|/webhooks|/webhooks/add|/webhooks/list|/webhooks/remove|/webhooks/deliveries|/events|/events/list|/events/show|/events/tail|/connections|/connections/list|/connections/close|/orgs|/orgs/list|/orgs/create|/status|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word" ;;
     esac
   done
   case "$path" in
-    "") words="apps agents tokens channels events connections orgs status audit scopes rate-limits login logout completion --version --help --version" ;;
+    "") words="apps agents tokens channels webhooks events connections orgs status audit scopes rate-limits login logout completion --version --help --version" ;;
     "/apps") words="register list show update deactivate activate rotate credentials allow disallow --help" ;;
     "/apps/register") words="--json --jq --url --token --profile --org --quiet --id --name --description --help" ;;
     "/apps/list") words="--json --jq --url --token --profile --org --help" ;;
@@ -35,6 +35,11 @@ _relay_completions() {
     "/tokens/rotate") words="--json --jq --url --token --profile --quiet --help" ;;
     "/channels") words="list --help" ;;
     "/channels/list") words="--json --jq --url --token --profile --org --app --prefix --help" ;;
+    "/webhooks") words="add list remove deliveries --help" ;;
+    "/webhooks/add") words="--json --jq --relay-url --token --profile --org --app --url --event --help" ;;
+    "/webhooks/list") words="--json --jq --url --token --profile --org --app --help" ;;
+    "/webhooks/remove") words="--json --jq --url --token --profile --yes --help" ;;
+    "/webhooks/deliveries") words="--json --jq --url --token --profile --limit --help" ;;
     "/events") words="list show tail --help" ;;
     "/events/list") words="--json --jq --url --token --profile --org --app --agent --thread --status --since --limit --help" ;;
     "/events/show") words="--json --jq --url --token --profile --help" ;;

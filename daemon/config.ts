@@ -17,6 +17,8 @@ export const SETTINGS = {
   historyRetention: { flag: '--history-retention <duration>', env: 'RELAY_HISTORY_RETENTION', doc: 'how long settled events stay in history (pruned in the background)', default: '30d' },
   activityTimeout: { flag: '--activity-timeout <duration>', env: 'RELAY_ACTIVITY_TIMEOUT', doc: 'Pusher activity_timeout: a silent subscriber is pinged after it, and closed (4201) if it stays silent', default: '120s' },
   authTimestampWindow: { flag: '--auth-timestamp-window <duration>', env: 'RELAY_AUTH_TIMESTAMP_WINDOW', doc: 'how far a signed Pusher REST request\'s auth_timestamp may be from relayd\'s clock', default: '600s' },
+  webhookTimeout: { flag: '--webhook-timeout <duration>', env: 'RELAY_WEBHOOK_TIMEOUT', doc: 'a webhook attempt without a 2xx answer within this is retried', default: '5s' },
+  webhookRetryFor: { flag: '--webhook-retry-for <duration>', env: 'RELAY_WEBHOOK_RETRY_FOR', doc: 'how long a webhook delivery is retried (with backoff) before it is given up', default: '5m' },
   maxAttempts: { flag: '--max-attempts <n>', env: 'RELAY_MAX_ATTEMPTS', doc: 'deliveries of one event to agents that disconnect mid-work before it fails', default: '5' },
 } as const;
 
@@ -37,6 +39,8 @@ export interface Config {
   maxAttempts: number;
   activityTimeoutMs: number;
   authTimestampWindowMs: number;
+  webhookTimeoutMs: number;
+  webhookRetryForMs: number;
 }
 
 const duration = (name: string) =>
@@ -60,6 +64,8 @@ const schema = z.object({
   maxAttempts: z.coerce.number().int().min(1).max(100),
   activityTimeout: duration('activity timeout').refine((ms) => ms >= 1000 && ms <= 3_600_000, 'the activity timeout must be between 1s and 1h'),
   authTimestampWindow: duration('auth timestamp window').refine((ms) => ms >= 1000, 'the auth timestamp window must be at least 1s'),
+  webhookTimeout: duration('webhook timeout').refine((ms) => ms >= 100 && ms <= 60_000, 'the webhook timeout must be between 100ms and 60s'),
+  webhookRetryFor: duration('webhook retry period').refine((ms) => ms >= 1000 && ms <= 7 * 86_400_000, 'the webhook retry period must be between 1s and 7d'),
 });
 
 export type ConfigResult = { config: Config; warnings: string[] } | { config: null; errors: string[]; warnings: string[] };
@@ -96,6 +102,8 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
       maxAttempts: c.maxAttempts,
       activityTimeoutMs: c.activityTimeout,
       authTimestampWindowMs: c.authTimestampWindow,
+      webhookTimeoutMs: c.webhookTimeout,
+      webhookRetryForMs: c.webhookRetryFor,
     },
     warnings,
   };

@@ -18,6 +18,7 @@ import { Dispatcher } from './core/dispatcher.js';
 import { HistoryPruner } from './core/retention.js';
 import { BROKER_PREFIX, ChannelService } from './core/channels.js';
 import { ChannelAppDirectory } from './core/pusher-auth.js';
+import { WebhookService } from './core/webhooks.js';
 import { PusherEndpoint } from './ws/pusher.js';
 import { EventLog } from './core/events.js';
 import { MemoryRateLimiter } from './core/rate-limit.js';
@@ -49,7 +50,16 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
   const connections = new ConnectionRegistry(broker);
   const channelApps = new ChannelAppDirectory(store, secrets);
   const events = new EventLog(store);
-  const channels = new ChannelService({ log: events, clock, broker, apps: channelApps });
+  const webhooks = new WebhookService({
+    store,
+    clock,
+    apps: channelApps,
+    retryForMs: config.webhookRetryForMs,
+    timeoutMs: config.webhookTimeoutMs,
+    userAgent: `relayd/${VERSION} (webhooks)`,
+    onError: (err, what) => log.error({ err }, what),
+  });
+  const channels = new ChannelService({ log: events, clock, broker, apps: channelApps, webhooks });
   broker.registerEventHandler({
     handlePublication: (channel, data) => {
       if (channel === CONTROL_CHANNEL) connections.handleControl(data);
@@ -79,9 +89,10 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     log: events,
     clock,
     maxAttempts: config.maxAttempts,
+    webhooks,
     onError: (err, what) => log.error({ err }, what),
   });
-  const relay = new RelayService({ verifier, apps, agents, store, dispatcher, counters });
+  const relay = new RelayService({ verifier, apps, agents, store, dispatcher, counters, webhooks });
   const pruner = new HistoryPruner({
     store,
     clock,
@@ -97,6 +108,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
   await agents.start();
   tokens.start();
   await dispatcher.start();
+  await webhooks.start();
   pruner.start();
   if (!hasAdminTokenFile(config.dataDir)) {
     const path = writeAdminTokenFile(config.dataDir, await adminAuth.issue());
@@ -127,6 +139,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     agents,
     channels,
     channelApps,
+    webhooks,
     authTimestampWindowMs: config.authTimestampWindowMs,
     events,
     connections,
@@ -167,6 +180,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     await Promise.all([relayEndpoint.drain(deadline), pusherEndpoint.drain(deadline)]);
     server.closeIdleConnections();
     await pruner.stop();
+    await webhooks.stop();
     await events.drain();
     await tokens.stop();
     await broker.close();

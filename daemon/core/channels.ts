@@ -9,11 +9,13 @@ import {
   type PusherFrame,
 } from '../../src/shared/protocol/pusher.js';
 import { SERVER_TO_USER_PREFIX, type BatchBody, type PublishBody } from '../../src/shared/schemas.js';
+import type { WebhookEvent } from '../../src/shared/webhooks.js';
 import type { Broker } from '../broker/broker.js';
 import type { EventRecord } from '../store/store.js';
 import type { Clock } from './clock.js';
 import { newEventId, type EventLog } from './events.js';
 import { verifySocketAuth, type ChannelApp, type ChannelAppDirectory } from './pusher-auth.js';
+import type { WebhookSink } from './webhooks.js';
 
 /** Who publishes: an app of an organization (from its API token or its signed REST key). */
 export interface Publisher {
@@ -90,6 +92,7 @@ export interface ChannelsDeps {
   clock: Clock;
   broker: Broker;
   apps: ChannelAppDirectory;
+  webhooks: WebhookSink;
 }
 
 const encode = (frame: PusherFrame): Buffer => Buffer.from(JSON.stringify(frame));
@@ -176,6 +179,8 @@ export class ChannelService {
     }
     channel.subscribers.set(subscriber.session.socketId, subscriber);
     subscriber.channels.set(name, userId);
+    if (channel.subscribers.size === 1) this.#hook(channel, { name: 'channel_occupied', channel: name });
+    if (!channel.members) this.#hook(channel, { name: 'subscription_count', channel: name, subscription_count: channel.subscribers.size });
     let joined = false;
     if (channel.members && userId !== null) {
       const member = channel.members.get(userId);
@@ -189,6 +194,7 @@ export class ChannelService {
     if (joined) {
       const data = JSON.stringify(userInfo === undefined ? { user_id: userId } : { user_id: userId, user_info: userInfo });
       this.#fanOut(channel, subscriber.session.socketId, { event: 'pusher_internal:member_added', channel: name, data });
+      this.#hook(channel, { name: 'member_added', channel: name, user_id: userId });
     }
   }
 
@@ -205,8 +211,11 @@ export class ChannelService {
       if (member && --member.sockets === 0) {
         channel.members.delete(userId);
         this.#fanOut(channel, '', { event: 'pusher_internal:member_removed', channel: name, data: JSON.stringify({ user_id: userId }) });
+        this.#hook(channel, { name: 'member_removed', channel: name, user_id: userId });
       }
     }
+    if (!channel.members) this.#hook(channel, { name: 'subscription_count', channel: name, subscription_count: channel.subscribers.size });
+    if (channel.subscribers.size === 0) this.#hook(channel, { name: 'channel_vacated', channel: name });
     this.#closeChannelIfEmpty(channel);
   }
 
@@ -260,6 +269,9 @@ export class ChannelService {
     const frame: PusherFrame = { event, channel: name, data };
     if (type === 'presence' && userId !== null) frame.user_id = userId;
     this.#fanOut(channel, subscriber.session.socketId, frame);
+    const hook: WebhookEvent = { name: 'client_event', channel: name, event, data: typeof data === 'string' ? data : JSON.stringify(data ?? null), socket_id: subscriber.session.socketId };
+    if (type === 'presence' && userId !== null) hook['user_id'] = userId;
+    this.#hook(channel, hook);
   }
 
   // ---- publishing ----
@@ -358,6 +370,11 @@ export class ChannelService {
 
   #publishFrame(publisher: Publisher, name: string, exclude: string | undefined, frame: PusherFrame): void {
     void this.#deps.broker.publish(brokerChannel(publisher.org, publisher.appId, name), `${exclude ?? ''}\n${JSON.stringify(frame)}`);
+  }
+
+  /** Webhook events of subscriber channels (a signed-in user's own channel raises none). */
+  #hook(channel: LocalChannel, event: WebhookEvent): void {
+    if (channel.type !== 'user') this.#deps.webhooks.emit(channel.app.org, channel.app.id, event);
   }
 
   #fanOut(channel: LocalChannel, exclude: string, frame: PusherFrame): void {

@@ -4,6 +4,7 @@ import type { EventPatch, EventRecord, Store, TimelineRecord } from '../store/st
 import { DEFAULT_AGENT_TIMEOUT_MS } from './agents.js';
 import type { Clock } from './clock.js';
 import { newEventId, type EventLog } from './events.js';
+import type { WebhookSink } from './webhooks.js';
 
 /** A relay-protocol socket as the dispatcher sees it. */
 export interface Session {
@@ -21,6 +22,7 @@ export interface DispatcherDeps {
   clock: Clock;
   /** Deliveries to an agent that end with it disconnecting before the event fails. */
   maxAttempts: number;
+  webhooks: WebhookSink;
   onError(err: unknown, what: string): void;
 }
 
@@ -225,6 +227,7 @@ export class Dispatcher {
         this.#leaveThread(job);
         job.status = 'rejected';
         await this.#insert(job, { error: JSON.stringify(checked) }, 'rejected', { code: checked.code });
+        this.#hook(job, 'event_rejected', { error: checked });
         return { eventId: job.id, rejection: checked };
       }
       job.timeoutMs = checked.timeoutMs;
@@ -327,6 +330,7 @@ export class Dispatcher {
         : { status: 'failed', error: JSON.stringify(answer.error), outcomeAt: now, latencyMs: job.latencyMs };
     const detail = 'reply' in answer ? { attempt: job.attempt } : { attempt: job.attempt, code: answer.error.code };
     if (!(await this.#record(job, patch, 'reply' in answer ? 'replied' : 'failed', detail))) return;
+    if (!('reply' in answer)) this.#hook(job, 'event_failed', { error: answer.error, attempt: job.attempt, latency_ms: job.latencyMs });
     this.#leaveThread(job);
     this.#outboxOf(job).add(job);
     this.#sendOutcome(job);
@@ -345,6 +349,12 @@ export class Dispatcher {
     const delivered = job.status === 'pending';
     if (delivered) job.status = 'delivered';
     this.#record(job, delivered ? { status: 'delivered' } : {}, 'sent', { connectionId: conn.id });
+    if (delivered) this.#hook(job, 'event_delivered', { attempt: job.attempt, latency_ms: job.latencyMs });
+  }
+
+  /** The event's webhook: who sent what to whom, and the outcome's fields. */
+  #hook(job: Job, name: 'event_delivered' | 'event_failed' | 'event_rejected', fields: Record<string, unknown>): void {
+    this.#deps.webhooks.emit(job.org, job.appId, { name, event_id: job.id, app_id: job.appId, agent: job.agent, thread: job.thread, event: job.name, ...fields });
   }
 
   #leaveThread(job: Job): void {

@@ -15,6 +15,7 @@ import type { AppService } from './apps.js';
 import type { AppTokenVerifier } from './credentials.js';
 import type { Dispatcher, Rejection, Session } from './dispatcher.js';
 import type { Counters } from './metrics.js';
+import type { WebhookSink } from './webhooks.js';
 
 /** Who a relay-protocol socket belongs to once its handshake is accepted. */
 export interface RelayPeer {
@@ -35,6 +36,7 @@ export interface RelayDeps {
   store: Store;
   dispatcher: Dispatcher;
   counters: Counters;
+  webhooks: WebhookSink;
 }
 
 export function encodeFrame(frame: ServerFrame): string {
@@ -73,6 +75,7 @@ export class RelayService {
   }
 
   async open(session: RelaySession): Promise<void> {
+    this.#connectionHook(session, 'connection_opened');
     if (session.role === 'app') {
       this.#deps.dispatcher.openApp(session);
       await this.#deps.apps.recordConnected(session.org, session.ownerId);
@@ -83,9 +86,16 @@ export class RelayService {
   }
 
   close(session: RelaySession): void {
+    this.#connectionHook(session, 'connection_closed');
     if (session.role === 'app') this.#deps.dispatcher.closeApp(session);
     else this.#deps.dispatcher.closeAgent(session);
   }
+  /** An app's own connections go to its webhooks; an agent's to those of every app of its organization. */
+  #connectionHook(session: RelaySession, name: 'connection_opened' | 'connection_closed'): void {
+    if (session.role === 'app') this.#deps.webhooks.emit(session.org, session.ownerId, { name, connection_id: session.id, role: 'app', app_id: session.ownerId });
+    else this.#deps.webhooks.emitToOrg(session.org, { name, connection_id: session.id, role: 'agent', agent: session.ownerId });
+  }
+
 
   /**
    * One frame, already parsed as a JSON object with a string `type`. `bytes` is its size on

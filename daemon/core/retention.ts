@@ -49,12 +49,16 @@ export class HistoryPruner {
   async prune(): Promise<number> {
     const before = this.#deps.clock.now() - this.#deps.retentionMs;
     let total = 0;
-    for (;;) {
-      const count = await this.#deps.store.pruneEvents(before, BATCH);
-      total += count;
-      if (count < BATCH) return total;
-      await new Promise((resolve) => setImmediate(resolve));
+    // Settled webhook deliveries (and their attempt logs) age out with the history.
+    for (const prune of [(n: number) => this.#deps.store.pruneEvents(before, n), (n: number) => this.#deps.store.pruneWebhookDeliveries(before, n)]) {
+      for (;;) {
+        const count = await prune(BATCH);
+        total += count;
+        if (count < BATCH) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
+    return total;
   }
 
   async stop(): Promise<void> {

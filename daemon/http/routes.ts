@@ -22,10 +22,14 @@ import {
   PusherChannelQuery,
   AdminChannelsQuery,
   userIdParam,
+  CreateWebhookBody,
+  DeliveriesQuery,
+  webhookIdParam,
 } from '../../src/shared/schemas.js';
 import { PUSHER_CLOSE } from '../../src/shared/protocol/pusher.js';
 import type { Publisher } from '../core/channels.js';
 import type { ChannelAppDirectory } from '../core/pusher-auth.js';
+import type { WebhookService } from '../core/webhooks.js';
 import { parseExpiry } from '../../src/shared/duration.js';
 import { parseRateLimit } from '../../src/shared/rate-limits.js';
 import { validateScopes, type Scope } from '../../src/shared/scopes.js';
@@ -52,6 +56,7 @@ export interface HttpServices {
   tokens: TokenService;
   agents: AgentService;
   channels: ChannelService;
+  webhooks: WebhookService;
   /** The apps by Pusher key, for signed requests. */
   channelApps: ChannelAppDirectory;
   /** How far a signed request's auth_timestamp may be from now. */
@@ -329,6 +334,32 @@ function adminRoutes(s: HttpServices): Route[] {
         return { body: { connections: ctx.query.app === undefined ? all : all.filter((c) => c.role !== 'agent') } };
       },
     }),
+    route({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/apps/:app/webhooks',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: { webhooks: await s.webhooks.list(p(ctx, 'org'), p(ctx, 'app')) } }),
+    }),
+    route<CreateWebhookBody>({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/apps/:app/webhooks',
+      auth: 'admin',
+      body: CreateWebhookBody,
+      handle: async (ctx) => ({ status: 201, body: { webhook: await s.webhooks.add(ctx.actor, p(ctx, 'org'), p(ctx, 'app'), ctx.body) } }),
+    }),
+    route({
+      method: 'DELETE',
+      path: '/admin/v1/webhooks/:id',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: { webhook: await s.webhooks.remove(ctx.actor, validate(webhookIdParam, p(ctx, 'id'), 'webhook id')) } }),
+    }),
+    route<undefined, DeliveriesQuery>({
+      method: 'GET',
+      path: '/admin/v1/webhooks/:id/deliveries',
+      auth: 'admin',
+      query: DeliveriesQuery,
+      handle: async (ctx) => ({ body: { deliveries: await s.webhooks.deliveries(validate(webhookIdParam, p(ctx, 'id'), 'webhook id'), ctx.query.limit) } }),
+    }),
     route<undefined, AdminChannelsQuery>({
       method: 'GET',
       path: '/admin/v1/orgs/:org/apps/:app/channels',
@@ -419,6 +450,25 @@ function publicRoutes(s: HttpServices): Route[] {
       auth: { scope: 'app:manage' },
       body: UpdateAppBody,
       handle: async (ctx) => ({ body: { app: await s.apps.update(ctx.actor, ctx.principal.org, ctx.principal.appId, ctx.body) } }),
+    }),
+    route({
+      method: 'GET',
+      path: `${base}/webhooks`,
+      auth: { scope: 'webhooks:manage' },
+      handle: async (ctx) => ({ body: { webhooks: await s.webhooks.list(ctx.publisher.org, ctx.publisher.appId) } }),
+    }),
+    route<CreateWebhookBody>({
+      method: 'POST',
+      path: `${base}/webhooks`,
+      auth: { scope: 'webhooks:manage' },
+      body: CreateWebhookBody,
+      handle: async (ctx) => ({ status: 201, body: { webhook: await s.webhooks.add(ctx.actor, ctx.publisher.org, ctx.publisher.appId, ctx.body) } }),
+    }),
+    route({
+      method: 'DELETE',
+      path: `${base}/webhooks/:id`,
+      auth: { scope: 'webhooks:manage' },
+      handle: async (ctx) => ({ body: { webhook: await s.webhooks.remove(ctx.actor, validate(webhookIdParam, p(ctx, 'id'), 'webhook id'), ctx.publisher) } }),
     }),
     route<undefined, HistoryQuery>({
       method: 'GET',

@@ -1,3 +1,4 @@
+import type { WebhookEventType } from '../../src/shared/webhooks.js';
 import type { ChannelLimits } from '../../src/shared/protocol/pusher.js';
 import type { AppStatus } from '../../src/shared/api.js';
 import type { EventKind, EventStatus } from '../../src/shared/api.js';
@@ -155,6 +156,50 @@ export interface AgentTokenRecord {
 
 export type AppPatch = Partial<Pick<AppRecord, 'name' | 'description' | 'rateLimitProfile' | 'clientEvents' | 'channelLimits'>>;
 
+export interface WebhookRecord {
+  id: string;
+  org: string;
+  appId: string;
+  url: string;
+  /** Empty: every type. */
+  events: WebhookEventType[];
+  createdAt: number;
+  lastAttemptAt: number | null;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  failuresInRow: number;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookDeliveryRecord {
+  id: string;
+  webhookId: string;
+  /** The exact bytes POSTed (and signed). */
+  body: string;
+  eventNames: WebhookEventType[];
+  createdAt: number;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number | null;
+  settledAt: number | null;
+}
+
+export interface WebhookAttemptRecord {
+  deliveryId: string;
+  at: number;
+  statusCode: number | null;
+  durationMs: number;
+  error: string | null;
+}
+
+/** What one attempt changes: its log line, the delivery's state, the webhook's health. */
+export interface WebhookAttemptWrite {
+  attempt: WebhookAttemptRecord;
+  delivery: Pick<WebhookDeliveryRecord, 'id' | 'status' | 'attempts' | 'nextAttemptAt' | 'settledAt'>;
+  webhook: Pick<WebhookRecord, 'id' | 'lastAttemptAt' | 'lastStatusCode' | 'lastError' | 'failuresInRow'>;
+}
+
 export interface Store {
   close(): Promise<void>;
 
@@ -229,6 +274,20 @@ export interface Store {
    * ones, and agent events whose outcome was acked) with their timelines; returns how many.
    */
   pruneEvents(before: number, limit: number): Promise<number>;
+
+  insertWebhook(webhook: WebhookRecord, audit: AuditRecord): Promise<void>;
+  /** Every webhook (org null) or an app's, oldest first. */
+  listWebhooks(scope: { org: string; appId: string } | null): Promise<WebhookRecord[]>;
+  getWebhook(id: string): Promise<WebhookRecord | null>;
+  /** Deletes the webhook with its deliveries and their attempts. */
+  deleteWebhook(id: string, audit: AuditRecord): Promise<void>;
+  insertWebhookDeliveries(deliveries: WebhookDeliveryRecord[]): Promise<void>;
+  recordWebhookAttempt(write: WebhookAttemptWrite): Promise<void>;
+  listPendingWebhookDeliveries(): Promise<WebhookDeliveryRecord[]>;
+  /** A webhook's newest deliveries, each with its attempts in order. */
+  listWebhookDeliveries(webhookId: string, limit: number): Promise<{ delivery: WebhookDeliveryRecord; attempts: WebhookAttemptRecord[] }[]>;
+  /** Deletes settled deliveries older than `before`; returns how many. */
+  pruneWebhookDeliveries(before: number, limit: number): Promise<number>;
 
   insertAudit(entry: AuditRecord): Promise<void>;
   listAudit(since: number | null, limit: number): Promise<AuditRecord[]>;

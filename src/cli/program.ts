@@ -13,6 +13,7 @@ import { rateLimitsCommand } from './commands/rate-limits/index.js';
 import { scopesCommand } from './commands/scopes/index.js';
 import { statusCommand } from './commands/status/index.js';
 import { tokensCommand } from './commands/tokens/index.js';
+import { webhooksCommand } from './commands/webhooks/index.js';
 
 /** dist/src/cli/program.js → the package root's package.json. */
 function version(): string {
@@ -22,7 +23,7 @@ function version(): string {
 /** The whole command tree. Declaring it loads only commander; each verb loads when it runs. */
 export function buildProgram(): Command {
   const program = new Command('relay')
-    .description('Administer relayd: apps, agents, tokens, channels, connections and events.')
+    .description('Administer relayd: apps, agents, tokens, channels, webhooks, connections and events.')
     .version(version(), '-V, --version')
     .exitOverride()
     .showSuggestionAfterError()
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   agentsCommand(program);
   tokensCommand(program);
   channelsCommand(program);
+  webhooksCommand(program);
   eventsCommand(program);
   connectionsCommand(program);
   orgsCommand(program);

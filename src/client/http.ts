@@ -27,7 +27,11 @@ import type {
   TokenEnvelope,
   TokenList,
   TokenRevoked,
+  WebhookDeliveryList,
+  WebhookEnvelope,
+  WebhookList,
 } from '../shared/api.js';
+import type { WebhookEventType } from '../shared/webhooks.js';
 import { RelayError, isErrorCode } from '../shared/errors.js';
 import type { UpdateAppBody } from '../shared/schemas.js';
 
@@ -95,6 +99,12 @@ export class AdminClient {
     this.#call('GET', `${orgPath(org)}/connections${queryString(query)}`);
   listChannels = (org: string, app: string, query: { prefix?: string | undefined }): Promise<ChannelList> =>
     this.#call('GET', `${appPath(org, app)}/channels${queryString(query)}`);
+  listWebhooks = (org: string, app: string): Promise<WebhookList> => this.#call('GET', `${appPath(org, app)}/webhooks`);
+  addWebhook = (org: string, app: string, body: { url: string; events: WebhookEventType[] }): Promise<WebhookEnvelope> =>
+    this.#call('POST', `${appPath(org, app)}/webhooks`, body);
+  removeWebhook = (id: string): Promise<WebhookEnvelope> => this.#call('DELETE', `/admin/v1/webhooks/${encodeURIComponent(id)}`);
+  webhookDeliveries = (id: string, limit: number): Promise<WebhookDeliveryList> =>
+    this.#call('GET', `/admin/v1/webhooks/${encodeURIComponent(id)}/deliveries${queryString({ limit: String(limit) })}`);
   closeConnection = (id: string): Promise<ConnectionClosed> => this.#call('DELETE', `/admin/v1/connections/${encodeURIComponent(id)}`);
 
   /**

@@ -1,4 +1,5 @@
 import type { ChannelLimits } from './protocol/pusher.js';
+import type { WebhookEventType } from './webhooks.js';
 /**
  * The JSON shapes of the admin API and of `relay ... --json` (PRODUCT.md, "JSON shapes").
  * Times are ISO 8601 UTC strings; fields that can be unset are present as null.
@@ -215,4 +216,53 @@ export interface ConnectionList {
 
 export interface ConnectionClosed {
   connection: Connection;
+}
+
+/** A webhook endpoint of an app. `events` empty: every type. `status` flags one that fails. */
+export interface Webhook {
+  id: string;
+  appId: string;
+  org: string;
+  url: string;
+  events: WebhookEventType[];
+  createdAt: string;
+  /** `new` (never called), `ok` (its last delivery attempt got a 2xx) or `failing`. */
+  status: 'new' | 'ok' | 'failing';
+  lastAttemptAt: string | null;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  /** Failed attempts since the last success. */
+  failuresInRow: number;
+}
+
+export interface WebhookEnvelope {
+  webhook: Webhook;
+}
+
+export interface WebhookList {
+  webhooks: Webhook[];
+}
+
+export interface WebhookAttempt {
+  at: string;
+  /** The HTTP status, null when there was no answer (timeout, refused connection). */
+  statusCode: number | null;
+  durationMs: number;
+  error: string | null;
+}
+
+/** One POST body (a batch of events) and every attempt to deliver it. */
+export interface WebhookDelivery {
+  id: string;
+  webhookId: string;
+  status: 'pending' | 'delivered' | 'failed';
+  createdAt: string;
+  /** The event names in the body, in order. */
+  events: WebhookEventType[];
+  nextAttemptAt: string | null;
+  attempts: WebhookAttempt[];
+}
+
+export interface WebhookDeliveryList {
+  deliveries: WebhookDelivery[];
 }

@@ -53,5 +53,6 @@ export const ID_PREFIX = {
   connection: 'conn_',
   token: 'tok_',
   webhook: 'wh_',
+  delivery: 'whd_',
   audit: 'aud_',
 } as const;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SLUG_RULE, slugProblem } from './ids.js';
 import { RATE_LIMIT_PROFILES } from './rate-limits.js';
+import { WEBHOOK_EVENT_TYPES, webhookUrlProblem } from './webhooks.js';
 import { CHANNEL_LIMIT_RANGES, CHANNEL_NAME, MAX_CHANNEL_NAME, MAX_EVENT_NAME, MAX_USER_ID, type ChannelLimits } from './protocol/pusher.js';
 
 /**
@@ -175,3 +176,21 @@ export type AdminChannelsQuery = z.infer<typeof AdminChannelsQuery>;
 
 export const userIdParam = z.string().min(1).max(MAX_USER_ID).regex(CHANNEL_NAME, 'may contain only A-Z a-z 0-9 and - _ = @ , . ;');
 
+// ---- webhooks ----
+
+export const CreateWebhookBody = z.strictObject({
+  url: z.string().superRefine((value, ctx) => {
+    const problem = webhookUrlProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
+  events: z
+    .array(z.enum(WEBHOOK_EVENT_TYPES, { message: `must be one of ${WEBHOOK_EVENT_TYPES.join(', ')}` }))
+    .max(WEBHOOK_EVENT_TYPES.length)
+    .default([]),
+});
+export type CreateWebhookBody = z.infer<typeof CreateWebhookBody>;
+
+export const webhookIdParam = z.string().regex(/^wh_[0-9A-Za-z]{16}$/, 'must be a webhook id (wh_ and 16 characters)');
+
+export const DeliveriesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(20) });
+export type DeliveriesQuery = z.infer<typeof DeliveriesQuery>;

@@ -18,9 +18,14 @@ import type {
   AuditRecord,
   OrgRecord,
   Store,
+  WebhookAttemptRecord,
+  WebhookAttemptWrite,
+  WebhookDeliveryRecord,
+  WebhookRecord,
   TimelineRecord,
 } from '../store.js';
 import { MIGRATIONS } from './migrations/index.js';
+import { SqliteWebhookTables } from './webhook-tables.js';
 
 interface AppRow {
   org: string;
@@ -224,6 +229,7 @@ function isConstraint(err: unknown): boolean {
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #stmts;
+  readonly #webhooks: SqliteWebhookTables;
   readonly #queries = new Map<string, Database.Statement<(string | number)[], EventRow>>();
 
   constructor(path: string) {
@@ -238,6 +244,7 @@ export class SqliteStore implements Store {
     this.#db.pragma('wal_autocheckpoint = 10000');
     this.#migrate();
     const db = this.#db;
+    this.#webhooks = new SqliteWebhookTables(db);
     this.#stmts = {
       insertAdminToken: db.prepare('INSERT INTO admin_tokens (id, hash, created_at) VALUES (?, ?, ?)'),
       findAdminToken: db.prepare<[string], { id: string; hash: string; created_at: number }>(
@@ -670,6 +677,42 @@ export class SqliteStore implements Store {
       }
       return ids.length;
     })();
+  }
+
+  async insertWebhook(webhook: WebhookRecord, audit: AuditRecord): Promise<void> {
+    this.#webhooks.insert(webhook, () => this.#audit(audit));
+  }
+
+  async listWebhooks(scope: { org: string; appId: string } | null): Promise<WebhookRecord[]> {
+    return this.#webhooks.list(scope);
+  }
+
+  async getWebhook(id: string): Promise<WebhookRecord | null> {
+    return this.#webhooks.get(id);
+  }
+
+  async deleteWebhook(id: string, audit: AuditRecord): Promise<void> {
+    this.#webhooks.delete(id, () => this.#audit(audit));
+  }
+
+  async insertWebhookDeliveries(deliveries: WebhookDeliveryRecord[]): Promise<void> {
+    this.#webhooks.insertDeliveries(deliveries);
+  }
+
+  async recordWebhookAttempt(write: WebhookAttemptWrite): Promise<void> {
+    this.#webhooks.recordAttempt(write);
+  }
+
+  async listPendingWebhookDeliveries(): Promise<WebhookDeliveryRecord[]> {
+    return this.#webhooks.pending();
+  }
+
+  async listWebhookDeliveries(webhookId: string, limit: number): Promise<{ delivery: WebhookDeliveryRecord; attempts: WebhookAttemptRecord[] }[]> {
+    return this.#webhooks.deliveries(webhookId, limit);
+  }
+
+  async pruneWebhookDeliveries(before: number, limit: number): Promise<number> {
+    return this.#webhooks.prune(before, limit);
   }
 
   async insertAudit(entry: AuditRecord): Promise<void> {

@@ -10,7 +10,11 @@ export interface VerbModule<O> {
 }
 
 /** The flags every leaf command takes; `offline` commands never talk to relayd, so they take no --url or --token. */
-export function leaf(parent: Command, name: string, description: string, options: { offline?: boolean } = {}): Command {
+/**
+ * `ownUrl`: the verb has a `--url` of its own (`webhooks add --url URL`, as PRODUCT.md has
+ * it), so relayd's URL is `--relay-url` there.
+ */
+export function leaf(parent: Command, name: string, description: string, options: { offline?: boolean; ownUrl?: boolean } = {}): Command {
   const cmd = parent
     .command(name)
     .description(description)
@@ -18,13 +22,15 @@ export function leaf(parent: Command, name: string, description: string, options
     .option('--jq <expr>', 'filter the JSON with a jq expression (implies --json)');
   if (options.offline) return cmd;
   return cmd
-    .option('--url <url>', 'relayd URL (env RELAY_URL; default http://127.0.0.1:7420)')
+    .option(options.ownUrl ? RELAY_URL_FLAG : '--url <url>', 'relayd URL (env RELAY_URL; default http://127.0.0.1:7420)')
     .option('--token <token>', 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)')
     .option('--profile <name>', 'saved profile to use (env RELAY_PROFILE; default "default")');
 }
 
 /** A repeatable flag whose values may also be comma-separated (`--scope a --scope b,c`). */
 export const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+
+const RELAY_URL_FLAG = '--relay-url <url>';
 
 export function withOrg(cmd: Command): Command {
   return cmd.addOption(new Option('--org <org>', 'organization').default('default'));
@@ -48,7 +54,7 @@ export function act<O>(
     const globals: GlobalOptions = {
       json: flags.json === true || typeof flags.jq === 'string',
       jq: flags.jq as string | undefined,
-      url: flags.url as string | undefined,
+      url: (cmd.options.some((o) => o.long === '--relay-url') ? flags.relayUrl : flags.url) as string | undefined,
       token: flags.token as string | undefined,
       profile: flags.profile as string | undefined,
     };

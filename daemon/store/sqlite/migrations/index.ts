@@ -177,4 +177,50 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE apps ADD COLUMN channel_limits TEXT NOT NULL DEFAULT '{}';
     `,
   },
+  {
+    version: 6,
+    name: 'webhooks',
+    sql: `
+      CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_attempt_at INTEGER,
+        last_status_code INTEGER,
+        last_error TEXT,
+        failures_in_row INTEGER NOT NULL DEFAULT 0,
+        FOREIGN KEY (org, app_id) REFERENCES apps(org, id)
+      ) STRICT;
+      CREATE INDEX webhooks_by_app ON webhooks(org, app_id, created_at);
+
+      -- The outbox: a delivery (one POST body) is stored before it is attempted.
+      CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY,
+        webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        body TEXT NOT NULL,
+        event_names TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER,
+        settled_at INTEGER
+      ) STRICT;
+      CREATE INDEX webhook_deliveries_pending ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+      CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries(webhook_id, id);
+      CREATE INDEX webhook_deliveries_settled ON webhook_deliveries(settled_at) WHERE status != 'pending';
+
+      CREATE TABLE webhook_attempts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+        at INTEGER NOT NULL,
+        status_code INTEGER,
+        duration_ms INTEGER NOT NULL,
+        error TEXT
+      ) STRICT;
+      CREATE INDEX webhook_attempts_by_delivery ON webhook_attempts(delivery_id, seq);
+    `,
+  },
 ];

@@ -1,0 +1,163 @@
+import type Database from 'better-sqlite3';
+import type { WebhookEventType } from '../../../src/shared/webhooks.js';
+import type { DeliveryStatus, WebhookAttemptRecord, WebhookAttemptWrite, WebhookDeliveryRecord, WebhookRecord } from '../store.js';
+
+interface WebhookRow {
+  id: string;
+  org: string;
+  app_id: string;
+  url: string;
+  events: string;
+  created_at: number;
+  last_attempt_at: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  failures_in_row: number;
+}
+
+interface DeliveryRow {
+  id: string;
+  webhook_id: string;
+  body: string;
+  event_names: string;
+  created_at: number;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: number | null;
+  settled_at: number | null;
+}
+
+interface AttemptRow {
+  delivery_id: string;
+  at: number;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+}
+
+const toWebhook = (row: WebhookRow): WebhookRecord => ({
+  id: row.id,
+  org: row.org,
+  appId: row.app_id,
+  url: row.url,
+  events: JSON.parse(row.events) as WebhookEventType[],
+  createdAt: row.created_at,
+  lastAttemptAt: row.last_attempt_at,
+  lastStatusCode: row.last_status_code,
+  lastError: row.last_error,
+  failuresInRow: row.failures_in_row,
+});
+
+const toDelivery = (row: DeliveryRow): WebhookDeliveryRecord => ({
+  id: row.id,
+  webhookId: row.webhook_id,
+  body: row.body,
+  eventNames: JSON.parse(row.event_names) as WebhookEventType[],
+  createdAt: row.created_at,
+  status: row.status,
+  attempts: row.attempts,
+  nextAttemptAt: row.next_attempt_at,
+  settledAt: row.settled_at,
+});
+
+const toAttempt = (row: AttemptRow): WebhookAttemptRecord => ({
+  deliveryId: row.delivery_id,
+  at: row.at,
+  statusCode: row.status_code,
+  durationMs: row.duration_ms,
+  error: row.error,
+});
+
+/** The webhook tables of the SQLite store: its statements and the transactions over them. */
+export class SqliteWebhookTables {
+  readonly #db: Database.Database;
+  readonly #s;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    this.#s = {
+      insert: db.prepare(
+        `INSERT INTO webhooks (id, org, app_id, url, events, created_at, last_attempt_at, last_status_code, last_error, failures_in_row)
+         VALUES (@id, @org, @appId, @url, @events, @createdAt, @lastAttemptAt, @lastStatusCode, @lastError, @failuresInRow)`,
+      ),
+      listAll: db.prepare<[], WebhookRow>('SELECT * FROM webhooks ORDER BY created_at, id'),
+      listOfApp: db.prepare<[string, string], WebhookRow>('SELECT * FROM webhooks WHERE org = ? AND app_id = ? ORDER BY created_at, id'),
+      get: db.prepare<[string], WebhookRow>('SELECT * FROM webhooks WHERE id = ?'),
+      delete: db.prepare('DELETE FROM webhooks WHERE id = ?'),
+      insertDelivery: db.prepare(
+        `INSERT INTO webhook_deliveries (id, webhook_id, body, event_names, created_at, status, attempts, next_attempt_at, settled_at)
+         VALUES (@id, @webhookId, @body, @eventNames, @createdAt, @status, @attempts, @nextAttemptAt, @settledAt)`,
+      ),
+      updateDelivery: db.prepare(
+        'UPDATE webhook_deliveries SET status = @status, attempts = @attempts, next_attempt_at = @nextAttemptAt, settled_at = @settledAt WHERE id = @id',
+      ),
+      insertAttempt: db.prepare(
+        'INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms, error) VALUES (@deliveryId, @at, @statusCode, @durationMs, @error)',
+      ),
+      updateHealth: db.prepare(
+        `UPDATE webhooks SET last_attempt_at = @lastAttemptAt, last_status_code = @lastStatusCode, last_error = @lastError,
+           failures_in_row = @failuresInRow WHERE id = @id`,
+      ),
+      pending: db.prepare<[], DeliveryRow>("SELECT * FROM webhook_deliveries WHERE status = 'pending' ORDER BY next_attempt_at, id"),
+      deliveriesOf: db.prepare<[string, number], DeliveryRow>('SELECT * FROM webhook_deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT ?'),
+      attemptsOf: db.prepare<[string], AttemptRow>('SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY seq'),
+      prunable: db.prepare<[number, number], { id: string }>("SELECT id FROM webhook_deliveries WHERE status != 'pending' AND settled_at < ? LIMIT ?"),
+      deleteDelivery: db.prepare('DELETE FROM webhook_deliveries WHERE id = ?'),
+    };
+  }
+
+  /** `audit` runs in the same transaction as the change. */
+  insert(webhook: WebhookRecord, audit: () => void): void {
+    this.#db.transaction(() => {
+      this.#s.insert.run({ ...webhook, events: JSON.stringify(webhook.events) });
+      audit();
+    })();
+  }
+
+  list(scope: { org: string; appId: string } | null): WebhookRecord[] {
+    return (scope === null ? this.#s.listAll.all() : this.#s.listOfApp.all(scope.org, scope.appId)).map(toWebhook);
+  }
+
+  get(id: string): WebhookRecord | null {
+    const row = this.#s.get.get(id);
+    return row ? toWebhook(row) : null;
+  }
+
+  delete(id: string, audit: () => void): void {
+    this.#db.transaction(() => {
+      this.#s.delete.run(id);
+      audit();
+    })();
+  }
+
+  insertDeliveries(deliveries: WebhookDeliveryRecord[]): void {
+    this.#db.transaction(() => {
+      for (const d of deliveries) this.#s.insertDelivery.run({ ...d, eventNames: JSON.stringify(d.eventNames) });
+    })();
+  }
+
+  recordAttempt(write: WebhookAttemptWrite): void {
+    this.#db.transaction(() => {
+      // The webhook may have been removed while the attempt was in flight: then there is nothing to record.
+      if (this.#s.updateDelivery.run(write.delivery).changes === 0) return;
+      this.#s.insertAttempt.run(write.attempt);
+      this.#s.updateHealth.run(write.webhook);
+    })();
+  }
+
+  pending(): WebhookDeliveryRecord[] {
+    return this.#s.pending.all().map(toDelivery);
+  }
+
+  deliveries(webhookId: string, limit: number): { delivery: WebhookDeliveryRecord; attempts: WebhookAttemptRecord[] }[] {
+    return this.#s.deliveriesOf.all(webhookId, limit).map((row) => ({ delivery: toDelivery(row), attempts: this.#s.attemptsOf.all(row.id).map(toAttempt) }));
+  }
+
+  prune(before: number, limit: number): number {
+    return this.#db.transaction(() => {
+      const ids = this.#s.prunable.all(before, limit);
+      for (const { id } of ids) this.#s.deleteDelivery.run(id);
+      return ids.length;
+    })();
+  }
+}

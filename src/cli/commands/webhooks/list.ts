@@ -1,0 +1,38 @@
+import type { Context } from '../../context.js';
+import { ago, note, print, styles, table } from '../../output.js';
+import { checkId, required } from '../checks.js';
+
+export interface Options {
+  org: string;
+  app: string | undefined;
+}
+
+export async function run(opts: Options, ctx: Context): Promise<void> {
+  const app = checkId(await required(ctx, opts.app, '--app', 'App ID'), 'app id');
+  const result = await (await ctx.client()).listWebhooks(opts.org, app);
+  await print(ctx, {
+    json: result,
+    human: async () => {
+      if (result.webhooks.length === 0) {
+        note(ctx, `No webhooks for ${app}. Add one with: relay webhooks add --app ${app} --url URL`);
+        return;
+      }
+      const s = await styles(ctx);
+      const tty = ctx.io.isStdoutTTY;
+      await table(
+        ctx,
+        ['ID', 'URL', 'EVENTS', 'STATUS', 'LAST ATTEMPT', 'LAST CODE', 'FAILURES IN A ROW', 'LAST ERROR'],
+        result.webhooks.map((w) => [
+          w.id,
+          w.url,
+          w.events.length === 0 ? 'all' : w.events.join(','),
+          w.status === 'failing' ? s.red(w.status) : w.status === 'ok' ? s.green(w.status) : w.status,
+          tty ? ago(w.lastAttemptAt) : (w.lastAttemptAt ?? '-'),
+          w.lastStatusCode === null ? '-' : String(w.lastStatusCode),
+          w.failuresInRow > 0 ? s.red(String(w.failuresInRow)) : '0',
+          w.lastError ?? '-',
+        ]),
+      );
+    },
+  });
+}
