@@ -6,6 +6,7 @@ import { benchPublish } from './publish.js';
 import { benchRoundTrip } from './roundtrip.js';
 import { spawnRelayd } from './lib/relayd-process.js';
 import { benchStartup } from './startup.js';
+import { benchWebhooks } from './webhooks.js';
 
 /** `npm run bench`: every figure beside a baseline measured in the same run. */
 const dataDir = mkdtempSync(join(tmpdir(), 'relay-bench-'));
@@ -17,6 +18,8 @@ try {
   await benchHandshakes(daemon);
   await benchPublish(daemon);
   await benchRoundTrip(daemon);
+  // Last: it leaves deliveries being retried behind it.
+  await benchWebhooks(daemon);
 } finally {
   await daemon.stop();
   rmSync(dataDir, { recursive: true, force: true });
