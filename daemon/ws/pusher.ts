@@ -186,7 +186,7 @@ export class PusherEndpoint {
           channels.clientEvent(subscriber, event, channel, payload).catch(fail(typeof channel === 'string' ? channel : undefined));
           return;
         }
-        send(ws, pusherError(null, `Unknown event "${event}": relayd takes pusher:ping, pusher:pong, pusher:subscribe, pusher:unsubscribe, pusher:signin and client- events`));
+        send(ws, pusherError(null, `Unknown event "${event.length > 100 ? `${event.slice(0, 100)}...` : event}": relayd takes pusher:ping, pusher:pong, pusher:subscribe, pusher:unsubscribe, pusher:signin and client- events`));
     }
   }
 
