@@ -136,7 +136,7 @@ export class PusherEndpoint {
     ws.on('message', (data, isBinary) => this.#onMessage(ws, state, subscriber, data, isBinary));
     ws.on('pong', () => this.#seen(state));
     const activityTimeout = Math.max(1, Math.round(this.#deps.activityTimeoutMs / 1000));
-    ws.send(encode({ event: 'pusher:connection_established', data: JSON.stringify({ socket_id: socketId, activity_timeout: activityTimeout }) }));
+    ws.send(encode({ event: 'pusher:connection_established', data: JSON.stringify({ socket_id: socketId, activity_timeout: activityTimeout }) }), { binary: false });
   }
 
   #onMessage(ws: WebSocket, state: Socket, subscriber: Subscriber, data: RawData, isBinary: boolean): void {
