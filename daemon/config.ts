@@ -64,7 +64,7 @@ const schema = z.object({
   maxAttempts: z.coerce.number().int().min(1).max(100),
   activityTimeout: duration('activity timeout').refine((ms) => ms >= 1000 && ms <= 3_600_000, 'the activity timeout must be between 1s and 1h'),
   authTimestampWindow: duration('auth timestamp window').refine((ms) => ms >= 1000, 'the auth timestamp window must be at least 1s'),
-  webhookTimeout: duration('webhook timeout').refine((ms) => ms >= 100 && ms <= 60_000, 'the webhook timeout must be between 100ms and 60s'),
+  webhookTimeout: duration('webhook timeout').refine((ms) => ms >= 1000 && ms <= 60_000, 'the webhook timeout must be between 1s and 60s'),
   webhookRetryFor: duration('webhook retry period').refine((ms) => ms >= 1000 && ms <= 7 * 86_400_000, 'the webhook retry period must be between 1s and 7d'),
 });
 
