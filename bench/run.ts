@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchFanout } from './fanout.js';
 import { benchHandshakes } from './handshake.js';
 import { benchPublish } from './publish.js';
 import { benchRoundTrip } from './roundtrip.js';
@@ -18,6 +19,7 @@ try {
   await benchHandshakes(daemon);
   await benchPublish(daemon);
   await benchRoundTrip(daemon);
+  await benchFanout(daemon);
   // Last: it leaves deliveries being retried behind it.
   await benchWebhooks(daemon);
 } finally {
