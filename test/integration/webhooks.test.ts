@@ -1,6 +1,7 @@
 import Pusher from 'pusher';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import type { Webhook, WebhookDelivery as Delivery } from '../../src/shared/api.js';
 import { relay } from '../helpers/cli.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { channelName } from '../helpers/pusher.js';
@@ -15,30 +16,6 @@ interface App {
   token: string;
   /** The `pusher` server SDK with the app's credentials: authorizes channels and checks webhooks. */
   pusher: Pusher;
-}
-
-interface Webhook {
-  id: string;
-  appId: string;
-  org: string;
-  url: string;
-  events: string[];
-  createdAt: string;
-  status: 'new' | 'ok' | 'failing';
-  lastAttemptAt: string | null;
-  lastStatusCode: number | null;
-  lastError: string | null;
-  failuresInRow: number;
-}
-
-interface Delivery {
-  id: string;
-  webhookId: string;
-  status: 'pending' | 'delivered' | 'failed';
-  createdAt: string;
-  events: string[];
-  nextAttemptAt: string | null;
-  attempts: { at: string; statusCode: number | null; durationMs: number; error: string | null }[];
 }
 
 async function registerApp(daemon: Daemon, id = 'acme-pm'): Promise<App> {
