@@ -35,7 +35,7 @@ function churn(daemon: RelaydProcess, key: string): { stop(): Promise<number> } 
     } else if (frame.event === 'pusher:connection_established') next();
   });
   function next(): void {
-    if (running && ws.readyState === ws.OPEN) ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel: `churn-${n++ % 50}` } }));
+    if (running && ws.readyState === ws.OPEN) ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel: `churn-${n++}` } }));
   }
   return {
     stop: async () => {

@@ -18,6 +18,7 @@ export const SETTINGS = {
   activityTimeout: { flag: '--activity-timeout <duration>', env: 'RELAY_ACTIVITY_TIMEOUT', doc: 'Pusher activity_timeout: a silent subscriber is pinged after it, and closed (4201) if it stays silent', default: '120s' },
   authTimestampWindow: { flag: '--auth-timestamp-window <duration>', env: 'RELAY_AUTH_TIMESTAMP_WINDOW', doc: 'how far a signed Pusher REST request\'s auth_timestamp may be from relayd\'s clock', default: '600s' },
   webhookTimeout: { flag: '--webhook-timeout <duration>', env: 'RELAY_WEBHOOK_TIMEOUT', doc: 'a webhook attempt without a 2xx answer within this is retried', default: '5s' },
+  webhookDebounce: { flag: '--webhook-debounce <duration>', env: 'RELAY_WEBHOOK_DEBOUNCE', doc: 'channel_vacated and member_removed wait this long, and are dropped with their occupied/added if the channel or user is back (Pusher: 3s; 0s: at once)', default: '3s' },
   webhookRetryFor: { flag: '--webhook-retry-for <duration>', env: 'RELAY_WEBHOOK_RETRY_FOR', doc: 'how long a webhook delivery is retried (with backoff) before it is given up', default: '5m' },
   maxAttempts: { flag: '--max-attempts <n>', env: 'RELAY_MAX_ATTEMPTS', doc: 'deliveries of one event to agents that disconnect mid-work before it fails', default: '5' },
 } as const;
@@ -41,6 +42,7 @@ export interface Config {
   authTimestampWindowMs: number;
   webhookTimeoutMs: number;
   webhookRetryForMs: number;
+  webhookDebounceMs: number;
 }
 
 const duration = (name: string) =>
@@ -65,6 +67,7 @@ const schema = z.object({
   activityTimeout: duration('activity timeout').refine((ms) => ms >= 1000 && ms <= 3_600_000, 'the activity timeout must be between 1s and 1h'),
   authTimestampWindow: duration('auth timestamp window').refine((ms) => ms >= 1000, 'the auth timestamp window must be at least 1s'),
   webhookTimeout: duration('webhook timeout').refine((ms) => ms >= 1000 && ms <= 60_000, 'the webhook timeout must be between 1s and 60s'),
+  webhookDebounce: duration('webhook debounce').refine((ms) => ms <= 60_000, 'the webhook debounce must be at most 60s'),
   webhookRetryFor: duration('webhook retry period').refine((ms) => ms >= 1000 && ms <= 7 * 86_400_000, 'the webhook retry period must be between 1s and 7d'),
 });
 
@@ -104,6 +107,7 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
       authTimestampWindowMs: c.authTimestampWindow,
       webhookTimeoutMs: c.webhookTimeout,
       webhookRetryForMs: c.webhookRetryFor,
+      webhookDebounceMs: c.webhookDebounce,
     },
     warnings,
   };

@@ -56,6 +56,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     apps: channelApps,
     retryForMs: config.webhookRetryForMs,
     timeoutMs: config.webhookTimeoutMs,
+    debounceMs: config.webhookDebounceMs,
     userAgent: `relayd/${VERSION} (webhooks)`,
     onError: (err, what) => log.error({ err }, what),
   });

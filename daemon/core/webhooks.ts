@@ -27,6 +27,8 @@ export interface WebhooksDeps {
   retryForMs: number;
   /** An attempt without a 2xx answer within this is a failure. */
   timeoutMs: number;
+  /** How long channel_vacated and member_removed are held back (0: not at all). */
+  debounceMs: number;
   userAgent: string;
   onError(err: unknown, what: string): void;
 }
@@ -46,6 +48,21 @@ const ulid = monotonicFactory();
 export function backoffMs(failedAttempts: number): number {
   const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** Math.max(0, failedAttempts - 1));
   return Math.round(base * (0.75 + Math.random() * 0.5));
+}
+
+/** For the debounced pairs: the key an event is held under or cancels, and whether it is the one held. */
+function debounceKey(org: string, appId: string, event: WebhookEvent): { key: string; holds: boolean } | null {
+  const channel = `${org}\u0000${appId}\u0000${String(event['channel'])}`;
+  switch (event.name) {
+    case 'channel_vacated':
+    case 'channel_occupied':
+      return { key: `c\u0000${channel}`, holds: event.name === 'channel_vacated' };
+    case 'member_removed':
+    case 'member_added':
+      return { key: `m\u0000${channel}\u0000${String(event['user_id'])}`, holds: event.name === 'member_removed' };
+    default:
+      return null;
+  }
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -91,6 +108,8 @@ export class WebhookService implements WebhookSink {
   readonly #byApp = new Map<string, WebhookRecord[]>();
   readonly #byId = new Map<string, WebhookRecord>();
   readonly #buffers = new Map<string, { events: WebhookEvent[]; timer: NodeJS.Timeout }>();
+  /** channel_vacated and member_removed events being held back, by what would cancel them. */
+  readonly #held = new Map<string, { org: string; appId: string; event: WebhookEvent; timer: NodeJS.Timeout }>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #due: WebhookDeliveryRecord[] = [];
   readonly #inFlight = new Map<string, number>();
@@ -110,6 +129,7 @@ export class WebhookService implements WebhookSink {
 
   /** Buffered events are stored (they go out after the restart); attempts in flight are cut and retried then. */
   async stop(): Promise<void> {
+    for (const [key, held] of this.#held) this.#release(key, held);
     for (const id of [...this.#buffers.keys()]) this.#flush(id);
     this.#stopped = true;
     for (const timer of this.#timers.values()) clearTimeout(timer);
@@ -163,10 +183,29 @@ export class WebhookService implements WebhookSink {
 
   // ---- the sink ----
 
+  /**
+   * As Pusher does, channel_vacated and member_removed wait `debounceMs`; if the channel is
+   * occupied again (or the user is back) by then, neither that event nor its channel_occupied
+   * (member_added) is sent: a page reload is not two webhooks.
+   */
   emit(org: string, appId: string, event: WebhookEvent): void {
-    const hooks = this.#byApp.get(`${org}/${appId}`);
-    if (!hooks) return;
-    for (const hook of hooks) if (hook.events.length === 0 || hook.events.includes(event.name)) this.#buffer(hook.id, event);
+    if (!this.#byApp.has(`${org}/${appId}`)) return;
+    const debounce = this.#deps.debounceMs > 0 ? debounceKey(org, appId, event) : null;
+    if (debounce === null) {
+      this.#send(org, appId, event);
+    } else if (debounce.holds) {
+      const earlier = this.#held.get(debounce.key);
+      if (earlier) clearTimeout(earlier.timer);
+      const held = { org, appId, event, timer: setTimeout(() => this.#release(debounce.key, held), this.#deps.debounceMs) };
+      this.#held.set(debounce.key, held);
+    } else {
+      const held = this.#held.get(debounce.key);
+      if (!held) this.#send(org, appId, event);
+      else {
+        clearTimeout(held.timer);
+        this.#held.delete(debounce.key);
+      }
+    }
   }
 
   emitToOrg(org: string, event: WebhookEvent): void {
@@ -174,6 +213,18 @@ export class WebhookService implements WebhookSink {
       if (hooks[0]?.org !== org) continue;
       for (const hook of hooks) if (hook.events.length === 0 || hook.events.includes(event.name)) this.#buffer(hook.id, event);
     }
+  }
+
+  #release(key: string, held: { org: string; appId: string; event: WebhookEvent; timer: NodeJS.Timeout }): void {
+    clearTimeout(held.timer);
+    this.#held.delete(key);
+    this.#send(held.org, held.appId, held.event);
+  }
+
+  #send(org: string, appId: string, event: WebhookEvent): void {
+    const hooks = this.#byApp.get(`${org}/${appId}`);
+    if (!hooks) return;
+    for (const hook of hooks) if (hook.events.length === 0 || hook.events.includes(event.name)) this.#buffer(hook.id, event);
   }
 
   // ---- the outbox ----

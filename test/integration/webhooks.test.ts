@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import type { Webhook, WebhookDelivery as Delivery } from '../../src/shared/api.js';
 import { relay } from '../helpers/cli.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
-import { channelName } from '../helpers/pusher.js';
+import { channelName, sleep } from '../helpers/pusher.js';
 import { startReceiver, type HookEvent, type ReceivedRequest, type Receiver } from '../helpers/webhooks.js';
 import { connectOk, eventually, type OpenSocket } from '../helpers/ws.js';
 
@@ -170,8 +170,43 @@ describe('webhooks', () => {
     await ann.close();
   });
 
+  it('hold channel_vacated and member_removed back for --webhook-debounce, and drop them with their occupied and added when the channel or user is back', async () => {
+    const daemon = await startDaemon({ args: ['--webhook-debounce', '1s'] });
+    const app = await registerApp(daemon);
+    const receiver = await startReceiver();
+    await addWebhook(daemon, app, receiver.url, ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed']);
+    const room = channelName('presence-');
+    const news = channelName('public-');
+    const socket = await channelSocket(daemon, app);
+    await socket.subscribe(room, { user_id: 'ann' });
+    await socket.subscribe(news);
+    await receiver.waitFor(named('member_added', room));
+    await receiver.waitFor(named('channel_occupied', news));
+
+    // A page reload: gone and back within the second. No webhook says so.
+    const succeeded = (channel: string) => socket.frames.filter((f) => f.event === 'pusher_internal:subscription_succeeded' && f.channel === channel).length;
+    for (const channel of [room, news]) socket.send({ event: 'pusher:unsubscribe', data: { channel } });
+    socket.send({ event: 'pusher:subscribe', data: { channel: news } });
+    socket.send({ event: 'pusher:subscribe', data: { channel: room, ...app.pusher.authorizeChannel(socket.socketId, room, { user_id: 'ann' }) } });
+    await expect.poll(() => [succeeded(room), succeeded(news)]).toEqual([2, 2]);
+    await sleep(1500);
+    const names = () => receiver.events().map((e) => `${e.name} ${String(e.channel)}`).sort();
+    expect(names()).toEqual([`channel_occupied ${news}`, `channel_occupied ${room}`, `member_added ${room}`].sort());
+
+    // Gone for good: they come, a second later.
+    const left = Date.now();
+    await socket.close();
+    const vacated = await receiver.waitFor(named('channel_vacated', room));
+    expect(requestOf(receiver, vacated).at - left).toBeGreaterThanOrEqual(900);
+    await receiver.waitFor(named('channel_vacated', news));
+    await receiver.waitFor(named('member_removed', room));
+    expect(names()).toEqual(
+      [`channel_occupied ${news}`, `channel_occupied ${room}`, `member_added ${room}`, `member_removed ${room}`, `channel_vacated ${room}`, `channel_vacated ${news}`].sort(),
+    );
+  });
+
   it('batch events raised together into one body, and send subscription_count for public channels', async () => {
-    const daemon = await startDaemon();
+    const daemon = await startDaemon({ args: ['--webhook-debounce', '0s'] });
     const app = await registerApp(daemon);
     const receiver = await startReceiver();
     await addWebhook(daemon, app, receiver.url);
@@ -387,7 +422,7 @@ describe('webhooks', () => {
   it('resume pending deliveries after relayd is killed with SIGKILL and restarted', async () => {
     // The receiver is down: its port is free, and connections to it are refused.
     const receiver = await startReceiver({ listening: false });
-    const daemon = await startDaemon();
+    const daemon = await startDaemon({ args: ['--webhook-debounce', '0s'] });
     const app = await registerApp(daemon);
     const webhook = await addWebhook(daemon, app, receiver.url, ['channel_occupied', 'channel_vacated']);
     const channel = channelName('public-');
@@ -430,7 +465,7 @@ describe('webhooks', () => {
   });
 
   it('send only the event types a webhook asks for', async () => {
-    const daemon = await startDaemon();
+    const daemon = await startDaemon({ args: ['--webhook-debounce', '0s'] });
     const app = await registerApp(daemon);
     const onlyOccupied = await startReceiver();
     const all = await startReceiver();
