@@ -1,10 +1,12 @@
 import type { ChannelSummary } from '../../src/shared/api.js';
 import { RelayError } from '../../src/shared/errors.js';
 import {
+  CACHE_TTL_MS,
   MAX_EVENT_NAME,
   MAX_USER_ID,
   channelNameProblem,
   channelType,
+  isCacheChannel,
   type ChannelType,
   type PusherFrame,
 } from '../../src/shared/protocol/pusher.js';
@@ -35,6 +37,8 @@ export interface ChannelSession {
 export interface ChannelInfo {
   user_count?: number;
   subscription_count?: number;
+  /** `GET /channels/{name}?info=cache` of a cache channel: its last event's data and seconds left, or null. */
+  cache?: { data: string; ttl: number } | null;
 }
 
 export interface PublishResult {
@@ -95,6 +99,16 @@ export interface ChannelsDeps {
   webhooks: WebhookSink;
 }
 
+/** A cache channel's last published event. */
+interface CachedEvent {
+  event: string;
+  data: string;
+  expiresAt: number;
+}
+
+/** Cache channels kept at once, over every app; past it the least recently published is dropped. */
+const MAX_CACHED_CHANNELS = 100_000;
+
 const encode = (frame: PusherFrame): Buffer => Buffer.from(JSON.stringify(frame));
 const appKey = (org: string, id: string): string => `${org}/${id}`;
 /** Broker channels of subscriber channels; org and app ids are slugs and channel names have no `:`. */
@@ -116,9 +130,14 @@ export class ChannelService {
   readonly #deps: ChannelsDeps;
   readonly #apps = new Map<string, AppState>();
   readonly #byBroker = new Map<string, LocalChannel>();
+  /** Cache channels' last events, by broker channel, least recently published first. */
+  readonly #cache = new Map<string, CachedEvent>();
+  /** Cache channels whose miss raised a cache_miss webhook, and when: one until the cache fills (or a TTL later). */
+  readonly #missReported = new Map<string, number>();
 
   constructor(deps: ChannelsDeps) {
     this.#deps = deps;
+    setInterval(() => this.#sweepCache(), 60_000).unref();
   }
 
   // ---- subscribers ----
@@ -191,6 +210,7 @@ export class ChannelService {
       }
     }
     this.#send(subscriber, this.#succeeded(channel));
+    if (channel.type !== 'user' && isCacheChannel(name)) this.#sendCached(subscriber, channel);
     if (joined) {
       const data = JSON.stringify(userInfo === undefined ? { user_id: userId } : { user_id: userId, user_info: userInfo });
       this.#fanOut(channel, subscriber.session.socketId, { event: 'pusher_internal:member_added', channel: name, data });
@@ -286,6 +306,7 @@ export class ChannelService {
     const record = this.#record(app, publisher, body.name, channels, body.data, body.socket_id);
     await this.#deps.log.write([{ type: 'insert', event: record, timeline: null }]);
     for (const name of channels) this.#publishFrame(publisher, name, body.socket_id, { event: body.name, channel: name, data: body.data });
+    for (const name of channels) if (isCacheChannel(name)) this.#cacheSet(publisher, name, body.name, body.data);
     const result: PublishResult = { id: record.id };
     if (attributes.size > 0) result.channels = Object.fromEntries(channels.map((c) => [c, this.#info(publisher, c, attributes)]));
     return result;
@@ -298,6 +319,7 @@ export class ChannelService {
     const records = body.batch.map((event, i) => this.#record(app, publisher, event.name, [event.channel], event.data, event.socket_id, `batch[${i}].data`));
     await this.#deps.log.write(records.map((event) => ({ type: 'insert', event, timeline: null })));
     for (const event of body.batch) this.#publishFrame(publisher, event.channel, event.socket_id, { event: event.name, channel: event.channel, data: event.data });
+    for (const event of body.batch) if (isCacheChannel(event.channel)) this.#cacheSet(publisher, event.channel, event.name, event.data);
     const result: { ids: string[]; batch?: ChannelInfo[] } = { ids: records.map((r) => r.id) };
     if (body.batch.some((e) => e.info !== undefined)) result.batch = body.batch.map((e, i) => this.#info(publisher, e.channel, attributes[i] as Set<string>));
     return result;
@@ -332,7 +354,8 @@ export class ChannelService {
 
   /** Pusher's `GET /channels/{name}`: user_count for presence channels, subscription_count for the others. */
   pusherShow(publisher: Publisher, name: string, info: string | undefined): { occupied: boolean } & ChannelInfo {
-    const attributes = checkInfo(info);
+    const attributes = checkInfo(info, true);
+    if (attributes.has('cache') && !isCacheChannel(name)) throw new RelayError('invalid_request', `info=cache is for cache channels (cache-, private-cache-, private-encrypted-cache-, presence-cache-); ${name} is not one`);
     const presence = channelType(name) === 'presence';
     if (attributes.has('user_count') && !presence) throw new RelayError('invalid_request', `info=user_count is for presence channels; ${name} is not one`);
     if (attributes.has('subscription_count') && presence) throw new RelayError('invalid_request', 'info=subscription_count is for non-presence channels; ask presence channels for user_count');
@@ -386,7 +409,51 @@ export class ChannelService {
     const out: ChannelInfo = {};
     if (attributes.has('user_count')) out.user_count = channel?.members?.size ?? 0;
     if (attributes.has('subscription_count')) out.subscription_count = channel?.subscribers.size ?? 0;
+    if (attributes.has('cache')) {
+      const cached = this.#cached(brokerChannel(publisher.org, publisher.appId, name));
+      out.cache = cached ? { data: cached.data, ttl: Math.ceil((cached.expiresAt - this.#deps.clock.now()) / 1000) } : null;
+    }
     return out;
+  }
+
+  // ---- cache channels (§1.9) ----
+
+  #cacheSet(publisher: Publisher, name: string, event: string, data: string): void {
+    const key = brokerChannel(publisher.org, publisher.appId, name);
+    this.#cache.delete(key);
+    this.#cache.set(key, { event, data, expiresAt: this.#deps.clock.now() + CACHE_TTL_MS });
+    this.#missReported.delete(key);
+    if (this.#cache.size > MAX_CACHED_CHANNELS) this.#cache.delete(this.#cache.keys().next().value as string);
+  }
+
+  #cached(key: string): CachedEvent | undefined {
+    const cached = this.#cache.get(key);
+    if (cached && cached.expiresAt <= this.#deps.clock.now()) {
+      this.#cache.delete(key);
+      return undefined;
+    }
+    return cached;
+  }
+
+  /** Right after subscription_succeeded: the last event as a normal channel event, or pusher:cache_miss (and, once, the cache_miss webhook). */
+  #sendCached(subscriber: Subscriber, channel: LocalChannel): void {
+    const cached = this.#cached(channel.broker);
+    if (cached) {
+      this.#send(subscriber, { event: cached.event, channel: channel.name, data: cached.data });
+      return;
+    }
+    this.#send(subscriber, { event: 'pusher:cache_miss', channel: channel.name });
+    const now = this.#deps.clock.now();
+    const reported = this.#missReported.get(channel.broker);
+    if (reported !== undefined && now - reported < CACHE_TTL_MS) return;
+    this.#missReported.set(channel.broker, now);
+    this.#hook(channel, { name: 'cache_miss', channel: channel.name });
+  }
+
+  #sweepCache(): void {
+    const now = this.#deps.clock.now();
+    for (const [key, cached] of this.#cache) if (cached.expiresAt <= now) this.#cache.delete(key);
+    for (const [key, at] of this.#missReported) if (now - at >= CACHE_TTL_MS) this.#missReported.delete(key);
   }
 
   #succeeded(channel: LocalChannel | undefined): PusherFrame {
@@ -486,10 +553,12 @@ function parseInfo(info: string | undefined): Set<string> {
   return new Set((info ?? '').split(',').map((a) => a.trim()).filter((a) => a.length > 0));
 }
 
-function checkInfo(info: string | undefined): Set<string> {
+/** `info` attributes: user_count and subscription_count, and `cache` where one channel is asked about. */
+function checkInfo(info: string | undefined, cache = false): Set<string> {
   const attributes = parseInfo(info);
+  const known = cache ? ['user_count', 'subscription_count', 'cache'] : ['user_count', 'subscription_count'];
   for (const a of attributes) {
-    if (a !== 'user_count' && a !== 'subscription_count') throw new RelayError('invalid_request', `unknown info attribute "${a}"; use user_count or subscription_count`);
+    if (!known.includes(a)) throw new RelayError('invalid_request', `unknown info attribute "${a}"; use ${known.join(', ')}`);
   }
   return attributes;
 }

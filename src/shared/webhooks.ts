@@ -9,6 +9,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'member_removed',
   'client_event',
   'subscription_count',
+  'cache_miss',
   'event_delivered',
   'event_failed',
   'event_rejected',

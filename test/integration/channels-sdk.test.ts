@@ -365,6 +365,41 @@ describe('channels through pusher-js and the pusher SDK', () => {
     await expect.poll(() => get('/channels'), WITHIN).toEqual({ channels: {} });
   });
 
+  it('keep the last event of cache channels for subscribers who come later, and tell them of a miss', async () => {
+    const daemon = await startDaemon();
+    const app = await registerChannelApp(daemon);
+    const prices = channelName('cache-');
+    await app.server.trigger(prices, 'price', { v: 1 });
+    await app.server.trigger(prices, 'price', { v: 2 });
+
+    // Nobody was subscribed: the latest event waits, and comes right after the subscription.
+    const early = subscriberClient(daemon, app);
+    const channel = early.subscribe(prices);
+    expect(await next(channel, 'price')).toEqual({ v: 2 });
+    const live = next(channel, 'price');
+    await app.server.trigger(prices, 'price', { v: 3 });
+    expect(await live).toEqual({ v: 3 });
+    const late = subscriberClient(daemon, app);
+    expect(await next(late.subscribe(prices), 'price')).toEqual({ v: 3 });
+
+    // A cache channel nothing was published to: pusher:cache_miss, and no event.
+    const empty = channelName('private-cache-');
+    const missed = early.subscribe(empty);
+    const seen = collect(missed, 'price');
+    await new Promise<void>((resolve) => missed.bind('pusher:cache_miss', () => resolve()));
+    expect(missed.subscribed).toBe(true);
+
+    const info = (name: string) => app.server.get({ path: `/channels/${name}`, params: { info: 'cache' } });
+    const cached = (await (await info(prices)).json()) as { occupied: boolean; cache: { data: string; ttl: number } };
+    expect(cached).toEqual({ occupied: true, cache: { data: JSON.stringify({ v: 3 }), ttl: expect.any(Number) } });
+    expect(cached.cache.ttl).toBeGreaterThan(1790);
+    expect(cached.cache.ttl).toBeLessThanOrEqual(1800);
+    expect(await (await info(empty)).json()).toEqual({ occupied: true, cache: null });
+    // info=cache is for cache channels only, as Pusher's.
+    await expect(info(channelName())).rejects.toMatchObject({ status: 400 });
+    expect(seen).toEqual([]);
+  });
+
   it('refuse a wrong secret, an expired timestamp and a body other than the signed one with 401, delivering none of them', async () => {
     const daemon = await startDaemon();
     const app = await registerChannelApp(daemon);

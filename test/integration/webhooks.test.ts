@@ -205,6 +205,32 @@ describe('webhooks', () => {
     );
   });
 
+  it('send cache_miss once when subscribers find a cache channel empty, and not once it has an event', async () => {
+    const daemon = await startDaemon();
+    const app = await registerApp(daemon);
+    const receiver = await startReceiver();
+    await addWebhook(daemon, app, receiver.url, ['cache_miss']);
+    const empty = channelName('cache-');
+    const filled = channelName('cache-');
+    const server = new Pusher({ appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', port: new URL(daemon.url).port, useTLS: false });
+    expect((await server.trigger(filled, 'price', { v: 1 })).status).toBe(200);
+    const first = await channelSocket(daemon, app);
+    const second = await channelSocket(daemon, app);
+    for (const socket of [first, second]) {
+      await socket.subscribe(empty);
+      await socket.subscribe(filled);
+    }
+    for (const socket of [first, second]) {
+      await expect.poll(() => socket.frames.filter((f) => f.channel === empty).map((f) => f.event)).toEqual(['pusher_internal:subscription_succeeded', 'pusher:cache_miss']);
+      await expect.poll(() => socket.frames.filter((f) => f.channel === filled).map((f) => f.event)).toEqual(['pusher_internal:subscription_succeeded', 'price']);
+    }
+    expectSigned(app, requestOf(receiver, await receiver.waitFor(named('cache_miss', empty))));
+    await sleep(300);
+    expect(receiver.events()).toEqual([{ name: 'cache_miss', channel: empty }]);
+    await first.close();
+    await second.close();
+  });
+
   it('batch events raised together into one body, and send subscription_count for public channels', async () => {
     const daemon = await startDaemon({ args: ['--webhook-debounce', '0s'] });
     const app = await registerApp(daemon);

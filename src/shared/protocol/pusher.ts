@@ -42,6 +42,14 @@ export function channelType(name: string): ChannelType {
   return 'public';
 }
 
+/** §1.9: cache channels (`cache-`, `private-cache-`, `private-encrypted-cache-`, `presence-cache-`) keep their last published event. */
+export function isCacheChannel(name: string): boolean {
+  return /^(private-encrypted-|private-|presence-)?cache-/.test(name);
+}
+
+/** How long a cache channel keeps its last event: Pusher's 30 minutes. */
+export const CACHE_TTL_MS = 30 * 60_000;
+
 /** Why a channel name is refused, or null when it is fine. */
 export function channelNameProblem(name: string): string | null {
   if (name.length === 0) return 'a channel name must not be empty';
