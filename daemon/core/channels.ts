@@ -106,8 +106,9 @@ interface CachedEvent {
   expiresAt: number;
 }
 
-/** Cache channels kept at once, over every app; past it the least recently published is dropped. */
-const MAX_CACHED_CHANNELS = 100_000;
+/** What the cache channels' last events may take in all, over every app; past it the least recently published go. */
+const MAX_CACHED_BYTES = 64 * 1024 * 1024;
+const cachedBytes = (cached: CachedEvent): number => cached.event.length + cached.data.length;
 
 const encode = (frame: PusherFrame): Buffer => Buffer.from(JSON.stringify(frame));
 const appKey = (org: string, id: string): string => `${org}/${id}`;
@@ -132,6 +133,7 @@ export class ChannelService {
   readonly #byBroker = new Map<string, LocalChannel>();
   /** Cache channels' last events, by broker channel, least recently published first. */
   readonly #cache = new Map<string, CachedEvent>();
+  #cacheBytes = 0;
   /** Cache channels whose miss raised a cache_miss webhook, and when: one until the cache fills (or a TTL later). */
   readonly #missReported = new Map<string, number>();
 
@@ -420,16 +422,28 @@ export class ChannelService {
 
   #cacheSet(publisher: Publisher, name: string, event: string, data: string): void {
     const key = brokerChannel(publisher.org, publisher.appId, name);
-    this.#cache.delete(key);
-    this.#cache.set(key, { event, data, expiresAt: this.#deps.clock.now() + CACHE_TTL_MS });
+    this.#uncache(key);
+    const cached = { event, data, expiresAt: this.#deps.clock.now() + CACHE_TTL_MS };
+    this.#cache.set(key, cached);
+    this.#cacheBytes += cachedBytes(cached);
     this.#missReported.delete(key);
-    if (this.#cache.size > MAX_CACHED_CHANNELS) this.#cache.delete(this.#cache.keys().next().value as string);
+    for (const oldest of this.#cache.keys()) {
+      if (this.#cacheBytes <= MAX_CACHED_BYTES) break;
+      this.#uncache(oldest);
+    }
+  }
+
+  #uncache(key: string): void {
+    const cached = this.#cache.get(key);
+    if (!cached) return;
+    this.#cache.delete(key);
+    this.#cacheBytes -= cachedBytes(cached);
   }
 
   #cached(key: string): CachedEvent | undefined {
     const cached = this.#cache.get(key);
     if (cached && cached.expiresAt <= this.#deps.clock.now()) {
-      this.#cache.delete(key);
+      this.#uncache(key);
       return undefined;
     }
     return cached;
@@ -452,7 +466,7 @@ export class ChannelService {
 
   #sweepCache(): void {
     const now = this.#deps.clock.now();
-    for (const [key, cached] of this.#cache) if (cached.expiresAt <= now) this.#cache.delete(key);
+    for (const [key, cached] of this.#cache) if (cached.expiresAt <= now) this.#uncache(key);
     for (const [key, at] of this.#missReported) if (now - at >= CACHE_TTL_MS) this.#missReported.delete(key);
   }
 
