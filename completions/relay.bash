@@ -13,7 +13,7 @@ _relay_completions() {
     "/apps/register") words="--json --jq --url --token --profile --org --quiet --id --name --description --help" ;;
     "/apps/list") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/show") words="--json --jq --url --token --profile --org --help" ;;
-    "/apps/update") words="--json --jq --url --token --profile --org --name --description --rate-limit --client-events --limit --help" ;;
+    "/apps/update") words="--json --jq --url --token --profile --org --name --description --rate-limit --client-events --subscription-count --limit --help" ;;
     "/apps/deactivate") words="--json --jq --url --token --profile --org --yes --help" ;;
     "/apps/activate") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/rotate") words="--json --jq --url --token --profile --org --quiet --grace --channel-secret --help" ;;

@@ -74,6 +74,7 @@ complete -c relay -n 'test (__relay_path) = "/apps/update"' -l name -d 'new disp
 complete -c relay -n 'test (__relay_path) = "/apps/update"' -l description -d 'new description'
 complete -c relay -n 'test (__relay_path) = "/apps/update"' -l rate-limit -d 'default rate-limit profile of the app\'s tokens (burst-friendly, steady-stream, api-heavy, restricted)'
 complete -c relay -n 'test (__relay_path) = "/apps/update"' -l client-events -d 'let channel subscribers send client- events to each other'
+complete -c relay -n 'test (__relay_path) = "/apps/update"' -l subscription-count -d 'send subscription counts to the subscribers of non-presence channels, and the subscription_count webhook'
 complete -c relay -n 'test (__relay_path) = "/apps/update"' -l limit -d 'set a channel limit (repeatable; value "default" resets it): maxConnections, maxEventBytes, maxPresenceMembers, maxPresenceUserInfoBytes, clientEventsPerSecond'
 complete -c relay -n 'test (__relay_path) = "/apps/update"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/apps/deactivate"' -l json -d 'print JSON on stdout'

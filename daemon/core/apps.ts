@@ -74,6 +74,7 @@ export class AppService {
       channelKey: randomHex(10),
       channelSecretEnc: secrets.seal(randomHex(20)),
       clientEvents: false,
+      subscriptionCount: false,
       channelLimits: {},
     };
     const token = await this.#newTokenRecord(org, input.id, secret, now);
@@ -249,6 +250,7 @@ export class AppService {
       rateLimitProfile: record.rateLimitProfile,
       channelConnections,
       clientEvents: record.clientEvents,
+      subscriptionCount: record.subscriptionCount,
       channelLimits: effectiveLimits(record),
       previousTokenValidUntil: graceEnds.length > 0 ? new Date(Math.max(...graceEnds)).toISOString() : null,
     };

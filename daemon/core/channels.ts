@@ -61,6 +61,9 @@ interface LocalChannel {
   subscribers: Map<string, Subscriber>;
   /** Presence channels only. */
   members: Map<string, Member> | null;
+  /** Subscription counting: when the count last went out, and the send waiting for its turn. */
+  countSentAt: number;
+  countTimer: NodeJS.Timeout | null;
 }
 
 interface AppState {
@@ -68,6 +71,8 @@ interface AppState {
   id: string;
   channels: Map<string, LocalChannel>;
   sessions: Set<Subscriber>;
+  /** The app's subscription counting switch, as of its latest connection or subscription here. */
+  subscriptionCount: boolean;
 }
 
 /** One connected subscriber: the socket, its app, its subscriptions. Opaque to the transport. */
@@ -110,6 +115,10 @@ interface CachedEvent {
 const MAX_CACHED_BYTES = 64 * 1024 * 1024;
 const cachedBytes = (cached: CachedEvent): number => cached.event.length + cached.data.length;
 
+/** Subscription counts of channels with more subscribers than this go out at most every COUNT_INTERVAL_MS (§1.11). */
+const COUNT_EVERY_CHANGE_UP_TO = 100;
+const COUNT_INTERVAL_MS = 5000;
+
 const encode = (frame: PusherFrame): Buffer => Buffer.from(JSON.stringify(frame));
 const appKey = (org: string, id: string): string => `${org}/${id}`;
 /** Broker channels of subscriber channels; org and app ids are slugs and channel names have no `:`. */
@@ -150,6 +159,7 @@ export class ChannelService {
     if (!app) throw new RelayError('not_found', `App key ${key} does not exist`);
     if (!app.active) throw new RelayError('conflict', `app "${app.id}" is deactivated`);
     const state = this.#appState(app.org, app.id, true) as AppState;
+    state.subscriptionCount = app.subscriptionCount;
     const max = app.limits.maxConnections;
     if (max !== null && state.sessions.size >= max) {
       throw new RelayError('over_quota', `app "${app.id}" has reached its limit of ${max} channel connections`);
@@ -173,6 +183,7 @@ export class ChannelService {
     const problem = userChannel ? null : channelNameProblem(name);
     if (problem) throw new RelayError('invalid_request', problem);
     const app = await this.#app(subscriber);
+    subscriber.app.subscriptionCount = app.subscriptionCount;
     const type = userChannel ? 'user' : channelType(name);
     let userId: string | null = null;
     let userInfo: unknown = undefined;
@@ -201,7 +212,6 @@ export class ChannelService {
     channel.subscribers.set(subscriber.session.socketId, subscriber);
     subscriber.channels.set(name, userId);
     if (channel.subscribers.size === 1) this.#hook(channel, { name: 'channel_occupied', channel: name });
-    if (!channel.members) this.#hook(channel, { name: 'subscription_count', channel: name, subscription_count: channel.subscribers.size });
     let joined = false;
     if (channel.members && userId !== null) {
       const member = channel.members.get(userId);
@@ -212,6 +222,7 @@ export class ChannelService {
       }
     }
     this.#send(subscriber, this.#succeeded(channel));
+    this.#countChanged(channel);
     if (channel.type !== 'user' && isCacheChannel(name)) this.#sendCached(subscriber, channel);
     if (joined) {
       const data = JSON.stringify(userInfo === undefined ? { user_id: userId } : { user_id: userId, user_info: userInfo });
@@ -236,7 +247,7 @@ export class ChannelService {
         this.#hook(channel, { name: 'member_removed', channel: name, user_id: userId });
       }
     }
-    if (!channel.members) this.#hook(channel, { name: 'subscription_count', channel: name, subscription_count: channel.subscribers.size });
+    this.#countChanged(channel);
     if (channel.subscribers.size === 0) this.#hook(channel, { name: 'channel_vacated', channel: name });
     this.#closeChannelIfEmpty(channel);
   }
@@ -418,6 +429,40 @@ export class ChannelService {
     return out;
   }
 
+  // ---- subscription counting (§1.11) ----
+
+  /**
+   * With the app's subscription counting on, a non-presence channel's subscribers get
+   * `pusher_internal:subscription_count` and the app the `subscription_count` webhook: on
+   * every change, or at most every 5 s (the latest count) for channels of over 100.
+   */
+  #countChanged(channel: LocalChannel): void {
+    if (channel.members || channel.type === 'user' || !channel.app.subscriptionCount) return;
+    if (channel.countTimer && channel.subscribers.size === 0) {
+      // The last one left: the 0 goes out now, the channel is closing.
+      clearTimeout(channel.countTimer);
+      channel.countTimer = null;
+    }
+    if (channel.countTimer) return;
+    const wait = channel.subscribers.size > COUNT_EVERY_CHANGE_UP_TO ? channel.countSentAt + COUNT_INTERVAL_MS - this.#deps.clock.now() : 0;
+    if (wait <= 0) {
+      this.#sendCount(channel);
+      return;
+    }
+    channel.countTimer = setTimeout(() => {
+      channel.countTimer = null;
+      this.#sendCount(channel);
+    }, wait);
+    channel.countTimer.unref();
+  }
+
+  #sendCount(channel: LocalChannel): void {
+    const count = channel.subscribers.size;
+    channel.countSentAt = this.#deps.clock.now();
+    if (count > 0) this.#fanOut(channel, '', { event: 'pusher_internal:subscription_count', channel: channel.name, data: JSON.stringify({ subscription_count: count }) });
+    this.#hook(channel, { name: 'subscription_count', channel: channel.name, subscription_count: count });
+  }
+
   // ---- cache channels (§1.9) ----
 
   #cacheSet(publisher: Publisher, name: string, event: string, data: string): void {
@@ -499,7 +544,7 @@ export class ChannelService {
     const key = appKey(org, id);
     let state = this.#apps.get(key);
     if (!state && create) {
-      state = { org, id, channels: new Map(), sessions: new Set() };
+      state = { org, id, channels: new Map(), sessions: new Set(), subscriptionCount: false };
       this.#apps.set(key, state);
     }
     return state;
@@ -519,7 +564,7 @@ export class ChannelService {
 
   #openChannel(state: AppState, name: string, type: ChannelType | 'user'): LocalChannel {
     const broker = brokerChannel(state.org, state.id, name);
-    const channel: LocalChannel = { app: state, name, type, broker, subscribers: new Map(), members: type === 'presence' ? new Map() : null };
+    const channel: LocalChannel = { app: state, name, type, broker, subscribers: new Map(), members: type === 'presence' ? new Map() : null, countSentAt: 0, countTimer: null };
     state.channels.set(name, channel);
     this.#byBroker.set(broker, channel);
     void this.#deps.broker.subscribe(broker);
@@ -528,6 +573,7 @@ export class ChannelService {
 
   #closeChannelIfEmpty(channel: LocalChannel): void {
     if (channel.subscribers.size > 0) return;
+    if (channel.countTimer) clearTimeout(channel.countTimer);
     channel.app.channels.delete(channel.name);
     this.#byBroker.delete(channel.broker);
     void this.#deps.broker.unsubscribe(channel.broker);

@@ -12,6 +12,7 @@ export interface ChannelApp {
   secret: string;
   active: boolean;
   clientEvents: boolean;
+  subscriptionCount: boolean;
   limits: ChannelLimits;
 }
 
@@ -57,6 +58,7 @@ export class ChannelAppDirectory {
       secret: this.#secrets.open(record.channelSecretEnc),
       active: record.status === 'active',
       clientEvents: record.clientEvents,
+      subscriptionCount: record.subscriptionCount,
       limits: effectiveLimits(record),
     };
     this.#byKey.set(app.key, app);

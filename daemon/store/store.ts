@@ -31,6 +31,8 @@ export interface AppRecord {
   channelSecretEnc: string;
   /** Whether subscribers may send `client-` events. */
   clientEvents: boolean;
+  /** Pusher's subscription counting (pusher_internal:subscription_count and its webhook). */
+  subscriptionCount: boolean;
   /** The channel limits set for this app; the others take their defaults. */
   channelLimits: Partial<ChannelLimits>;
 }
@@ -154,7 +156,7 @@ export interface AgentTokenRecord {
   validUntil: number | null;
 }
 
-export type AppPatch = Partial<Pick<AppRecord, 'name' | 'description' | 'rateLimitProfile' | 'clientEvents' | 'channelLimits'>>;
+export type AppPatch = Partial<Pick<AppRecord, 'name' | 'description' | 'rateLimitProfile' | 'clientEvents' | 'subscriptionCount' | 'channelLimits'>>;
 
 export interface WebhookRecord {
   id: string;

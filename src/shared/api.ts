@@ -24,6 +24,8 @@ export interface App {
   channelConnections: number;
   /** Whether subscribers may send `client-` events. */
   clientEvents: boolean;
+  /** Subscribers of non-presence channels get pusher:subscription_count, and webhooks subscription_count. */
+  subscriptionCount: boolean;
   /** The channel limits in force: the app's own values, else the defaults. */
   channelLimits: ChannelLimits;
   /** When the token replaced by the last rotation stops working; null when none is in its grace period. */

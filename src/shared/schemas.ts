@@ -39,11 +39,12 @@ export const UpdateAppBody = z
     description: description.optional(),
     rateLimitProfile: profile.optional(),
     clientEvents: z.boolean().optional(),
+    subscriptionCount: z.boolean().optional(),
     channelLimits: channelLimits.optional(),
   })
   .refine(
     (body) => Object.values(body).some((v) => v !== undefined),
-    'give at least one of name, description, rateLimitProfile, clientEvents, channelLimits',
+    'give at least one of name, description, rateLimitProfile, clientEvents, subscriptionCount, channelLimits',
   );
 export type UpdateAppBody = z.infer<typeof UpdateAppBody>;
 

@@ -365,6 +365,34 @@ describe('channels through pusher-js and the pusher SDK', () => {
     await expect.poll(() => get('/channels'), WITHIN).toEqual({ channels: {} });
   });
 
+  it('count subscriptions to pusher-js once the app turns subscription counting on', async () => {
+    const daemon = await startDaemon();
+    const app = await registerChannelApp(daemon);
+    const ada = subscriberClient(daemon, app);
+    const before = channelName();
+    const uncounted = collect<{ subscription_count: number }>(await subscribed(ada, before), 'pusher:subscription_count');
+    expect((await relay(['apps', 'update', app.id, '--subscription-count', 'on', '--json'], { daemon })).json<{ app: { subscriptionCount: boolean } }>().app.subscriptionCount).toBe(true);
+
+    const name = channelName();
+    const adaChannel = ada.subscribe(name);
+    const counts = collect<{ subscription_count: number }>(adaChannel, 'pusher:subscription_count');
+    await expect.poll(() => counts.map((c) => c.subscription_count), WITHIN).toEqual([1]);
+    const bob = subscriberClient(daemon, app);
+    const bobChannel = await subscribed(bob, name);
+    await expect.poll(() => counts.map((c) => c.subscription_count), WITHIN).toEqual([1, 2]);
+    expect(bobChannel.subscriptionCount).toBe(2);
+    bob.disconnect();
+    await expect.poll(() => counts.map((c) => c.subscription_count), WITHIN).toEqual([1, 2, 1]);
+    expect(adaChannel.subscriptionCount).toBe(1);
+
+    // Presence channels count users instead, and the channel subscribed before was never counted to.
+    const room = channelName('presence-');
+    const roomCounts = collect(await subscribed(ada, room), 'pusher:subscription_count');
+    await sleep(QUIET_MS);
+    expect(roomCounts).toEqual([]);
+    expect(uncounted).toEqual([]);
+  });
+
   it('keep the last event of cache channels for subscribers who come later, and tell them of a miss', async () => {
     const daemon = await startDaemon();
     const app = await registerChannelApp(daemon);

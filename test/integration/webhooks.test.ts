@@ -231,13 +231,18 @@ describe('webhooks', () => {
     await second.close();
   });
 
-  it('batch events raised together into one body, and send subscription_count for public channels', async () => {
+  it('batch events raised together into one body, and send subscription_count for public channels once the app counts subscriptions', async () => {
     const daemon = await startDaemon({ args: ['--webhook-debounce', '0s'] });
     const app = await registerApp(daemon);
     const receiver = await startReceiver();
     await addWebhook(daemon, app, receiver.url);
-    const channel = channelName('public-');
+    // Off by default, as Pusher's subscription counting.
+    const uncounted = channelName('public-');
     const socket = await channelSocket(daemon, app);
+    await socket.subscribe(uncounted);
+    await receiver.waitFor(named('channel_occupied', uncounted));
+    expect((await relay(['apps', 'update', app.id, '--subscription-count', 'on'], { daemon })).exitCode).toBe(0);
+    const channel = channelName('public-');
     await socket.subscribe(channel);
     const occupied = await receiver.waitFor(named('channel_occupied', channel));
     const count = await receiver.waitFor(named('subscription_count', channel));
@@ -246,6 +251,7 @@ describe('webhooks', () => {
     expect(requestOf(receiver, occupied)).toBe(requestOf(receiver, count));
     expect(requestOf(receiver, occupied).body.events).toEqual([occupied, count]);
     expectSigned(app, requestOf(receiver, occupied));
+    expect(receiver.events().filter(named('subscription_count', uncounted))).toEqual([]);
     await socket.close();
     await receiver.waitFor(named('channel_vacated', channel));
     expect(receiver.events().filter(named('subscription_count', channel)).map((e) => e.subscription_count)).toEqual([1, 0]);
@@ -495,6 +501,7 @@ describe('webhooks', () => {
     const app = await registerApp(daemon);
     const onlyOccupied = await startReceiver();
     const all = await startReceiver();
+    expect((await relay(['apps', 'update', app.id, '--subscription-count', 'on'], { daemon })).exitCode).toBe(0);
     const filtered = await addWebhook(daemon, app, onlyOccupied.url, ['channel_occupied']);
     expect(filtered.events).toEqual(['channel_occupied']);
     await addWebhook(daemon, app, all.url);

@@ -10,6 +10,7 @@ const app: ChannelApp = {
   secret: '7ad3773142a6692b25b8',
   active: true,
   clientEvents: false,
+  subscriptionCount: false,
   limits: DEFAULT_CHANNEL_LIMITS,
 };
 const socket = '1234.1234';

@@ -39,6 +39,7 @@ interface AppRow {
   channel_key: string;
   channel_secret_enc: string;
   client_events: number;
+  subscription_count: number;
   channel_limits: string;
 }
 
@@ -194,6 +195,7 @@ const toApp = (row: AppRow): AppRecord => ({
   channelKey: row.channel_key,
   channelSecretEnc: row.channel_secret_enc,
   clientEvents: row.client_events === 1,
+  subscriptionCount: row.subscription_count === 1,
   channelLimits: JSON.parse(row.channel_limits) as AppRecord['channelLimits'],
 });
 
@@ -259,15 +261,16 @@ export class SqliteStore implements Store {
       getAppByChannelKey: db.prepare<[string], AppRow>('SELECT * FROM apps WHERE channel_key = ?'),
       insertApp: db.prepare(
         `INSERT INTO apps (org, id, name, description, status, created_at, last_connected_at, rate_limit_profile, channel_key, channel_secret_enc,
-           client_events, channel_limits)
+           client_events, subscription_count, channel_limits)
          VALUES (@org, @id, @name, @description, @status, @createdAt, @lastConnectedAt, @rateLimitProfile, @channelKey, @channelSecretEnc,
-           @clientEvents, @channelLimits)`,
+           @clientEvents, @subscriptionCount, @channelLimits)`,
       ),
       updateApp: db.prepare(
         `UPDATE apps SET name = coalesce(@name, name),
            description = CASE WHEN @setDescription THEN @description ELSE description END,
            rate_limit_profile = coalesce(@rateLimitProfile, rate_limit_profile),
            client_events = coalesce(@clientEvents, client_events),
+           subscription_count = coalesce(@subscriptionCount, subscription_count),
            channel_limits = coalesce(@channelLimits, channel_limits)
          WHERE org = @org AND id = @id`,
       ),
@@ -427,7 +430,7 @@ export class SqliteStore implements Store {
   async insertApp(app: AppRecord, token: AppTokenRecord, audit: AuditRecord): Promise<void> {
     try {
       this.#db.transaction(() => {
-        this.#stmts.insertApp.run({ ...app, clientEvents: Number(app.clientEvents), channelLimits: JSON.stringify(app.channelLimits) });
+        this.#stmts.insertApp.run({ ...app, clientEvents: Number(app.clientEvents), subscriptionCount: Number(app.subscriptionCount), channelLimits: JSON.stringify(app.channelLimits) });
         this.#stmts.insertAppToken.run(token);
         this.#audit(audit);
       })();
@@ -447,6 +450,7 @@ export class SqliteStore implements Store {
         description: patch.description ?? null,
         rateLimitProfile: patch.rateLimitProfile ?? null,
         clientEvents: patch.clientEvents === undefined ? null : Number(patch.clientEvents),
+        subscriptionCount: patch.subscriptionCount === undefined ? null : Number(patch.subscriptionCount),
         channelLimits: patch.channelLimits === undefined ? null : JSON.stringify(patch.channelLimits),
       });
       if (result.changes === 0) return null;

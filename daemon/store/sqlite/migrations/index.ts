@@ -223,4 +223,14 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX webhook_attempts_by_delivery ON webhook_attempts(delivery_id, seq);
     `,
   },
+  {
+    version: 7,
+    name: 'subscription counting',
+    sql: `
+      -- Pusher's subscription counting: pusher_internal:subscription_count to the
+      -- subscribers of non-presence channels, and the subscription_count webhook (off until
+      -- the app turns it on).
+      ALTER TABLE apps ADD COLUMN subscription_count INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

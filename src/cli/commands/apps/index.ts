@@ -24,6 +24,7 @@ export function appsCommand(program: Command): void {
     .option('--description <text>', 'new description')
     .option('--rate-limit <profile>', `default rate-limit profile of the app's tokens (${Object.keys(RATE_LIMIT_PROFILES).join(', ')})`)
     .addOption(new Option('--client-events <on|off>', 'let channel subscribers send client- events to each other').choices(['on', 'off']))
+    .addOption(new Option('--subscription-count <on|off>', 'send subscription counts to the subscribers of non-presence channels, and the subscription_count webhook').choices(['on', 'off']))
     .option('--limit <key=value>', `set a channel limit (repeatable; value "default" resets it): ${CHANNEL_LIMIT_KEYS.join(', ')}`, collect, [])
     .action(
       act(() => import('./update.js'), ([id], f) => ({
@@ -33,6 +34,7 @@ export function appsCommand(program: Command): void {
         description: str(f.description),
         rateLimit: str(f.rateLimit),
         clientEvents: str(f.clientEvents),
+        subscriptionCount: str(f.subscriptionCount),
         limits: f.limit as string[],
       })),
     );

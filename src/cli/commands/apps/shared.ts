@@ -32,6 +32,7 @@ export async function appDetails(ctx: Context, app: App): Promise<void> {
     ['Rate limit', app.rateLimitProfile],
     ['Channel subscribers', String(app.channelConnections)],
     ['Client events', app.clientEvents ? 'on' : 'off'],
+    ['Subscription count', app.subscriptionCount ? 'on' : 'off'],
     ['Channel limits', channelLimits(app)],
     ['Agents', app.allowedAgents.length === 0 ? 'every agent of the organization' : app.allowedAgents.join(', ')],
     ['Created', when(app.createdAt)],

@@ -14,14 +14,16 @@ export interface Options {
   rateLimit: string | undefined;
   /** `on` or `off` (commander checks the choice). */
   clientEvents: string | undefined;
+  /** `on` or `off`. */
+  subscriptionCount: string | undefined;
   /** `key=value` pairs; `key=default` resets a limit. */
   limits: string[];
 }
 
 export async function run(opts: Options, ctx: Context): Promise<void> {
   checkId(opts.id, 'app id');
-  if (opts.name === undefined && opts.description === undefined && opts.rateLimit === undefined && opts.clientEvents === undefined && opts.limits.length === 0) {
-    throw new RelayError('invalid_request', 'nothing to change: give --name, --description, --rate-limit, --client-events or --limit');
+  if (opts.name === undefined && opts.description === undefined && opts.rateLimit === undefined && opts.clientEvents === undefined && opts.subscriptionCount === undefined && opts.limits.length === 0) {
+    throw new RelayError('invalid_request', 'nothing to change: give --name, --description, --rate-limit, --client-events, --subscription-count or --limit');
   }
   if (opts.rateLimit !== undefined && !isRateLimitProfile(opts.rateLimit)) {
     throw new RelayError('invalid_request', `unknown rate-limit profile "${opts.rateLimit}"; profiles: ${Object.keys(RATE_LIMIT_PROFILES).join(', ')}`, {
@@ -34,6 +36,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
     ...(opts.description === undefined ? {} : { description: opts.description }),
     ...(opts.rateLimit === undefined ? {} : { rateLimitProfile: opts.rateLimit }),
     ...(opts.clientEvents === undefined ? {} : { clientEvents: opts.clientEvents === 'on' }),
+    ...(opts.subscriptionCount === undefined ? {} : { subscriptionCount: opts.subscriptionCount === 'on' }),
     ...(channelLimits === null ? {} : { channelLimits }),
   });
   await print(ctx, {
