@@ -314,6 +314,33 @@ describe('the Pusher protocol on the wire', () => {
     expect(sender.frames.filter((f) => f.event === 'client-tick')).toEqual([]);
   });
 
+  it('sends subscription counts on every change up to 100 subscribers, and past that the latest count at most every 5 s', async () => {
+    const daemon = await startDaemon();
+    const app = await registerChannelApp(daemon);
+    expect((await relay(['apps', 'update', app.id, '--subscription-count', 'on'], { daemon })).exitCode).toBe(0);
+    const name = channelName();
+    const first = await connect(daemon, app);
+    await subscribe(first, app, name);
+    const counts = (): number[] =>
+      first.frames.filter((f) => f.event === 'pusher_internal:subscription_count').map((f) => (JSON.parse(f.data as string) as { subscription_count: number }).subscription_count);
+    const others: RawSocket[] = [];
+    for (let i = 0; i < 101; i++) others.push(await connect(daemon, app));
+    await Promise.all(others.slice(0, 99).map((s) => subscribe(s, app, name)));
+    await expect.poll(counts).toHaveLength(100);
+    expect(counts()).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+
+    // 101 and 102 come within the 5 s of the 100: one count, the latest, when they are up.
+    const crowded = Date.now();
+    await subscribe(others[99] as RawSocket, app, name);
+    await subscribe(others[100] as RawSocket, app, name);
+    await sleep(QUIET_MS);
+    expect(counts()).toHaveLength(100);
+    await expect.poll(counts, { timeout: 8000, interval: 100 }).toHaveLength(101);
+    expect(Date.now() - crowded).toBeGreaterThanOrEqual(4000);
+    expect(counts().at(-1)).toBe(102);
+    expect((others[100] as RawSocket).frames.filter((f) => f.event === 'pusher_internal:subscription_count').map((f) => JSON.parse(f.data as string))).toEqual([{ subscription_count: 102 }]);
+  });
+
   it('pings a silent client after the activity timeout and closes it with 4201 when no pong comes, keeping clients that answer', async () => {
     const daemon = await startDaemon({ args: ['--activity-timeout', '1s'] });
     const app = await registerChannelApp(daemon);
