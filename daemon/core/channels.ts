@@ -115,6 +115,9 @@ interface CachedEvent {
 const MAX_CACHED_BYTES = 64 * 1024 * 1024;
 const cachedBytes = (cached: CachedEvent): number => cached.event.length + cached.data.length;
 
+/** Empty cache channels whose cache_miss webhook went out, remembered so that it goes out once; past this the oldest are forgotten. */
+const MAX_MISSES_REMEMBERED = 100_000;
+
 /** Subscription counts of channels with more subscribers than this go out at most every COUNT_INTERVAL_MS (§1.11). */
 const COUNT_EVERY_CHANGE_UP_TO = 100;
 const COUNT_INTERVAL_MS = 5000;
@@ -505,7 +508,9 @@ export class ChannelService {
     const now = this.#deps.clock.now();
     const reported = this.#missReported.get(channel.broker);
     if (reported !== undefined && now - reported < CACHE_TTL_MS) return;
+    this.#missReported.delete(channel.broker);
     this.#missReported.set(channel.broker, now);
+    if (this.#missReported.size > MAX_MISSES_REMEMBERED) this.#missReported.delete(this.#missReported.keys().next().value as string);
     this.#hook(channel, { name: 'cache_miss', channel: channel.name });
   }
 
