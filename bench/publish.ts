@@ -2,7 +2,7 @@ import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { RelaydProcess } from './lib/relayd-process.js';
-import { fmt, heading, row } from './lib/report.js';
+import { fmt, heading, medianRound, row } from './lib/report.js';
 
 const CONNECTIONS = 50;
 /** Rounds alternate between the baseline and relayd, and each figure is the median of its rounds: a shared machine's drift hits both alike. */
@@ -65,15 +65,10 @@ export async function benchPublish(daemon: RelaydProcess): Promise<void> {
   } finally {
     bare.stop();
   }
-  const baseline = median(baseRounds);
-  const relayd = median(relaydRounds);
+  const baseline = medianRound(baseRounds);
+  const relayd = medianRound(relaydRounds);
   row('bare node http, JSON.parse (baseline)', `${fmt(baseline.rps, 0)} req/s`, `p99 ${baseline.p99} ms`);
   row('relayd POST /api/v1/apps/{id}/events', `${fmt(relayd.rps, 0)} req/s`, `${fmt((relayd.rps / baseline.rps) * 100, 0)} % of baseline (goal ≥ 50 %), p99 ${relayd.p99} ms`);
   const failed = relaydRounds.reduce((sum, r) => sum + r.non2xx, 0);
   if (failed > 0) row('  non-2xx answers or errors (should be 0)', String(failed));
-}
-
-/** The round with the median throughput. */
-function median<T extends { rps: number }>(rounds: T[]): T {
-  return [...rounds].sort((a, b) => a.rps - b.rps)[Math.floor(rounds.length / 2)] as T;
 }

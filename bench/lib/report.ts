@@ -19,3 +19,8 @@ export function row(label: string, value: string, note = ''): void {
 }
 
 export const fmt = (n: number, digits = 1): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** The round with the median throughput: rounds alternate between a baseline and relayd, so that a shared machine's drift hits both alike. */
+export function medianRound<T extends { rps: number }>(rounds: T[]): T {
+  return [...rounds].sort((a, b) => a.rps - b.rps)[Math.floor(rounds.length / 2)] as T;
+}
