@@ -1,14 +1,14 @@
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { spawnRelayd, type RelaydProcess } from './lib/relayd-process.js';
+import { nodeScript } from './lib/baseline.js';
 import { fmt, heading, percentile, row } from './lib/report.js';
 
 const require = createRequire(import.meta.url);
@@ -212,8 +212,7 @@ async function memoryPerSubscriber(target: Target): Promise<number> {
 }
 
 async function startBare(): Promise<{ target: Target; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, ['-e', BARE], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve) => createInterface({ input: proc.stdout! }).once('line', resolve));
+  const { line: port, proc } = await nodeScript(BARE);
   return {
     proc,
     target: { name: 'bare', wsUrl: `ws://127.0.0.1:${port}/app?protocol=7`, publishUrl: `http://127.0.0.1:${port}/publish`, headers: {}, pid: proc.pid as number },

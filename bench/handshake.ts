@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import type { RelaydProcess } from './lib/relayd-process.js';
+import { nodeScript } from './lib/baseline.js';
 import { fmt, heading, row } from './lib/report.js';
 
 const require = createRequire(import.meta.url);
@@ -40,9 +39,8 @@ async function startBareWs(): Promise<{ url: string; stop(): void }> {
     wss.on('connection', (ws) => ws.send('{"type":"welcome"}'));
     wss.on('listening', () => console.log(wss.address().port));
   `;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve) => createInterface({ input: child.stdout! }).once('line', (line) => resolve(Number(line))));
-  return { url: `ws://127.0.0.1:${port}`, stop: () => child.kill() };
+  const { line: port, proc } = await nodeScript(script);
+  return { url: `ws://127.0.0.1:${port}`, stop: () => proc.kill() };
 }
 
 export async function benchHandshakes(daemon: RelaydProcess): Promise<void> {

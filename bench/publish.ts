@@ -1,7 +1,6 @@
 import autocannon from 'autocannon';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import type { RelaydProcess } from './lib/relayd-process.js';
+import { nodeScript } from './lib/baseline.js';
 import { fmt, heading, medianRound, row } from './lib/report.js';
 
 const CONNECTIONS = 50;
@@ -27,9 +26,8 @@ async function startBareHttp(): Promise<{ url: string; stop(): void }> {
     });
     server.listen(0, '127.0.0.1', () => console.log(server.address().port));
   `;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve) => createInterface({ input: child.stdout! }).once('line', (line) => resolve(Number(line))));
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+  const { line: port, proc } = await nodeScript(script);
+  return { url: `http://127.0.0.1:${port}`, stop: () => proc.kill() };
 }
 
 async function load(url: string, headers: Record<string, string>): Promise<{ rps: number; non2xx: number; p99: number }> {

@@ -1,21 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import type { RelaydProcess } from './lib/relayd-process.js';
+import { nodeScript } from './lib/baseline.js';
 import { fmt, heading, percentile, row } from './lib/report.js';
 
 const require = createRequire(import.meta.url);
 const WS = JSON.stringify(require.resolve('ws'));
 const ROUND_TRIPS = 6000;
 const WARMUP = 500;
-
-/** A node process running `script`; resolves with the first line it prints. */
-async function child(script: string, env: Record<string, string> = {}): Promise<{ line: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
-  const line = await new Promise<string>((resolve) => createInterface({ input: proc.stdout! }).once('line', resolve));
-  return { line, proc };
-}
 
 /** The baseline: a bare `ws` server in its own process that sends every message back. */
 const ECHO = `
@@ -107,8 +99,8 @@ export async function benchRoundTrip(daemon: RelaydProcess): Promise<void> {
   heading(`Agent relay round trip: app → relayd → agent → relayd → app, ${ROUND_TRIPS} round trips after ${WARMUP} of warm-up`);
   const app = await daemon.admin<{ secret: string }>('POST', '/admin/v1/orgs/default/apps', { id: 'bench-relay', name: 'Bench' });
   const agent = await daemon.admin<{ secret: string }>('POST', '/admin/v1/orgs/default/agents', { id: 'bench-agent', name: 'Bench agent' });
-  const echo = await child(ECHO);
-  const agentProc = await child(AGENT, { URL: `${daemon.wsUrl}/v1/connect`, TOKEN: agent.body.secret });
+  const echo = await nodeScript(ECHO);
+  const agentProc = await nodeScript(AGENT, { URL: `${daemon.wsUrl}/v1/connect`, TOKEN: agent.body.secret });
   try {
     for (const threads of [1, 100]) {
       const base = await echoRun(`ws://127.0.0.1:${echo.line}`, threads);

@@ -44,8 +44,6 @@ class PusherSocket implements ChannelSession, LocalConnection {
   readonly credentialId = '';
   readonly openedAt = Date.now();
   /** Set once the app key is known. */
-  org = '';
-  ownerId = '';
   subscriber: Subscriber | null = null;
   lastSeen = Date.now();
   pingSentAt: number | null = null;
@@ -64,6 +62,15 @@ class PusherSocket implements ChannelSession, LocalConnection {
 
   get connectionId(): string {
     return this.id;
+  }
+
+  /** The registry lists a socket only once it has its subscriber (its app). */
+  get org(): string {
+    return this.subscriber?.app.org ?? '';
+  }
+
+  get ownerId(): string {
+    return this.subscriber?.app.id ?? '';
   }
 
   send(frame: Buffer): void {
@@ -178,8 +185,6 @@ export class PusherEndpoint {
       return;
     }
     socket.subscriber = subscriber;
-    socket.org = subscriber.app.org;
-    socket.ownerId = subscriber.app.id;
     connections.add(socket);
     ws.on('message', this.#listeners.message);
     ws.on('pong', this.#listeners.pong);
