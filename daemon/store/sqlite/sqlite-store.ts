@@ -24,6 +24,7 @@ import type {
   WebhookRecord,
   TimelineRecord,
 } from '../store.js';
+import { Checkpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { SqliteWebhookTables } from './webhook-tables.js';
 
@@ -233,6 +234,7 @@ export class SqliteStore implements Store {
   readonly #stmts;
   readonly #webhooks: SqliteWebhookTables;
   readonly #queries = new Map<string, Database.Statement<(string | number)[], EventRow>>();
+  readonly #checkpointer: Checkpointer;
 
   constructor(path: string) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -241,10 +243,8 @@ export class SqliteStore implements Store {
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('foreign_keys = ON');
     this.#db.pragma('busy_timeout = 5000');
-    // Checkpoint every ~40 MB of WAL instead of ~4 MB: a checkpoint is where NORMAL fsyncs,
-    // and fewer of them is most of the cost of a burst of publishes.
-    this.#db.pragma('wal_autocheckpoint = 10000');
     this.#migrate();
+    this.#checkpointer = new Checkpointer(this.#db, path);
     const db = this.#db;
     this.#webhooks = new SqliteWebhookTables(db);
     this.#stmts = {
@@ -378,6 +378,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (!this.#db.open) return;
+    await this.#checkpointer.close();
     this.#db.pragma('wal_checkpoint(TRUNCATE)');
     this.#db.close();
   }
