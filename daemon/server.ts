@@ -49,7 +49,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
 
   const connections = new ConnectionRegistry(broker);
   const channelApps = new ChannelAppDirectory(store, secrets);
-  const events = new EventLog(store);
+  const events = new EventLog(store, (err) => log.error({ err }, 'could not record changes of events in history'));
   const webhooks = new WebhookService({
     store,
     clock,
@@ -77,6 +77,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     clock,
     secrets,
     connections,
+    events,
     appChanged: (org, id) => {
       verifier.invalidateApp(id);
       tokens.invalidateApp(org, id);

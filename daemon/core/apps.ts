@@ -9,7 +9,7 @@ import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
 import { GraceTimers } from './grace.js';
 import type { ConnectionRegistry } from './connections.js';
-import { toEvent } from './events.js';
+import type { EventLog } from './events.js';
 import { bcryptHash, newAppToken, randomBase62, randomHex, type SecretBox } from './secrets.js';
 
 export const DEFAULT_GRACE_MS = 3_600_000;
@@ -24,6 +24,8 @@ export interface AppsDeps {
   clock: Clock;
   secrets: SecretBox;
   connections: ConnectionRegistry;
+  /** History, for the app's recent events. */
+  events: EventLog;
   /** Told after an app's status, settings or tokens change, so that caches of it drop their copies. */
   appChanged(org: string, id: string): void;
 }
@@ -89,8 +91,8 @@ export class AppService {
 
   async show(org: string, id: string): Promise<AppShow> {
     const app = await this.#toApp(await this.#require(org, id));
-    const recent = await this.#deps.store.queryEvents(org, { appId: id, limit: RECENT_EVENTS });
-    return { app, recentEvents: recent.map(toEvent) };
+    const recent = await this.#deps.events.list(org, { appId: id, limit: RECENT_EVENTS });
+    return { app, recentEvents: recent.events };
   }
 
   /** `channelLimits` is a change: a number sets that limit, null puts it back to its default. */

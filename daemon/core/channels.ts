@@ -320,7 +320,7 @@ export class ChannelService {
     }
     const attributes = checkInfo(body.info);
     const record = this.#record(app, publisher, body.name, channels, body.data, body.socket_id);
-    await this.#deps.log.write([{ type: 'insert', event: record, timeline: null }]);
+    await this.#deps.log.write([{ type: 'insert', event: record, timeline: [] }]);
     for (const name of channels) this.#publishFrame(publisher, name, body.socket_id, { event: body.name, channel: name, data: body.data });
     for (const name of channels) if (isCacheChannel(name)) this.#cacheSet(publisher, name, body.name, body.data);
     const result: PublishResult = { id: record.id };
@@ -333,7 +333,7 @@ export class ChannelService {
     const app = await this.#publishingApp(publisher);
     const attributes = body.batch.map((event) => checkInfo(event.info));
     const records = body.batch.map((event, i) => this.#record(app, publisher, event.name, [event.channel], event.data, event.socket_id, `batch[${i}].data`));
-    await this.#deps.log.write(records.map((event) => ({ type: 'insert', event, timeline: null })));
+    await this.#deps.log.write(records.map((event) => ({ type: 'insert', event, timeline: [] })));
     for (const event of body.batch) this.#publishFrame(publisher, event.channel, event.socket_id, { event: event.name, channel: event.channel, data: event.data });
     for (const event of body.batch) if (isCacheChannel(event.channel)) this.#cacheSet(publisher, event.channel, event.name, event.data);
     const result: { ids: string[]; batch?: ChannelInfo[] } = { ids: records.map((r) => r.id) };
@@ -590,8 +590,9 @@ export class ChannelService {
     if (bytes > app.limits.maxEventBytes) {
       throw new RelayError('payload_too_large', `${field} is ${bytes} bytes; the limit is ${app.limits.maxEventBytes} bytes`);
     }
+    const createdAt = this.#deps.clock.now();
     return {
-      id: newEventId(),
+      id: newEventId(createdAt),
       org: publisher.org,
       appId: publisher.appId,
       kind: 'channel',
@@ -603,7 +604,7 @@ export class ChannelService {
       payload: data,
       socketId: socketId ?? null,
       latencyMs: null,
-      createdAt: this.#deps.clock.now(),
+      createdAt,
       ref: null,
       attempt: 0,
       reply: null,

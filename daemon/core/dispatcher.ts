@@ -181,7 +181,7 @@ export class Dispatcher {
         continue;
       }
       job.state = 'waiting';
-      this.#record(job, {}, 'interrupted', { attempt: job.attempt, connectionId: session.id });
+      this.#hold(job, {}, 'interrupted', { attempt: job.attempt, connectionId: session.id });
       if (!this.#stopping) this.#schedule(job);
     }
   }
@@ -199,7 +199,7 @@ export class Dispatcher {
   ): Promise<{ eventId: string; rejection: Rejection | null }> {
     const now = this.#deps.clock.now();
     const job: Job = {
-      id: newEventId(),
+      id: newEventId(now),
       org: app.org,
       appId: app.ownerId,
       agent: frame.agent,
@@ -250,7 +250,7 @@ export class Dispatcher {
     if (job.outcome === null) return { code: 'invalid_request', message: `event ${eventId} has no reply or failure to acknowledge yet` };
     this.#jobs.delete(job.id);
     this.#outboxOf(job).delete(job);
-    this.#record(job, { ackedAt: this.#deps.clock.now() }, 'acked', null);
+    this.#hold(job, { ackedAt: this.#deps.clock.now() }, 'acked', null);
     return null;
   }
 
@@ -304,7 +304,8 @@ export class Dispatcher {
       void this.#settle(job, { error: { code: 'timeout', message } });
     }, job.timeoutMs);
     job.timer.unref();
-    this.#record(job, { attempt: job.attempt }, 'dispatched', { attempt: job.attempt, connectionId: conn.session.id });
+    // Not held: after a crash the agent must be told this was a further attempt.
+    void this.#record(job, { attempt: job.attempt }, 'dispatched', { attempt: job.attempt, connectionId: conn.session.id });
   }
 
   /** The event has its outcome: stored before the app hears of it, then the thread moves on. */
@@ -348,7 +349,7 @@ export class Dispatcher {
     job.sentTo = conn.id;
     const delivered = job.status === 'pending';
     if (delivered) job.status = 'delivered';
-    this.#record(job, delivered ? { status: 'delivered' } : {}, 'sent', { connectionId: conn.id });
+    this.#hold(job, delivered ? { status: 'delivered' } : {}, 'sent', { connectionId: conn.id });
     if (delivered) this.#hook(job, 'event_delivered', { attempt: job.attempt, latency_ms: job.latencyMs });
   }
 
@@ -418,18 +419,18 @@ export class Dispatcher {
       ...extra,
     };
     const at = this.#deps.clock.now();
-    const written = this.#deps.log.write([{ type: 'insert', event, timeline: { at, type, detail } }]);
+    const written = this.#deps.log.write([{ type: 'insert', event, timeline: [{ at, type, detail }] }]);
     return written.then(() => this.#emit(job, type, at));
   }
 
   /**
-   * A change of an event, in history and on the live feed. Callers that must not go on
-   * before it is durable await it (false: it could not be stored, and that was reported);
-   * the others let group commit take it with the next batch.
+   * A change of an event in history, written with the next group commit, and on the live
+   * feed. Callers that must not go on before it is durable await it (false: it could not be
+   * stored, and that was reported).
    */
   #record(job: Job, patch: EventPatch, type: string, detail: TimelineRecord['detail']): Promise<boolean> {
     const at = this.#deps.clock.now();
-    const written = this.#deps.log.write([{ type: 'update', id: job.id, patch, timeline: { at, type, detail } }]);
+    const written = this.#deps.log.write([{ type: 'update', id: job.id, patch, timeline: [{ at, type, detail }] }]);
     this.#emit(job, type, at);
     return written.then(
       () => true,
@@ -438,6 +439,13 @@ export class Dispatcher {
         return false;
       },
     );
+  }
+
+  /** A change whose loss in a crash costs only a repeat (see EventLog): on the live feed now, in history within moments. */
+  #hold(job: Job, patch: EventPatch, type: string, detail: TimelineRecord['detail']): void {
+    const at = this.#deps.clock.now();
+    this.#deps.log.hold(job.id, patch, { at, type, detail });
+    this.#emit(job, type, at);
   }
 
   #emit(job: Job, type: string, at: number): void {

@@ -3,7 +3,7 @@ import { monotonicFactory } from 'ulid';
 import type { Event, EventChange, EventDetail, EventList, TimelineEntry } from '../../src/shared/api.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { ID_PREFIX } from '../../src/shared/ids.js';
-import type { EventQuery, EventRecord, EventWrite, Store } from '../store/store.js';
+import type { EventPatch, EventQuery, EventRecord, EventWrite, Store, TimelineRecord } from '../store/store.js';
 
 /**
  * ulid asks its random source once per character; drawing those from a pooled CSPRNG
@@ -21,9 +21,9 @@ function pooledRandom(): number {
 
 const ulid = monotonicFactory(pooledRandom);
 
-/** `evt_` and a ULID: unique, and sortable by creation time. */
-export function newEventId(): string {
-  return `${ID_PREFIX.event}${ulid()}`;
+/** `evt_` and a ULID of the event's `createdAt`, as the store's EventRecord says (see `eventIdAt` there). */
+export function newEventId(createdAt: number): string {
+  return `${ID_PREFIX.event}${ulid(createdAt)}`;
 }
 
 export function toEvent(record: EventRecord): Event {
@@ -49,7 +49,20 @@ interface Pending {
   reject(err: unknown): void;
 }
 
+/** The changes of one event held back, merged: later fields win, timeline entries in order. */
+interface Held {
+  patch: EventPatch;
+  timeline: TimelineRecord[];
+}
+
 export type ChangeListener = (change: EventChange) => void;
+
+/**
+ * How long a change that nothing waits for may be held back. Within it, the changes of one
+ * event are merged into one row write, and are written with the next change of that event
+ * that is waited for, or with every other held change in one transaction.
+ */
+export const HOLD_MS = 50;
 
 /**
  * History: the group-committed write path, the change feed that `relay events tail` reads,
@@ -58,21 +71,34 @@ export type ChangeListener = (change: EventChange) => void;
  * Group commit: writes made during one turn of the event loop go to the store in one
  * transaction, and each `write` resolves only once its transaction has committed. Under
  * load that is one commit for many requests; alone, a write waits no more than a tick.
+ *
+ * Held changes (`hold`) are the ones whose loss in a crash costs nothing but a repeat: an
+ * event's outcome having been sent to the app, and the app's ack (the outcome is sent
+ * again, as it would be had the ack been lost on the wire). Every read of history writes them first, so a reader sees every
+ * change made before it asked.
  */
 export class EventLog {
   readonly #store: Store;
+  readonly #onError: (err: unknown) => void;
   #queue: Pending[] = [];
   #scheduled = false;
   #flushing: Promise<void> = Promise.resolve();
+  #held = new Map<string, Held>();
+  #holdTimer: NodeJS.Timeout | null = null;
+  /** Settles when the latest write has committed or failed; writes commit in order, so every earlier one has too. */
+  #lastWrite: Promise<unknown> = Promise.resolve();
   readonly #listeners = new Set<ChangeListener>();
 
-  constructor(store: Store) {
+  constructor(store: Store, onError: (err: unknown) => void) {
     this.#store = store;
+    this.#onError = onError;
   }
 
+  /** Durable writes: resolves once they are committed. An update takes the held changes of its event with it. */
   write(writes: EventWrite[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ writes, resolve, reject });
+    const merged = this.#held.size === 0 ? writes : writes.map((w) => this.#withHeld(w));
+    const written = new Promise<void>((resolve, reject) => {
+      this.#queue.push({ writes: merged, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => {
@@ -80,6 +106,48 @@ export class EventLog {
         });
       }
     });
+    this.#lastWrite = written.catch(() => undefined);
+    return written;
+  }
+
+  /** For readers: every change made so far, held ones included, is committed (or has failed). */
+  async #caughtUp(): Promise<void> {
+    if (this.#held.size > 0) void this.#writeHeld();
+    await this.#lastWrite;
+  }
+
+  /** A change nothing waits for: written within HOLD_MS, merged with the event's other changes of that time. */
+  hold(id: string, patch: EventPatch, timeline: TimelineRecord): void {
+    const held = this.#held.get(id);
+    if (held) {
+      Object.assign(held.patch, patch);
+      held.timeline.push(timeline);
+    } else {
+      this.#held.set(id, { patch: { ...patch }, timeline: [timeline] });
+    }
+    if (!this.#holdTimer) {
+      this.#holdTimer = setTimeout(() => void this.#writeHeld(), HOLD_MS);
+      this.#holdTimer.unref();
+    }
+  }
+
+  #withHeld(write: EventWrite): EventWrite {
+    if (write.type !== 'update') return write;
+    const held = this.#held.get(write.id);
+    if (!held) return write;
+    this.#held.delete(write.id);
+    return { ...write, patch: { ...held.patch, ...write.patch }, timeline: [...held.timeline, ...write.timeline] };
+  }
+
+  /** Writes every held change now; a failure is reported, as nobody waits on these. */
+  async #writeHeld(): Promise<void> {
+    if (this.#holdTimer) clearTimeout(this.#holdTimer);
+    this.#holdTimer = null;
+    if (this.#held.size === 0) return;
+    const held = this.#held;
+    this.#held = new Map();
+    const writes: EventWrite[] = [...held].map(([id, h]) => ({ type: 'update', id, patch: h.patch, timeline: h.timeline }));
+    await this.write(writes).catch(this.#onError);
   }
 
   async #flush(): Promise<void> {
@@ -94,8 +162,9 @@ export class EventLog {
     }
   }
 
-  /** Waits for the writes under way (shutdown). */
+  /** Waits for the writes under way, held ones included (shutdown). */
   async drain(): Promise<void> {
+    await this.#writeHeld();
     while (this.#scheduled || this.#queue.length > 0) await new Promise((r) => setImmediate(r));
     await this.#flushing;
   }
@@ -120,6 +189,7 @@ export class EventLog {
 
   /** Newest first, a page of `limit` with the cursor of the next. */
   async list(org: string, query: EventQuery): Promise<EventList> {
+    await this.#caughtUp();
     const records = await this.#store.queryEvents(org, { ...query, limit: query.limit + 1 });
     const page = records.slice(0, query.limit);
     const next = records.length > query.limit ? (page[page.length - 1]?.id ?? null) : null;
@@ -127,6 +197,7 @@ export class EventLog {
   }
 
   async show(id: string): Promise<EventDetail> {
+    await this.#caughtUp();
     const record = await this.#store.getEvent(id);
     if (!record) throw new RelayError('not_found', `event ${id} not found`);
     const timeline: TimelineEntry[] = (await this.#store.listTimeline(id)).map((t) => ({ ...t.detail, at: new Date(t.at).toISOString(), type: t.type }));

@@ -3,6 +3,8 @@ import type { ChannelLimits } from '../../src/shared/protocol/pusher.js';
 import type { AppStatus } from '../../src/shared/api.js';
 import type { EventKind, EventStatus } from '../../src/shared/api.js';
 import type { RateLimit, RateLimitProfile } from '../../src/shared/rate-limits.js';
+import { encodeTime } from 'ulid';
+import { ID_PREFIX } from '../../src/shared/ids.js';
 
 /**
  * The persistence port. Records are the store's own shapes (times in epoch ms); core turns
@@ -82,7 +84,17 @@ export interface ApiTokenRecord {
   revokedAt: number | null;
 }
 
+/**
+ * The lowest id an event created at `at` or later can have. An id never tells an earlier
+ * time than its `createdAt` (a monotonic ULID's clock only stands still, when the system
+ * clock steps back), so `id < eventIdAt(t)` holds of events created before t only.
+ */
+export function eventIdAt(at: number): string {
+  return `${ID_PREFIX.event}${encodeTime(at, 10)}${'0'.repeat(16)}`;
+}
+
 export interface EventRecord {
+  /** `evt_` and a ULID of `createdAt`: ids sort by creation time, so a time range is an id range. */
   id: string;
   org: string;
   appId: string;
@@ -122,8 +134,8 @@ export interface TimelineRecord {
 
 /** One change to history; a batch of them is the unit of group commit. */
 export type EventWrite =
-  | { type: 'insert'; event: EventRecord; timeline: TimelineRecord | null }
-  | { type: 'update'; id: string; patch: EventPatch; timeline: TimelineRecord | null };
+  | { type: 'insert'; event: EventRecord; timeline: TimelineRecord[] }
+  | { type: 'update'; id: string; patch: EventPatch; timeline: TimelineRecord[] };
 
 export interface EventQuery {
   appId?: string | undefined;

@@ -71,6 +71,28 @@ describe('the agent relay', () => {
     expect(shown.json<{ recentEvents: Frame[] }>().recentEvents[0]).toMatchObject({ id: eventId, status: 'delivered' });
   });
 
+  it('shows every change made before a read at once: the ack and the delivered status, with no wait', async () => {
+    const { daemon, appToken, agentToken } = await setup();
+    const app = await connectOk(daemon, appToken);
+    const agent = await connectOk(daemon, agentToken);
+    const eventId = await sendEvent(app, { agent: 'athena', thread: 't', payload: 1 });
+    await expectFrame(agent, 'event');
+    agent.send({ type: 'reply', eventId, payload: 2 });
+    await expectFrame(app, 'reply');
+    app.send({ type: 'ack', eventId });
+    // Frames of one socket are taken in order: the pong means the ack has been taken.
+    app.send({ type: 'ping' });
+    await expectFrame(app, 'pong');
+    // The admin API straight away (a CLI run would take longer than relayd holds such changes).
+    const [shown, appShown] = await Promise.all([
+      daemon.admin<{ event: { status: string; timeline: { type: string }[] } }>('GET', `/admin/v1/events/${eventId}`),
+      daemon.admin<{ recentEvents: { id: string; status: string }[] }>('GET', '/admin/v1/orgs/default/apps/acme-pm'),
+    ]);
+    expect(shown.body.event.timeline.map((t) => t.type)).toEqual(['accepted', 'dispatched', 'replied', 'sent', 'acked']);
+    expect(shown.body.event.status).toBe('delivered');
+    expect(appShown.body.recentEvents[0]).toMatchObject({ id: eventId, status: 'delivered' });
+  });
+
   it('rejects events for agents that are unknown, not allowed, or malformed, with a reason', async () => {
     const { daemon, appToken } = await setup();
     await relay(['agents', 'register', '--id', 'hermes', '--name', 'Hermes', '-q'], { daemon });

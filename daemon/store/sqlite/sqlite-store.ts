@@ -24,6 +24,7 @@ import type {
   WebhookRecord,
   TimelineRecord,
 } from '../store.js';
+import { eventIdAt } from '../store.js';
 import { Checkpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { SqliteWebhookTables } from './webhook-tables.js';
@@ -339,8 +340,9 @@ export class SqliteStore implements Store {
       listUnsettled: db.prepare<[], EventRow>(
         "SELECT * FROM events WHERE kind = 'agent' AND acked_at IS NULL AND status != 'rejected' ORDER BY id",
       ),
-      prunable: db.prepare<[number, number], { id: string }>(
-        `SELECT id FROM events WHERE created_at < ?
+      // The id range finds them by the primary key (ids sort by creation time); created_at makes it exact.
+      prunable: db.prepare<[string, number, number], { id: string }>(
+        `SELECT id FROM events WHERE id < ? AND created_at < ?
            AND (kind = 'channel' OR status = 'rejected' OR acked_at IS NOT NULL) LIMIT ?`,
       ),
       deleteEvent: db.prepare('DELETE FROM events WHERE id = ?'),
@@ -624,7 +626,7 @@ export class SqliteStore implements Store {
           updateEvent.run(p.status ?? null, p.attempt ?? null, p.reply ?? null, p.error ?? null, p.outcomeAt ?? null, p.latencyMs ?? null, p.ackedAt ?? null, w.id);
         }
         const id = w.type === 'insert' ? w.event.id : w.id;
-        if (w.timeline) insertTimeline.run(id, w.timeline.at, w.timeline.type, w.timeline.detail === null ? null : JSON.stringify(w.timeline.detail));
+        for (const t of w.timeline) insertTimeline.run(id, t.at, t.type, t.detail === null ? null : JSON.stringify(t.detail));
       }
     })();
   }
@@ -637,6 +639,8 @@ export class SqliteStore implements Store {
       ['agent = ?', query.agent],
       ['thread = ?', query.thread],
       ['status = ?', query.status],
+      // The id bound lets the index range start at the time; created_at makes it exact.
+      ['id >= ?', query.since === undefined ? undefined : eventIdAt(query.since)],
       ['created_at >= ?', query.since],
       ['id < ?', query.before],
     ];
@@ -675,7 +679,7 @@ export class SqliteStore implements Store {
   async pruneEvents(before: number, limit: number): Promise<number> {
     const { prunable, deleteEvent, deleteTimeline } = this.#stmts;
     return this.#db.transaction(() => {
-      const ids = prunable.all(before, limit);
+      const ids = prunable.all(eventIdAt(before), before, limit);
       for (const { id } of ids) {
         deleteTimeline.run(id);
         deleteEvent.run(id);
