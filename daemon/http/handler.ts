@@ -40,14 +40,19 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
       let actor = 'anonymous';
       let principal: ApiPrincipal | undefined;
       let publisher: Publisher | undefined;
-      const url = new URL(req.url ?? '/', 'http://relayd');
+      const target = req.url ?? '/';
+      const queryAt = target.indexOf('?');
+      // Most requests (every publish) have no query string: no parsing for them.
+      const searchParams = queryAt === -1 ? null : new URLSearchParams(target.slice(queryAt + 1));
       const limit = route.bodyLimit ?? ADMIN_BODY_LIMIT;
       let raw: Buffer | undefined;
-      let search = Object.fromEntries(url.searchParams);
+      let search: Record<string, string> = searchParams ? Object.fromEntries(searchParams) : {};
       if (route.auth === 'admin') {
         actor = await services.adminAuth.verify(bearerToken(req));
       } else if (route.auth === 'pusher') {
         raw = await readBody(req, limit);
+        // The signature is of the path as URL parsing normalises it.
+        const url = new URL(target, 'http://relayd');
         const query = new Map<string, string[]>();
         for (const [name, value] of url.searchParams) query.set(name, [...(query.get(name) ?? []), value]);
         const app = await services.channelApps.authenticateRest(params['app'] as string, { method: req.method ?? 'GET', path: url.pathname, query, body: raw }, services.now(), services.authTimestampWindowMs);
