@@ -16,6 +16,7 @@ import { OrgService } from './core/orgs.js';
 import { RelayService } from './core/relay.js';
 import { Dispatcher } from './core/dispatcher.js';
 import { HistoryPruner } from './core/retention.js';
+import { RoutingDirectory } from './core/routing.js';
 import { BROKER_PREFIX, ChannelService } from './core/channels.js';
 import { ChannelAppDirectory } from './core/pusher-auth.js';
 import { WebhookService } from './core/webhooks.js';
@@ -69,6 +70,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
   });
   await broker.subscribe(CONTROL_CHANNEL);
 
+  const routing = new RoutingDirectory(store);
   const verifier = new CachedAppTokenVerifier(new BcryptAppTokenVerifier(store, clock, counters), clock, counters);
   const orgs = new OrgService(store, clock);
   const tokens = new TokenService(store, clock, counters);
@@ -82,10 +84,11 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
       verifier.invalidateApp(id);
       tokens.invalidateApp(org, id);
       channelApps.invalidate(org, id);
+      routing.allowlistChanged(org, id);
     },
   });
   const adminAuth = new AdminAuth(store, clock, counters);
-  const agents = new AgentService({ store, clock, connections, counters });
+  const agents = new AgentService({ store, clock, connections, counters, agentChanged: (org, id) => routing.agentChanged(org, id) });
   const dispatcher = new Dispatcher({
     store,
     log: events,
@@ -94,7 +97,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     webhooks,
     onError: (err, what) => log.error({ err }, what),
   });
-  const relay = new RelayService({ verifier, apps, agents, store, dispatcher, counters, webhooks });
+  const relay = new RelayService({ verifier, apps, agents, routing, dispatcher, counters, webhooks });
   const pruner = new HistoryPruner({
     store,
     clock,

@@ -24,6 +24,8 @@ export interface AgentsDeps {
   clock: Clock;
   connections: ConnectionRegistry;
   counters: Counters;
+  /** Told after an agent's status changes, so that caches of it drop their copies. */
+  agentChanged(org: string, id: string): void;
 }
 
 /** Agents (the services that receive events and reply): lifecycle and the check of their tokens. */
@@ -77,6 +79,7 @@ export class AgentService {
     const current = await this.require(org, id);
     if (current.status === 'inactive') return { agent: await this.#toAgent(current), changed: false };
     const updated = await this.#deps.store.setAgentStatus(org, id, 'inactive', auditRecord(this.#deps.clock, actor, 'agent.deactivate', { org, type: 'agent', id }));
+    this.#deps.agentChanged(org, id);
     if (!updated) throw notFound(org, id);
     await this.#deps.connections.closeOwner({ role: 'agent', org, ownerId: id, keepCredentials: null, code: CLOSE_APP_INACTIVE, reason: 'agent deactivated' });
     return { agent: await this.#toAgent(updated), changed: true };
@@ -86,6 +89,7 @@ export class AgentService {
     const current = await this.require(org, id);
     if (current.status === 'active') return { agent: await this.#toAgent(current), changed: false };
     const updated = await this.#deps.store.setAgentStatus(org, id, 'active', auditRecord(this.#deps.clock, actor, 'agent.activate', { org, type: 'agent', id }));
+    this.#deps.agentChanged(org, id);
     if (!updated) throw notFound(org, id);
     return { agent: await this.#toAgent(updated), changed: true };
   }

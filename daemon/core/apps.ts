@@ -26,7 +26,7 @@ export interface AppsDeps {
   connections: ConnectionRegistry;
   /** History, for the app's recent events. */
   events: EventLog;
-  /** Told after an app's status, settings or tokens change, so that caches of it drop their copies. */
+  /** Told after an app's status, settings, allowlist or tokens change, so that caches of it drop their copies. */
   appChanged(org: string, id: string): void;
 }
 
@@ -178,6 +178,7 @@ export class AppService {
     await this.#require(org, id);
     await this.#requireAgents(org, agents);
     const allowed = await this.#deps.store.changeAllowedAgents(org, id, { add: agents, remove: [] }, auditRecord(this.#deps.clock, actor, 'app.allow', { org, type: 'app', id }, { agents }));
+    this.#deps.appChanged(org, id);
     return { appId: id, allowedAgents: allowed };
   }
 
@@ -185,6 +186,7 @@ export class AppService {
   async disallow(actor: Actor, org: string, id: string, agents: string[]): Promise<AllowedAgents> {
     await this.#require(org, id);
     const allowed = await this.#deps.store.changeAllowedAgents(org, id, { add: [], remove: agents }, auditRecord(this.#deps.clock, actor, 'app.disallow', { org, type: 'app', id }, { agents }));
+    this.#deps.appChanged(org, id);
     return { appId: id, allowedAgents: allowed };
   }
 

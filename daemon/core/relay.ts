@@ -9,12 +9,12 @@ import {
   type Role,
   type ServerFrame,
 } from '../../src/shared/protocol/relay.js';
-import type { Store } from '../store/store.js';
 import type { AgentService } from './agents.js';
 import type { AppService } from './apps.js';
 import type { AppTokenVerifier } from './credentials.js';
 import type { Dispatcher, Rejection, Session } from './dispatcher.js';
 import type { Counters } from './metrics.js';
+import type { RoutingDirectory } from './routing.js';
 import type { WebhookSink } from './webhooks.js';
 
 /** Who a relay-protocol socket belongs to once its handshake is accepted. */
@@ -33,7 +33,7 @@ export interface RelayDeps {
   verifier: AppTokenVerifier;
   apps: AppService;
   agents: AgentService;
-  store: Store;
+  routing: RoutingDirectory;
   dispatcher: Dispatcher;
   counters: Counters;
   webhooks: WebhookSink;
@@ -146,11 +146,11 @@ export class RelayService {
   }
 
   async #event(session: RelaySession, frame: AppEventFrame): Promise<void> {
-    const { store, dispatcher } = this.#deps;
+    const { routing, dispatcher } = this.#deps;
     const check = async (): Promise<{ timeoutMs: number } | Rejection> => {
-      const agent = await store.getAgent(session.org, frame.agent);
+      const agent = await routing.agent(session.org, frame.agent);
       if (!agent) return { code: 'agent_not_found', message: `there is no agent "${frame.agent}" in organization "${session.org}"` };
-      const allowed = await store.listAllowedAgents(session.org, session.ownerId);
+      const allowed = await routing.allowlist(session.org, session.ownerId);
       if (allowed.length > 0 && !allowed.includes(frame.agent)) {
         return { code: 'agent_not_allowed', message: `agent "${frame.agent}" is not on the allowlist of app "${session.ownerId}" (relay apps allow ${session.ownerId} ${frame.agent})` };
       }

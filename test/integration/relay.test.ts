@@ -120,6 +120,13 @@ describe('the agent relay', () => {
 
     expect((await relay(['apps', 'disallow', 'acme-pm', 'athena'], { daemon })).exitCode).toBe(0);
     await sendEvent(app, { agent: 'hermes', thread: 't', payload: 1 });
+
+    // A change of the agent takes effect on the very next event.
+    expect((await relay(['agents', 'deactivate', 'hermes', '--yes'], { daemon })).exitCode).toBe(0);
+    app.send({ type: 'event', ref: 'e', agent: 'hermes', thread: 't', payload: 1 });
+    expect(await expectFrame(app, 'rejected')).toMatchObject({ ref: 'e', error: { code: 'agent_inactive' } });
+    expect((await relay(['agents', 'activate', 'hermes'], { daemon })).exitCode).toBe(0);
+    await sendEvent(app, { agent: 'hermes', thread: 't', payload: 1 });
   });
 
   it('keeps events for an offline agent pending and sends them, thread by thread in order, when it connects', async () => {
