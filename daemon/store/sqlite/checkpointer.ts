@@ -49,6 +49,10 @@ export class Checkpointer {
       });
       // Also where a run from the TypeScript sources (the unit tests) ends up: no compiled worker to start.
       worker.on('error', () => this.#fallBack());
+      // A thread that ends before close() would otherwise leave the WAL to grow without bound.
+      worker.on('exit', () => {
+        if (this.#worker === worker) this.#fallBack();
+      });
       worker.unref();
       this.#worker = worker;
     } catch {
