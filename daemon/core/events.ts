@@ -72,9 +72,10 @@ export const HOLD_MS = 50;
  * transaction, and each `write` resolves only once its transaction has committed. Under
  * load that is one commit for many requests; alone, a write waits no more than a tick.
  *
- * Held changes (`hold`) are the ones whose loss in a crash costs nothing but a repeat: an
- * event's outcome having been sent to the app, and the app's ack (the outcome is sent
- * again, as it would be had the ack been lost on the wire). Every read of history writes them first, so a reader sees every
+ * Held changes (`hold`) are the ones whose loss in a crash costs nothing but a repeat or a
+ * line of timeline: an event's outcome having been sent to the app, the app's ack (the
+ * outcome is sent again, as it would be had the ack been lost on the wire), an agent having
+ * dropped the event. Every read of history writes them first, so a reader sees every
  * change made before it asked.
  */
 export class EventLog {
