@@ -83,11 +83,10 @@ export class EventLog {
   readonly #onError: (err: unknown) => void;
   #queue: Pending[] = [];
   #scheduled = false;
+  /** The latest batch, scheduled or being written; batches commit in order, so every earlier one is done when it is. */
   #flushing: Promise<void> = Promise.resolve();
   #held = new Map<string, Held>();
   #holdTimer: NodeJS.Timeout | null = null;
-  /** Settles when the latest write has committed or failed; writes commit in order, so every earlier one has too. */
-  #lastWrite: Promise<unknown> = Promise.resolve();
   readonly #listeners = new Set<ChangeListener>();
 
   constructor(store: Store, onError: (err: unknown) => void) {
@@ -98,23 +97,19 @@ export class EventLog {
   /** Durable writes: resolves once they are committed. An update takes the held changes of its event with it. */
   write(writes: EventWrite[]): Promise<void> {
     const merged = this.#held.size === 0 ? writes : writes.map((w) => this.#withHeld(w));
-    const written = new Promise<void>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       this.#queue.push({ writes: merged, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
-        setImmediate(() => {
-          this.#flushing = this.#flush();
-        });
+        this.#flushing = new Promise((flushed) => setImmediate(() => flushed(this.#flush())));
       }
     });
-    this.#lastWrite = written.catch(() => undefined);
-    return written;
   }
 
   /** For readers: every change made so far, held ones included, is committed (or has failed). */
   async #caughtUp(): Promise<void> {
     if (this.#held.size > 0) void this.#writeHeld();
-    await this.#lastWrite;
+    await this.#flushing;
   }
 
   /** A change nothing waits for: written within HOLD_MS, merged with the event's other changes of that time. */
