@@ -4,6 +4,7 @@ import type { EventPatch, EventRecord, Store, TimelineRecord } from '../store/st
 import { DEFAULT_AGENT_TIMEOUT_MS } from './agents.js';
 import type { Clock } from './clock.js';
 import { newEventId, type EventLog } from './events.js';
+import { compositeKey as key } from './keys.js';
 import type { WebhookSink } from './webhooks.js';
 
 /** A relay-protocol socket as the dispatcher sees it. */
@@ -63,7 +64,6 @@ interface AgentConnection {
 
 export type Rejection = { code: EventErrorCode; message: string };
 
-const key = (...parts: string[]): string => parts.join('\u0000');
 
 /** JSON of `head` with one more member whose value is JSON text already: payloads are never parsed again. */
 function withRaw(head: object, name: string, json: string): string {

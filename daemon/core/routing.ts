@@ -1,6 +1,5 @@
 import type { AgentRecord, Store } from '../store/store.js';
-
-const key = (org: string, id: string): string => `${org}\u0000${id}`;
+import { compositeKey as key } from './keys.js';
 
 /**
  * What accepting an agent event needs to know, kept in memory: the agent (does it exist,

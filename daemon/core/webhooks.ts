@@ -7,6 +7,7 @@ import type { WebhookEvent } from '../../src/shared/webhooks.js';
 import type { Store, WebhookAttemptRecord, WebhookDeliveryRecord, WebhookRecord } from '../store/store.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
+import { compositeKey } from './keys.js';
 import { hmacHex, type ChannelAppDirectory } from './pusher-auth.js';
 import { randomBase62 } from './secrets.js';
 
@@ -52,14 +53,14 @@ export function backoffMs(failedAttempts: number): number {
 
 /** For the debounced pairs: the key an event is held under or cancels, and whether it is the one held. */
 function debounceKey(org: string, appId: string, event: WebhookEvent): { key: string; holds: boolean } | null {
-  const channel = `${org}\u0000${appId}\u0000${String(event['channel'])}`;
+  const channel = String(event['channel']);
   switch (event.name) {
     case 'channel_vacated':
     case 'channel_occupied':
-      return { key: `c\u0000${channel}`, holds: event.name === 'channel_vacated' };
+      return { key: compositeKey('c', org, appId, channel), holds: event.name === 'channel_vacated' };
     case 'member_removed':
     case 'member_added':
-      return { key: `m\u0000${channel}\u0000${String(event['user_id'])}`, holds: event.name === 'member_removed' };
+      return { key: compositeKey('m', org, appId, channel, String(event['user_id'])), holds: event.name === 'member_removed' };
     default:
       return null;
   }
