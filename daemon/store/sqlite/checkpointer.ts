@@ -80,6 +80,8 @@ export class Checkpointer {
     this.#worker = null;
     if (!worker) return;
     const exited = new Promise((resolve) => worker.once('exit', resolve));
+    // Unref'd while it runs; held now, or a process with nothing else to do would end before the thread does.
+    worker.ref();
     worker.postMessage({ mode: 'close' } satisfies CheckpointRequest);
     await exited;
   }
