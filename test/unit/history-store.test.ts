@@ -23,25 +23,29 @@ async function storeWithApp(): Promise<SqliteStore> {
   const store = new SqliteStore(join(dir, 'relay.db'));
   stores.push(store);
   await store.insertOrg({ id: 'default', name: 'Default', createdAt: NOW - 10 * HOUR }, null);
+  await addApp(store, 'acme-pm');
+  return store;
+}
+
+async function addApp(store: SqliteStore, id: string): Promise<void> {
   const app = {
     org: 'default',
-    id: 'acme-pm',
-    name: 'Acme PM',
+    id,
+    name: id,
     description: null,
     status: 'active' as const,
     createdAt: NOW - 10 * HOUR,
     lastConnectedAt: null,
     rateLimitProfile: 'api-heavy' as const,
-    channelKey: 'k',
+    channelKey: `k-${id}`,
     channelSecretEnc: 's',
     clientEvents: false,
     subscriptionCount: false,
     channelLimits: {},
   };
-  const token = { id: 'tok_1', org: 'default', appId: 'acme-pm', hash: 'h', createdAt: app.createdAt, validUntil: null };
-  const audit = { id: 'aud_1', at: app.createdAt, actor: 'test', action: 'app.register', org: 'default', targetType: 'app', targetId: 'acme-pm', details: {} };
+  const token = { id: `tok_${id}`, org: 'default', appId: id, hash: `h-${id}`, createdAt: app.createdAt, validUntil: null };
+  const audit = { id: `aud_${id}`, at: app.createdAt, actor: 'test', action: 'app.register', org: 'default', targetType: 'app', targetId: id, details: {} };
   await store.insertApp(app, token, audit);
-  return store;
 }
 
 function event(createdAt: number, fields: Partial<EventRecord> = {}): EventRecord {
@@ -94,5 +98,44 @@ describe('history by time', () => {
     expect(left.map((e) => e.id).sort()).toEqual([owed.id, recent.id].sort());
     expect(await store.listTimeline(settled.id)).toEqual([]);
     expect(await store.getEvent(settled.id)).toBeNull();
+  });
+});
+
+describe('history of an organization', () => {
+  it('merges the events of its apps, newest first, a page at a time', async () => {
+    const store = await storeWithApp();
+    await addApp(store, 'billing');
+    await addApp(store, 'quiet');
+    const at = NOW + 48 * HOUR;
+    // Interleaved: acme-pm, billing, acme-pm, billing, ...
+    const events = Array.from({ length: 10 }, (_, i) => event(at + i * 1000, { appId: i % 2 === 0 ? 'acme-pm' : 'billing' }));
+    await store.writeEvents(events.map((e) => ({ type: 'insert', event: e, timeline: [] })));
+    const newestFirst = events.map((e) => e.id).reverse();
+
+    const first = await store.queryEvents('default', { limit: 4 });
+    expect(first.map((e) => e.id)).toEqual(newestFirst.slice(0, 4));
+    const second = await store.queryEvents('default', { before: first[3]?.id, limit: 4 });
+    expect(second.map((e) => e.id)).toEqual(newestFirst.slice(4, 8));
+    expect((await store.queryEvents('default', { appId: 'billing', limit: 10 })).map((e) => e.appId)).toEqual(Array(5).fill('billing'));
+    expect(await store.queryEvents('other-org', { limit: 10 })).toEqual([]);
+  });
+});
+
+describe('writing a batch', () => {
+  it('keeps every event of a large batch, and the changes made to them within it, in order', async () => {
+    const store = await storeWithApp();
+    const at = NOW + 72 * HOUR;
+    // 19 new events: more than one statement's worth of rows, and some left over.
+    const events = Array.from({ length: 19 }, (_, i) => event(at + i, { kind: 'agent', agent: 'athena', thread: `t${i}`, status: 'pending', channels: null, payload: JSON.stringify({ i }) }));
+    const changed = events[9] as EventRecord;
+    await store.writeEvents([
+      ...events.map((e) => ({ type: 'insert' as const, event: e, timeline: [{ at: e.createdAt, type: 'accepted', detail: null }] })),
+      { type: 'update', id: changed.id, patch: { status: 'delivered', reply: '{"ok":true}', latencyMs: 7 }, timeline: [{ at: at + 100, type: 'replied', detail: { ms: 7 } }] },
+    ]);
+    const stored = await store.queryEvents('default', { limit: 100 });
+    expect(stored.map((e) => e.id)).toEqual(events.map((e) => e.id).reverse());
+    expect(stored.find((e) => e.thread === 't4')).toEqual(events[4]);
+    expect(await store.getEvent(changed.id)).toEqual({ ...changed, status: 'delivered', reply: '{"ok":true}', latencyMs: 7 });
+    expect((await store.listTimeline(changed.id)).map((t) => t.type)).toEqual(['accepted', 'replied']);
   });
 });

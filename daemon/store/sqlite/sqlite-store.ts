@@ -163,6 +163,19 @@ const toApiToken = (row: ApiTokenRow): ApiTokenRecord => ({
 
 const apiTokenParams = (t: ApiTokenRecord) => ({ ...t, scopes: JSON.stringify(t.scopes), rateLimit: t.rateLimit === null ? null : JSON.stringify(t.rateLimit) });
 
+const EVENT_COLUMNS = 'id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at, ref, attempt, reply, error, outcome_at, acked_at';
+const EVENT_VALUES = `(${EVENT_COLUMNS.split(', ').map(() => '?').join(', ')})`;
+/** New events go to SQLite this many to a statement. */
+const INSERT_ROWS = 8;
+
+type EventParams = [string, string, string, string, string | null, string | null, string | null, string, string | null, string | null, string | null, number | null, number, string | null, number, string | null, string | null, number | null, number | null];
+
+/** An event's values in EVENT_COLUMNS order. */
+const eventParams = (e: EventRecord): EventParams => [
+  e.id, e.org, e.appId, e.kind, e.agent, e.thread, e.name, e.status, e.channels === null ? null : JSON.stringify(e.channels), e.payload, e.socketId, e.latencyMs,
+  e.createdAt, e.ref, e.attempt, e.reply, e.error, e.outcomeAt, e.ackedAt,
+];
+
 const toEvent = (row: EventRow): EventRecord => ({
   id: row.id,
   org: row.org,
@@ -258,6 +271,7 @@ export class SqliteStore implements Store {
       insertOrg: db.prepare('INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)'),
       listApps: db.prepare<[], AppRow>('SELECT * FROM apps ORDER BY org, id'),
       listAppsOfOrg: db.prepare<[string], AppRow>('SELECT * FROM apps WHERE org = ? ORDER BY id'),
+      appIdsOfOrg: db.prepare<[string], { id: string }>('SELECT id FROM apps WHERE org = ?'),
       getApp: db.prepare<[string, string], AppRow>('SELECT * FROM apps WHERE org = ? AND id = ?'),
       getAppByChannelKey: db.prepare<[string], AppRow>('SELECT * FROM apps WHERE channel_key = ?'),
       insertApp: db.prepare(
@@ -323,11 +337,8 @@ export class SqliteStore implements Store {
       setApiTokenHash: db.prepare('UPDATE api_tokens SET hash = ? WHERE id = ?'),
       touchApiToken: db.prepare('UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?'),
       // Positional parameters: this insert is the publish hot path, and named binding costs more.
-      insertEvent: db.prepare(
-        `INSERT INTO events (id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at,
-                             ref, attempt, reply, error, outcome_at, acked_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
+      insertEvent: db.prepare<EventParams>(`INSERT INTO events (${EVENT_COLUMNS}) VALUES ${EVENT_VALUES}`),
+      insertEvents: db.prepare<[EventParams[number][]]>(`INSERT INTO events (${EVENT_COLUMNS}) VALUES ${Array(INSERT_ROWS).fill(EVENT_VALUES).join(', ')}`),
       updateEvent: db.prepare(
         `UPDATE events SET status = coalesce(?, status), attempt = coalesce(?, attempt), reply = coalesce(?, reply),
            error = coalesce(?, error), outcome_at = coalesce(?, outcome_at), latency_ms = coalesce(?, latency_ms),
@@ -613,15 +624,16 @@ export class SqliteStore implements Store {
   }
 
   async writeEvents(writes: EventWrite[]): Promise<void> {
-    const { insertEvent, updateEvent, insertTimeline } = this.#stmts;
+    const { insertEvent, insertEvents, updateEvent, insertTimeline } = this.#stmts;
+    const inserted = writes.flatMap((w) => (w.type === 'insert' ? [eventParams(w.event)] : []));
     this.#db.transaction(() => {
+      // The new rows first, INSERT_ROWS to a statement (one call per row costs more than
+      // SQLite's own work); an update in the batch is always of an event inserted before it.
+      let i = 0;
+      for (; i + INSERT_ROWS <= inserted.length; i += INSERT_ROWS) insertEvents.run(inserted.slice(i, i + INSERT_ROWS).flat());
+      for (; i < inserted.length; i++) insertEvent.run(...(inserted[i] as EventParams));
       for (const w of writes) {
-        if (w.type === 'insert') {
-          const e = w.event;
-          const channels = e.channels === null ? null : JSON.stringify(e.channels);
-          insertEvent.run(e.id, e.org, e.appId, e.kind, e.agent, e.thread, e.name, e.status, channels, e.payload, e.socketId, e.latencyMs, e.createdAt,
-            e.ref, e.attempt, e.reply, e.error, e.outcomeAt, e.ackedAt);
-        } else {
+        if (w.type === 'update') {
           const p = w.patch;
           updateEvent.run(p.status ?? null, p.attempt ?? null, p.reply ?? null, p.error ?? null, p.outcomeAt ?? null, p.latencyMs ?? null, p.ackedAt ?? null, w.id);
         }
@@ -632,10 +644,20 @@ export class SqliteStore implements Store {
   }
 
   async queryEvents(org: string, query: EventQuery): Promise<EventRecord[]> {
-    const where = ['org = ?'];
-    const params: (string | number)[] = [org];
+    if (query.appId !== undefined) return this.#queryApp(org, query.appId, query).map(toEvent);
+    // No index by organization alone (see migration 9): the newest of each of its apps, merged.
+    const rows = this.#stmts.appIdsOfOrg.all(org).flatMap(({ id }) => this.#queryApp(org, id, query));
+    return rows
+      .sort((a, b) => (a.id < b.id ? 1 : -1))
+      .slice(0, query.limit)
+      .map(toEvent);
+  }
+
+  /** One app's events, newest first, through events_by_app. */
+  #queryApp(org: string, appId: string, query: EventQuery): EventRow[] {
+    const where = ['org = ?', 'app_id = ?'];
+    const params: (string | number)[] = [org, appId];
     const filters: [string, string | number | undefined][] = [
-      ['app_id = ?', query.appId],
       ['agent = ?', query.agent],
       ['thread = ?', query.thread],
       ['status = ?', query.status],
@@ -656,7 +678,7 @@ export class SqliteStore implements Store {
       stmt = this.#db.prepare<(string | number)[], EventRow>(sql);
       this.#queries.set(sql, stmt);
     }
-    return stmt.all(...params, query.limit).map(toEvent);
+    return stmt.all(...params, query.limit);
   }
 
   async getEvent(id: string): Promise<EventRecord | null> {
