@@ -12,7 +12,12 @@ export interface Broker {
   registerEventHandler(handler: BrokerEventHandler): void;
   subscribe(channel: string): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
-  publish(channel: string, data: string): Promise<void>;
+  /**
+   * `message` is called only if the publication can reach a subscriber: the memory driver
+   * knows its own, so a publish to a channel nobody watches costs no serialization (the
+   * common case of a backend publishing ahead of its clients); a networked driver calls it always.
+   */
+  publish(channel: string, message: () => string): Promise<void>;
   close(): Promise<void>;
 }
 

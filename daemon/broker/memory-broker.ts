@@ -16,8 +16,8 @@ export class MemoryBroker implements Broker {
     this.#subscribed.delete(channel);
   }
 
-  async publish(channel: string, data: string): Promise<void> {
-    if (this.#subscribed.has(channel)) this.#handler?.handlePublication(channel, data);
+  async publish(channel: string, message: () => string): Promise<void> {
+    if (this.#subscribed.has(channel)) this.#handler?.handlePublication(channel, message());
   }
 
   async close(): Promise<void> {

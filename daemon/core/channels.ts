@@ -337,7 +337,7 @@ export class ChannelService {
     for (const event of body.batch) this.#publishFrame(publisher, event.channel, event.socket_id, { event: event.name, channel: event.channel, data: event.data });
     for (const event of body.batch) if (isCacheChannel(event.channel)) this.#cacheSet(publisher, event.channel, event.name, event.data);
     const result: { ids: string[]; batch?: ChannelInfo[] } = { ids: records.map((r) => r.id) };
-    if (body.batch.some((e) => e.info !== undefined)) result.batch = body.batch.map((e, i) => this.#info(publisher, e.channel, attributes[i] as Set<string>));
+    if (body.batch.some((e) => e.info !== undefined)) result.batch = body.batch.map((e, i) => this.#info(publisher, e.channel, attributes[i] as ReadonlySet<string>));
     return result;
   }
 
@@ -408,7 +408,7 @@ export class ChannelService {
   // ---- internals ----
 
   #publishFrame(publisher: Publisher, name: string, exclude: string | undefined, frame: PusherFrame): void {
-    void this.#deps.broker.publish(brokerChannel(publisher.org, publisher.appId, name), `${exclude ?? ''}\n${JSON.stringify(frame)}`);
+    void this.#deps.broker.publish(brokerChannel(publisher.org, publisher.appId, name), () => `${exclude ?? ''}\n${JSON.stringify(frame)}`);
   }
 
   /** Webhook events of subscriber channels (a signed-in user's own channel raises none). */
@@ -417,10 +417,10 @@ export class ChannelService {
   }
 
   #fanOut(channel: LocalChannel, exclude: string, frame: PusherFrame): void {
-    void this.#deps.broker.publish(channel.broker, `${exclude}\n${JSON.stringify(frame)}`);
+    void this.#deps.broker.publish(channel.broker, () => `${exclude}\n${JSON.stringify(frame)}`);
   }
 
-  #info(publisher: Publisher, name: string, attributes: Set<string>): ChannelInfo {
+  #info(publisher: Publisher, name: string, attributes: ReadonlySet<string>): ChannelInfo {
     const channel = this.#channelOf(publisher, name);
     const out: ChannelInfo = {};
     if (attributes.has('user_count')) out.user_count = channel?.members?.size ?? 0;
@@ -615,13 +615,13 @@ export class ChannelService {
   }
 }
 
-function parseInfo(info: string | undefined): Set<string> {
-  return new Set((info ?? '').split(',').map((a) => a.trim()).filter((a) => a.length > 0));
-}
+/** Most requests ask for no `info`: one shared empty set for them. */
+const NO_ATTRIBUTES: ReadonlySet<string> = new Set();
 
 /** `info` attributes: user_count and subscription_count, and `cache` where one channel is asked about. */
-function checkInfo(info: string | undefined, cache = false): Set<string> {
-  const attributes = parseInfo(info);
+function checkInfo(info: string | undefined, cache = false): ReadonlySet<string> {
+  if (info === undefined) return NO_ATTRIBUTES;
+  const attributes = new Set(info.split(',').map((a) => a.trim()).filter((a) => a.length > 0));
   const known = cache ? ['user_count', 'subscription_count', 'cache'] : ['user_count', 'subscription_count'];
   for (const a of attributes) {
     if (!known.includes(a)) throw new RelayError('invalid_request', `unknown info attribute "${a}"; use ${known.join(', ')}`);

@@ -88,7 +88,7 @@ export class ConnectionRegistry {
 
   /** Closes, on every node, the sockets of one app or agent (except those on `keepCredentials`). */
   async closeOwner(target: Omit<CloseMessage, 'type'>): Promise<void> {
-    await this.#broker.publish(CONTROL_CHANNEL, JSON.stringify({ type: 'close', ...target } satisfies CloseMessage));
+    await this.#broker.publish(CONTROL_CHANNEL, () => JSON.stringify({ type: 'close', ...target } satisfies CloseMessage));
   }
 
   /** Closes one socket of an app or agent (4009, as Pusher's terminate); not_found when it is not this owner's. */
