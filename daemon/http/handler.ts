@@ -35,6 +35,8 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
   }
 
   async function run(route: Route, req: IncomingMessage, res: ServerResponse, params: Record<string, string>): Promise<void> {
+    // The answer's own headers (RateLimit-*), given to writeHead at the end rather than set one by one: node writes them without merging.
+    const headers: Record<string, string> = {};
     try {
       if (options.isDraining()) throw new RelayError('unavailable', 'relayd is shutting down');
       let actor = 'anonymous';
@@ -60,7 +62,7 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
         actor = `key:${app.key}`;
         search = Object.fromEntries(Object.entries(search).filter(([name]) => !PUSHER_AUTH_PARAMS.has(name)));
       } else if (route.auth !== 'none') {
-        principal = await authorizePublic(services, req, res, params, route.auth.scope);
+        principal = await authorizePublic(services, req, headers, params, route.auth.scope);
         publisher = { org: principal.org, appId: principal.appId };
         actor = `token:${principal.tokenId}`;
       }
@@ -69,16 +71,16 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
       const body = route.body ? validate(route.body, json) : refuseBody(json);
       const answer = await route.handle({ req, params, body, query, actor, principal: principal as ApiPrincipal, publisher: publisher as Publisher });
       if ('stream' in answer) {
-        res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
+        res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store', ...headers });
         res.flushHeaders();
         const stop = answer.stream((value) => res.write(`${JSON.stringify(value)}\n`));
         res.once('close', stop);
         return;
       }
-      sendJson(res, answer.status ?? 200, answer.body);
+      sendJson(res, answer.status ?? 200, answer.body, headers);
     } catch (err) {
-      if (err instanceof RelayError && err.code === 'payload_too_large') res.setHeader('connection', 'close');
-      sendError(res, err, log);
+      if (err instanceof RelayError && err.code === 'payload_too_large') headers['connection'] = 'close';
+      sendError(res, err, log, headers);
     }
   }
 
@@ -103,12 +105,12 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
 /**
  * The public API's gate, in the order that costs least for a refusal: the token (401), the
  * app in the path (403), the scope (403, naming it), then the token's rate limit (429).
- * The RateLimit headers go on every answer past the limiter.
+ * The RateLimit headers go into `headers`, for every answer past the limiter.
  */
 async function authorizePublic(
   services: HttpServices,
   req: IncomingMessage,
-  res: ServerResponse,
+  headers: Record<string, string>,
   params: Record<string, string>,
   scope: Scope,
 ): Promise<ApiPrincipal> {
@@ -116,9 +118,9 @@ async function authorizePublic(
   if (params['app'] !== principal.appId) throw new RelayError('forbidden', `this token belongs to app "${principal.appId}", not "${params['app']}"`);
   services.tokens.requireScope(principal, scope);
   const decision = await services.rateLimiter.consume(principal.tokenId, principal.rateLimit);
-  res.setHeader('ratelimit-limit', String(decision.limit));
-  res.setHeader('ratelimit-remaining', String(decision.remaining));
-  res.setHeader('ratelimit-reset', String(decision.resetSeconds));
+  headers['ratelimit-limit'] = String(decision.limit);
+  headers['ratelimit-remaining'] = String(decision.remaining);
+  headers['ratelimit-reset'] = String(decision.resetSeconds);
   if (!decision.allowed) {
     throw new RelayError('rate_limited', `rate limit of ${principal.rateLimit.perMinute}/min (burst ${principal.rateLimit.burst}) reached; retry in ${decision.retryAfterSeconds}s`, {
       details: { retryAfter: decision.retryAfterSeconds },

@@ -9,7 +9,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** The one place an error becomes an HTTP answer. Anything that is not a RelayError is a 500, logged with its stack. */
-export function sendError(res: ServerResponse, err: unknown, log: Logger): void {
+export function sendError(res: ServerResponse, err: unknown, log: Logger, extraHeaders: Record<string, string> = {}): void {
   let error: RelayError;
   if (err instanceof RelayError) {
     error = err;
@@ -22,7 +22,7 @@ export function sendError(res: ServerResponse, err: unknown, log: Logger): void 
     return;
   }
   const status = ERRORS[error.code].http ?? 500;
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...extraHeaders };
   if (error.code === 'unauthorized') headers['www-authenticate'] = 'Bearer error="invalid_token"';
   if (error.code === 'insufficient_scope') headers['www-authenticate'] = `Bearer error="insufficient_scope"`;
   const retryAfter = error.details?.['retryAfter'];

@@ -104,8 +104,8 @@ export const channelName = z
   .refine((name) => CHANNEL_NAME.test(name.startsWith(SERVER_TO_USER_PREFIX) ? name.slice(SERVER_TO_USER_PREFIX.length) : name), 'may contain only A-Z a-z 0-9 and - _ = @ , . ;');
 
 const eventName = z.string().min(1, 'must not be empty').max(MAX_EVENT_NAME, `must be at most ${MAX_EVENT_NAME} characters`);
-/** Pusher's data is a string; any other JSON value is accepted and sent as its JSON text. */
-const eventData = z.union([z.string(), z.json()]).transform((value) => (typeof value === 'string' ? value : JSON.stringify(value)));
+/** Pusher's data is a string; any other JSON value is accepted and sent as its JSON text (a string passes through untransformed: the publish path). */
+const eventData = z.string().or(z.json().transform((value) => JSON.stringify(value)));
 const socketId = z.string().regex(/^\d+\.\d+$/, 'must look like 1234.5678');
 const info = z.string().max(200).optional();
 
