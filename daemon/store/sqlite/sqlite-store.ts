@@ -338,7 +338,7 @@ export class SqliteStore implements Store {
       touchApiToken: db.prepare('UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?'),
       // Positional parameters: this insert is the publish hot path, and named binding costs more.
       insertEvent: db.prepare<EventParams>(`INSERT INTO events (${EVENT_COLUMNS}) VALUES ${EVENT_VALUES}`),
-      insertEvents: db.prepare<[EventParams[number][]]>(`INSERT INTO events (${EVENT_COLUMNS}) VALUES ${Array(INSERT_ROWS).fill(EVENT_VALUES).join(', ')}`),
+      insertEvents: db.prepare<EventParams[number][]>(`INSERT INTO events (${EVENT_COLUMNS}) VALUES ${Array(INSERT_ROWS).fill(EVENT_VALUES).join(', ')}`),
       updateEvent: db.prepare(
         `UPDATE events SET status = coalesce(?, status), attempt = coalesce(?, attempt), reply = coalesce(?, reply),
            error = coalesce(?, error), outcome_at = coalesce(?, outcome_at), latency_ms = coalesce(?, latency_ms),
@@ -629,8 +629,9 @@ export class SqliteStore implements Store {
     this.#db.transaction(() => {
       // The new rows first, INSERT_ROWS to a statement (one call per row costs more than
       // SQLite's own work); an update in the batch is always of an event inserted before it.
+      // Values go as arguments, not as one array: the binding reads arguments directly, an array element by element.
       let i = 0;
-      for (; i + INSERT_ROWS <= inserted.length; i += INSERT_ROWS) insertEvents.run(inserted.slice(i, i + INSERT_ROWS).flat());
+      for (; i + INSERT_ROWS <= inserted.length; i += INSERT_ROWS) insertEvents.run(...inserted.slice(i, i + INSERT_ROWS).flat());
       for (; i < inserted.length; i++) insertEvent.run(...(inserted[i] as EventParams));
       for (const w of writes) {
         if (w.type === 'update') {
