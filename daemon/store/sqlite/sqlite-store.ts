@@ -234,8 +234,9 @@ const toAudit = (row: AuditRow): AuditRecord => ({
   details: JSON.parse(row.details) as Record<string, unknown>,
 });
 
-function isConstraint(err: unknown): boolean {
-  return err instanceof Database.SqliteError && err.code.startsWith('SQLITE_CONSTRAINT');
+/** A row with the same key is there already. Other constraint failures (a missing organization, say) are bugs: core checks those first, and they stay errors. */
+function isDuplicate(err: unknown): boolean {
+  return err instanceof Database.SqliteError && (err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || err.code === 'SQLITE_CONSTRAINT_UNIQUE');
 }
 
 /**
@@ -421,7 +422,7 @@ export class SqliteStore implements Store {
         if (audit) this.#audit(audit);
       })();
     } catch (err) {
-      if (isConstraint(err)) throw new RelayError('conflict', `organization "${org.id}" exists already`);
+      if (isDuplicate(err)) throw new RelayError('conflict', `organization "${org.id}" exists already`);
       throw err;
     }
   }
@@ -449,7 +450,7 @@ export class SqliteStore implements Store {
         this.#audit(audit);
       })();
     } catch (err) {
-      if (isConstraint(err)) throw new RelayError('conflict', `app "${app.id}" exists already in organization "${app.org}"`);
+      if (isDuplicate(err)) throw new RelayError('conflict', `app "${app.id}" exists already in organization "${app.org}"`);
       throw err;
     }
   }
@@ -529,7 +530,7 @@ export class SqliteStore implements Store {
         this.#audit(audit);
       })();
     } catch (err) {
-      if (isConstraint(err)) throw new RelayError('conflict', `agent "${agent.id}" exists already in organization "${agent.org}"`);
+      if (isDuplicate(err)) throw new RelayError('conflict', `agent "${agent.id}" exists already in organization "${agent.org}"`);
       throw err;
     }
   }

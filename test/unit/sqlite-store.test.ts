@@ -27,9 +27,9 @@ async function storeWithApp(): Promise<SqliteStore> {
   return store;
 }
 
-async function addApp(store: SqliteStore, id: string): Promise<void> {
+async function addApp(store: SqliteStore, id: string, org = 'default'): Promise<void> {
   const app = {
-    org: 'default',
+    org,
     id,
     name: id,
     description: null,
@@ -43,8 +43,8 @@ async function addApp(store: SqliteStore, id: string): Promise<void> {
     subscriptionCount: false,
     channelLimits: {},
   };
-  const token = { id: `tok_${id}`, org: 'default', appId: id, hash: `h-${id}`, createdAt: app.createdAt, validUntil: null };
-  const audit = { id: `aud_${id}`, at: app.createdAt, actor: 'test', action: 'app.register', org: 'default', targetType: 'app', targetId: id, details: {} };
+  const token = { id: `tok_${id}`, org, appId: id, hash: `h-${id}`, createdAt: app.createdAt, validUntil: null };
+  const audit = { id: `aud_${id}`, at: app.createdAt, actor: 'test', action: 'app.register', org, targetType: 'app', targetId: id, details: {} };
   await store.insertApp(app, token, audit);
 }
 
@@ -137,5 +137,15 @@ describe('writing a batch', () => {
     expect(stored.find((e) => e.thread === 't4')).toEqual(events[4]);
     expect(await store.getEvent(changed.id)).toEqual({ ...changed, status: 'delivered', reply: '{"ok":true}', latencyMs: 7 });
     expect((await store.listTimeline(changed.id)).map((t) => t.type)).toEqual(['accepted', 'replied']);
+  });
+});
+
+describe('registering', () => {
+  it('reports an app registered twice as a conflict, and a broken reference as the error it is', async () => {
+    const store = await storeWithApp();
+    await expect(addApp(store, 'acme-pm')).rejects.toMatchObject({ code: 'conflict', message: 'app "acme-pm" exists already in organization "default"' });
+    // Core checks the organization before it registers; were it missing, this is a bug to see, not a conflict.
+    const orphan = addApp(store, 'orphan', 'no-such-org');
+    await expect(orphan).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
   });
 });
