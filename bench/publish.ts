@@ -5,8 +5,10 @@ import { fmt, heading, medianRound, row } from './lib/report.js';
 
 const CONNECTIONS = 50;
 /** Rounds alternate between the baseline and relayd, and each figure is the median of its rounds: a shared machine's drift hits both alike. */
-const ROUNDS = 3;
+const ROUNDS = 5;
 const DURATION_S = 4;
+/** Each server is loaded this long first, uncounted: both are measured warm (JIT-compiled, buffers and SQLite pages grown). */
+const WARMUP_S = 2;
 const BODY = JSON.stringify({ name: 'order-shipped', channels: ['orders', 'orders-eu'], data: JSON.stringify({ id: 12345, items: 3, note: 'x'.repeat(200) }) });
 
 /** A bare node `http` server in its own process that reads and parses the same JSON body. */
@@ -30,12 +32,12 @@ async function startBareHttp(): Promise<{ url: string; stop(): void }> {
   return { url: `http://127.0.0.1:${port}`, stop: () => proc.kill() };
 }
 
-async function load(url: string, headers: Record<string, string>): Promise<{ rps: number; non2xx: number; p99: number }> {
+async function load(url: string, headers: Record<string, string>, duration = DURATION_S): Promise<{ rps: number; non2xx: number; p99: number }> {
   const result = await autocannon({
     url,
     method: 'POST',
     connections: CONNECTIONS,
-    duration: DURATION_S,
+    duration,
     headers: { 'content-type': 'application/json', ...headers },
     body: BODY,
   });
@@ -44,7 +46,7 @@ async function load(url: string, headers: Record<string, string>): Promise<{ rps
 
 /** Publish requests/s through the whole path (token, scope, rate limit, validation, group-committed persistence) beside bare http. */
 export async function benchPublish(daemon: RelaydProcess): Promise<void> {
-  heading(`Publish: ${CONNECTIONS} concurrent keep-alive clients, ${ROUNDS} alternating rounds of ${DURATION_S} s each (medians), ${BODY.length}-byte body`);
+  heading(`Publish: ${CONNECTIONS} concurrent keep-alive clients, ${ROUNDS} alternating rounds of ${DURATION_S} s each after ${WARMUP_S} s of warm-up (medians), ${BODY.length}-byte body`);
   await daemon.admin('POST', '/admin/v1/orgs/default/apps', { id: 'bench-publish', name: 'Bench' });
   const created = await daemon.admin<{ secret: string }>('POST', '/admin/v1/orgs/default/apps/bench-publish/tokens', {
     name: 'bench',
@@ -55,10 +57,14 @@ export async function benchPublish(daemon: RelaydProcess): Promise<void> {
   const bare = await startBareHttp();
   const baseRounds: Awaited<ReturnType<typeof load>>[] = [];
   const relaydRounds: Awaited<ReturnType<typeof load>>[] = [];
+  const publishUrl = `${daemon.url}/api/v1/apps/bench-publish/events`;
+  const auth = { authorization: `Bearer ${created.body.secret}` };
   try {
+    await load(`${bare.url}/`, {}, WARMUP_S);
+    await load(publishUrl, auth, WARMUP_S);
     for (let round = 0; round < ROUNDS; round++) {
       baseRounds.push(await load(`${bare.url}/`, {}));
-      relaydRounds.push(await load(`${daemon.url}/api/v1/apps/bench-publish/events`, { authorization: `Bearer ${created.body.secret}` }));
+      relaydRounds.push(await load(publishUrl, auth));
     }
   } finally {
     bare.stop();
