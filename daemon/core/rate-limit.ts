@@ -18,11 +18,14 @@ export interface RateDecision {
 }
 
 /**
- * Token buckets keyed by API token id. The port is async so that a shared (Redis)
- * implementation can serve several relayd nodes.
+ * Token buckets by key (an API token, an app, a client address). The port is async so
+ * that a shared (Redis) implementation can serve several relayd nodes.
  */
 export interface RateLimiter {
+  /** Takes one from the bucket if it has one. */
   consume(key: string, limit: Limit): Promise<RateDecision>;
+  /** What `consume` would decide, taking nothing: for a gate that charges only failures. */
+  peek(key: string, limit: Limit): Promise<RateDecision>;
 }
 
 interface Bucket {
@@ -32,34 +35,72 @@ interface Bucket {
   burst: number;
 }
 
+/** Past this many buckets, full ones (the same as none) are dropped. */
+const SWEEP_AT = 10_000;
+
 /** The in-process token bucket: `burst` is the size, `perMinute` the refill rate. */
 export class MemoryRateLimiter implements RateLimiter {
   readonly #buckets = new Map<string, Bucket>();
   readonly #clock: Clock;
+  #sweepAt = SWEEP_AT;
 
   constructor(clock: Clock) {
     this.#clock = clock;
   }
 
   async consume(key: string, limit: Limit): Promise<RateDecision> {
+    return this.#decide(key, limit, true);
+  }
+
+  async peek(key: string, limit: Limit): Promise<RateDecision> {
+    return this.#decide(key, limit, false);
+  }
+
+  #decide(key: string, limit: Limit, take: boolean): RateDecision {
     const now = this.#clock.now();
     let bucket = this.#buckets.get(key);
-    if (!bucket || bucket.burst !== limit.burst || bucket.perMinute !== limit.perMinute) {
-      // A new bucket, or the token's limit changed: start full at the new size.
+    if (!bucket) {
+      if (!take) return decision(limit, limit.burst, true);
+      if (this.#buckets.size >= this.#sweepAt) this.#sweep(now);
       bucket = { tokens: limit.burst, updatedAt: now, perMinute: limit.perMinute, burst: limit.burst };
       this.#buckets.set(key, bucket);
     }
-    const perMs = limit.perMinute / 60_000;
-    bucket.tokens = Math.min(limit.burst, bucket.tokens + (now - bucket.updatedAt) * perMs);
-    bucket.updatedAt = now;
+    refill(bucket, now);
+    if (bucket.burst !== limit.burst || bucket.perMinute !== limit.perMinute) {
+      // The limit changed (another profile, a new override): what was used stays used, so
+      // that switching a limit back and forth never refills the bucket.
+      const used = bucket.burst - bucket.tokens;
+      bucket.tokens = Math.max(0, Math.min(limit.burst, limit.burst - used));
+      bucket.burst = limit.burst;
+      bucket.perMinute = limit.perMinute;
+    }
     const allowed = bucket.tokens >= 1;
-    if (allowed) bucket.tokens -= 1;
-    return {
-      allowed,
-      limit: limit.burst,
-      remaining: Math.floor(bucket.tokens),
-      resetSeconds: Math.ceil((limit.burst - bucket.tokens) / perMs / 1000),
-      retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / perMs / 1000)),
-    };
+    if (allowed && take) bucket.tokens -= 1;
+    return decision(limit, bucket.tokens, allowed);
   }
+
+  /** Drops the buckets that have refilled; keeps the map bounded by the keys in recent use. */
+  #sweep(now: number): void {
+    for (const [key, bucket] of this.#buckets) {
+      refill(bucket, now);
+      if (bucket.tokens >= bucket.burst) this.#buckets.delete(key);
+    }
+    this.#sweepAt = Math.max(SWEEP_AT, this.#buckets.size * 2);
+  }
+}
+
+function refill(bucket: Bucket, now: number): void {
+  bucket.tokens = Math.min(bucket.burst, bucket.tokens + (now - bucket.updatedAt) * (bucket.perMinute / 60_000));
+  bucket.updatedAt = now;
+}
+
+function decision(limit: Limit, tokens: number, allowed: boolean): RateDecision {
+  const perMs = limit.perMinute / 60_000;
+  return {
+    allowed,
+    limit: limit.burst,
+    remaining: Math.floor(tokens),
+    resetSeconds: Math.ceil((limit.burst - tokens) / perMs / 1000),
+    retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((1 - tokens) / perMs / 1000)),
+  };
 }

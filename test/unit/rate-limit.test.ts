@@ -34,13 +34,37 @@ describe('the token bucket', () => {
     expect(full).toMatchObject({ allowed: true, remaining: 1 });
   });
 
-  it('keeps one bucket per key, and starts over when the limit changes', async () => {
+  it('keeps one bucket per key', async () => {
     const clock = fakeClock();
     const limiter = new MemoryRateLimiter(clock);
     const one = { perMinute: 1, burst: 1 };
     expect((await limiter.consume('a', one)).allowed).toBe(true);
     expect((await limiter.consume('a', one)).allowed).toBe(false);
     expect((await limiter.consume('b', one)).allowed).toBe(true);
-    expect((await limiter.consume('a', { perMinute: 100, burst: 50 })).allowed).toBe(true);
+  });
+
+  it('carries what was used over when the limit changes, so that switching back and forth never refills', async () => {
+    const clock = fakeClock();
+    const limiter = new MemoryRateLimiter(clock);
+    const restricted = { perMinute: 10, burst: 5 };
+    const steady = { perMinute: 60, burst: 30 };
+    for (let i = 0; i < 5; i++) expect((await limiter.consume('app', restricted)).allowed).toBe(true);
+    expect((await limiter.consume('app', restricted)).allowed).toBe(false);
+    // A bigger bucket: its size less the 5 used.
+    expect(await limiter.consume('app', steady)).toMatchObject({ allowed: true, remaining: 24 });
+    // Back to the small one: 6 used of 5, so nothing left.
+    expect((await limiter.consume('app', restricted)).allowed).toBe(false);
+    expect((await limiter.consume('app', steady)).remaining).toBe(24);
+  });
+
+  it('peeks without taking', async () => {
+    const clock = fakeClock();
+    const limiter = new MemoryRateLimiter(clock);
+    const two = { perMinute: 1, burst: 2 };
+    expect(await limiter.peek('x', two)).toMatchObject({ allowed: true, remaining: 2 });
+    await limiter.consume('x', two);
+    await limiter.consume('x', two);
+    expect(await limiter.peek('x', two)).toMatchObject({ allowed: false, remaining: 0 });
+    expect((await limiter.peek('x', two)).retryAfterSeconds).toBe(60);
   });
 });
