@@ -20,6 +20,8 @@ export const SETTINGS = {
   webhookTimeout: { flag: '--webhook-timeout <duration>', env: 'RELAY_WEBHOOK_TIMEOUT', doc: 'a webhook attempt without a 2xx answer within this is retried', default: '5s' },
   webhookDebounce: { flag: '--webhook-debounce <duration>', env: 'RELAY_WEBHOOK_DEBOUNCE', doc: 'channel_vacated and member_removed wait this long, and are dropped with their occupied/added if the channel or user is back (Pusher: 3s; 0s: at once)', default: '3s' },
   webhookRetryFor: { flag: '--webhook-retry-for <duration>', env: 'RELAY_WEBHOOK_RETRY_FOR', doc: 'how long a webhook delivery is retried (with backoff) before it is given up', default: '5m' },
+  headerTimeout: { flag: '--header-timeout <duration>', env: 'RELAY_HEADER_TIMEOUT', doc: 'a connection must send its request headers (or WebSocket handshake) within this, or it is closed', default: '10s' },
+  maxConnectionsPerAddress: { flag: '--max-connections-per-address <n>', env: 'RELAY_MAX_CONNECTIONS_PER_ADDRESS', doc: 'open connections (HTTP and WebSocket) one client address may hold; 0: no cap', default: '0' },
   maxAttempts: { flag: '--max-attempts <n>', env: 'RELAY_MAX_ATTEMPTS', doc: 'deliveries of one event to agents that disconnect mid-work before it fails', default: '5' },
 } as const;
 
@@ -43,6 +45,9 @@ export interface Config {
   webhookTimeoutMs: number;
   webhookRetryForMs: number;
   webhookDebounceMs: number;
+  headerTimeoutMs: number;
+  /** null: no cap. */
+  maxConnectionsPerAddress: number | null;
 }
 
 const duration = (name: string) =>
@@ -64,6 +69,8 @@ const schema = z.object({
   shutdownTimeout: duration('shutdown timeout'),
   historyRetention: duration('history retention').refine((ms) => ms >= 60_000, 'the history retention must be at least 1m'),
   maxAttempts: z.coerce.number().int().min(1).max(100),
+  headerTimeout: duration('header timeout').refine((ms) => ms >= 1000 && ms <= 300_000, 'the header timeout must be between 1s and 5m'),
+  maxConnectionsPerAddress: z.coerce.number().int().min(0).max(10_000_000),
   activityTimeout: duration('activity timeout').refine((ms) => ms >= 1000 && ms <= 3_600_000, 'the activity timeout must be between 1s and 1h'),
   authTimestampWindow: duration('auth timestamp window').refine((ms) => ms >= 1000, 'the auth timestamp window must be at least 1s'),
   webhookTimeout: duration('webhook timeout').refine((ms) => ms >= 1000 && ms <= 60_000, 'the webhook timeout must be between 1s and 60s'),
@@ -108,6 +115,8 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
       webhookTimeoutMs: c.webhookTimeout,
       webhookRetryForMs: c.webhookRetryFor,
       webhookDebounceMs: c.webhookDebounce,
+      headerTimeoutMs: c.headerTimeout,
+      maxConnectionsPerAddress: c.maxConnectionsPerAddress === 0 ? null : c.maxConnectionsPerAddress,
     },
     warnings,
   };

@@ -26,6 +26,7 @@ import { MemoryRateLimiter } from './core/rate-limit.js';
 import { TokenService } from './core/tokens.js';
 import { SecretBox } from './core/secrets.js';
 import { hasAdminTokenFile, loadMasterKey, prepareDataDir, writeAdminTokenFile } from './data-dir.js';
+import { guardConnections } from './http/connection-guard.js';
 import { createHttpHandler } from './http/handler.js';
 import { routes, type HttpServices } from './http/routes.js';
 import type { Logger } from './log.js';
@@ -154,7 +155,9 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     audit: (q) => listAudit(store, clock, q),
   };
   const relayEndpoint = new RelayEndpoint({ relay, connections, log, pingIntervalMs: config.pingIntervalMs });
-  const server: Server = createServer(createHttpHandler({ services, routes: routes(services), log, isDraining }));
+  // Timeouts are checked every second rather than node's 30 s, so that --header-timeout means what it says.
+  const server: Server = createServer({ connectionsCheckingInterval: 1000 }, createHttpHandler({ services, routes: routes(services), log, isDraining }));
+  guardConnections(server, { headerTimeoutMs: config.headerTimeoutMs, maxPerAddress: config.maxConnectionsPerAddress, log });
   const pusherEndpoint = new PusherEndpoint({ channels, connections, log, activityTimeoutMs: config.activityTimeoutMs });
   server.on('upgrade', createUpgradeDispatcher({ '/v1/connect': relayEndpoint.handleUpgrade, '/app/*': pusherEndpoint.handleUpgrade }, { isDraining, log }));
   server.on('clientError', (_err, socket) => socket.destroy());

@@ -207,6 +207,9 @@ export class ChannelService {
       this.#send(subscriber, this.#succeeded(this.#channel(subscriber.app, name)));
       return;
     }
+    if (subscriber.channels.size >= app.limits.maxSubscriptionsPerConnection) {
+      throw new RelayError('over_quota', `this connection is subscribed to ${subscriber.channels.size} channels, the app's limit (maxSubscriptionsPerConnection); unsubscribe from some first`);
+    }
     const channel = this.#channel(subscriber.app, name) ?? this.#openChannel(subscriber.app, name, type);
     if (channel.members && userId !== null && !channel.members.has(userId) && channel.members.size >= app.limits.maxPresenceMembers) {
       this.#closeChannelIfEmpty(channel);

@@ -2,6 +2,8 @@ import { createHash, createHmac } from 'node:crypto';
 import { RelayError } from '../../src/shared/errors.js';
 import type { AppRecord, Store } from '../store/store.js';
 import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from '../../src/shared/protocol/pusher.js';
+import { RATE_LIMIT_PROFILES } from '../../src/shared/rate-limits.js';
+import type { Limit } from './rate-limit.js';
 import { constantTimeEqual, type SecretBox } from './secrets.js';
 
 /** An app as the channel side needs it: its Pusher key and secret (opened), status and settings. */
@@ -14,6 +16,8 @@ export interface ChannelApp {
   clientEvents: boolean;
   subscriptionCount: boolean;
   limits: ChannelLimits;
+  /** The app's rate limit (its profile), which signed REST requests count against. */
+  rateLimit: Limit;
 }
 
 export function effectiveLimits(record: Pick<AppRecord, 'channelLimits'>): ChannelLimits {
@@ -60,13 +64,18 @@ export class ChannelAppDirectory {
       clientEvents: record.clientEvents,
       subscriptionCount: record.subscriptionCount,
       limits: effectiveLimits(record),
+      rateLimit: RATE_LIMIT_PROFILES[record.rateLimitProfile],
     };
     this.#byKey.set(app.key, app);
     this.#keys.set(`${app.org}/${app.id}`, app.key);
     return app;
   }
 
-  /** A signed REST request for the app in the path: its key, then its signature, then its status (403 when deactivated). */
+  /**
+   * A signed REST request for the app in the path, checked before its body is read: its key,
+   * then its signature (which covers `body_md5`), then its status (403 when deactivated).
+   * The body, once read, must still match `body_md5` (`verifyBodyMd5`).
+   */
   async authenticateRest(appId: string, req: SignedRequest, now: number, windowMs: number): Promise<ChannelApp> {
     const key = req.query.get('auth_key')?.[0];
     if (key === undefined) throw new RelayError('unauthorized', 'auth_key is missing: sign requests with the key and secret from `relay apps credentials`');
@@ -110,31 +119,33 @@ export interface SignedRequest {
   path: string;
   /** Query parameters, URL-decoded; a repeated one keeps its values. */
   query: Map<string, string[]>;
-  body: Buffer;
+  /** Whether the request says it carries a body (Content-Length or Transfer-Encoding), which is not read yet. */
+  hasBody: boolean;
 }
+
+/** Pusher's `auth_timestamp` is whole seconds in decimal; `0x...`, `1e9` and the like are not. */
+const TIMESTAMP = /^\d{1,12}$/;
 
 /**
  * Pusher's REST signature (§2.1): `auth_key`, `auth_timestamp` within the window,
- * `auth_version` 1.0, `body_md5` of the raw body when there is one, and `auth_signature`
- * = HMAC-SHA256 of `METHOD\nPATH\nQUERY` (every other parameter, keys lower-cased and
- * sorted, values unescaped, arrays joined with commas). Every refusal is a 401 naming why.
+ * `auth_version` 1.0, `body_md5` when there is a body, and `auth_signature` = HMAC-SHA256 of
+ * `METHOD\nPATH\nQUERY` (every other parameter, keys lower-cased and sorted, values
+ * unescaped, arrays joined with commas). Every refusal is a 401 naming why. The signature
+ * covers `body_md5`, so it is checked before the body is read; `verifyBodyMd5` checks the
+ * body against it afterwards. A valid request can be replayed within the window, as at Pusher.
  */
 export function verifyRestSignature(app: ChannelApp, req: SignedRequest, now: number, windowMs: number): void {
   const one = (name: string): string | undefined => req.query.get(name)?.[0];
-  const timestamp = Number(one('auth_timestamp'));
-  if (!Number.isFinite(timestamp)) throw new RelayError('unauthorized', 'auth_timestamp is missing or not a number of seconds');
+  const given = one('auth_timestamp');
+  if (given === undefined || !TIMESTAMP.test(given)) throw new RelayError('unauthorized', 'auth_timestamp is missing or not a whole number of seconds in decimal');
+  const timestamp = Number(given);
   const skew = Math.abs(now / 1000 - timestamp);
   if (skew * 1000 > windowMs) {
     throw new RelayError('unauthorized', `Timestamp expired: Given timestamp (${timestamp}) not within ${Math.round(windowMs / 1000)}s of server time`);
   }
   const version = one('auth_version');
   if (version !== undefined && version !== '1.0') throw new RelayError('unauthorized', `auth_version must be 1.0 (got "${version}")`);
-  const md5 = one('body_md5');
-  if (req.body.length > 0 || md5 !== undefined) {
-    const actual = createHash('md5').update(req.body).digest('hex');
-    if (md5 === undefined) throw new RelayError('unauthorized', 'body_md5 is missing: a request with a body must carry the MD5 of the body');
-    if (md5 !== actual) throw new RelayError('unauthorized', `body_md5 does not match the body (expected ${actual}, got ${md5})`);
-  }
+  if (req.hasBody && one('body_md5') === undefined) throw new RelayError('unauthorized', 'body_md5 is missing: a request with a body must carry the MD5 of the body');
   const signature = one('auth_signature');
   if (signature === undefined) throw new RelayError('unauthorized', 'auth_signature is missing');
   const params = [...req.query.entries()]
@@ -147,4 +158,13 @@ export function verifyRestSignature(app: ChannelApp, req: SignedRequest, now: nu
   if (!constantTimeEqual(signature, hmacHex(app.secret, signed))) {
     throw new RelayError('unauthorized', `Invalid signature: you should have sent HmacSHA256Hex(${JSON.stringify(signed)}, your_secret_key), but you sent "${signature}"`);
   }
+}
+
+/** The body read after the signature checked out must be the one whose MD5 it signed. */
+export function verifyBodyMd5(query: Map<string, string[]>, body: Buffer): void {
+  const md5 = query.get('body_md5')?.[0];
+  if (body.length === 0 && md5 === undefined) return;
+  const actual = createHash('md5').update(body).digest('hex');
+  if (md5 === undefined) throw new RelayError('unauthorized', 'body_md5 is missing: a request with a body must carry the MD5 of the body');
+  if (md5 !== actual) throw new RelayError('unauthorized', `body_md5 does not match the body (expected ${actual}, got ${md5})`);
 }

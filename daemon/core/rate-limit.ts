@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { compositeKey } from './keys.js';
 
 export interface Limit {
   perMinute: number;
@@ -27,6 +28,16 @@ export interface RateLimiter {
   /** What `consume` would decide, taking nothing: for a gate that charges only failures. */
   peek(key: string, limit: Limit): Promise<RateDecision>;
 }
+
+/**
+ * The buckets of the public API. An app has one limit (its profile), which its signed Pusher
+ * REST requests and every API token without a limit of its own count against together, so
+ * that no entry point adds to another's; a token given its own limit has a bucket of its own.
+ */
+export const rateBucket = {
+  app: (org: string, appId: string): string => compositeKey('app', org, appId),
+  token: (tokenId: string): string => compositeKey('token', tokenId),
+};
 
 interface Bucket {
   tokens: number;
@@ -68,9 +79,10 @@ export class MemoryRateLimiter implements RateLimiter {
     refill(bucket, now);
     if (bucket.burst !== limit.burst || bucket.perMinute !== limit.perMinute) {
       // The limit changed (another profile, a new override): what was used stays used, so
-      // that switching a limit back and forth never refills the bucket.
+      // that switching a limit back and forth never refills the bucket. Used more than the
+      // new size allows, the bucket is in debt, paid back at the new rate.
       const used = bucket.burst - bucket.tokens;
-      bucket.tokens = Math.max(0, Math.min(limit.burst, limit.burst - used));
+      bucket.tokens = limit.burst - used;
       bucket.burst = limit.burst;
       bucket.perMinute = limit.perMinute;
     }
@@ -99,7 +111,7 @@ function decision(limit: Limit, tokens: number, allowed: boolean): RateDecision 
   return {
     allowed,
     limit: limit.burst,
-    remaining: Math.floor(tokens),
+    remaining: Math.max(0, Math.floor(tokens)),
     resetSeconds: Math.ceil((limit.burst - tokens) / perMs / 1000),
     retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((1 - tokens) / perMs / 1000)),
   };

@@ -8,6 +8,7 @@ import type { ApiTokenRecord, AppRecord, Store } from '../store/store.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
 import type { Counters } from './metrics.js';
+import { rateBucket } from './rate-limit.js';
 import { fastHash, newApiToken, randomBase62 } from './secrets.js';
 
 /** What a request authenticated with an API token may do. */
@@ -17,6 +18,8 @@ export interface ApiPrincipal {
   appId: string;
   scopes: string[];
   rateLimit: RateLimit;
+  /** The bucket the token's requests count against: its app's, unless it has a limit of its own. */
+  rateBucket: string;
 }
 
 export interface CreateToken {
@@ -44,7 +47,7 @@ export class TokenService {
    * Verified tokens by secret hash, with what the hot path needs of their app. Revoke and
    * rotate drop an entry at once, and any change to an app drops its tokens' entries.
    */
-  readonly #byHash = new Map<string, { record: ApiTokenRecord; appActive: boolean; rateLimit: RateLimit }>();
+  readonly #byHash = new Map<string, { record: ApiTokenRecord; appActive: boolean; rateLimit: RateLimit; rateBucket: string }>();
   readonly #pendingUse = new Map<string, number>();
   #flushTimer: NodeJS.Timeout | null = null;
 
@@ -145,14 +148,19 @@ export class TokenService {
       if (!record) throw refused();
       const app = await this.#store.getApp(record.org, record.appId);
       if (!app) throw refused();
-      entry = { record, appActive: app.status === 'active', rateLimit: effectiveLimit(record, app) };
+      entry = {
+        record,
+        appActive: app.status === 'active',
+        rateLimit: effectiveLimit(record, app),
+        rateBucket: record.rateLimit === null ? rateBucket.app(record.org, record.appId) : rateBucket.token(record.id),
+      };
       this.#byHash.set(hash, entry);
     }
     const { record } = entry;
     const now = this.#clock.now();
     if (!entry.appActive || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt <= now)) throw refused();
     this.#pendingUse.set(record.id, now);
-    return { tokenId: record.id, org: record.org, appId: record.appId, scopes: record.scopes, rateLimit: entry.rateLimit };
+    return { tokenId: record.id, org: record.org, appId: record.appId, scopes: record.scopes, rateLimit: entry.rateLimit, rateBucket: entry.rateBucket };
   }
 
   /** Drops what the cache knows of an app's tokens (its status or default profile changed). */

@@ -6,12 +6,17 @@ import { bearerToken } from './middleware/auth.js';
 import { parseJson, readBody, readJson, validate } from './middleware/body.js';
 import type { Publisher } from '../core/channels.js';
 import { sendError, sendJson } from './respond.js';
+import { lingerOnClose } from './connection-guard.js';
 import type { HttpServices, Route } from './routes.js';
 import type { ApiPrincipal } from '../core/tokens.js';
+import { rateBucket, type Limit } from '../core/rate-limit.js';
+import { verifyBodyMd5 } from '../core/pusher-auth.js';
 import type { Scope } from '../../src/shared/scopes.js';
 
 /** Admin bodies are small; 64 KiB leaves room and caps what a bad client can make us buffer. */
 const ADMIN_BODY_LIMIT = 64 * 1024;
+/** Routes open to anyone (the health check) take no body; a stranger gets to send next to nothing. */
+const UNAUTHENTICATED_BODY_LIMIT = 1024;
 
 export interface HttpHandlerOptions {
   services: HttpServices;
@@ -46,18 +51,21 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
       const queryAt = target.indexOf('?');
       // Most requests (every publish) have no query string: no parsing for them.
       const searchParams = queryAt === -1 ? null : new URLSearchParams(target.slice(queryAt + 1));
-      const limit = route.bodyLimit ?? ADMIN_BODY_LIMIT;
+      const limit = route.bodyLimit ?? (route.auth === 'none' ? UNAUTHENTICATED_BODY_LIMIT : ADMIN_BODY_LIMIT);
       let raw: Buffer | undefined;
       let search: Record<string, string> = searchParams ? Object.fromEntries(searchParams) : {};
       if (route.auth === 'admin') {
         actor = await services.adminAuth.verify(bearerToken(req));
       } else if (route.auth === 'pusher') {
-        raw = await readBody(req, limit);
         // The signature is of the path as URL parsing normalises it.
         const url = new URL(target, 'http://relayd');
         const query = new Map<string, string[]>();
         for (const [name, value] of url.searchParams) query.set(name, [...(query.get(name) ?? []), value]);
-        const app = await services.channelApps.authenticateRest(params['app'] as string, { method: req.method ?? 'GET', path: url.pathname, query, body: raw }, services.now(), services.authTimestampWindowMs);
+        // Signed before read: a request that is not the app's own is refused without buffering a byte of its body.
+        const app = await services.channelApps.authenticateRest(params['app'] as string, { method: req.method ?? 'GET', path: url.pathname, query, hasBody: declaresBody(req) }, services.now(), services.authTimestampWindowMs);
+        await limitRate(services, headers, rateBucket.app(app.org, app.id), app.rateLimit);
+        raw = await readBody(req, limit);
+        verifyBodyMd5(query, raw);
         publisher = { org: app.org, appId: app.id };
         actor = `key:${app.key}`;
         search = Object.fromEntries(Object.entries(search).filter(([name]) => !PUSHER_AUTH_PARAMS.has(name)));
@@ -79,8 +87,7 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
       }
       sendJson(res, answer.status ?? 200, answer.body, headers);
     } catch (err) {
-      if (err instanceof RelayError && err.code === 'payload_too_large') headers['connection'] = 'close';
-      sendError(res, err, log, headers);
+      sendError(res, err, log, { ...headers, ...closeIfUnread(req) });
     }
   }
 
@@ -95,16 +102,17 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
     const path = new URL(req.url ?? '/', 'http://relayd').pathname;
     const methods = [...allowed.entries()].filter(([pattern]) => matches(pattern, path)).flatMap(([, m]) => m);
     if (methods.length > 0 && !methods.includes(method ?? '')) {
-      sendError(res, new RelayError('invalid_request', `${req.method} is not allowed on ${path}; use ${methods.join(', ')}`), log);
+      sendError(res, new RelayError('invalid_request', `${req.method} is not allowed on ${path}; use ${methods.join(', ')}`), log, closeIfUnread(req));
       return;
     }
-    sendError(res, new RelayError('not_found', `no such endpoint: ${req.method} ${path}`), log);
+    sendError(res, new RelayError('not_found', `no such endpoint: ${req.method} ${path}`), log, closeIfUnread(req));
   };
 }
 
 /**
  * The public API's gate, in the order that costs least for a refusal: the token (401), the
- * app in the path (403), the scope (403, naming it), then the token's rate limit (429).
+ * app in the path (403), the scope (403, naming it), then the rate limit (429): the app's,
+ * or the token's own.
  * The RateLimit headers go into `headers`, for every answer past the limiter.
  */
 async function authorizePublic(
@@ -117,16 +125,34 @@ async function authorizePublic(
   const principal = await services.tokens.authenticate(bearerToken(req));
   if (params['app'] !== principal.appId) throw new RelayError('forbidden', `this token belongs to app "${principal.appId}", not "${params['app']}"`);
   services.tokens.requireScope(principal, scope);
-  const decision = await services.rateLimiter.consume(principal.tokenId, principal.rateLimit);
+  await limitRate(services, headers, principal.rateBucket, principal.rateLimit);
+  return principal;
+}
+
+/** Counts the request against its bucket; the RateLimit headers go into `headers`, for every answer past this point. */
+async function limitRate(services: HttpServices, headers: Record<string, string>, bucket: string, limit: Limit): Promise<void> {
+  const decision = await services.rateLimiter.consume(bucket, limit);
   headers['ratelimit-limit'] = String(decision.limit);
   headers['ratelimit-remaining'] = String(decision.remaining);
   headers['ratelimit-reset'] = String(decision.resetSeconds);
   if (!decision.allowed) {
-    throw new RelayError('rate_limited', `rate limit of ${principal.rateLimit.perMinute}/min (burst ${principal.rateLimit.burst}) reached; retry in ${decision.retryAfterSeconds}s`, {
+    throw new RelayError('rate_limited', `rate limit of ${limit.perMinute}/min (burst ${limit.burst}) reached; retry in ${decision.retryAfterSeconds}s`, {
       details: { retryAfter: decision.retryAfterSeconds },
     });
   }
-  return principal;
+}
+
+/** A refused request's body is not waited for (nor read and thrown away): the connection goes once the answer is out. */
+function closeIfUnread(req: IncomingMessage): Record<string, string> {
+  if (req.complete) return {};
+  lingerOnClose(req.socket);
+  return { connection: 'close' };
+}
+
+/** Whether the request says a body follows; a bodiless one says neither. */
+function declaresBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
 /** The signature's own query parameters, which are not the route's. */

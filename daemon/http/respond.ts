@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { ERRORS, RelayError, errorBody } from '../../src/shared/errors.js';
 import type { Logger } from '../log.js';
+import { ClientGone } from './middleware/body.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
@@ -10,6 +11,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 /** The one place an error becomes an HTTP answer. Anything that is not a RelayError is a 500, logged with its stack. */
 export function sendError(res: ServerResponse, err: unknown, log: Logger, extraHeaders: Record<string, string> = {}): void {
+  if (err instanceof ClientGone) {
+    // A client's own doing, and anyone can do it: not worth an error line each time.
+    log.debug({ reason: err.message }, 'client went away mid-request');
+    res.destroy();
+    return;
+  }
   let error: RelayError;
   if (err instanceof RelayError) {
     error = err;

@@ -15,6 +15,7 @@ import {
 import type { ChannelService, ChannelSession, Subscriber } from '../core/channels.js';
 import type { ConnectionRegistry, LocalConnection } from '../core/connections.js';
 import { randomBase62 } from '../core/secrets.js';
+import { jsonTooDeep, tooDeepMessage } from '../../src/shared/json-depth.js';
 import type { Logger } from '../log.js';
 
 export interface PusherEndpointDeps {
@@ -199,9 +200,14 @@ export class PusherEndpoint {
       send(ws, pusherError(null, 'Binary frames are not supported: send JSON text frames'));
       return;
     }
+    const raw = Buffer.isBuffer(data) ? data : Buffer.from(data.toString());
+    if (jsonTooDeep(raw)) {
+      send(ws, pusherError(null, `Invalid message format: ${tooDeepMessage()}`));
+      return;
+    }
     let frame: unknown;
     try {
-      frame = JSON.parse(data.toString());
+      frame = JSON.parse(raw.toString());
     } catch {
       send(ws, pusherError(null, 'Invalid message format: a frame must be one JSON object'));
       return;

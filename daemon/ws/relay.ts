@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { ID_PREFIX } from '../../src/shared/ids.js';
 import { MAX_FRAME_BYTES, type ServerFrame } from '../../src/shared/protocol/relay.js';
+import { jsonTooDeep, tooDeepMessage } from '../../src/shared/json-depth.js';
 import { encodeFrame, type RelaySession } from '../core/relay.js';
 import type { ConnectionRegistry } from '../core/connections.js';
 import type { RelayService } from '../core/relay.js';
@@ -113,7 +114,12 @@ export class RelayEndpoint {
       send(ws, protocolError('frames must be JSON text, not binary'));
       return;
     }
-    const text = data.toString();
+    const raw = Buffer.isBuffer(data) ? data : Buffer.from(data.toString());
+    if (jsonTooDeep(raw)) {
+      send(ws, protocolError(`a frame must be one JSON object: ${tooDeepMessage()}`));
+      return;
+    }
+    const text = raw.toString();
     let frame: unknown;
     try {
       frame = JSON.parse(text);
@@ -125,7 +131,7 @@ export class RelayEndpoint {
       send(ws, protocolError('a frame must be a JSON object with a string "type"'));
       return;
     }
-    const bytes = Buffer.isBuffer(data) ? data.length : Buffer.byteLength(text);
+    const bytes = raw.length;
     this.#deps.relay.receive(session, frame as { type: string } & Record<string, unknown>, bytes).catch((err: unknown) => {
       this.#deps.log.error({ err, connectionId: session.id }, 'a relay frame failed');
     });

@@ -1,6 +1,6 @@
 import Pusher from 'pusher';
 import pusherJs from 'pusher-js';
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { afterEach, expect } from 'vitest';
 import { relay } from './cli.js';
 import type { Daemon } from './daemon.js';
@@ -93,3 +93,23 @@ export function collect<T = unknown>(channel: { bind(event: string, callback: (d
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A Pusher REST request signed by hand, per the reference §2.1, so that a test can sign
+ * what the SDK would never send: an old or odd timestamp, or a body other than the signed one.
+ */
+export function signedPost(daemon: Daemon, app: ChannelApp, path: string, body: string, options: { timestamp?: number | string; md5Of?: string } = {}): Promise<Response> {
+  const params: Record<string, string> = {
+    auth_key: app.key,
+    auth_timestamp: String(options.timestamp ?? Math.floor(Date.now() / 1000)),
+    auth_version: '1.0',
+    body_md5: createHash('md5').update(options.md5Of ?? body).digest('hex'),
+  };
+  const fullPath = `/apps/${app.id}${path}`;
+  const query = Object.keys(params)
+    .sort()
+    .map((k) => `${k}=${params[k]}`)
+    .join('&');
+  const signature = createHmac('sha256', app.secret).update(`POST\n${fullPath}\n${query}`).digest('hex');
+  return fetch(`${daemon.url}${fullPath}?${query}&auth_signature=${signature}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+}

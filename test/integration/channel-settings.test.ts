@@ -38,7 +38,7 @@ describe('channel settings of an app', () => {
     expect(before).toMatchObject({
       clientEvents: false,
       channelConnections: 0,
-      channelLimits: { maxConnections: null, maxEventBytes: 10240, maxPresenceMembers: 100, maxPresenceUserInfoBytes: 1024, clientEventsPerSecond: 10 },
+      channelLimits: { maxConnections: null, maxEventBytes: 10240, maxPresenceMembers: 100, maxPresenceUserInfoBytes: 1024, clientEventsPerSecond: 10, maxSubscriptionsPerConnection: 500 },
     });
 
     const updated = await relay(['apps', 'update', 'acme-pm', '--client-events', 'on', '--limit', 'maxConnections=1', '--limit', 'maxEventBytes=100', '--json'], { daemon });

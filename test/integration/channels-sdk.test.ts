@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import Pusher from 'pusher';
 import { describe, expect, it } from 'vitest';
 import { relay } from '../helpers/cli.js';
@@ -9,6 +9,7 @@ import {
   next,
   port,
   registerChannelApp,
+  signedPost,
   sleep,
   subscribed,
   subscriberClient,
@@ -76,26 +77,6 @@ function givenUpWith(client: PusherClient): Promise<number | undefined> {
 /** The app's refusal body as relayd documents it: `{"error":{"code":"unauthorized","message":...}}`. */
 async function refusal(res: Response): Promise<{ code: string; message: string }> {
   return ((await res.json()) as { error: { code: string; message: string } }).error;
-}
-
-/**
- * A Pusher REST request signed by hand, per the reference §2.1, so that a test can sign
- * what the SDK would never send: an old timestamp, or a body other than the signed one.
- */
-function signedPost(daemon: Daemon, app: ChannelApp, path: string, body: string, options: { timestamp?: number; md5Of?: string } = {}): Promise<Response> {
-  const params: Record<string, string> = {
-    auth_key: app.key,
-    auth_timestamp: String(options.timestamp ?? Math.floor(Date.now() / 1000)),
-    auth_version: '1.0',
-    body_md5: createHash('md5').update(options.md5Of ?? body).digest('hex'),
-  };
-  const fullPath = `/apps/${app.id}${path}`;
-  const query = Object.keys(params)
-    .sort()
-    .map((k) => `${k}=${params[k]}`)
-    .join('&');
-  const signature = createHmac('sha256', app.secret).update(`POST\n${fullPath}\n${query}`).digest('hex');
-  return fetch(`${daemon.url}${fullPath}?${query}&auth_signature=${signature}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
 }
 
 describe('channels through pusher-js and the pusher SDK', () => {

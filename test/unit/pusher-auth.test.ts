@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CHANNEL_LIMITS, channelNameProblem, channelType } from '../../src/shared/protocol/pusher.js';
-import { verifyRestSignature, verifySocketAuth, type ChannelApp } from '../../daemon/core/pusher-auth.js';
+import { verifyBodyMd5, verifyRestSignature, verifySocketAuth, type ChannelApp } from '../../daemon/core/pusher-auth.js';
 
 /** The worked examples of Pusher's docs (reference §1.5 and §2.2), with the corrected presence vector. */
 const app: ChannelApp = {
@@ -12,6 +12,7 @@ const app: ChannelApp = {
   clientEvents: false,
   subscriptionCount: false,
   limits: DEFAULT_CHANNEL_LIMITS,
+  rateLimit: { perMinute: 120, burst: 200 },
 };
 const socket = '1234.1234';
 
@@ -55,23 +56,31 @@ describe('REST signatures', () => {
   const window = 600_000;
 
   it('accepts the docs example', () => {
-    expect(() => verifyRestSignature(app, { method: 'POST', path: '/apps/3/events', query: query(), body }, at, window)).not.toThrow();
+    expect(() => verifyRestSignature(app, { method: 'POST', path: '/apps/3/events', query: query(), hasBody: true }, at, window)).not.toThrow();
   });
 
   it('refuses a timestamp outside the window, saying so', () => {
-    expect(() => verifyRestSignature(app, { method: 'POST', path: '/apps/3/events', query: query(), body }, at + 601_000, window)).toThrow(
+    expect(() => verifyRestSignature(app, { method: 'POST', path: '/apps/3/events', query: query(), hasBody: true }, at + 601_000, window)).toThrow(
       /^Timestamp expired: Given timestamp \(1353088179\) not within 600s of server time$/,
     );
-    expect(() => verifyRestSignature(app, { method: 'POST', path: '/apps/3/events', query: query(), body }, at - 599_000, window)).not.toThrow();
+    expect(() => verifyRestSignature(app, { method: 'POST', path: '/apps/3/events', query: query(), hasBody: true }, at - 599_000, window)).not.toThrow();
   });
 
   it('refuses a body that is not the one signed, a missing body_md5, and a changed path', () => {
+    expect(() => verifyBodyMd5(query(), body)).not.toThrow();
     const other = Buffer.from(body.toString().replace('foo', 'bar'));
-    expect(() => verifyRestSignature(app, { method: 'POST', path: '/apps/3/events', query: query(), body: other }, at, window)).toThrow(/body_md5 does not match/);
+    expect(() => verifyBodyMd5(query(), other)).toThrow(/body_md5 does not match/);
     const noMd5 = query();
     noMd5.delete('body_md5');
-    expect(() => verifyRestSignature(app, { method: 'POST', path: '/apps/3/events', query: noMd5, body }, at, window)).toThrow(/body_md5 is missing/);
-    expect(() => verifyRestSignature(app, { method: 'POST', path: '/apps/4/events', query: query(), body }, at, window)).toThrow(/Invalid signature/);
+    expect(() => verifyRestSignature(app, { method: 'POST', path: '/apps/3/events', query: noMd5, hasBody: true }, at, window)).toThrow(/body_md5 is missing/);
+    expect(() => verifyBodyMd5(noMd5, body)).toThrow(/body_md5 is missing/);
+    expect(() => verifyRestSignature(app, { method: 'POST', path: '/apps/4/events', query: query(), hasBody: true }, at, window)).toThrow(/Invalid signature/);
+  });
+
+  it.each(['0x50a6e8b3', '1353088179.0', '1.353088179e9', ' 1353088179', '+1353088179', ''])('refuses auth_timestamp %j: decimal seconds only', (timestamp) => {
+    expect(() => verifyRestSignature(app, { method: 'POST', path: '/apps/3/events', query: query({ auth_timestamp: timestamp }), hasBody: true }, at, window)).toThrow(
+      /auth_timestamp is missing or not a whole number of seconds in decimal/,
+    );
   });
 });
 

@@ -52,9 +52,12 @@ describe('the token bucket', () => {
     expect((await limiter.consume('app', restricted)).allowed).toBe(false);
     // A bigger bucket: its size less the 5 used.
     expect(await limiter.consume('app', steady)).toMatchObject({ allowed: true, remaining: 24 });
-    // Back to the small one: 6 used of 5, so nothing left.
-    expect((await limiter.consume('app', restricted)).allowed).toBe(false);
-    expect((await limiter.consume('app', steady)).remaining).toBe(24);
+    // Back to the small one: 6 used of 5, so nothing left, and a debt of one to pay back first.
+    expect(await limiter.consume('app', restricted)).toMatchObject({ allowed: false, remaining: 0, retryAfterSeconds: 12 });
+    expect((await limiter.consume('app', steady)).remaining).toBe(23);
+    for (let i = 0; i < 23; i++) await limiter.consume('app', steady);
+    // 30 used in all, the biggest bucket's size, however often the limit changes.
+    for (const limit of [restricted, steady, restricted, steady]) expect((await limiter.consume('app', limit)).allowed).toBe(false);
   });
 
   it('peeks without taking', async () => {

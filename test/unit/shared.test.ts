@@ -3,6 +3,7 @@ import { formatDuration, parseDuration, parseExpiry } from '../../src/shared/dur
 import { RelayError } from '../../src/shared/errors.js';
 import { parseRateLimit } from '../../src/shared/rate-limits.js';
 import { grants, validateScopes } from '../../src/shared/scopes.js';
+import { jsonTooDeep } from '../../src/shared/json-depth.js';
 
 describe('durations', () => {
   it.each([
@@ -67,5 +68,20 @@ describe('rate limits', () => {
 
   it.each(['fast', '0/min', '100/hour', '/min'])('refuses %j', (text) => {
     expect(() => parseRateLimit(text)).toThrow(/invalid rate limit/);
+  });
+});
+
+describe('JSON nesting depth', () => {
+  const deep = (n: number): string => '['.repeat(n) + ']'.repeat(n);
+  it.each([
+    ['flat', '{"a":1,"b":[1,2,3]}', false],
+    ['64 levels', deep(64), false],
+    ['65 levels', deep(65), true],
+    ['objects count too', '{"a":'.repeat(65) + '1' + '}'.repeat(65), true],
+    ['brackets inside strings do not', JSON.stringify({ s: '['.repeat(1000) }), false],
+    ['escaped quotes do not end a string', JSON.stringify({ s: '\\"' + '['.repeat(1000) }), false],
+    ['500,000 levels', deep(500_000), true],
+  ])('%s', (_, text, tooDeep) => {
+    expect(jsonTooDeep(Buffer.from(text))).toBe(tooDeep);
   });
 });

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { RelayError } from '../../../src/shared/errors.js';
 import { describeIssues } from '../../../src/shared/schemas.js';
+import { jsonTooDeep, tooDeepMessage } from '../../../src/shared/json-depth.js';
 
 /** Reads a JSON body of at most `limit` bytes. An empty body reads as `{}`. */
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
@@ -21,6 +22,7 @@ export function parseJson(req: IncomingMessage, raw: Buffer): unknown {
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new RelayError('invalid_request', `the body must be JSON: send Content-Type: application/json (got ${type ? `"${type}"` : 'none'})`);
   }
+  if (jsonTooDeep(raw)) throw new RelayError('invalid_request', `invalid JSON body: ${tooDeepMessage()}`);
   try {
     return JSON.parse(raw.toString('utf8')) as unknown;
   } catch (err) {
@@ -31,6 +33,11 @@ export function parseJson(req: IncomingMessage, raw: Buffer): unknown {
 /** Events rather than async iteration: this is on every request's path, and it is measurably cheaper. */
 function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    // Gone while its request was being authenticated: 'end' and 'error' have been and gone.
+    if (req.destroyed) {
+      reject(new ClientGone(new Error('aborted')));
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer): void => {
@@ -45,8 +52,16 @@ function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     req.on('data', onData);
     req.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
-    req.once('error', reject);
+    req.once('error', (err) => reject(new ClientGone(err)));
   });
+}
+
+/** The client went away before its body was complete: nobody is left to answer, and nothing is wrong with relayd. */
+export class ClientGone extends Error {
+  constructor(cause: Error) {
+    super(`the client closed the connection before its request was complete (${cause.message})`, { cause });
+    this.name = 'ClientGone';
+  }
 }
 
 export function validate<S extends z.ZodType>(schema: S, value: unknown, where = 'body'): z.output<S> {

@@ -68,6 +68,7 @@ export interface ChannelLimits {
   maxPresenceMembers: number;
   maxPresenceUserInfoBytes: number;
   clientEventsPerSecond: number;
+  maxSubscriptionsPerConnection: number;
 }
 
 export const DEFAULT_CHANNEL_LIMITS: ChannelLimits = {
@@ -76,6 +77,7 @@ export const DEFAULT_CHANNEL_LIMITS: ChannelLimits = {
   maxPresenceMembers: 100,
   maxPresenceUserInfoBytes: 1024,
   clientEventsPerSecond: 10,
+  maxSubscriptionsPerConnection: 500,
 };
 
 /** The range each limit may be set to; `maxEventBytes` stops at 100 KB, where the frame and body caps sit. */
@@ -85,6 +87,7 @@ export const CHANNEL_LIMIT_RANGES: Record<keyof ChannelLimits, { min: number; ma
   maxPresenceMembers: { min: 1, max: 10_000, doc: 'distinct users in one presence channel (default 100)' },
   maxPresenceUserInfoBytes: { min: 1, max: 64 * 1024, doc: 'bytes of one presence member\'s user_info (default 1024)' },
   clientEventsPerSecond: { min: 1, max: 10_000, doc: 'client events one connection may send per second (default 10)' },
+  maxSubscriptionsPerConnection: { min: 1, max: 100_000, doc: 'channels one connection may be subscribed to at once (default 500)' },
 };
 
 export const CHANNEL_LIMIT_KEYS = Object.keys(CHANNEL_LIMIT_RANGES) as (keyof ChannelLimits)[];

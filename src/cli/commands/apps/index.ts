@@ -22,7 +22,7 @@ export function appsCommand(program: Command): void {
     .argument('<id>', 'app id')
     .option('--name <name>', 'new display name')
     .option('--description <text>', 'new description')
-    .option('--rate-limit <profile>', `default rate-limit profile of the app's tokens (${Object.keys(RATE_LIMIT_PROFILES).join(', ')})`)
+    .option('--rate-limit <profile>', `the app's rate limit, which its signed Pusher requests and its tokens without a limit of their own share (${Object.keys(RATE_LIMIT_PROFILES).join(', ')})`)
     .addOption(new Option('--client-events <on|off>', 'let channel subscribers send client- events to each other').choices(['on', 'off']))
     .addOption(new Option('--subscription-count <on|off>', 'send subscription counts to the subscribers of non-presence channels, and the subscription_count webhook').choices(['on', 'off']))
     .option('--limit <key=value>', `set a channel limit (repeatable; value "default" resets it): ${CHANNEL_LIMIT_KEYS.join(', ')}`, collect, [])

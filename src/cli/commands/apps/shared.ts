@@ -47,5 +47,6 @@ function channelLimits(app: App): string {
     `${l.maxEventBytes} B a message`,
     `${l.maxPresenceMembers} presence members (user_info ${l.maxPresenceUserInfoBytes} B)`,
     `${l.clientEventsPerSecond} client events/s`,
+    `${l.maxSubscriptionsPerConnection} subscriptions a connection`,
   ].join(', ');
 }
