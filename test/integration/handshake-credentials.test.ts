@@ -11,6 +11,7 @@ interface Counters {
   bcryptCompares: number;
   handshakesAccepted: number;
   handshakesRefused: number;
+  handshakesRateLimited: number;
   credentialsRefusedUnchecked: number;
 }
 
@@ -148,5 +149,45 @@ describe('app tokens issued before lookup ids', () => {
     expect((await refused(daemon, `rlk_acme-pm_${randomBase62(32)}`)).status).toBe(401);
     expect(await since(daemon, before)).toMatchObject({ bcryptCompares: 0, handshakesRefused: 2 });
     expect(fresh).toMatch(/^rlk_acme-pm_[0-9A-Za-z]{44}$/);
+  });
+});
+
+describe('refused credentials per client address', () => {
+  it('a client with a wrong token gets 401 a few dozen times', async () => {
+    const daemon = await startDaemon();
+    for (let i = 0; i < 30; i++) {
+      const token = i % 2 === 0 ? `rlk_acme-pm_${randomBase62(44)}` : `rla_athena_${randomBase62(32)}`;
+      expect((await refused(daemon, token)).status).toBe(401);
+    }
+  });
+
+  it('past the limit an address gets 429 with Retry-After, even with a valid token, unverified; another address is unaffected', async () => {
+    const daemon = await startDaemon({ args: ['--failed-handshake-limit', '1/min,burst=5'] });
+    const appToken = await registerApp(daemon, 'acme-pm');
+    const agent = await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '-q'], { daemon });
+    expect(agent.exitCode, agent.stderr).toBe(0);
+    const agentToken = agent.stdout.trim();
+
+    // App and agent credentials alike are charged to the address.
+    for (const token of [`rlk_acme-pm_${randomBase62(44)}`, `rla_athena_${randomBase62(32)}`, 'nonsense', `rlk_nosuchapp_${randomBase62(44)}`, `rla_nobody_${randomBase62(32)}`]) {
+      expect((await refused(daemon, token)).status, token).toBe(401);
+    }
+    const before = await counters(daemon);
+    const limited = await refused(daemon, `rlk_acme-pm_${randomBase62(44)}`);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(limited.body)).toMatchObject({ error: { code: 'rate_limited' } });
+    // The app's token has never been verified: a 429 for it shows that nothing was checked.
+    expect((await refused(daemon, appToken)).status).toBe(429);
+    expect((await refused(daemon, agentToken)).status).toBe(429);
+    expect(await since(daemon, before)).toMatchObject({ bcryptCompares: 0, handshakesRateLimited: 3, handshakesRefused: 3, handshakesAccepted: 0 });
+
+    const elsewhere = { localAddress: '127.0.0.2' };
+    await accepted(daemon, appToken, elsewhere);
+    await accepted(daemon, agentToken, elsewhere);
+    expect(await since(daemon, before)).toMatchObject({ bcryptCompares: 1, handshakesAccepted: 2 });
+    // Accepted handshakes cost an address nothing: more of them than the burst leave its failures intact.
+    for (let i = 0; i < 6; i++) await accepted(daemon, appToken, elsewhere);
+    expect((await refused(daemon, `rlk_acme-pm_${randomBase62(44)}`, elsewhere)).status).toBe(401);
   });
 });
