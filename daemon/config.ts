@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../src/shared/duration.js';
 import { defaultDataDir } from '../src/shared/paths.js';
+import { isRateLimitProfile, parseRateLimit } from '../src/shared/rate-limits.js';
 import type { LogLevel } from './log.js';
 
 /**
@@ -23,6 +24,7 @@ export const SETTINGS = {
   headerTimeout: { flag: '--header-timeout <duration>', env: 'RELAY_HEADER_TIMEOUT', doc: 'a connection must send its request headers (or WebSocket handshake) within this, or it is closed', default: '10s' },
   maxConnectionsPerAddress: { flag: '--max-connections-per-address <n>', env: 'RELAY_MAX_CONNECTIONS_PER_ADDRESS', doc: 'open connections (HTTP and WebSocket) one client address may hold; 0: no cap', default: '0' },
   maxAttempts: { flag: '--max-attempts <n>', env: 'RELAY_MAX_ATTEMPTS', doc: 'deliveries of one event to agents that disconnect mid-work before it fails', default: '5' },
+  failedHandshakeLimit: { flag: '--failed-handshake-limit <limit>', env: 'RELAY_FAILED_HANDSHAKE_LIMIT', doc: 'refused credentials a client address may send to /v1/connect (N/min,burst=M) before its handshakes get 429 unchecked; off: no limit', default: '30/min,burst=30' },
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -48,6 +50,8 @@ export interface Config {
   headerTimeoutMs: number;
   /** null: no cap. */
   maxConnectionsPerAddress: number | null;
+  /** Refused handshake credentials allowed per client address; null: no limit. */
+  failedHandshakeLimit: { perMinute: number; burst: number } | null;
 }
 
 const duration = (name: string) =>
@@ -76,6 +80,20 @@ const schema = z.object({
   webhookTimeout: duration('webhook timeout').refine((ms) => ms >= 1000 && ms <= 60_000, 'the webhook timeout must be between 1s and 60s'),
   webhookDebounce: duration('webhook debounce').refine((ms) => ms <= 60_000, 'the webhook debounce must be at most 60s'),
   webhookRetryFor: duration('webhook retry period').refine((ms) => ms >= 1000 && ms <= 7 * 86_400_000, 'the webhook retry period must be between 1s and 7d'),
+  failedHandshakeLimit: z.string().transform((text, ctx) => {
+    if (text.trim() === 'off') return null;
+    try {
+      // The API tokens' profiles are no limit for this.
+      if (!isRateLimitProfile(text)) {
+        const { perMinute, burst } = parseRateLimit(text);
+        return { perMinute, burst };
+      }
+    } catch {
+      // not N/min,burst=M: the issue below says what is
+    }
+    ctx.addIssue({ code: 'custom', message: `invalid limit "${text}": use N/min,burst=M (say 30/min,burst=30) or off` });
+    return z.NEVER;
+  }),
 });
 
 export type ConfigResult = { config: Config; warnings: string[] } | { config: null; errors: string[]; warnings: string[] };
@@ -117,6 +135,7 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
       webhookDebounceMs: c.webhookDebounce,
       headerTimeoutMs: c.headerTimeout,
       maxConnectionsPerAddress: c.maxConnectionsPerAddress === 0 ? null : c.maxConnectionsPerAddress,
+      failedHandshakeLimit: c.failedHandshakeLimit,
     },
     warnings,
   };

@@ -98,7 +98,8 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     webhooks,
     onError: (err, what) => log.error({ err }, what),
   });
-  const relay = new RelayService({ verifier, apps, agents, routing, dispatcher, counters, webhooks });
+  const rateLimiter = new MemoryRateLimiter(clock);
+  const relay = new RelayService({ verifier, apps, agents, routing, dispatcher, counters, webhooks, rateLimiter, failedHandshakes: config.failedHandshakeLimit });
   const pruner = new HistoryPruner({
     store,
     clock,
@@ -107,7 +108,6 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     onPruned: (count) => log.info({ count }, 'pruned old events from history'),
     onError: (err) => log.error({ err }, 'could not prune history'),
   });
-  const rateLimiter = new MemoryRateLimiter(clock);
 
   await orgs.ensureDefault();
   await apps.start();

@@ -10,7 +10,7 @@ import type { Clock } from './clock.js';
 import { GraceTimers } from './grace.js';
 import type { ConnectionRegistry } from './connections.js';
 import type { EventLog } from './events.js';
-import { bcryptHash, newAppToken, randomBase62, randomHex, type SecretBox } from './secrets.js';
+import { bcryptHash, newAppToken, randomBase62, randomHex, type NewAppToken, type SecretBox } from './secrets.js';
 
 export const DEFAULT_GRACE_MS = 3_600_000;
 const RECENT_EVENTS = 10;
@@ -63,7 +63,7 @@ export class AppService {
     const { store, clock, secrets } = this.#deps;
     await this.#requireOrg(org);
     const now = clock.now();
-    const secret = newAppToken(input.id);
+    const issued = newAppToken(input.id);
     const record: AppRecord = {
       org,
       id: input.id,
@@ -79,9 +79,9 @@ export class AppService {
       subscriptionCount: false,
       channelLimits: {},
     };
-    const token = await this.#newTokenRecord(org, input.id, secret, now);
+    const token = await this.#newTokenRecord(org, input.id, issued, now);
     await store.insertApp(record, token, auditRecord(clock, actor, 'app.register', { org, type: 'app', id: input.id }, { name: input.name }));
-    return { app: await this.#toApp(record), secret };
+    return { app: await this.#toApp(record), secret: issued.token };
   }
 
   async list(org: string): Promise<App[]> {
@@ -143,13 +143,13 @@ export class AppService {
     const { store, clock } = this.#deps;
     await this.#require(org, id);
     const now = clock.now();
-    const secret = newAppToken(id);
-    const token = await this.#newTokenRecord(org, id, secret, now);
+    const issued = newAppToken(id);
+    const token = await this.#newTokenRecord(org, id, issued, now);
     const graceUntil = now + graceMs;
     await store.rotateAppToken(token, graceUntil, now, auditRecord(clock, actor, 'app.rotate', { org, type: 'app', id }, { graceMs }));
     this.#deps.appChanged(org, id);
     this.#scheduleGraceEnd(org, id, graceUntil);
-    return { app: await this.#toApp(await this.#require(org, id)), secret, previousValidUntil: new Date(graceUntil).toISOString() };
+    return { app: await this.#toApp(await this.#require(org, id)), secret: issued.token, previousValidUntil: new Date(graceUntil).toISOString() };
   }
 
   async credentials(actor: Actor, org: string, id: string): Promise<AppCredentials> {
@@ -218,8 +218,8 @@ export class AppService {
     await this.#deps.connections.closeOwner({ role: 'app', org, ownerId: appId, keepCredentials: valid, code: CLOSE_TOKEN_EXPIRED, reason: 'token expired' });
   }
 
-  async #newTokenRecord(org: string, appId: string, secret: string, now: number): Promise<AppTokenRecord> {
-    return { id: `atk_${randomBase62(16)}`, org, appId, hash: await bcryptHash(secret), createdAt: now, validUntil: null };
+  async #newTokenRecord(org: string, appId: string, issued: NewAppToken, now: number): Promise<AppTokenRecord> {
+    return { id: `atk_${randomBase62(16)}`, org, appId, lookupId: issued.lookupId, hash: await bcryptHash(issued.secret), createdAt: now, validUntil: null };
   }
 
   async #requireOrg(org: string): Promise<void> {

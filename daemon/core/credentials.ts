@@ -1,7 +1,7 @@
 import type { AppStatus } from '../../src/shared/api.js';
 import { RelayError } from '../../src/shared/errors.js';
-import { parseAppToken } from '../../src/shared/ids.js';
-import type { Store } from '../store/store.js';
+import { parseAppToken, type AppTokenParts } from '../../src/shared/ids.js';
+import type { AppTokenRecord, Store } from '../store/store.js';
 import type { Clock } from './clock.js';
 import type { Counters } from './metrics.js';
 import { bcryptCompare, fastHash } from './secrets.js';
@@ -25,7 +25,12 @@ export interface AppTokenVerifier {
 
 const invalidToken = (): RelayError => new RelayError('unauthorized', 'invalid app token');
 
-/** Looks the token up and pays bcrypt for each candidate hash (at most the current and the previous token). */
+/**
+ * Finds the stored token by the lookup id in the token and pays bcrypt at most once; an
+ * unknown lookup id, or one of another app, costs no hash at all, whether or not the app
+ * exists. A token issued before lookup ids is compared with its app's tokens that have none
+ * (at most the current one and the one in grace), until the app is rotated.
+ */
 export class BcryptAppTokenVerifier implements AppTokenVerifier {
   readonly #store: Store;
   readonly #clock: Clock;
@@ -43,9 +48,11 @@ export class BcryptAppTokenVerifier implements AppTokenVerifier {
       this.#counters.credentialsRefusedUnchecked++;
       throw invalidToken();
     }
-    for (const candidate of await this.#store.findValidAppTokens(parsed.appId, this.#clock.now())) {
+    // A token with a lookup id was hashed without it (its secret alone fits the 72 bytes bcrypt reads).
+    const hashed = parsed.secret ?? token;
+    for (const candidate of await this.#candidates(parsed)) {
       this.#counters.bcryptCompares++;
-      if (!(await bcryptCompare(token, candidate.hash))) continue;
+      if (!(await bcryptCompare(hashed, candidate.hash))) continue;
       const app = await this.#store.getApp(candidate.org, candidate.appId);
       if (!app) break;
       return { org: app.org, appId: app.id, tokenId: candidate.id, status: app.status, validUntil: candidate.validUntil };
@@ -53,28 +60,35 @@ export class BcryptAppTokenVerifier implements AppTokenVerifier {
     throw invalidToken();
   }
 
+  async #candidates(parsed: AppTokenParts): Promise<AppTokenRecord[]> {
+    const now = this.#clock.now();
+    if (parsed.lookupId === null) return this.#store.findValidLegacyAppTokens(parsed.appId, now);
+    const record = await this.#store.findAppTokenByLookupId(parsed.lookupId);
+    if (!record || record.appId !== parsed.appId || (record.validUntil !== null && record.validUntil <= now)) return [];
+    return [record];
+  }
+
   invalidateApp(): void {}
 }
 
-interface CacheEntry {
-  principal: AppPrincipal | null;
-  /** Negative entries expire so that a burst of one wrong token costs one bcrypt, not a thousand. */
-  expiresAt: number;
-}
-
+/** Refusals expire so that a burst of one wrong token costs one verification, not a thousand. */
 const NEGATIVE_TTL_MS = 60_000;
 const MAX_ENTRIES = 10_000;
 
 /**
- * Remembers verified tokens by their SHA-256 (never the token itself), and shares one
- * verification among concurrent handshakes with the same token, so that a burst of
- * connections pays bcrypt once. Rotation and status changes invalidate an app's entries at once.
+ * Remembers verified tokens by the SHA-256 of the whole token (never the token itself, and
+ * never the lookup id alone, which is no secret), and shares one verification among
+ * concurrent handshakes with the same token, so that a burst of connections pays bcrypt once.
+ * Rotation and status changes invalidate an app's entries at once. Refusals are kept apart
+ * from verified tokens, so that a spray of forged tokens cannot push verified ones out.
  */
 export class CachedAppTokenVerifier implements AppTokenVerifier {
   readonly #inner: AppTokenVerifier;
   readonly #clock: Clock;
   readonly #counters: Counters;
-  readonly #entries = new Map<string, CacheEntry>();
+  readonly #verified = new Map<string, AppPrincipal>();
+  /** Refused tokens' keys, to when the refusal expires. */
+  readonly #refused = new Map<string, number>();
   readonly #inFlight = new Map<string, Promise<AppPrincipal>>();
   /** Bumped per app on invalidation, so that a verification started before it is not cached after it. */
   readonly #generation = new Map<string, number>();
@@ -93,29 +107,29 @@ export class CachedAppTokenVerifier implements AppTokenVerifier {
     }
     const key = fastHash(token);
     const now = this.#clock.now();
-    const entry = this.#entries.get(key);
-    if (entry) {
-      const expired = entry.expiresAt <= now || (entry.principal?.validUntil != null && entry.principal.validUntil <= now);
-      if (!expired) {
-        if (!entry.principal) throw invalidToken();
-        return entry.principal;
-      }
-      this.#entries.delete(key);
+    const principal = this.#verified.get(key);
+    if (principal) {
+      if (principal.validUntil === null || principal.validUntil > now) return principal;
+      this.#verified.delete(key);
+    }
+    const refusedUntil = this.#refused.get(key);
+    if (refusedUntil !== undefined) {
+      if (refusedUntil > now) throw invalidToken();
+      this.#refused.delete(key);
     }
     const pending = this.#inFlight.get(key);
     if (pending) return pending;
     const generation = this.#generation.get(parsed.appId) ?? 0;
+    const current = (): boolean => (this.#generation.get(parsed.appId) ?? 0) === generation;
     const verification = this.#inner
       .verify(token)
       .then(
-        (principal) => {
-          this.#remember(parsed.appId, generation, key, { principal, expiresAt: Number.POSITIVE_INFINITY });
-          return principal;
+        (verified) => {
+          if (current()) remember(this.#verified, key, verified);
+          return verified;
         },
         (err: unknown) => {
-          if (err instanceof RelayError && err.code === 'unauthorized') {
-            this.#remember(parsed.appId, generation, key, { principal: null, expiresAt: this.#clock.now() + NEGATIVE_TTL_MS });
-          }
+          if (err instanceof RelayError && err.code === 'unauthorized' && current()) remember(this.#refused, key, this.#clock.now() + NEGATIVE_TTL_MS);
           throw err;
         },
       )
@@ -124,21 +138,21 @@ export class CachedAppTokenVerifier implements AppTokenVerifier {
     return verification;
   }
 
-  #remember(appId: string, generation: number, key: string, entry: CacheEntry): void {
-    if ((this.#generation.get(appId) ?? 0) !== generation) return;
-    if (this.#entries.size >= MAX_ENTRIES) {
-      const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
-    }
-    this.#entries.set(key, entry);
-  }
-
   invalidateApp(appId: string): void {
     this.#generation.set(appId, (this.#generation.get(appId) ?? 0) + 1);
     // Refusals stay: a refused token never becomes valid (new tokens are fresh random strings).
-    for (const [key, entry] of this.#entries) {
-      if (entry.principal?.appId === appId) this.#entries.delete(key);
+    for (const [key, principal] of this.#verified) {
+      if (principal.appId === appId) this.#verified.delete(key);
     }
     this.#inner.invalidateApp(appId);
   }
+}
+
+/** Adds an entry, dropping the oldest when the map is full. */
+function remember<V>(entries: Map<string, V>, key: string, value: V): void {
+  if (entries.size >= MAX_ENTRIES) {
+    const oldest = entries.keys().next();
+    if (!oldest.done) entries.delete(oldest.value);
+  }
+  entries.set(key, value);
 }

@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import type { Clock } from './clock.js';
 import { compositeKey } from './keys.js';
 
@@ -115,4 +116,22 @@ function decision(limit: Limit, tokens: number, allowed: boolean): RateDecision 
     resetSeconds: Math.ceil((limit.burst - tokens) / perMs / 1000),
     retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((1 - tokens) / perMs / 1000)),
   };
+}
+
+/**
+ * The key of a client address for limits per address: an IPv4-mapped IPv6 address is its
+ * IPv4 address, and an IPv6 address its /64 (one host's usual allocation: a client can pick
+ * any address in it).
+ */
+export function addressKey(address: string | undefined): string {
+  if (address === undefined) return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1] as string;
+  if (!isIPv6(address)) return address;
+  const [head = '', tail] = (address.split('%')[0] as string).split('::');
+  const groups = (part: string): string[] => (part === '' ? [] : part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])));
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const all = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return `${all.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
 }

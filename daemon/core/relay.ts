@@ -14,6 +14,7 @@ import type { AppService } from './apps.js';
 import type { AppTokenVerifier } from './credentials.js';
 import type { Dispatcher, Rejection, Session } from './dispatcher.js';
 import type { Counters } from './metrics.js';
+import { addressKey, type Limit, type RateLimiter } from './rate-limit.js';
 import type { RoutingDirectory } from './routing.js';
 import type { WebhookSink } from './webhooks.js';
 
@@ -37,6 +38,14 @@ export interface RelayDeps {
   dispatcher: Dispatcher;
   counters: Counters;
   webhooks: WebhookSink;
+  rateLimiter: RateLimiter;
+  /**
+   * Refused credentials allowed per client address (null: no limit). A client with a wrong
+   * token still gets its 401s; past them, the address gets 429 without its credential being
+   * looked at. Only refused credentials (401) are charged: a success, or a deactivated app's
+   * 403, costs the address nothing.
+   */
+  failedHandshakes: Limit | null;
 }
 
 export function encodeFrame(frame: ServerFrame): string {
@@ -54,24 +63,46 @@ export class RelayService {
     this.#deps = deps;
   }
 
-  /** unauthorized (401) for a bad credential, forbidden (403) for a deactivated app or agent. */
-  async authenticate(token: string): Promise<RelayPeer> {
+  /**
+   * unauthorized (401) for a bad credential, forbidden (403) for a deactivated app or agent,
+   * rate_limited (429) while `address` is over its limit of refused credentials. `credential`
+   * reads the token (it throws unauthorized when there is none), after the address is let in.
+   */
+  async authenticate(credential: () => string, address: string | undefined): Promise<RelayPeer> {
+    const { counters, rateLimiter, failedHandshakes: limit } = this.#deps;
+    const failures = `auth-fail:${addressKey(address)}`;
     try {
-      if (token.startsWith('rla_')) {
-        const agent = await this.#deps.agents.verify(token);
-        if (agent.status !== 'active') throw new RelayError('forbidden', `agent "${agent.agentId}" is inactive`);
-        this.#deps.counters.handshakesAccepted++;
-        return { role: 'agent', org: agent.org, id: agent.agentId, credentialId: agent.tokenId };
+      const gate = limit && (await rateLimiter.peek(failures, limit));
+      if (gate && !gate.allowed) {
+        counters.handshakesRateLimited++;
+        throw new RelayError('rate_limited', `too many refused credentials from this address; retry in ${gate.retryAfterSeconds}s`, {
+          details: { retryAfter: gate.retryAfterSeconds },
+        });
       }
-      if (!token.startsWith('rlk_')) throw new RelayError('unauthorized', 'invalid credential: use an app token (rlk_...) or an agent token (rla_...)');
-      const principal = await this.#deps.verifier.verify(token);
-      if (principal.status !== 'active') throw new RelayError('forbidden', `app "${principal.appId}" is inactive`);
-      this.#deps.counters.handshakesAccepted++;
-      return { role: 'app', org: principal.org, id: principal.appId, credentialId: principal.tokenId };
+      try {
+        return await this.#verify(credential());
+      } catch (err) {
+        if (limit && err instanceof RelayError && err.code === 'unauthorized') await rateLimiter.consume(failures, limit);
+        throw err;
+      }
     } catch (err) {
-      this.#deps.counters.handshakesRefused++;
+      counters.handshakesRefused++;
       throw err;
     }
+  }
+
+  async #verify(token: string): Promise<RelayPeer> {
+    if (token.startsWith('rla_')) {
+      const agent = await this.#deps.agents.verify(token);
+      if (agent.status !== 'active') throw new RelayError('forbidden', `agent "${agent.agentId}" is inactive`);
+      this.#deps.counters.handshakesAccepted++;
+      return { role: 'agent', org: agent.org, id: agent.agentId, credentialId: agent.tokenId };
+    }
+    if (!token.startsWith('rlk_')) throw new RelayError('unauthorized', 'invalid credential: use an app token (rlk_...) or an agent token (rla_...)');
+    const principal = await this.#deps.verifier.verify(token);
+    if (principal.status !== 'active') throw new RelayError('forbidden', `app "${principal.appId}" is inactive`);
+    this.#deps.counters.handshakesAccepted++;
+    return { role: 'app', org: principal.org, id: principal.appId, credentialId: principal.tokenId };
   }
 
   async open(session: RelaySession): Promise<void> {

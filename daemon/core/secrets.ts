@@ -4,7 +4,8 @@ import {
   ADMIN_TOKEN_RANDOM,
   AGENT_TOKEN_RANDOM,
   API_TOKEN_RANDOM,
-  APP_TOKEN_RANDOM,
+  APP_TOKEN_LOOKUP,
+  APP_TOKEN_SECRET,
   BASE62,
 } from '../../src/shared/ids.js';
 import { apiTokenChecksum } from '../../src/shared/api-token.js';
@@ -28,7 +29,18 @@ export function randomHex(bytes: number): string {
   return randomBytes(bytes).toString('hex');
 }
 
-export const newAppToken = (appId: string): string => `rlk_${appId}_${randomBase62(APP_TOKEN_RANDOM)}`;
+/** A new app token with the parts relayd stores: the lookup id as it is, and a bcrypt hash of the secret alone. */
+export interface NewAppToken {
+  token: string;
+  lookupId: string;
+  secret: string;
+}
+
+export function newAppToken(appId: string): NewAppToken {
+  const lookupId = randomBase62(APP_TOKEN_LOOKUP);
+  const secret = randomBase62(APP_TOKEN_SECRET);
+  return { token: `rlk_${appId}_${lookupId}${secret}`, lookupId, secret };
+}
 export const newAgentToken = (agentId: string): string => `rla_${agentId}_${randomBase62(AGENT_TOKEN_RANDOM)}`;
 export const newAdminToken = (): string => `rlo_${randomBase62(ADMIN_TOKEN_RANDOM)}`;
 export function newApiToken(): string {

@@ -43,7 +43,9 @@ export interface AppTokenRecord {
   id: string;
   org: string;
   appId: string;
-  /** bcrypt hash of the whole token. */
+  /** The public part of the token that finds this record; null for tokens issued before lookup ids. */
+  lookupId: string | null;
+  /** bcrypt hash of the token's secret part; of the whole token when `lookupId` is null. */
   hash: string;
   createdAt: number;
   /** null while it is the current token; set when a rotation starts its grace period. */
@@ -238,6 +240,10 @@ export interface Store {
 
   /** Tokens of every app with this id (in any organization) that are still valid at `now`. */
   findValidAppTokens(appId: string, now: number): Promise<AppTokenRecord[]>;
+  /** The token with this lookup id (unique across the daemon), valid or not. */
+  findAppTokenByLookupId(lookupId: string): Promise<AppTokenRecord | null>;
+  /** As findValidAppTokens, only the tokens issued before lookup ids (lookupId null). */
+  findValidLegacyAppTokens(appId: string, now: number): Promise<AppTokenRecord[]>;
   /**
    * Adds `token` as the app's current token; every other token still valid at `now` stays
    * valid until `graceUntil` at the latest.

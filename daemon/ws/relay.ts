@@ -59,7 +59,7 @@ export class RelayEndpoint {
     const { relay, connections, log } = this.#deps;
     let peer;
     try {
-      peer = await relay.authenticate(bearerToken(req));
+      peer = await relay.authenticate(() => bearerToken(req), req.socket.remoteAddress);
     } catch (err) {
       refuseUpgrade(socket, err, log);
       return;

@@ -45,6 +45,8 @@ export function refuseUpgrade(socket: Duplex, err: unknown, log: Logger): void {
     `Content-Length: ${Buffer.byteLength(body)}`,
   ];
   if (error.code === 'unauthorized') lines.push('WWW-Authenticate: Bearer error="invalid_token"');
+  const retryAfter = error.details?.['retryAfter'];
+  if (typeof retryAfter === 'number') lines.push(`Retry-After: ${retryAfter}`);
   if (socket.writable) socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
   else socket.destroy();
 }

@@ -120,6 +120,8 @@ export interface DaemonStatus {
     bcryptCompares: number;
     handshakesAccepted: number;
     handshakesRefused: number;
+    /** Of those, refused (429) because the client address was over its limit of refused credentials, without verifying them. */
+    handshakesRateLimited: number;
     /** Credentials refused on their format or checksum alone, before any lookup. */
     credentialsRefusedUnchecked: number;
   };

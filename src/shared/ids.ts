@@ -19,23 +19,39 @@ export function slugProblem(id: string): string | null {
 
 export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
-/** Random part lengths, each at least 160 bits of entropy (log2(62) ≈ 5.95 bits a character). */
-export const APP_TOKEN_RANDOM = 32;
+/**
+ * An app token's random part is a public lookup id (which stored token this is: one indexed
+ * read, at most one bcrypt compared), then the secret (190 bits, and 32 bytes: within the 72
+ * that bcrypt reads). The lookup id's 71 bits make it unguessable and unique. Tokens issued
+ * before lookup ids have 32 random characters, and the whole token was bcrypt-hashed.
+ */
+export const APP_TOKEN_LOOKUP = 12;
+export const APP_TOKEN_SECRET = 32;
+/** Random part lengths of the other secrets, each at least 160 bits (log2(62) ≈ 5.95 bits a character). */
 export const AGENT_TOKEN_RANDOM = 32;
 export const ADMIN_TOKEN_RANDOM = 40;
 export const API_TOKEN_RANDOM = 30;
 export const API_TOKEN_CHECKSUM = 6;
 
-export const APP_TOKEN = /^rlk_([a-z](?:[a-z0-9-]{0,38}[a-z0-9])?)_([0-9A-Za-z]{32})$/;
+/** Published for secret scanners: `rlk_`, the app id, `_`, 44 base62 characters (32 for tokens issued before lookup ids). */
+export const APP_TOKEN = /^rlk_([a-z](?:[a-z0-9-]{0,38}[a-z0-9])?)_(?:([0-9A-Za-z]{12})([0-9A-Za-z]{32})|([0-9A-Za-z]{32}))$/;
 export const AGENT_TOKEN = /^rla_([a-z](?:[a-z0-9-]{0,38}[a-z0-9])?)_([0-9A-Za-z]{32})$/;
 export const ADMIN_TOKEN = /^rlo_[0-9A-Za-z]{40}$/;
 /** Published for secret scanners. */
 export const API_TOKEN = /^rly_[0-9A-Za-z]{36}$/;
 
-/** The app id inside a well-formed app token, or null when the format is wrong. */
-export function parseAppToken(token: string): { appId: string } | null {
+/**
+ * The parts of a well-formed app token, or null when the format is wrong. `lookupId` is null
+ * for a token issued before lookup ids; `secret` is then null too (the whole token was hashed).
+ */
+export type AppTokenParts = { appId: string; lookupId: string; secret: string } | { appId: string; lookupId: null; secret: null };
+
+export function parseAppToken(token: string): AppTokenParts | null {
   const match = APP_TOKEN.exec(token);
-  return match ? { appId: match[1] as string } : null;
+  if (!match) return null;
+  const appId = match[1] as string;
+  if (match[2] !== undefined) return { appId, lookupId: match[2], secret: match[3] as string };
+  return { appId, lookupId: null, secret: null };
 }
 
 export function parseAgentToken(token: string): { agentId: string } | null {

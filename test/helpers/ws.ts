@@ -14,12 +14,22 @@ export interface OpenSocket {
   send(frame: unknown): void;
 }
 
-export type Handshake = { ok: true; socket: OpenSocket } | { ok: false; status: number; body: string };
+export type Handshake = { ok: true; socket: OpenSocket } | { ok: false; status: number; body: string; headers: Record<string, string | string[] | undefined> };
+
+export interface ConnectOptions {
+  autoPong?: boolean;
+  /** The client's own address (127.0.0.2 and so on are loopback too, on Linux). */
+  localAddress?: string;
+}
 
 /** Opens `/v1/connect` with a credential: the welcome frame, or the HTTP status of the refusal. */
-export function connect(daemon: Daemon, token: string, options: { autoPong?: boolean } = {}): Promise<Handshake> {
+export function connect(daemon: Daemon, token: string, options: ConnectOptions = {}): Promise<Handshake> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${daemon.wsUrl}/v1/connect`, { headers: { authorization: `Bearer ${token}` }, autoPong: options.autoPong ?? true });
+    const ws = new WebSocket(`${daemon.wsUrl}/v1/connect`, {
+      headers: { authorization: `Bearer ${token}` },
+      autoPong: options.autoPong ?? true,
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+    });
     const frames: Record<string, unknown>[] = [];
     const waiters: ((frame: Record<string, unknown>) => void)[] = [];
     const closed = new Promise<{ code: number; reason: string }>((res) => ws.on('close', (code, reason) => res({ code, reason: reason.toString() })));
@@ -27,7 +37,7 @@ export function connect(daemon: Daemon, token: string, options: { autoPong?: boo
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      res.on('end', () => resolve({ ok: false, status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ ok: false, status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     ws.on('error', (err) => {
       if (!welcome) reject(err);
@@ -70,7 +80,7 @@ export function connect(daemon: Daemon, token: string, options: { autoPong?: boo
   });
 }
 
-export async function connectOk(daemon: Daemon, token: string, options: { autoPong?: boolean } = {}): Promise<OpenSocket> {
+export async function connectOk(daemon: Daemon, token: string, options: ConnectOptions = {}): Promise<OpenSocket> {
   const result = await connect(daemon, token, options);
   if (!result.ok) throw new Error(`handshake refused with ${result.status}: ${result.body}`);
   return result.socket;

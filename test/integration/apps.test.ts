@@ -37,7 +37,7 @@ describe('apps register', () => {
     expect(result.exitCode, result.stderr).toBe(0);
     const body = result.json<{ app: AppJson; secret: string }>();
     expect(Object.keys(body).sort()).toEqual(['app', 'secret']);
-    expect(body.secret).toMatch(/^rlk_acme-pm_[0-9A-Za-z]{32}$/);
+    expect(body.secret).toMatch(/^rlk_acme-pm_[0-9A-Za-z]{44}$/);
     expect(body.app).toMatchObject({
       id: 'acme-pm',
       name: 'Acme PM',
@@ -112,7 +112,7 @@ describe('connections and the app lifecycle', () => {
     const daemon = await startDaemon();
     const { secret } = await register(daemon);
     const changed = secret.slice(0, -1) + (secret.endsWith('a') ? 'b' : 'a');
-    for (const token of [changed, 'rlk_acme-pm_short', 'nonsense', `rlk_other-app_${secret.slice(-32)}`]) {
+    for (const token of [changed, 'rlk_acme-pm_short', 'nonsense', `rlk_other-app_${secret.slice(-44)}`]) {
       const result = await connect(daemon, token);
       expect(result.ok, token).toBe(false);
       if (!result.ok) expect(result.status).toBe(401);
@@ -161,7 +161,7 @@ describe('connections and the app lifecycle', () => {
     expect(rotated.exitCode, rotated.stderr).toBe(0);
     const fresh = rotated.stdout.trim();
     expect(rotated.stdout).toBe(`${fresh}\n`);
-    expect(fresh).toMatch(/^rlk_acme-pm_[0-9A-Za-z]{32}$/);
+    expect(fresh).toMatch(/^rlk_acme-pm_[0-9A-Za-z]{44}$/);
     expect(fresh).not.toBe(old);
 
     const newSocket = await connectOk(daemon, fresh);

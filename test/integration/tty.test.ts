@@ -12,7 +12,7 @@ describe('on a terminal', () => {
     await session.waitFor('App name');
     session.type('TTY App\r');
     expect(await session.exited).toBe(0);
-    expect(session.output()).toMatch(/rlk_tty-app_[0-9A-Za-z]{32}/);
+    expect(session.output()).toMatch(/rlk_tty-app_[0-9A-Za-z]{44}/);
     const shown = await relay(['apps', 'show', 'tty-app', '--json'], { daemon });
     expect(shown.json<{ app: { name: string } }>().app.name).toBe('TTY App');
   });

@@ -24,16 +24,36 @@ describe('slug rules', () => {
 });
 
 describe('credential formats', () => {
-  it('app tokens carry the app id and at least 160 random bits', () => {
-    const token = newAppToken('acme-pm');
+  it('app tokens carry the app id, a lookup id and a secret of at least 160 bits that bcrypt reads whole', () => {
+    const { token, lookupId, secret } = newAppToken('acme-pm');
     expect(token).toMatch(APP_TOKEN);
-    expect(parseAppToken(token)).toEqual({ appId: 'acme-pm' });
-    expect(token.length - 'rlk_acme-pm_'.length).toBeGreaterThanOrEqual(27);
+    expect(token).toBe(`rlk_acme-pm_${lookupId}${secret}`);
+    expect(parseAppToken(token)).toEqual({ appId: 'acme-pm', lookupId, secret });
+    expect(lookupId).toMatch(/^[0-9A-Za-z]{12}$/);
+    expect(secret.length * Math.log2(62)).toBeGreaterThanOrEqual(160);
+    // bcrypt reads only the first 72 bytes of what it hashes: the secret alone, whatever the app id.
+    expect(Buffer.byteLength(newAppToken('x'.repeat(40)).secret)).toBeLessThanOrEqual(72);
+  });
+
+  it('app tokens issued before lookup ids still parse, without one', () => {
+    const legacy = `rlk_acme-pm_${'a'.repeat(32)}`;
+    expect(legacy).toMatch(APP_TOKEN);
+    expect(parseAppToken(legacy)).toEqual({ appId: 'acme-pm', lookupId: null, secret: null });
   });
 
   it('refuses app tokens of the wrong shape', () => {
-    for (const bad of ['rlk_acme-pm_short', 'rly_acme-pm_' + 'a'.repeat(32), 'rlk_Acme_' + 'a'.repeat(32), 'rlk_acme-pm_' + 'a'.repeat(31) + '!']) {
-      expect(parseAppToken(bad)).toBeNull();
+    const random = 'a'.repeat(44);
+    for (const bad of [
+      'rlk_acme-pm_short',
+      'rly_acme-pm_' + random,
+      'rlk_Acme_' + random,
+      'rlk_acme-pm_' + 'a'.repeat(43) + '!',
+      'rlk_acme-pm_' + 'a'.repeat(31) + '!',
+      'rlk_acme-pm_' + 'a'.repeat(33),
+      'rlk_acme-pm_' + 'a'.repeat(45),
+      'rlk_acme-pm_' + 'a'.repeat(12) + '_' + 'a'.repeat(32),
+    ]) {
+      expect(parseAppToken(bad), bad).toBeNull();
     }
   });
 

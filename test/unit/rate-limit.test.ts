@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryRateLimiter } from '../../daemon/core/rate-limit.js';
+import { MemoryRateLimiter, addressKey } from '../../daemon/core/rate-limit.js';
 
 function fakeClock(start = 1_000_000): { now(): number; advance(ms: number): void } {
   let t = start;
@@ -69,5 +69,21 @@ describe('the token bucket', () => {
     await limiter.consume('x', two);
     expect(await limiter.peek('x', two)).toMatchObject({ allowed: false, remaining: 0 });
     expect((await limiter.peek('x', two)).retryAfterSeconds).toBe(60);
+  });
+});
+
+describe('the key of a client address', () => {
+  it.each([
+    ['127.0.0.1', '127.0.0.1'],
+    ['::ffff:10.1.2.3', '10.1.2.3'],
+    ['::1', '0:0:0:0::/64'],
+    ['2001:db8:85a3:0:1:2:3:4', '2001:db8:85a3:0::/64'],
+    ['2001:db8:85a3::9', '2001:db8:85a3:0::/64'],
+    ['2001:0DB8:0085:a3::', '2001:db8:85:a3::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['64:ff9b::192.0.2.1', '64:ff9b:0:0::/64'],
+    [undefined, 'unknown'],
+  ])('%s → %s', (address, key) => {
+    expect(addressKey(address)).toBe(key);
   });
 });

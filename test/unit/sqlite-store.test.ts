@@ -43,7 +43,7 @@ async function addApp(store: SqliteStore, id: string, org = 'default'): Promise<
     subscriptionCount: false,
     channelLimits: {},
   };
-  const token = { id: `tok_${id}`, org, appId: id, hash: `h-${id}`, createdAt: app.createdAt, validUntil: null };
+  const token = { id: `tok_${id}`, org, appId: id, lookupId: null, hash: `h-${id}`, createdAt: app.createdAt, validUntil: null };
   const audit = { id: `aud_${id}`, at: app.createdAt, actor: 'test', action: 'app.register', org, targetType: 'app', targetId: id, details: {} };
   await store.insertApp(app, token, audit);
 }

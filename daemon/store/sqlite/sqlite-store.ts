@@ -49,6 +49,7 @@ interface AppTokenRow {
   id: string;
   org: string;
   app_id: string;
+  lookup_id: string | null;
   hash: string;
   created_at: number;
   valid_until: number | null;
@@ -218,6 +219,7 @@ const toAppToken = (row: AppTokenRow): AppTokenRecord => ({
   id: row.id,
   org: row.org,
   appId: row.app_id,
+  lookupId: row.lookup_id,
   hash: row.hash,
   createdAt: row.created_at,
   validUntil: row.valid_until,
@@ -294,10 +296,15 @@ export class SqliteStore implements Store {
       setAppChannelSecret: db.prepare('UPDATE apps SET channel_secret_enc = ? WHERE org = ? AND id = ?'),
       setAppLastConnected: db.prepare('UPDATE apps SET last_connected_at = max(coalesce(last_connected_at, 0), ?) WHERE org = ? AND id = ?'),
       insertAppToken: db.prepare(
-        'INSERT INTO app_tokens (id, org, app_id, hash, created_at, valid_until) VALUES (@id, @org, @appId, @hash, @createdAt, @validUntil)',
+        `INSERT INTO app_tokens (id, org, app_id, lookup_id, hash, created_at, valid_until)
+         VALUES (@id, @org, @appId, @lookupId, @hash, @createdAt, @validUntil)`,
       ),
       validAppTokens: db.prepare<[string, number], AppTokenRow>(
         'SELECT * FROM app_tokens WHERE app_id = ? AND (valid_until IS NULL OR valid_until > ?) ORDER BY created_at DESC',
+      ),
+      appTokenByLookupId: db.prepare<[string], AppTokenRow>('SELECT * FROM app_tokens WHERE lookup_id = ?'),
+      validLegacyAppTokens: db.prepare<[string, number], AppTokenRow>(
+        'SELECT * FROM app_tokens WHERE app_id = ? AND lookup_id IS NULL AND (valid_until IS NULL OR valid_until > ?) ORDER BY created_at DESC',
       ),
       startGrace: db.prepare(
         `UPDATE app_tokens SET valid_until = min(coalesce(valid_until, @graceUntil), @graceUntil)
@@ -499,6 +506,15 @@ export class SqliteStore implements Store {
 
   async findValidAppTokens(appId: string, now: number): Promise<AppTokenRecord[]> {
     return this.#stmts.validAppTokens.all(appId, now).map(toAppToken);
+  }
+
+  async findAppTokenByLookupId(lookupId: string): Promise<AppTokenRecord | null> {
+    const row = this.#stmts.appTokenByLookupId.get(lookupId);
+    return row ? toAppToken(row) : null;
+  }
+
+  async findValidLegacyAppTokens(appId: string, now: number): Promise<AppTokenRecord[]> {
+    return this.#stmts.validLegacyAppTokens.all(appId, now).map(toAppToken);
   }
 
   async rotateAppToken(token: AppTokenRecord, graceUntil: number, now: number, audit: AuditRecord): Promise<void> {

@@ -253,4 +253,15 @@ export const MIGRATIONS: Migration[] = [
       DROP INDEX events_by_org;
     `,
   },
+  {
+    version: 10,
+    name: 'app token lookup ids',
+    sql: `
+      -- An app token's random part starts with a public lookup id: a handshake reads the one
+      -- token it names and compares at most one bcrypt hash; an unknown one costs no hash.
+      -- Tokens issued before have none (NULL) and keep working until their app is rotated.
+      ALTER TABLE app_tokens ADD COLUMN lookup_id TEXT;
+      CREATE UNIQUE INDEX app_tokens_by_lookup_id ON app_tokens(lookup_id) WHERE lookup_id IS NOT NULL;
+    `,
+  },
 ];
