@@ -38,6 +38,8 @@ export interface RateLimiter {
 export const rateBucket = {
   app: (org: string, appId: string): string => compositeKey('app', org, appId),
   token: (tokenId: string): string => compositeKey('token', tokenId),
+  /** Refused credentials of one client address (see `addressKey`). */
+  failedHandshakes: (address: string | undefined): string => compositeKey('auth-fail', addressKey(address)),
 };
 
 interface Bucket {

@@ -14,7 +14,7 @@ import type { AppService } from './apps.js';
 import type { AppTokenVerifier } from './credentials.js';
 import type { Dispatcher, Rejection, Session } from './dispatcher.js';
 import type { Counters } from './metrics.js';
-import { addressKey, type Limit, type RateLimiter } from './rate-limit.js';
+import { rateBucket, type Limit, type RateLimiter } from './rate-limit.js';
 import type { RoutingDirectory } from './routing.js';
 import type { WebhookSink } from './webhooks.js';
 
@@ -70,7 +70,7 @@ export class RelayService {
    */
   async authenticate(credential: () => string, address: string | undefined): Promise<RelayPeer> {
     const { counters, rateLimiter, failedHandshakes: limit } = this.#deps;
-    const failures = `auth-fail:${addressKey(address)}`;
+    const failures = rateBucket.failedHandshakes(address);
     try {
       const gate = limit && (await rateLimiter.peek(failures, limit));
       if (gate && !gate.allowed) {

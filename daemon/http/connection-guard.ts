@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { RelayError } from '../../src/shared/errors.js';
 import type { Logger } from '../log.js';
 import { refuseUpgrade } from '../ws/upgrade.js';
+import { addressKey } from '../core/rate-limit.js';
 
 export interface ConnectionGuardOptions {
   /** A connection that has sent nothing by then is closed; node's own headersTimeout covers one that has started. */
@@ -25,7 +26,8 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
   const open = new Map<string, number>();
 
   server.on('connection', (socket: Socket) => {
-    const address = socket.remoteAddress ?? '';
+    // An IPv6 client can pick any address of its /64: counted as one.
+    const address = addressKey(socket.remoteAddress);
     if (maxPerAddress !== null) {
       const count = (open.get(address) ?? 0) + 1;
       if (count > maxPerAddress) {
