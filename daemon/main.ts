@@ -1,8 +1,13 @@
 import { Command, Option } from 'commander';
 import { SETTINGS, loadConfig, type SettingKey, type WrittenConfig } from './config.js';
 import { createLogger } from './log.js';
-import { startDaemon } from './server.js';
+import { startDaemon, type RunningDaemon } from './server.js';
+import { StartupError } from './startup-error.js';
 import { VERSION } from './version.js';
+
+// Before anything is created: every file relayd makes (the database, its -wal and -shm, which
+// SQLite opens from this and the checkpointer's thread, the key, the token) is its user's alone.
+process.umask(0o077);
 
 const program = new Command('relayd')
   .description('The Relay daemon: WebSocket and HTTP event relay with an embedded SQLite store.')
@@ -29,37 +34,53 @@ if (!result.config) {
 const log = createLogger(result.config.logLevel);
 for (const warning of result.warnings) log.warn(warning);
 
-try {
-  const daemon = await startDaemon(result.config, log);
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const hard = setTimeout(() => {
-      log.error('shutdown deadline passed; exiting');
+const config = result.config;
+
+function stop(daemon: RunningDaemon, signal: string): void {
+  log.info({ signal }, 'shutting down');
+  const hard = setTimeout(() => {
+    log.error('shutdown deadline passed; exiting');
+    process.exit(1);
+  }, config.shutdownTimeoutMs + 2000);
+  hard.unref();
+  daemon.stop().then(
+    () => {
+      log.info('stopped');
+      process.exit(0);
+    },
+    (err: unknown) => {
+      log.error({ err }, 'error while stopping');
       process.exit(1);
-    }, result.config.shutdownTimeoutMs + 2000);
-    hard.unref();
-    daemon.stop().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+    },
+  );
+}
+
+// Handled from the start: a signal that comes while relayd starts stops it cleanly once it
+// has (letting go of the data dir), instead of killing it half-way; a second one does not wait.
+let daemon: RunningDaemon | null = null;
+let signalled = null as string | null;
+const shutdown = (signal: string): void => {
+  if (signalled !== null) {
+    if (!daemon) process.exit(1);
+    return;
+  }
+  signalled = signal;
+  if (daemon) stop(daemon, signal);
+};
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
+
+try {
+  daemon = await startDaemon(config, log);
 } catch (err) {
   const error = err as NodeJS.ErrnoException;
-  if (error.code === 'EADDRINUSE') {
-    log.error(`port ${result.config.port} on ${result.config.host} is in use: is another relayd running? Use --port or RELAY_PORT to pick another`);
+  if (error instanceof StartupError) {
+    log.error(`relayd will not start: ${error.message}`);
+  } else if (error.code === 'EADDRINUSE') {
+    log.error(`port ${config.port} on ${config.host} is in use: is another relayd running? Use --port or RELAY_PORT to pick another`);
   } else {
     log.error({ err }, 'relayd could not start');
   }
   process.exit(1);
 }
+if (signalled !== null) stop(daemon, signalled);

@@ -25,7 +25,8 @@ import { EventLog } from './core/events.js';
 import { MemoryRateLimiter } from './core/rate-limit.js';
 import { TokenService } from './core/tokens.js';
 import { SecretBox } from './core/secrets.js';
-import { hasAdminTokenFile, loadMasterKey, prepareDataDir, writeAdminTokenFile } from './data-dir.js';
+import { checkDataFiles, checkMasterKey, hasAdminTokenFile, loadMasterKey, prepareDataDir, writeAdminTokenFile } from './data-dir.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { guardConnections } from './http/connection-guard.js';
 import { createHttpHandler } from './http/handler.js';
 import { routes, type HttpServices } from './http/routes.js';
@@ -40,11 +41,32 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-/** Wiring only: builds the store, broker, core and transports, and the order they stop in. */
+/**
+ * Takes the data dir before anything in it is read, so that a second relayd on it changes
+ * nothing; it is let go after the store is closed, or when the start fails.
+ */
 export async function startDaemon(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningDaemon> {
-  prepareDataDir(config.dataDir);
+  prepareDataDir(config.dataDir, log);
+  const lock = lockDataDir(config.dataDir, log);
+  try {
+    return await startLocked(config, log, clock, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/** Wiring only: builds the store, broker, core and transports, and the order they stop in. */
+async function startLocked(config: Config, log: Logger, clock: Clock, lock: DataDirLock): Promise<RunningDaemon> {
+  checkDataFiles(config.dataDir, log);
   const secrets = new SecretBox(loadMasterKey(config.dataDir));
-  const store = createStore({ driver: 'sqlite', dataDir: config.dataDir });
+  const store = createStore({ driver: 'sqlite', dataDir: config.dataDir, log });
+  try {
+    await checkMasterKey(config.dataDir, store, secrets);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const broker = createBroker({ driver: 'memory' });
   const counters = newCounters();
   const startedAt = clock.now();
@@ -172,6 +194,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
+  lock.setUrl(url);
   log.info({ url, dataDir: config.dataDir, adminTokenFile: `${config.dataDir}/admin-token`, version: VERSION }, 'relayd listening');
 
   /** soketi's order: refuse new work, close sockets (1001), drain, close the store, close listeners; all under one deadline. */
@@ -193,6 +216,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     await tokens.stop();
     await broker.close();
     await store.close();
+    lock.release();
     server.closeAllConnections();
   };
 

@@ -23,27 +23,47 @@ export interface RelaydProcess {
   admin<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
 }
 
-/** Spawns the real relayd (bin/relayd.js) on a free port and waits for its "listening" log line. */
-export async function spawnRelayd(dataDir: string, args: string[], env: NodeJS.ProcessEnv): Promise<RelaydProcess> {
+/** relayd's process, its stderr lines as they come, and how its start ended. */
+export interface LaunchedRelayd {
+  child: ChildProcess;
+  lines: string[];
+  exited: Promise<number | null>;
+  /** Its URL once it logs "relayd listening", or its exit code if it exits before. */
+  started: Promise<{ url: string } | { exitCode: number | null }>;
+}
+
+/** Spawns the real relayd (bin/relayd.js) on a free port. */
+export function launchRelayd(dataDir: string, args: string[], env: NodeJS.ProcessEnv): LaunchedRelayd {
   const child = spawn(process.execPath, [join(ROOT, 'bin/relayd.js'), '--port', '0', '--data-dir', dataDir, ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const lines: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stderr! }).on('line', (line) => {
+  const stderr = createInterface({ input: child.stderr! });
+  // 'close', not 'exit': by then every line it wrote has been read.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const started = new Promise<{ url: string } | { exitCode: number | null }>((resolve) => {
+    stderr.on('line', (line) => {
       lines.push(line);
       try {
         const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg === 'relayd listening' && entry.url) resolve(entry.url);
+        if (entry.msg === 'relayd listening' && entry.url) resolve({ url: entry.url });
       } catch {
-        // not a JSON line; kept in logs()
+        // not a JSON line; kept in lines
       }
     });
-    void exited.then((code) => reject(new Error(`relayd exited with ${code} before listening:\n${lines.join('\n')}`)));
+    void exited.then((exitCode) => resolve({ exitCode }));
   });
+  return { child, lines, exited, started };
+}
+
+/** Spawns the real relayd and waits for its "listening" log line; rejects with its logs if it exits first. */
+export async function spawnRelayd(dataDir: string, args: string[], env: NodeJS.ProcessEnv): Promise<RelaydProcess> {
+  const { child, lines, exited, started } = launchRelayd(dataDir, args, env);
+  const start = await started;
+  if (!('url' in start)) throw new Error(`relayd exited with ${start.exitCode} before listening:\n${lines.join('\n')}`);
+  const { url } = start;
   const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
   return {

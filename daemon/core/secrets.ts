@@ -101,4 +101,14 @@ export class SecretBox {
     decipher.setAuthTag(raw.subarray(12, 28));
     return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
   }
+
+  /** Whether `sealed` was sealed with this key (GCM's tag tells). */
+  canOpen(sealed: string): boolean {
+    try {
+      this.open(sealed);
+      return true;
+    } catch {
+      return false;
+    }
+  }
 }

@@ -231,6 +231,8 @@ export interface Store {
   getApp(org: string, id: string): Promise<AppRecord | null>;
   /** The app whose Pusher key this is (keys are unique across organizations). */
   getAppByChannelKey(key: string): Promise<AppRecord | null>;
+  /** Any one app's sealed channel secret, or null without apps: enough to check at start that the master key is theirs. */
+  anyChannelSecret(): Promise<string | null>;
   /** Throws conflict when the id is taken in the organization or the channel key anywhere. */
   insertApp(app: AppRecord, token: AppTokenRecord, audit: AuditRecord): Promise<void>;
   updateApp(org: string, id: string, patch: AppPatch, audit: AuditRecord): Promise<AppRecord | null>;

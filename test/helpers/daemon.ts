@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
-import { ROOT, spawnRelayd, type RelaydProcess } from '../../bench/lib/relayd-process.js';
+import { ROOT, launchRelayd, spawnRelayd, type RelaydProcess } from '../../bench/lib/relayd-process.js';
 
 export { ROOT };
 export type Daemon = RelaydProcess;
@@ -36,6 +36,33 @@ export async function startDaemon(options: StartOptions = {}): Promise<Daemon> {
   const daemon = await spawnRelayd(options.dataDir ?? tempDir('relayd-'), options.args ?? [], { ...cleanEnv(), ...options.env });
   running.add(daemon);
   return daemon;
+}
+
+export interface Refusal {
+  /** null when relayd started instead (it is killed then), so that a test fails on its assertion rather than by timing out. */
+  exitCode: number | null;
+  stderr: string;
+  /** The JSON log lines of stderr. */
+  entries: { level: number; msg: string; [field: string]: unknown }[];
+}
+
+/** Runs the real relayd where it should refuse to start, and waits for it to exit. */
+export async function startDaemonExpectingExit(options: StartOptions = {}): Promise<Refusal> {
+  const launched = launchRelayd(options.dataDir ?? tempDir('relayd-'), options.args ?? [], { ...cleanEnv(), ...options.env });
+  const start = await launched.started;
+  if ('url' in start) {
+    launched.child.kill('SIGKILL');
+    await launched.exited;
+  }
+  const entries: Refusal['entries'] = [];
+  for (const line of launched.lines) {
+    try {
+      entries.push(JSON.parse(line) as Refusal['entries'][number]);
+    } catch {
+      // not a JSON line; in stderr
+    }
+  }
+  return { exitCode: 'url' in start ? null : start.exitCode, stderr: launched.lines.join('\n'), entries };
 }
 
 /** The environment without anything of the developer's own relay set-up. */

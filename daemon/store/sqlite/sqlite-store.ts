@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { RelayError } from '../../../src/shared/errors.js';
 import type { RateLimitProfile } from '../../../src/shared/rate-limits.js';
 import type { AppStatus } from '../../../src/shared/api.js';
@@ -25,6 +26,8 @@ import type {
   TimelineRecord,
 } from '../store.js';
 import { eventIdAt } from '../store.js';
+import type { Logger } from '../../log.js';
+import { StartupError } from '../../startup-error.js';
 import { Checkpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { SqliteWebhookTables } from './webhook-tables.js';
@@ -241,6 +244,38 @@ function isDuplicate(err: unknown): boolean {
   return err instanceof Database.SqliteError && (err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || err.code === 'SQLITE_CONSTRAINT_UNIQUE');
 }
 
+/** What relayd says of a database it will not run on, and what to do about it. */
+function refusal(path: string, err: unknown): unknown {
+  if (!(err instanceof Database.SqliteError)) return err;
+  if (err.code === 'SQLITE_NOTADB') {
+    return new StartupError(`${path} is not a SQLite database (SQLite: "${err.message}"): its header is damaged, or another file took its place. Restore relay.db from a backup`);
+  }
+  if (err.code.startsWith('SQLITE_CORRUPT')) return corrupt(path, err.message);
+  return err;
+}
+
+function corrupt(path: string, detail: string): StartupError {
+  return new StartupError(
+    `the database ${path} is corrupt (SQLite: ${detail}); relayd would fail on whatever reads the damaged pages. Restore relay.db from a backup, ` +
+      `or salvage what is readable with sqlite3's .recover (sqlite3 ${path} .recover | sqlite3 recovered.db) and put recovered.db in its place`,
+  );
+}
+
+/**
+ * PRAGMA quick_check reads every page of every table and index once (integrity_check would
+ * also match each index against its table, several times slower): damage is found at start
+ * instead of as 500s on whatever reads it later.
+ */
+function checkIntegrity(db: Database.Database, path: string, log: Logger | undefined): void {
+  const started = performance.now();
+  const problems = (db.pragma('quick_check(3)') as { quick_check: string }[]).map((row) => row.quick_check);
+  log?.debug({ path, ms: Math.round(performance.now() - started) }, 'checked the database (PRAGMA quick_check)');
+  if (problems.join() === 'ok') return;
+  // Its lines, without the "*** in database main ***" heading, on one line.
+  const lines = problems.flatMap((problem) => problem.split('\n')).filter((line) => !line.startsWith('***'));
+  throw corrupt(path, lines.join('; '));
+}
+
 /**
  * The embedded default store. WAL with synchronous=NORMAL: a committed transaction survives
  * the process being killed (SIGKILL), which is the durability PRODUCT.md asks for, without
@@ -253,14 +288,21 @@ export class SqliteStore implements Store {
   readonly #queries = new Map<string, Database.Statement<(string | number)[], EventRow>>();
   readonly #checkpointer: Checkpointer;
 
-  constructor(path: string) {
+  /** Refuses (StartupError) a file that is not a database, a corrupt one, and one of a newer schema. */
+  constructor(path: string, log?: Logger) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.#db = new Database(path);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = NORMAL');
-    this.#db.pragma('foreign_keys = ON');
-    this.#db.pragma('busy_timeout = 5000');
-    this.#migrate();
+    try {
+      this.#db.pragma('journal_mode = WAL');
+      checkIntegrity(this.#db, path, log);
+      this.#db.pragma('synchronous = NORMAL');
+      this.#db.pragma('foreign_keys = ON');
+      this.#db.pragma('busy_timeout = 5000');
+      this.#migrate(path);
+    } catch (err) {
+      this.#db.close();
+      throw refusal(path, err);
+    }
     this.#checkpointer = new Checkpointer(this.#db, path);
     const db = this.#db;
     this.#webhooks = new SqliteWebhookTables(db);
@@ -277,6 +319,7 @@ export class SqliteStore implements Store {
       appIdsOfOrg: db.prepare<[string], { id: string }>('SELECT id FROM apps WHERE org = ?'),
       getApp: db.prepare<[string, string], AppRow>('SELECT * FROM apps WHERE org = ? AND id = ?'),
       getAppByChannelKey: db.prepare<[string], AppRow>('SELECT * FROM apps WHERE channel_key = ?'),
+      anyChannelSecret: db.prepare<[], { channel_secret_enc: string }>('SELECT channel_secret_enc FROM apps LIMIT 1'),
       insertApp: db.prepare(
         `INSERT INTO apps (org, id, name, description, status, created_at, last_connected_at, rate_limit_profile, channel_key, channel_secret_enc,
            client_events, subscription_count, channel_limits)
@@ -374,7 +417,7 @@ export class SqliteStore implements Store {
     };
   }
 
-  #migrate(): void {
+  #migrate(path: string): void {
     this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
     const applied = new Set(
       this.#db.prepare<[], { version: number }>('SELECT version FROM schema_migrations').all().map((row) => row.version),
@@ -382,7 +425,7 @@ export class SqliteStore implements Store {
     const newest = Math.max(0, ...applied);
     const known = Math.max(0, ...MIGRATIONS.map((m) => m.version));
     if (newest > known) {
-      throw new RelayError('internal', `the database has schema version ${newest}, newer than this relayd knows (${known}); upgrade relayd`);
+      throw new StartupError(`the database ${path} has schema version ${newest}, newer than this relayd knows (${known}): a newer relayd has run on it. Upgrade relayd`);
     }
     for (const migration of MIGRATIONS) {
       if (applied.has(migration.version)) continue;
@@ -437,6 +480,10 @@ export class SqliteStore implements Store {
   async listApps(org: string | null): Promise<AppRecord[]> {
     const rows = org === null ? this.#stmts.listApps.all() : this.#stmts.listAppsOfOrg.all(org);
     return rows.map(toApp);
+  }
+
+  async anyChannelSecret(): Promise<string | null> {
+    return this.#stmts.anyChannelSecret.get()?.channel_secret_enc ?? null;
   }
 
   async getAppByChannelKey(key: string): Promise<AppRecord | null> {
