@@ -20,6 +20,7 @@ export const SETTINGS = {
   webhookTimeout: { flag: '--webhook-timeout <duration>', env: 'RELAY_WEBHOOK_TIMEOUT', doc: 'a webhook attempt without a 2xx answer within this is retried', default: '5s' },
   webhookDebounce: { flag: '--webhook-debounce <duration>', env: 'RELAY_WEBHOOK_DEBOUNCE', doc: 'channel_vacated and member_removed wait this long, and are dropped with their occupied/added if the channel or user is back (Pusher: 3s; 0s: at once)', default: '3s' },
   webhookRetryFor: { flag: '--webhook-retry-for <duration>', env: 'RELAY_WEBHOOK_RETRY_FOR', doc: 'how long a webhook delivery is retried (with backoff) before it is given up', default: '5m' },
+  webhookAllowPrivate: { flag: '--webhook-allow-private', env: 'RELAY_WEBHOOK_ALLOW_PRIVATE', doc: 'let webhooks call loopback, private, link-local and other non-public addresses', default: 'false' },
   maxAttempts: { flag: '--max-attempts <n>', env: 'RELAY_MAX_ATTEMPTS', doc: 'deliveries of one event to agents that disconnect mid-work before it fails', default: '5' },
 } as const;
 
@@ -43,6 +44,7 @@ export interface Config {
   webhookTimeoutMs: number;
   webhookRetryForMs: number;
   webhookDebounceMs: number;
+  webhookAllowPrivate: boolean;
 }
 
 const duration = (name: string) =>
@@ -54,6 +56,13 @@ const duration = (name: string) =>
       return z.NEVER;
     }
   });
+
+/** A switch's value as written in the environment (the flag alone writes `true`). */
+const boolean = z
+  .string()
+  .transform((text) => text.trim().toLowerCase())
+  .pipe(z.enum(['true', 'false', '1', '0'], { message: 'must be true, false, 1 or 0' }))
+  .transform((text) => text === 'true' || text === '1');
 
 const schema = z.object({
   host: z.string().min(1),
@@ -69,6 +78,7 @@ const schema = z.object({
   webhookTimeout: duration('webhook timeout').refine((ms) => ms >= 1000 && ms <= 60_000, 'the webhook timeout must be between 1s and 60s'),
   webhookDebounce: duration('webhook debounce').refine((ms) => ms <= 60_000, 'the webhook debounce must be at most 60s'),
   webhookRetryFor: duration('webhook retry period').refine((ms) => ms >= 1000 && ms <= 7 * 86_400_000, 'the webhook retry period must be between 1s and 7d'),
+  webhookAllowPrivate: boolean,
 });
 
 export type ConfigResult = { config: Config; warnings: string[] } | { config: null; errors: string[]; warnings: string[] };
@@ -108,6 +118,7 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
       webhookTimeoutMs: c.webhookTimeout,
       webhookRetryForMs: c.webhookRetryFor,
       webhookDebounceMs: c.webhookDebounce,
+      webhookAllowPrivate: c.webhookAllowPrivate,
     },
     warnings,
   };

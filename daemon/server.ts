@@ -59,6 +59,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
     timeoutMs: config.webhookTimeoutMs,
     debounceMs: config.webhookDebounceMs,
     userAgent: `relayd/${VERSION} (webhooks)`,
+    allowPrivate: config.webhookAllowPrivate,
     onError: (err, what) => log.error({ err }, what),
   });
   const channels = new ChannelService({ log: events, clock, broker, apps: channelApps, webhooks });
