@@ -30,7 +30,8 @@ if (unknown.length > 0) {
 const sections = (Object.keys(SECTIONS) as Section[]).filter((name) => asked.length === 0 || asked.includes(name));
 const dataDir = mkdtempSync(join(tmpdir(), 'relay-bench-'));
 const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RELAY_')));
-const daemon = await spawnRelayd(dataDir, [], env);
+// The webhooks section's endpoint listens on 127.0.0.1, which relayd calls only when allowed to.
+const daemon = await spawnRelayd(dataDir, ['--webhook-allow-private'], env);
 try {
   process.stdout.write(`relay benchmarks — node ${process.version}, relayd at ${daemon.url}\n`);
   for (const name of sections) await SECTIONS[name](daemon);

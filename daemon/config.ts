@@ -23,6 +23,7 @@ export const SETTINGS = {
   webhookRetryFor: { flag: '--webhook-retry-for <duration>', env: 'RELAY_WEBHOOK_RETRY_FOR', doc: 'how long a webhook delivery is retried (with backoff) before it is given up', default: '5m' },
   headerTimeout: { flag: '--header-timeout <duration>', env: 'RELAY_HEADER_TIMEOUT', doc: 'a connection must send its request headers (or WebSocket handshake) within this, or it is closed', default: '10s' },
   maxConnectionsPerAddress: { flag: '--max-connections-per-address <n>', env: 'RELAY_MAX_CONNECTIONS_PER_ADDRESS', doc: 'open connections (HTTP and WebSocket) one client address may hold; 0: no cap', default: '0' },
+  webhookAllowPrivate: { flag: '--webhook-allow-private', env: 'RELAY_WEBHOOK_ALLOW_PRIVATE', doc: 'let webhooks call loopback, private, link-local and other non-public addresses', default: 'false' },
   maxAttempts: { flag: '--max-attempts <n>', env: 'RELAY_MAX_ATTEMPTS', doc: 'deliveries of one event to agents that disconnect mid-work before it fails', default: '5' },
   failedHandshakeLimit: { flag: '--failed-handshake-limit <limit>', env: 'RELAY_FAILED_HANDSHAKE_LIMIT', doc: 'refused credentials a client address may send to /v1/connect (N/min,burst=M) before its handshakes get 429 unchecked; off: no limit', default: '30/min,burst=30' },
 } as const;
@@ -52,6 +53,7 @@ export interface Config {
   maxConnectionsPerAddress: number | null;
   /** Refused handshake credentials allowed per client address; null: no limit. */
   failedHandshakeLimit: { perMinute: number; burst: number } | null;
+  webhookAllowPrivate: boolean;
 }
 
 const duration = (name: string) =>
@@ -63,6 +65,13 @@ const duration = (name: string) =>
       return z.NEVER;
     }
   });
+
+/** A switch's value as written in the environment (the flag alone writes `true`). */
+const boolean = z
+  .string()
+  .transform((text) => text.trim().toLowerCase())
+  .pipe(z.enum(['true', 'false', '1', '0'], { message: 'must be true, false, 1 or 0' }))
+  .transform((text) => text === 'true' || text === '1');
 
 const schema = z.object({
   host: z.string().min(1),
@@ -94,6 +103,7 @@ const schema = z.object({
     ctx.addIssue({ code: 'custom', message: `invalid limit "${text}": use N/min,burst=M (say 30/min,burst=30) or off` });
     return z.NEVER;
   }),
+  webhookAllowPrivate: boolean,
 });
 
 export type ConfigResult = { config: Config; warnings: string[] } | { config: null; errors: string[]; warnings: string[] };
@@ -136,6 +146,7 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
       headerTimeoutMs: c.headerTimeout,
       maxConnectionsPerAddress: c.maxConnectionsPerAddress === 0 ? null : c.maxConnectionsPerAddress,
       failedHandshakeLimit: c.failedHandshakeLimit,
+      webhookAllowPrivate: c.webhookAllowPrivate,
     },
     warnings,
   };

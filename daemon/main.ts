@@ -14,17 +14,20 @@ const program = new Command('relayd')
   .version(VERSION)
   .showHelpAfterError();
 for (const setting of Object.values(SETTINGS)) {
-  const option = new Option(setting.flag, `${setting.doc} (env ${setting.env})`);
+  // A flag without a <value> is a switch; its variable says true or false.
+  const values = setting.flag.includes('<') ? '' : ': true/false/1/0';
+  const option = new Option(setting.flag, `${setting.doc} (env ${setting.env}${values})`);
   // The default is shown, not applied: an unset flag must let the environment variable win.
   program.addOption(setting.default === null ? option : option.default(undefined, setting.default));
 }
 program.parse();
 
-const flags = program.opts<Record<string, string | undefined>>();
+// A flag without a value (`--webhook-allow-private`) is `true` here; the schema reads it as the text the environment would hold.
+const flags = program.opts<Record<string, string | true | undefined>>();
 const written: WrittenConfig = {};
 for (const key of Object.keys(SETTINGS) as SettingKey[]) {
   const value = flags[key];
-  if (value !== undefined) written[key] = value;
+  if (value !== undefined) written[key] = value === true ? 'true' : value;
 }
 const result = await loadConfig(written, process.env);
 if (!result.config) {

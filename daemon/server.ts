@@ -82,6 +82,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     timeoutMs: config.webhookTimeoutMs,
     debounceMs: config.webhookDebounceMs,
     userAgent: `relayd/${VERSION} (webhooks)`,
+    allowPrivate: config.webhookAllowPrivate,
     onError: (err, what) => log.error({ err }, what),
   });
   const channels = new ChannelService({ log: events, clock, broker, apps: channelApps, webhooks });

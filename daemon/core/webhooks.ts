@@ -10,6 +10,7 @@ import type { Clock } from './clock.js';
 import { compositeKey } from './keys.js';
 import { hmacHex, type ChannelAppDirectory } from './pusher-auth.js';
 import { randomBase62 } from './secrets.js';
+import { AddressNotAllowed, WebhookHttp } from './webhook-http.js';
 
 /** Where the channel side and the agent relay raise webhook events. Cheap when nobody listens. */
 export interface WebhookSink {
@@ -31,6 +32,8 @@ export interface WebhooksDeps {
   /** How long channel_vacated and member_removed are held back (0: not at all). */
   debounceMs: number;
   userAgent: string;
+  /** Let webhooks call loopback, private and other non-public addresses (`--webhook-allow-private`). */
+  allowPrivate: boolean;
   onError(err: unknown, what: string): void;
 }
 
@@ -106,6 +109,7 @@ function toDelivery(delivery: WebhookDeliveryRecord, attempts: WebhookAttemptRec
  */
 export class WebhookService implements WebhookSink {
   readonly #deps: WebhooksDeps;
+  readonly #http: WebhookHttp;
   readonly #byApp = new Map<string, WebhookRecord[]>();
   readonly #byId = new Map<string, WebhookRecord>();
   readonly #buffers = new Map<string, { events: WebhookEvent[]; timer: NodeJS.Timeout }>();
@@ -121,6 +125,7 @@ export class WebhookService implements WebhookSink {
 
   constructor(deps: WebhooksDeps) {
     this.#deps = deps;
+    this.#http = new WebhookHttp({ allowPrivate: deps.allowPrivate });
   }
 
   async start(): Promise<void> {
@@ -137,6 +142,7 @@ export class WebhookService implements WebhookSink {
     this.#timers.clear();
     for (const abort of this.#aborts) abort.abort();
     await Promise.allSettled([...this.#writes]);
+    this.#http.close();
   }
 
   // ---- endpoints ----
@@ -144,6 +150,8 @@ export class WebhookService implements WebhookSink {
   async add(actor: Actor, org: string, appId: string, body: CreateWebhookBody): Promise<Webhook> {
     const { store, clock } = this.#deps;
     if (!(await store.getApp(org, appId))) throw new RelayError('not_found', `app "${appId}" not found in organization "${org}"`);
+    const refusal = this.#http.refusal(body.url);
+    if (refusal !== null) throw new RelayError('invalid_request', refusal);
     const record: WebhookRecord = {
       id: `${ID_PREFIX.webhook}${randomBase62(16)}`,
       org,
@@ -335,25 +343,18 @@ export class WebhookService implements WebhookSink {
     let statusCode: number | null = null;
     let error: string | null = null;
     try {
-      const response = await fetch(webhook.url, {
-        method: 'POST',
-        headers: {
-          // pusher's webhook check wants exactly this content type.
-          'content-type': 'application/json',
-          'x-pusher-key': app.key,
-          'x-pusher-signature': hmacHex(app.secret, delivery.body),
-          'x-relay-delivery': delivery.id,
-          'user-agent': this.#deps.userAgent,
-        },
-        body: delivery.body,
-        redirect: 'manual',
-        signal: abort.signal,
-      });
-      statusCode = response.status;
-      await response.body?.cancel();
+      const headers = {
+        // pusher's webhook check wants exactly this content type.
+        'content-type': 'application/json',
+        'x-pusher-key': app.key,
+        'x-pusher-signature': hmacHex(app.secret, delivery.body),
+        'x-relay-delivery': delivery.id,
+        'user-agent': this.#deps.userAgent,
+      };
+      statusCode = await this.#http.post(webhook.url, headers, delivery.body, abort.signal);
       if (statusCode < 200 || statusCode > 299) error = `answered ${statusCode}`;
     } catch (err) {
-      error = abort.signal.aborted && !this.#stopped ? `no answer within ${this.#deps.timeoutMs} ms` : describeFetchError(err);
+      error = abort.signal.aborted && !this.#stopped ? `no answer within ${this.#deps.timeoutMs} ms` : describeError(err);
     } finally {
       clearTimeout(timeout);
       this.#aborts.delete(abort);
@@ -414,10 +415,10 @@ export class WebhookService implements WebhookSink {
   }
 }
 
-/** fetch's errors hide the reason in `cause` (ECONNREFUSED, ENOTFOUND, ...). */
-function describeFetchError(err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
-  if (typeof cause?.code === 'string') return `could not connect: ${cause.code}`;
-  if (typeof cause?.message === 'string') return cause.message;
+/** A refused address says why; a socket error by its code (ECONNREFUSED, ENOTFOUND, ...), as the delivery log always has. */
+function describeError(err: unknown): string {
+  if (err instanceof AddressNotAllowed) return err.message;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return `could not connect: ${code}`;
   return err instanceof Error ? err.message : String(err);
 }

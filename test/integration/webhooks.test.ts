@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Webhook, WebhookDelivery as Delivery } from '../../src/shared/api.js';
 import { relay } from '../helpers/cli.js';
-import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { startDaemon, type Daemon, type StartOptions } from '../helpers/daemon.js';
 import { channelName, sleep } from '../helpers/pusher.js';
 import { startReceiver, type HookEvent, type ReceivedRequest, type Receiver } from '../helpers/webhooks.js';
 import { connectOk, eventually, type OpenSocket } from '../helpers/ws.js';
@@ -16,6 +16,11 @@ interface App {
   token: string;
   /** The `pusher` server SDK with the app's credentials: authorizes channels and checks webhooks. */
   pusher: Pusher;
+}
+
+/** A relayd that may call the receivers, which listen on 127.0.0.1 (a loopback address, refused by default). */
+function startHooked(options: StartOptions = {}): Promise<Daemon> {
+  return startDaemon({ ...options, args: ['--webhook-allow-private', ...(options.args ?? [])] });
 }
 
 async function registerApp(daemon: Daemon, id = 'acme-pm'): Promise<App> {
@@ -112,7 +117,7 @@ const requestOf = (receiver: Receiver, event: HookEvent): ReceivedRequest => rec
 
 describe('webhooks', () => {
   it('deliver channel_occupied, member_added, client_event, member_removed and channel_vacated, signed so the pusher SDK accepts them', async () => {
-    const daemon = await startDaemon();
+    const daemon = await startHooked();
     const app = await registerApp(daemon);
     expect((await relay(['apps', 'update', app.id, '--client-events', 'on'], { daemon })).exitCode).toBe(0);
     const receiver = await startReceiver();
@@ -171,7 +176,7 @@ describe('webhooks', () => {
   });
 
   it('hold channel_vacated and member_removed back for --webhook-debounce, and drop them with their occupied and added when the channel or user is back', async () => {
-    const daemon = await startDaemon({ args: ['--webhook-debounce', '1s'] });
+    const daemon = await startHooked({ args: ['--webhook-debounce', '1s'] });
     const app = await registerApp(daemon);
     const receiver = await startReceiver();
     await addWebhook(daemon, app, receiver.url, ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed']);
@@ -206,7 +211,7 @@ describe('webhooks', () => {
   });
 
   it('send cache_miss once when subscribers find a cache channel empty, and not once it has an event', async () => {
-    const daemon = await startDaemon();
+    const daemon = await startHooked();
     const app = await registerApp(daemon);
     const receiver = await startReceiver();
     await addWebhook(daemon, app, receiver.url, ['cache_miss']);
@@ -232,7 +237,7 @@ describe('webhooks', () => {
   });
 
   it('batch events raised together into one body, and send subscription_count for public channels once the app counts subscriptions', async () => {
-    const daemon = await startDaemon({ args: ['--webhook-debounce', '0s'] });
+    const daemon = await startHooked({ args: ['--webhook-debounce', '0s'] });
     const app = await registerApp(daemon);
     const receiver = await startReceiver();
     await addWebhook(daemon, app, receiver.url);
@@ -258,7 +263,7 @@ describe('webhooks', () => {
   });
 
   it('deliver event_delivered, event_failed, event_rejected and connection_opened/closed from the agent relay', async () => {
-    const daemon = await startDaemon();
+    const daemon = await startHooked();
     const app = await registerApp(daemon);
     const agentToken = (await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '-q'], { daemon })).stdout.trim();
     const receiver = await startReceiver();
@@ -342,7 +347,7 @@ describe('webhooks', () => {
   });
 
   it('retry a delivery answered 500 twice, with backoff and the same delivery id, and log all three attempts', async () => {
-    const daemon = await startDaemon();
+    const daemon = await startHooked();
     const app = await registerApp(daemon);
     const receiver = await startReceiver();
     receiver.queue = [500, 500];
@@ -403,7 +408,7 @@ describe('webhooks', () => {
   });
 
   it('give a delivery up as failed once the retry period has passed', async () => {
-    const daemon = await startDaemon({ args: ['--webhook-retry-for', '3s'] });
+    const daemon = await startHooked({ args: ['--webhook-retry-for', '3s'] });
     const app = await registerApp(daemon);
     const receiver = await startReceiver();
     receiver.status = 500;
@@ -428,7 +433,7 @@ describe('webhooks', () => {
   });
 
   it('count an attempt without an answer within --webhook-timeout as failed, and retry it', async () => {
-    const daemon = await startDaemon({ args: ['--webhook-timeout', '1s'] });
+    const daemon = await startHooked({ args: ['--webhook-timeout', '1s'] });
     const app = await registerApp(daemon);
     const receiver = await startReceiver();
     receiver.queue = [0];
@@ -454,7 +459,7 @@ describe('webhooks', () => {
   it('resume pending deliveries after relayd is killed with SIGKILL and restarted', async () => {
     // The receiver is down: its port is free, and connections to it are refused.
     const receiver = await startReceiver({ listening: false });
-    const daemon = await startDaemon({ args: ['--webhook-debounce', '0s'] });
+    const daemon = await startHooked({ args: ['--webhook-debounce', '0s'] });
     const app = await registerApp(daemon);
     const webhook = await addWebhook(daemon, app, receiver.url, ['channel_occupied', 'channel_vacated']);
     const channel = channelName('public-');
@@ -475,7 +480,7 @@ describe('webhooks', () => {
 
     await daemon.kill();
     await receiver.reopen();
-    const again = await startDaemon({ dataDir: daemon.dataDir });
+    const again = await startHooked({ dataDir: daemon.dataDir });
 
     await receiver.waitFor(named('channel_vacated', channel), 15_000);
     await receiver.waitFor(named('channel_occupied', channel), 15_000);
@@ -497,7 +502,7 @@ describe('webhooks', () => {
   });
 
   it('send only the event types a webhook asks for', async () => {
-    const daemon = await startDaemon({ args: ['--webhook-debounce', '0s'] });
+    const daemon = await startHooked({ args: ['--webhook-debounce', '0s'] });
     const app = await registerApp(daemon);
     const onlyOccupied = await startReceiver();
     const all = await startReceiver();
@@ -528,7 +533,7 @@ describe('webhooks', () => {
   });
 
   it('stop delivering once removed, dropping pending deliveries', async () => {
-    const daemon = await startDaemon();
+    const daemon = await startHooked();
     const app = await registerApp(daemon);
     const removed = await startReceiver();
     removed.status = 500;
@@ -562,7 +567,7 @@ describe('webhooks', () => {
   });
 
   it('refuse a non-http URL or an unknown event type with exit 2, and an unknown app with exit 3', async () => {
-    const daemon = await startDaemon();
+    const daemon = await startHooked();
     const app = await registerApp(daemon);
 
     const ftp = await relay(['webhooks', 'add', '--app', app.id, '--url', 'ftp://x'], { daemon });
@@ -585,7 +590,7 @@ describe('webhooks', () => {
   });
 
   it('are managed through the public API with a webhooks:manage token, and refused 403 insufficient_scope without it', async () => {
-    const daemon = await startDaemon();
+    const daemon = await startHooked();
     const app = await registerApp(daemon);
     const other = await registerApp(daemon, 'other-app');
     const token = async (scope: string): Promise<string> => {
@@ -650,5 +655,109 @@ describe('webhooks', () => {
     expect(await (await api(manage, 'GET', '')).json()).toEqual({ webhooks: [] });
     expect((await api(manage, 'DELETE', `/${webhook.id}`)).status).toBe(404);
     await socket.close();
+  });
+});
+
+describe('webhook addresses', () => {
+  /** Each URL, and why relayd refuses it by default (the WHATWG parser reads 2130706433, 0x7f000001 and 0 as IPv4). */
+  const REFUSED: [url: string, why: string][] = [
+    ['http://127.0.0.1:9/hooks', '127.0.0.1 is a loopback address'],
+    ['http://localhost:9/hooks', 'localhost is a loopback name'],
+    ['http://[::1]:9/hooks', '[::1] is the loopback address'],
+    ['http://[::ffff:127.0.0.1]:9/hooks', '[::ffff:7f00:1] is an IPv4-mapped form of 127.0.0.1, a loopback address'],
+    ['http://169.254.169.254/latest/meta-data/', '169.254.169.254 is the link-local cloud metadata address'],
+    ['http://metadata.google.internal/computeMetadata/v1/', 'metadata.google.internal is a private-use name'],
+    ['http://10.0.0.1/hooks', '10.0.0.1 is a private address (RFC 1918)'],
+    ['http://192.168.1.1/hooks', '192.168.1.1 is a private address (RFC 1918)'],
+    ['http://2130706433/hooks', '127.0.0.1 is a loopback address'],
+    ['http://0x7f000001/hooks', '127.0.0.1 is a loopback address'],
+    ['http://0/hooks', '0.0.0.0 is the unspecified address'],
+    ['https://[fd00::1]/hooks', '[fd00::1] is a unique-local address'],
+  ];
+  const FLAG = '--webhook-allow-private';
+
+  it('refuse loopback, private, link-local and metadata targets through the CLI with exit 2, naming the reason and the flag, and take public ones', async () => {
+    const daemon = await startDaemon();
+    const app = await registerApp(daemon);
+    for (const [url, why] of REFUSED) {
+      const result = await relay(['webhooks', 'add', '--app', app.id, '--url', url], { daemon });
+      expect(result.exitCode, `${url}: ${result.stderr}`).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toContain(why);
+      expect(result.stderr).toContain(FLAG);
+    }
+    expect(await listWebhooks(daemon, app)).toEqual([]);
+
+    const publicUrls = ['http://93.184.215.14/hooks', 'https://[2606:4700::1]/hooks', 'https://example.com/hooks'];
+    for (const url of publicUrls) await addWebhook(daemon, app, url);
+    expect((await listWebhooks(daemon, app)).map((w) => w.url).sort()).toEqual([...publicUrls].sort());
+  });
+
+  it('refuse them through the public API with 400 invalid_request for a webhooks:manage token', async () => {
+    const daemon = await startDaemon();
+    const app = await registerApp(daemon);
+    const created = await relay(['tokens', 'create', '--app', app.id, '--name', 'hooks', '--scope', 'webhooks:manage', '-q'], { daemon });
+    expect(created.exitCode, created.stderr).toBe(0);
+    const token = created.stdout.trim();
+    for (const [url, why] of REFUSED) {
+      const res = await fetch(`${daemon.url}/api/v1/apps/${app.id}/webhooks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ url }),
+      });
+      expect(res.status, url).toBe(400);
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('invalid_request');
+      expect(error.message).toContain(why);
+      expect(error.message).toContain(FLAG);
+    }
+    expect(await listWebhooks(daemon, app)).toEqual([]);
+  });
+
+  it('are checked where the connection is made: registered with --webhook-allow-private, then relayd restarted without it calls neither a name resolving to loopback nor a loopback literal, and logs why', async () => {
+    const receiver = await startReceiver();
+    const allowed = await startHooked({ args: ['--webhook-debounce', '0s'] });
+    const app = await registerApp(allowed);
+    // `localhost` is refused by name at registration; at delivery only what it resolves to counts.
+    const byName = await addWebhook(allowed, app, `http://localhost:${receiver.port}/hooks`, ['channel_occupied']);
+    const byAddress = await addWebhook(allowed, app, receiver.url, ['channel_occupied']);
+    const mapped = await addWebhook(allowed, app, `http://[::ffff:127.0.0.1]:${receiver.port}/hooks`, ['channel_occupied']);
+
+    // While allowed, each of the three reaches the receiver.
+    const first = channelName('public-');
+    let socket = await channelSocket(allowed, app);
+    await socket.subscribe(first);
+    await receiver.waitForRequests(3);
+    expect(receiver.events()).toEqual([1, 2, 3].map(() => ({ name: 'channel_occupied', channel: first })));
+    await socket.close();
+    expect(await allowed.stop()).toBe(0);
+
+    const restricted = await startDaemon({ dataDir: allowed.dataDir, args: ['--webhook-debounce', '0s'] });
+    const second = channelName('public-');
+    socket = await channelSocket(restricted, app);
+    await socket.subscribe(second);
+    const refused = async (webhookId: string): Promise<Delivery['attempts'][number]> => {
+      const attempt = await eventually(async () => (await deliveries(restricted, webhookId)).find((d) => d.status === 'pending' && d.attempts.length > 0)?.attempts[0], 10_000, `a logged attempt of ${webhookId}`);
+      expect(attempt.statusCode).toBeNull();
+      return attempt;
+    };
+    expect((await refused(byName.id)).error).toBe(`address not allowed: localhost resolves to 127.0.0.1, a loopback address; relayd sends webhooks only to public addresses unless it is started with ${FLAG}`);
+    expect((await refused(byAddress.id)).error).toMatch(/^address not allowed: 127\.0\.0\.1 is a loopback address; .*--webhook-allow-private$/);
+    expect((await refused(mapped.id)).error).toMatch(/^address not allowed: ::ffff:7f00:1 is an IPv4-mapped form of 127\.0\.0\.1, a loopback address; /);
+    // Each attempt was refused before connecting: the receiver has had nothing since the restart.
+    expect(receiver.requests).toHaveLength(3);
+    for (const webhook of await listWebhooks(restricted, app)) {
+      expect(webhook).toMatchObject({ status: 'failing', lastStatusCode: null, lastError: expect.stringMatching(/^address not allowed: /) });
+    }
+    await socket.close();
+  });
+
+  it('take RELAY_WEBHOOK_ALLOW_PRIVATE as true/false/1/0, and refuse to start on anything else', async () => {
+    const allowed = await startDaemon({ env: { RELAY_WEBHOOK_ALLOW_PRIVATE: '1' } });
+    await addWebhook(allowed, await registerApp(allowed), 'http://127.0.0.1:9/hooks');
+    const refusing = await startDaemon({ env: { RELAY_WEBHOOK_ALLOW_PRIVATE: 'false' } });
+    const refused = await relay(['webhooks', 'add', '--app', (await registerApp(refusing)).id, '--url', 'http://127.0.0.1:9/hooks'], { daemon: refusing });
+    expect(refused.exitCode).toBe(2);
+    await expect(startDaemon({ env: { RELAY_WEBHOOK_ALLOW_PRIVATE: 'maybe' } })).rejects.toThrow(/exited with 2[\s\S]*--webhook-allow-private \/ RELAY_WEBHOOK_ALLOW_PRIVATE: must be true, false, 1 or 0/);
   });
 });
