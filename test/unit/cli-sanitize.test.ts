@@ -1,4 +1,9 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import type { Context } from '../../src/cli/context.js';
+import { details, fmt, line, note, styles, table } from '../../src/cli/output.js';
 import { sanitize } from '../../src/cli/sanitize.js';
 
 const ESC = '\u001b';
@@ -34,5 +39,61 @@ describe('sanitize', () => {
     const once = sanitize(all);
     expect(once).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
     expect(sanitize(once)).toBe(once);
+  });
+});
+
+/** A context whose streams are kept in memory: what the writers print. */
+function capture(options: { tty: boolean; color: boolean }): { ctx: Context; stdout: () => string; stderr: () => string } {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  err.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const ctx: Context = {
+    io: { stdout: out, stderr: err, stdin: new PassThrough(), isStdoutTTY: options.tty, isStdinTTY: false, canPrompt: false, color: options.color, env: {} },
+    globals: {},
+    client: () => Promise.reject(new Error('no client in unit tests')),
+    prompter: () => Promise.reject(new Error('no prompter in unit tests')),
+  };
+  return { ctx, stdout: () => stdout, stderr: () => stderr };
+}
+
+describe('the writers of output.ts', () => {
+  const evil = `a\tb\nc${ESC}[2J`;
+
+  it('keep every tab-separated row on one line of fields', async () => {
+    const { ctx, stdout } = capture({ tty: false, color: false });
+    await table(ctx, ['ID', 'NAME'], [['app-1', evil]]);
+    expect(stdout()).toBe('app-1\ta^Ib^Jc^[[2J\n');
+  });
+
+  it('keep their own colours and escape the ones in the data', async () => {
+    const { ctx, stdout, stderr } = capture({ tty: true, color: true });
+    const s = await styles(ctx);
+    details(ctx, [['App', fmt`${s.bold('app-1')} (${evil})`]]);
+    await table(ctx, ['STATUS'], [[s.red(evil)]]);
+    line(ctx, fmt`${s.dim('12:00')}  ${evil}`);
+    note(ctx, evil);
+    expect(stdout()).toContain(`App: ${ESC}[1mapp-1${ESC}[22m (a^Ib^Jc^[[2J)\n`);
+    expect(stdout()).toContain(`${ESC}[31ma^Ib^Jc^[[2J`);
+    expect(stdout()).toContain(`${ESC}[2m12:00${ESC}[22m  a^Ib^Jc^[[2J\n`);
+    expect(stderr()).toBe('a^Ib^Jc^[[2J\n');
+    expect(stdout()).not.toContain(`${ESC}[2J`);
+  });
+
+  it('refuse a styled value pasted into a template string', async () => {
+    const s = await styles(capture({ tty: true, color: true }).ctx);
+    expect(() => `${s.bold('x')} y`).toThrow(/fmt/);
+  });
+});
+
+describe('the commands', () => {
+  const commands = join(import.meta.dirname, '../../src/cli/commands');
+  const files = readdirSync(commands, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+
+  // output.ts sanitizes what they print; a command writing to a stream itself would bypass it.
+  it.each(files)('%s prints only through output.ts', (file) => {
+    expect(readFileSync(join(commands, file), 'utf8')).not.toMatch(/\b(io|process)\.(stdout|stderr)\b|console\./);
   });
 });
