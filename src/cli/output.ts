@@ -1,9 +1,17 @@
 import { RelayError } from '../shared/errors.js';
 import type { Context } from './context.js';
+import { sanitize } from './sanitize.js';
 
 /**
- * The only place that writes results. `--jq` and `--json` print JSON on stdout; otherwise
- * the command's human view. Messages go to stderr so that stdout stays pipeable.
+ * The only place that writes results. `--jq` and `--json` print JSON on stdout, exactly as
+ * relayd sent it; otherwise the command's human view. Messages go to stderr so that stdout
+ * stays pipeable.
+ *
+ * Everything the human view and the messages print is sanitized here (see sanitize.ts), so
+ * that server data reaches a terminal as text and never as escape sequences: a plain string
+ * given to `table`, `details`, `line`, `note` or `success` may hold server data and is
+ * sanitized; only a `Styled` value, which `styles()` and `fmt` make from sanitized parts, is
+ * printed as is. Commands never write to the streams themselves.
  */
 export interface Printable {
   json: unknown;
@@ -46,54 +54,116 @@ export async function runJq(value: unknown, expression: string): Promise<string>
   }
 }
 
-export interface Styles {
-  bold(text: string): string;
-  dim(text: string): string;
-  green(text: string): string;
-  yellow(text: string): string;
-  red(text: string): string;
+/**
+ * Text the CLI composed itself: its own colour codes around parts already sanitized. Only
+ * this module makes one (through `styles()` and `fmt`), so a value of this type is safe to print.
+ */
+class Styled {
+  readonly text: string;
+
+  constructor(text: string) {
+    this.text = text;
+  }
+
+  /**
+   * A Styled pasted into a template string would turn back into a plain string, and its
+   * colour codes would then be escaped like server data: fail loudly instead; use `fmt`.
+   */
+  toString(): never {
+    throw new Error('a Styled value was used as a string: compose it with fmt`...`');
+  }
 }
 
-const plain: Styles = { bold: (t) => t, dim: (t) => t, green: (t) => t, yellow: (t) => t, red: (t) => t };
+export type { Styled };
+
+/** What the writers take: a plain string (sanitized when printed) or text composed by `styles()`/`fmt`. */
+export type Text = string | Styled;
+
+function safe(text: Text): string {
+  return typeof text === 'string' ? sanitize(text) : text.text;
+}
+
+/** One line composed of our own words, styled parts and server values: the values are sanitized, styled parts kept. */
+export function fmt(strings: TemplateStringsArray, ...values: (Text | number)[]): Styled {
+  let text = strings[0] ?? '';
+  values.forEach((value, i) => {
+    text += (typeof value === 'number' ? String(value) : safe(value)) + (strings[i + 1] ?? '');
+  });
+  return new Styled(text);
+}
+
+export interface Styles {
+  bold(text: Text): Styled;
+  dim(text: Text): Styled;
+  green(text: Text): Styled;
+  yellow(text: Text): Styled;
+  red(text: Text): Styled;
+}
+
+const unstyled = (text: Text): Styled => new Styled(safe(text));
+const plain: Styles = { bold: unstyled, dim: unstyled, green: unstyled, yellow: unstyled, red: unstyled };
 
 /** Colours only when the context allows them (TTY, NO_COLOR, CLICOLOR, CLICOLOR_FORCE). */
 export async function styles(ctx: Context): Promise<Styles> {
   if (!ctx.io.color) return plain;
   const { Chalk } = await import('chalk');
   const chalk = new Chalk({ level: 1 });
-  return { bold: chalk.bold, dim: chalk.dim, green: chalk.green, yellow: chalk.yellow, red: chalk.red };
+  const style =
+    (paint: (text: string) => string) =>
+    (text: Text): Styled =>
+      new Styled(paint(safe(text)));
+  return { bold: style(chalk.bold), dim: style(chalk.dim), green: style(chalk.green), yellow: style(chalk.yellow), red: style(chalk.red) };
 }
 
-/** A table on a TTY; tab-separated lines without one (no colour codes unless forced, no truncation). */
-export async function table(ctx: Context, headers: string[], rows: string[][]): Promise<void> {
+/**
+ * A table on a TTY; tab-separated lines without one (no colour codes unless forced, no
+ * truncation). A sanitized cell holds no tab or newline, so a row stays one line of fields.
+ */
+export async function table(ctx: Context, headers: string[], rows: Text[][]): Promise<void> {
+  const cells = rows.map((row) => row.map(safe));
   if (!ctx.io.isStdoutTTY) {
-    for (const row of rows) ctx.io.stdout.write(`${row.join('\t')}\n`);
+    for (const row of cells) ctx.io.stdout.write(`${row.join('\t')}\n`);
     return;
   }
   const s = await styles(ctx);
   const { default: Table } = await import('cli-table3');
   const t = new Table({
-    head: headers.map((h) => s.bold(h)),
+    head: headers.map((h) => s.bold(h).text),
     style: { head: [], border: [], compact: true },
     chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
   });
-  t.push(...rows);
+  t.push(...cells);
   ctx.io.stdout.write(`${t.toString()}\n`);
 }
 
 /** Label/value lines for `show` views. */
-export function details(ctx: Context, pairs: [string, string][]): void {
+export function details(ctx: Context, pairs: [string, Text][]): void {
   const width = Math.max(...pairs.map(([label]) => label.length));
-  for (const [label, value] of pairs) ctx.io.stdout.write(`${`${label}:`.padEnd(width + 2)}${value}\n`);
+  for (const [label, value] of pairs) ctx.io.stdout.write(`${`${label}:`.padEnd(width + 2)}${safe(value)}\n`);
 }
 
-export async function success(ctx: Context, message: string): Promise<void> {
+/** One line of the human view on stdout (none: an empty line). */
+export function line(ctx: Context, text: Text = ''): void {
+  ctx.io.stdout.write(`${safe(text)}\n`);
+}
+
+/** `status --watch` redraws its frame on a terminal. */
+export function clearScreen(ctx: Context): void {
+  ctx.io.stdout.write('\u001b[2J\u001b[H');
+}
+
+/** Text the CLI generated from its own code (a completion script), printed as is: no server data in it. */
+export function generated(ctx: Context, text: string): void {
+  ctx.io.stdout.write(text);
+}
+
+export async function success(ctx: Context, message: Text): Promise<void> {
   const s = await styles(ctx);
-  ctx.io.stderr.write(`${s.green('✓')} ${message}\n`);
+  ctx.io.stderr.write(`${s.green('✓').text} ${safe(message)}\n`);
 }
 
-export function note(ctx: Context, message: string): void {
-  ctx.io.stderr.write(`${message}\n`);
+export function note(ctx: Context, message: Text): void {
+  ctx.io.stderr.write(`${safe(message)}\n`);
 }
 
 /** ISO time for JSON; a short readable form for people ("2026-11-22 23:18 UTC", "-" when unset). */

@@ -2,7 +2,7 @@ import { parseDuration } from '../../../shared/duration.js';
 import { RelayError } from '../../../shared/errors.js';
 import { SLUG_RULE, slugProblem } from '../../../shared/ids.js';
 import type { Context } from '../../context.js';
-import { note, print, success } from '../../output.js';
+import { line, note, print, success } from '../../output.js';
 import { checkId, required } from '../checks.js';
 
 export interface Options {
@@ -28,7 +28,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       quiet: result.secret,
       human: async () => {
         await success(ctx, `Registered agent ${result.agent.id} in ${result.agent.org}`);
-        ctx.io.stdout.write(`${result.secret}\n`);
+        line(ctx, result.secret);
         note(ctx, "This agent token is shown once: store it now (RELAY_AGENT_TOKEN=... in the agent's environment).");
       },
     },

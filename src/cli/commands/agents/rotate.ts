@@ -1,6 +1,6 @@
 import { parseDuration } from '../../../shared/duration.js';
 import type { Context } from '../../context.js';
-import { note, print, success, when } from '../../output.js';
+import { line, note, print, success, when } from '../../output.js';
 import { checkId } from '../checks.js';
 
 export interface Options {
@@ -21,7 +21,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       quiet: result.secret,
       human: async () => {
         await success(ctx, `Rotated the token of agent ${opts.id}`);
-        ctx.io.stdout.write(`${result.secret}\n`);
+        line(ctx, result.secret);
         note(ctx, `The new token works now; the old one works until ${when(result.previousValidUntil)}, then its connections are closed (4001).`);
       },
     },

@@ -1,6 +1,6 @@
 import type { Agent } from '../../../shared/api.js';
 import type { Context } from '../../context.js';
-import { ago, details, styles, table, when } from '../../output.js';
+import { ago, details, fmt, styles, table, when } from '../../output.js';
 
 export function formatTimeout(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
@@ -28,7 +28,7 @@ export async function agentTable(ctx: Context, agents: Agent[]): Promise<void> {
 export async function agentDetails(ctx: Context, agent: Agent): Promise<void> {
   const s = await styles(ctx);
   details(ctx, [
-    ['Agent', `${s.bold(agent.id)} (${agent.name})`],
+    ['Agent', fmt`${s.bold(agent.id)} (${agent.name})`],
     ['Organization', agent.org],
     ['Status', agent.status === 'active' ? s.green('active') : s.yellow('inactive')],
     ['Connected', agent.connected ? s.green(`yes, ${agent.connections} connection${agent.connections === 1 ? '' : 's'}`) : 'no'],

@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { print, success } from '../../output.js';
+import { line, print, success } from '../../output.js';
 import { checkId } from '../checks.js';
 
 export interface Options {
@@ -19,9 +19,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
     json: result,
     human: async () => {
       await success(ctx, `${opts.allow ? 'Allowed' : 'Disallowed'} ${opts.agents.join(', ')} for ${opts.id}`);
-      ctx.io.stdout.write(
-        result.allowedAgents.length === 0 ? `${opts.id} may send events to every agent of ${opts.org}.\n` : `${opts.id} may send events to: ${result.allowedAgents.join(', ')}\n`,
-      );
+      line(ctx, result.allowedAgents.length === 0 ? `${opts.id} may send events to every agent of ${opts.org}.` : `${opts.id} may send events to: ${result.allowedAgents.join(', ')}`);
     },
   });
 }

@@ -1,6 +1,6 @@
 import { SLUG_RULE, slugProblem } from '../../../shared/ids.js';
 import type { Context } from '../../context.js';
-import { note, print, success } from '../../output.js';
+import { line, note, print, success } from '../../output.js';
 import { checkId, required } from '../checks.js';
 
 export interface Options {
@@ -25,7 +25,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       quiet: result.secret,
       human: async () => {
         await success(ctx, `Registered app ${result.app.id} in ${result.app.org}`);
-        ctx.io.stdout.write(`${result.secret}\n`);
+        line(ctx, result.secret);
         note(ctx, 'This app token is shown once: store it now (RELAY_APP_TOKEN=... in the app\'s environment).');
       },
     },

@@ -1,7 +1,7 @@
 import { parseDuration } from '../../../shared/duration.js';
 import { RelayError } from '../../../shared/errors.js';
 import type { Context } from '../../context.js';
-import { note, print, success, when } from '../../output.js';
+import { line, note, print, success, when } from '../../output.js';
 import { checkId } from '../checks.js';
 
 export interface Options {
@@ -28,7 +28,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       quiet: result.secret,
       human: async () => {
         await success(ctx, `Rotated the token of ${opts.id}`);
-        ctx.io.stdout.write(`${result.secret}\n`);
+        line(ctx, result.secret);
         note(ctx, `The new token works now; the old one works until ${when(result.previousValidUntil)}, then its connections are closed (4001).`);
       },
     },
@@ -45,7 +45,7 @@ async function rotateChannelSecret(opts: Options, ctx: Context): Promise<void> {
       quiet: result.secret,
       human: async () => {
         await success(ctx, `Replaced the channel secret of ${opts.id} (the key stays ${result.key})`);
-        ctx.io.stdout.write(`${result.secret}\n`);
+        line(ctx, result.secret);
         note(ctx, 'Signatures made with the old secret no longer verify: update your servers now.');
       },
     },

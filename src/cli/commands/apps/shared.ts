@@ -1,6 +1,6 @@
 import type { App } from '../../../shared/api.js';
 import type { Context } from '../../context.js';
-import { ago, details, styles, table, when } from '../../output.js';
+import { ago, details, fmt, styles, table, when } from '../../output.js';
 
 /** Views of an app shared by the apps verbs. */
 export async function appTable(ctx: Context, apps: App[]): Promise<void> {
@@ -23,7 +23,7 @@ export async function appTable(ctx: Context, apps: App[]): Promise<void> {
 export async function appDetails(ctx: Context, app: App): Promise<void> {
   const s = await styles(ctx);
   details(ctx, [
-    ['App', `${s.bold(app.id)} (${app.name})`],
+    ['App', fmt`${s.bold(app.id)} (${app.name})`],
     ['Organization', app.org],
     ['Status', app.status === 'active' ? s.green('active') : s.yellow('inactive')],
     ['Connected', app.connected ? s.green(`yes, ${app.connections} connection${app.connections === 1 ? '' : 's'}`) : 'no'],

@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { ago, print, table } from '../../output.js';
+import { ago, line, print, table } from '../../output.js';
 import { checkId } from '../checks.js';
 import { appDetails } from './shared.js';
 
@@ -16,7 +16,8 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
     human: async () => {
       await appDetails(ctx, result.app);
       if (result.recentEvents.length === 0) return;
-      ctx.io.stdout.write('\nRecent events:\n');
+      line(ctx);
+      line(ctx, 'Recent events:');
       await table(
         ctx,
         ['EVENT', 'KIND', 'AGENT/CHANNELS', 'THREAD', 'NAME', 'STATUS', 'LATENCY', 'WHEN'],

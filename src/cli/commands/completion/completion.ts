@@ -1,4 +1,5 @@
 import type { Context } from '../../context.js';
+import { generated } from '../../output.js';
 import { buildProgram } from '../../program.js';
 import { bashScript, fishScript, zshScript } from './generate.js';
 import type { SHELLS } from './index.js';
@@ -10,5 +11,5 @@ export interface Options {
 export async function run(opts: Options, ctx: Context): Promise<void> {
   const program = buildProgram();
   const script = opts.shell === 'bash' ? bashScript(program) : opts.shell === 'zsh' ? zshScript(program) : fishScript(program);
-  ctx.io.stdout.write(script);
+  generated(ctx, script);
 }

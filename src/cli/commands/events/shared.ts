@@ -2,7 +2,7 @@ import type { Event } from '../../../shared/api.js';
 import { RelayError } from '../../../shared/errors.js';
 import { looksLikeSecret } from '../../../shared/ids.js';
 import { checkId } from '../checks.js';
-import type { Styles } from '../../output.js';
+import type { Styled, Styles } from '../../output.js';
 
 export const EVENT_STATUSES = ['pending', 'delivered', 'failed', 'rejected'] as const;
 
@@ -24,7 +24,7 @@ export function checkFilters(opts: { app?: string | undefined; agent?: string | 
 }
 
 /** Failed and rejected stand out on a terminal; pending is dim. */
-export function statusCell(s: Styles, status: Event['status']): string {
+export function statusCell(s: Styles, status: Event['status']): Styled {
   if (status === 'failed' || status === 'rejected') return s.red(status);
   if (status === 'pending') return s.yellow(status);
   return s.green(status);

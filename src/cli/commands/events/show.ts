@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { details, print, styles, when } from '../../output.js';
+import { details, fmt, line, print, styles, when, type Text } from '../../output.js';
 import { checkEventId, latency, route, statusCell } from './shared.js';
 
 export interface Options {
@@ -15,7 +15,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       const e = result.event;
       const s = await styles(ctx);
       const json = (value: unknown): string => JSON.stringify(value);
-      const pairs: [string, string][] = [
+      const pairs: [string, Text][] = [
         ['Event', e.id],
         ['Kind', e.kind],
         ['Route', route(e)],
@@ -31,12 +31,13 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       if (e.error !== null) pairs.push(['Error', `${e.error.code}: ${e.error.message}`]);
       details(ctx, pairs);
       if (e.timeline.length === 0) return;
-      ctx.io.stdout.write('\nTimeline\n');
+      line(ctx);
+      line(ctx, 'Timeline');
       for (const { at, type, ...facts } of e.timeline) {
         const extra = Object.entries(facts)
           .map(([k, v]) => `${k}=${String(v)}`)
           .join(' ');
-        ctx.io.stdout.write(`  ${ctx.io.isStdoutTTY ? when(at) : at}  ${type}${extra ? `  ${s.dim(extra)}` : ''}\n`);
+        line(ctx, fmt`  ${ctx.io.isStdoutTTY ? when(at) : at}  ${type}${extra ? fmt`  ${s.dim(extra)}` : ''}`);
       }
     },
   });

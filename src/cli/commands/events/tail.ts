@@ -1,6 +1,6 @@
 import type { EventChange } from '../../../shared/api.js';
 import type { Context } from '../../context.js';
-import { note, printLine, styles } from '../../output.js';
+import { fmt, line, note, printLine, styles } from '../../output.js';
 import { checkFilters, checkStatus, latency, route, statusCell } from './shared.js';
 
 export interface Options {
@@ -23,8 +23,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
     }
     const e = change.event;
     const took = e.latencyMs !== null && e.status !== 'pending' ? `  ${latency(e.latencyMs)}` : '';
-    const line = [s.dim(change.at.slice(11, 23)), e.id, change.type.padEnd(11), statusCell(s, e.status) + ' '.repeat(9 - e.status.length), `${route(e)}  ${e.thread ?? ''}${took}`];
-    ctx.io.stdout.write(`${line.join('  ')}\n`);
+    line(ctx, fmt`${s.dim(change.at.slice(11, 23))}  ${e.id}  ${change.type.padEnd(11)}  ${statusCell(s, e.status)}${' '.repeat(9 - e.status.length)}  ${route(e)}  ${e.thread ?? ''}${took}`);
   };
   const abort = new AbortController();
   const stop = (): void => abort.abort();

@@ -2,7 +2,7 @@ import type { DaemonStatus } from '../../../shared/api.js';
 import { parseDuration } from '../../../shared/duration.js';
 import { RelayError } from '../../../shared/errors.js';
 import type { Context } from '../../context.js';
-import { ago, details, print, printLine, styles, table } from '../../output.js';
+import { ago, clearScreen, details, fmt, line, print, printLine, styles, table } from '../../output.js';
 
 export interface Options {
   watch: boolean;
@@ -32,9 +32,10 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
     while (!stopped) {
       const status = await client.getStatus();
       if (redraw) {
-        ctx.io.stdout.write('\u001b[2J\u001b[H');
+        clearScreen(ctx);
         await render(ctx, status);
-        ctx.io.stdout.write(`\nEvery ${opts.interval}; Ctrl-C to stop.\n`);
+        line(ctx);
+        line(ctx, `Every ${opts.interval}; Ctrl-C to stop.`);
       } else if (ctx.globals.jq !== undefined) {
         await print(ctx, { json: status, human: () => undefined });
       } else {
@@ -55,13 +56,13 @@ async function render(ctx: Context, status: DaemonStatus): Promise<void> {
   const s = await styles(ctx);
   const connected = status.apps.filter((a) => a.connected).length;
   details(ctx, [
-    ['relayd', `${s.green('ok')}, version ${status.version}`],
+    ['relayd', fmt`${s.green('ok')}, version ${status.version}`],
     ['Up since', `${status.startedAt} (${formatUptime(status.uptimeMs)})`],
     ['Connections', String(status.connections)],
     ['Apps', `${status.apps.length} (${connected} connected)`],
   ]);
   if (status.apps.length === 0) return;
-  ctx.io.stdout.write('\n');
+  line(ctx);
   await table(
     ctx,
     ['ORG', 'APP', 'STATUS', 'CONNECTED', 'CONNECTIONS', 'SUBSCRIBERS', 'LAST CONNECTED'],

@@ -2,7 +2,7 @@ import { parseExpiry } from '../../../shared/duration.js';
 import { parseRateLimit } from '../../../shared/rate-limits.js';
 import { validateScopes } from '../../../shared/scopes.js';
 import type { Context } from '../../context.js';
-import { note, print, success } from '../../output.js';
+import { line, note, print, success } from '../../output.js';
 import { checkId, required } from '../checks.js';
 
 export interface Options {
@@ -37,7 +37,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       quiet: result.secret,
       human: async () => {
         await success(ctx, `Created token ${result.token.id} (${result.token.name}) for ${app}`);
-        ctx.io.stdout.write(`${result.secret}\n`);
+        line(ctx, result.secret);
         note(ctx, 'This secret is shown once: store it now. Refer to the token by its id from now on.');
       },
     },

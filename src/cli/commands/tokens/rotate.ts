@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { note, print, success } from '../../output.js';
+import { line, note, print, success } from '../../output.js';
 import { checkTokenId } from './shared.js';
 
 export interface Options {
@@ -16,7 +16,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       quiet: result.secret,
       human: async () => {
         await success(ctx, `Rotated ${opts.id}: the old secret no longer works`);
-        ctx.io.stdout.write(`${result.secret}\n`);
+        line(ctx, result.secret);
         note(ctx, 'This secret is shown once: store it now.');
       },
     },

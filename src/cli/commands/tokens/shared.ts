@@ -2,7 +2,7 @@ import type { Token } from '../../../shared/api.js';
 import { RelayError } from '../../../shared/errors.js';
 import { looksLikeSecret } from '../../../shared/ids.js';
 import type { Context } from '../../context.js';
-import { ago, details, styles, table, when, type Styles } from '../../output.js';
+import { ago, details, fmt, styles, table, when, type Styles, type Text } from '../../output.js';
 
 const WEEK_MS = 7 * 86_400_000;
 
@@ -17,13 +17,13 @@ export function checkTokenId(value: string): string {
   return value;
 }
 
-function scopesText(token: Token, s: Styles, tty: boolean): string {
+function scopesText(token: Token, s: Styles, tty: boolean): Text {
   if (token.scopes.length === 0) return tty ? s.yellow('all scopes') : 'all scopes';
   return token.scopes.join(',');
 }
 
 /** Flags what needs attention on a TTY: expiring within 7 days or never, all scopes, not active. */
-function expiryText(token: Token, s: Styles, tty: boolean, now: number): string {
+function expiryText(token: Token, s: Styles, tty: boolean, now: number): Text {
   if (!tty) return token.expiresAt ?? 'never';
   if (token.expiresAt === null) return s.yellow('never');
   const left = Date.parse(token.expiresAt) - now;
@@ -31,7 +31,7 @@ function expiryText(token: Token, s: Styles, tty: boolean, now: number): string 
   return left < WEEK_MS ? s.yellow(text) : text;
 }
 
-function statusText(token: Token, s: Styles): string {
+function statusText(token: Token, s: Styles): Text {
   return token.status === 'active' ? s.green('active') : token.status === 'expired' ? s.yellow('expired') : s.red('revoked');
 }
 
@@ -58,7 +58,7 @@ export async function tokenDetails(ctx: Context, token: Token): Promise<void> {
   const s = await styles(ctx);
   const now = Date.now();
   details(ctx, [
-    ['Token', `${s.bold(token.id)} (${token.name})`],
+    ['Token', fmt`${s.bold(token.id)} (${token.name})`],
     ['App', `${token.appId} (${token.org})`],
     ['Status', statusText(token, s)],
     ['Scopes', scopesText(token, s, true)],
@@ -66,7 +66,7 @@ export async function tokenDetails(ctx: Context, token: Token): Promise<void> {
     ['Expires', expiryText(token, s, true, now)],
     ['Last used', token.lastUsedAt === null ? 'never' : `${when(token.lastUsedAt)} (${ago(token.lastUsedAt, now)})`],
     ['Created', when(token.createdAt)],
-    ...(token.revokedAt ? ([['Revoked', when(token.revokedAt)]] as [string, string][]) : []),
+    ...(token.revokedAt ? ([['Revoked', when(token.revokedAt)]] as [string, Text][]) : []),
     ['Description', token.description ?? '-'],
   ]);
 }

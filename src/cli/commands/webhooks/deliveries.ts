@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { note, print, styles, table } from '../../output.js';
+import { note, print, styles, table, type Text } from '../../output.js';
 import { checkLimit } from '../checks.js';
 import { checkWebhookId } from './shared.js';
 
@@ -21,7 +21,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
         return;
       }
       const s = await styles(ctx);
-      const rows: string[][] = [];
+      const rows: Text[][] = [];
       for (const d of result.deliveries) {
         const status = d.status === 'failed' ? s.red(d.status) : d.status === 'pending' ? s.yellow(d.status) : s.green(d.status);
         const events = d.events.join(',');
