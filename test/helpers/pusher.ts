@@ -2,6 +2,7 @@ import Pusher from 'pusher';
 import pusherJs from 'pusher-js';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { afterEach, expect } from 'vitest';
+import WebSocket from 'ws';
 import { relay } from './cli.js';
 import type { Daemon } from './daemon.js';
 
@@ -112,4 +113,78 @@ export function signedPost(daemon: Daemon, app: ChannelApp, path: string, body: 
     .join('&');
   const signature = createHmac('sha256', app.secret).update(`POST\n${fullPath}\n${query}`).digest('hex');
   return fetch(`${daemon.url}${fullPath}?${query}&auth_signature=${signature}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+}
+
+/** A Pusher protocol frame as it comes off the wire. */
+export interface Frame {
+  event: string;
+  channel?: string;
+  data?: unknown;
+  user_id?: string;
+}
+
+/** A raw `ws` socket on the Pusher protocol: what a client other than pusher-js (or a broken or hostile one) sees. */
+export interface RawSocket {
+  ws: WebSocket;
+  /** Every frame received, the first (the greeting or the refusal) included. */
+  frames: Frame[];
+  /** Of those, the ones that came as binary WebSocket frames (Pusher's are all text frames). */
+  binaryFrames: Frame[];
+  socketId: string;
+  closed: Promise<{ code: number; reason: string }>;
+  isOpen(): boolean;
+  send(frame: unknown): void;
+  /** The first frame from now on for which `match` holds (rejects after 5 s). */
+  next(match: (f: Frame) => boolean, what?: string): Promise<Frame>;
+}
+
+const rawSockets = new Set<WebSocket>();
+afterEach(() => {
+  for (const ws of rawSockets) ws.terminate();
+  rawSockets.clear();
+});
+
+/** Opens a raw socket and waits for relayd's first frame (or the close, for a refusal); `localAddress` picks the client's address. */
+export async function openRawSocket(daemon: Daemon, path: string, options: { localAddress?: string } = {}): Promise<RawSocket> {
+  const ws = new WebSocket(daemon.wsUrl + path, options);
+  rawSockets.add(ws);
+  const frames: Frame[] = [];
+  const binaryFrames: Frame[] = [];
+  const waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  let first: (() => void) | null = null;
+  const greeted = new Promise<void>((resolve, reject) => {
+    first = resolve;
+    ws.once('error', reject);
+    void closed.then(() => resolve());
+  });
+  ws.on('message', (raw, isBinary) => {
+    const frame = JSON.parse(raw.toString()) as Frame;
+    frames.push(frame);
+    if (isBinary) binaryFrames.push(frame);
+    first?.();
+    for (const waiter of [...waiters]) {
+      if (waiter.match(frame)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(frame);
+      }
+    }
+  });
+  await greeted;
+  const greeting = frames[0];
+  const socketId = greeting?.event === 'pusher:connection_established' ? (JSON.parse(greeting.data as string) as { socket_id: string }).socket_id : '';
+  return {
+    ws,
+    frames,
+    binaryFrames,
+    socketId,
+    closed,
+    isOpen: () => ws.readyState === WebSocket.OPEN,
+    send: (frame) => ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame)),
+    next: (match, what = 'the frame') =>
+      new Promise<Frame>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${what} within 5 s; got ${JSON.stringify(frames).slice(0, 2000)}`)), 5000);
+        waiters.push({ match, resolve: (f) => (clearTimeout(timer), resolve(f)) });
+      }),
+  };
 }

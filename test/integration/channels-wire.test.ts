@@ -1,89 +1,16 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { describe, expect, it } from 'vitest';
 import { relay } from '../helpers/cli.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
-import { channelName, registerChannelApp, sleep, type ChannelApp } from '../helpers/pusher.js';
+import { channelName, openRawSocket as open, registerChannelApp, sleep, type ChannelApp, type Frame, type RawSocket } from '../helpers/pusher.js';
 
 /**
  * The Pusher protocol v7 at `/app/{key}` frame by frame, with the `ws` package: what a
  * client other than pusher-js (or a broken or hostile one) gets from relayd.
  */
 
-interface Frame {
-  event: string;
-  channel?: string;
-  data?: unknown;
-  user_id?: string;
-}
-
 /** Long enough to be sure that something relayd would have sent by now did not come. */
 const QUIET_MS = 300;
-
-interface RawSocket {
-  ws: WebSocket;
-  /** Every frame received, the first (the greeting or the refusal) included. */
-  frames: Frame[];
-  /** Of those, the ones that came as binary WebSocket frames (Pusher's are all text frames). */
-  binaryFrames: Frame[];
-  socketId: string;
-  closed: Promise<{ code: number; reason: string }>;
-  isOpen(): boolean;
-  send(frame: unknown): void;
-  /** The first frame from now on for which `match` holds (rejects after 5 s). */
-  next(match: (f: Frame) => boolean, what?: string): Promise<Frame>;
-}
-
-const sockets = new Set<WebSocket>();
-afterEach(() => {
-  for (const ws of sockets) ws.terminate();
-  sockets.clear();
-});
-
-/** Opens a raw socket and waits for relayd's first frame (or the close, for a refusal). */
-async function open(daemon: Daemon, path: string): Promise<RawSocket> {
-  const ws = new WebSocket(daemon.wsUrl + path);
-  sockets.add(ws);
-  const frames: Frame[] = [];
-  const binaryFrames: Frame[] = [];
-  const waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  let first: (() => void) | null = null;
-  const greeted = new Promise<void>((resolve, reject) => {
-    first = resolve;
-    ws.once('error', reject);
-    void closed.then(() => resolve());
-  });
-  ws.on('message', (raw, isBinary) => {
-    const frame = JSON.parse(raw.toString()) as Frame;
-    frames.push(frame);
-    if (isBinary) binaryFrames.push(frame);
-    first?.();
-    for (const waiter of [...waiters]) {
-      if (waiter.match(frame)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve(frame);
-      }
-    }
-  });
-  await greeted;
-  const greeting = frames[0];
-  const socketId = greeting?.event === 'pusher:connection_established' ? (JSON.parse(greeting.data as string) as { socket_id: string }).socket_id : '';
-  return {
-    ws,
-    frames,
-    binaryFrames,
-    socketId,
-    closed,
-    isOpen: () => ws.readyState === WebSocket.OPEN,
-    send: (frame) => ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame)),
-    next: (match, what = 'the frame') =>
-      new Promise<Frame>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${what} within 5 s; got ${JSON.stringify(frames).slice(0, 2000)}`)), 5000);
-        waiters.push({ match, resolve: (f) => (clearTimeout(timer), resolve(f)) });
-      }),
-  };
-}
 
 const connect = (daemon: Daemon, app: ChannelApp): Promise<RawSocket> => open(daemon, `/app/${app.key}?protocol=7&client=js&version=8.6.0&flash=false`);
 

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
 import { relay } from '../helpers/cli.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
-import { registerChannelApp, signedPost, type ChannelApp } from '../helpers/pusher.js';
+import { openRawSocket, registerChannelApp, signedPost, type ChannelApp, type RawSocket } from '../helpers/pusher.js';
 import { connectOk, eventually } from '../helpers/ws.js';
 
 /**
@@ -189,11 +189,11 @@ describe('deeply nested JSON (finding 11)', () => {
     const daemon = await startDaemon();
     const app = await registerChannelApp(daemon);
     const ws = await pusherSocket(daemon, app);
-    ws.socket.send(`{"event":"client-x","channel":"private-c","data":${deepArray(100_000)}}`);
-    expect(await ws.next()).toMatchObject({ event: 'pusher:error', data: { message: expect.stringMatching(/nested more than 64 levels/) } });
-    ws.socket.send(JSON.stringify({ event: 'pusher:ping', data: {} }));
-    expect(await ws.next()).toMatchObject({ event: 'pusher:pong' });
-    ws.socket.close();
+    ws.send(`{"event":"client-x","channel":"private-c","data":${deepArray(100_000)}}`);
+    expect(await ws.next((f) => f.event === 'pusher:error', 'the error')).toMatchObject({ data: { message: expect.stringMatching(/nested more than 64 levels/) } });
+    ws.send({ event: 'pusher:ping', data: {} });
+    await ws.next((f) => f.event === 'pusher:pong', 'the pong');
+    expect(ws.isOpen()).toBe(true);
   });
 });
 
@@ -236,27 +236,26 @@ describe('idle and unbounded connections (finding 13)', () => {
     expect(refused.body).toMatch(/too many open connections from 127\.0\.0\.1 \(the limit is 3\)/);
     // Another address is not affected (127.0.0.2 is loopback too on Linux).
     const other = await pusherSocket(daemon, app, { localAddress: '127.0.0.2' });
-    other.socket.close();
+    other.ws.close();
     // A closed connection frees its place.
-    open[0]?.socket.close();
+    open[0]?.ws.close();
     await eventually(async () => (await pusherHandshake(daemon, app)).status === 101 || undefined, 10_000, 'a place to free up');
-    for (const ws of open) ws.socket.close();
+    for (const s of open) s.ws.close();
   });
 
   it('caps the subscriptions of one socket (500 by default) with Pusher’s over-quota code, keeping the socket', async () => {
     const daemon = await startDaemon();
     const app = await registerChannelApp(daemon);
     const ws = await pusherSocket(daemon, app);
-    for (let i = 0; i <= 500; i++) ws.socket.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel: `room-${i}` } }));
-    const frames: Record<string, unknown>[] = [];
-    for (let i = 0; i <= 500; i++) frames.push(await ws.next());
-    expect(frames.filter((f) => f['event'] === 'pusher_internal:subscription_succeeded')).toHaveLength(500);
-    expect(frames.at(-1)).toMatchObject({ event: 'pusher:error', channel: 'room-500', data: { code: 4004, message: expect.stringMatching(/maxSubscriptionsPerConnection/) } });
+    for (let i = 0; i <= 500; i++) ws.send({ event: 'pusher:subscribe', data: { channel: `room-${i}` } });
+    const refused = await ws.next((f) => f.event === 'pusher:error', 'the refusal');
+    expect(refused).toMatchObject({ channel: 'room-500', data: { code: 4004, message: expect.stringMatching(/maxSubscriptionsPerConnection/) } });
+    expect(ws.frames.filter((f) => f.event === 'pusher_internal:subscription_succeeded')).toHaveLength(500);
     // Unsubscribing frees a place.
-    ws.socket.send(JSON.stringify({ event: 'pusher:unsubscribe', data: { channel: 'room-0' } }));
-    ws.socket.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'room-500' } }));
-    expect(await ws.next()).toMatchObject({ event: 'pusher_internal:subscription_succeeded', channel: 'room-500' });
-    ws.socket.close();
+    ws.send({ event: 'pusher:unsubscribe', data: { channel: 'room-0' } });
+    ws.send({ event: 'pusher:subscribe', data: { channel: 'room-500' } });
+    await ws.next((f) => f.event === 'pusher_internal:subscription_succeeded' && f.channel === 'room-500', 'room-500 subscribed');
+    expect(ws.isOpen()).toBe(true);
   });
 });
 
@@ -274,36 +273,11 @@ describe('signed Pusher REST timestamps (finding 14)', () => {
   });
 });
 
-/** A raw Pusher protocol socket: its frames in order. */
-interface PusherSocket {
-  socket: WebSocket;
-  next(): Promise<Record<string, unknown>>;
-}
-
-function pusherSocket(daemon: Daemon, app: ChannelApp, options: { localAddress?: string } = {}): Promise<PusherSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${daemon.wsUrl}/app/${app.key}?protocol=7`, options);
-    const frames: Record<string, unknown>[] = [];
-    const waiting: ((frame: Record<string, unknown>) => void)[] = [];
-    socket.on('message', (data) => {
-      const frame = JSON.parse(data.toString()) as Record<string, unknown>;
-      if (frame['event'] === 'pusher:connection_established') {
-        resolve({
-          socket,
-          next: () => {
-            const queued = frames.shift();
-            return queued ? Promise.resolve(queued) : new Promise((done) => waiting.push(done));
-          },
-        });
-        return;
-      }
-      const waiter = waiting.shift();
-      if (waiter) waiter(frame);
-      else frames.push(frame);
-    });
-    socket.once('error', reject);
-    socket.once('unexpected-response', (_req, res) => reject(new Error(`handshake refused with ${res.statusCode}`)));
-  });
+/** A Pusher socket that relayd greeted (a refusal fails the test here). */
+async function pusherSocket(daemon: Daemon, app: ChannelApp, options: { localAddress?: string } = {}): Promise<RawSocket> {
+  const socket = await openRawSocket(daemon, `/app/${app.key}?protocol=7`, options);
+  expect(socket.frames[0]?.event).toBe('pusher:connection_established');
+  return socket;
 }
 
 /** A handshake's HTTP status (101 once upgraded) and body, the socket closed at once. */
