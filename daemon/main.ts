@@ -4,6 +4,7 @@ import { createLogger } from './log.js';
 import { startDaemon, type RunningDaemon } from './server.js';
 import { StartupError } from './startup-error.js';
 import { VERSION } from './version.js';
+import { defaultDataDir } from '../src/shared/paths.js';
 
 // Before anything is created: every file relayd makes (the database, its -wal and -shm, which
 // SQLite opens from this and the checkpointer's thread, the key, the token) is its user's alone.
@@ -13,12 +14,13 @@ const program = new Command('relayd')
   .description('The Relay daemon: WebSocket and HTTP event relay with an embedded SQLite store.')
   .version(VERSION)
   .showHelpAfterError();
+const dataDirDefault = await defaultDataDir();
 for (const setting of Object.values(SETTINGS)) {
-  // A flag without a <value> is a switch; its variable says true or false.
-  const values = setting.flag.includes('<') ? '' : ': true/false/1/0';
-  const option = new Option(setting.flag, `${setting.doc} (env ${setting.env}${values})`);
-  // The default is shown, not applied: an unset flag must let the environment variable win.
-  program.addOption(setting.default === null ? option : option.default(undefined, setting.default));
+  // A flag without a <value> is a switch; its variable says true or false. The default is
+  // shown, not applied here: an unset flag must let the environment variable win.
+  const isSwitch = !setting.flag.includes('<');
+  const shown = isSwitch ? 'off' : (setting.default ?? dataDirDefault);
+  program.addOption(new Option(setting.flag, `${setting.doc} (default ${shown}; env ${setting.env}${isSwitch ? ': true/false/1/0' : ''})`));
 }
 program.parse();
 

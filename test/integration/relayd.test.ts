@@ -1,11 +1,28 @@
+import { execa } from 'execa';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { relay } from '../helpers/cli.js';
-import { startDaemon } from '../helpers/daemon.js';
+import { ROOT, cleanEnv, startDaemon } from '../helpers/daemon.js';
 import { connectOk, eventually } from '../helpers/ws.js';
 
 describe('relayd', () => {
+  it('--help gives every setting its default and its variable', async () => {
+    const help = await execa(process.execPath, [join(ROOT, 'bin/relayd.js'), '--help'], { env: cleanEnv(), extendEnv: false });
+    const text = help.stdout.replace(/\s+/g, ' ');
+    const expected: [string, string][] = [
+      ['--host <host>', '(default 127.0.0.1; env RELAY_HOST)'],
+      ['--port <port>', '(default 7420; env RELAY_PORT)'],
+      ['--history-retention <duration>', '(default 30d; env RELAY_HISTORY_RETENTION)'],
+      ['--webhook-allow-private', '(default off; env RELAY_WEBHOOK_ALLOW_PRIVATE: true/false/1/0)'],
+    ];
+    for (const [flag, shown] of expected) {
+      expect(text).toContain(flag);
+      expect(text.slice(text.indexOf(flag))).toContain(shown);
+    }
+    expect(text).toMatch(/--data-dir <dir> .*\(default \/\S+; env RELAY_DATA_DIR\)/);
+  });
+
   it('answers /healthz, keeps its admin token in a 0600 file and never logs it', async () => {
     const daemon = await startDaemon();
     const res = await fetch(`${daemon.url}/healthz`);
