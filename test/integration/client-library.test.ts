@@ -11,7 +11,7 @@ async function setup(dataDir?: string) {
   return { daemon, appToken, agentToken };
 }
 
-const fast = { minDelayMs: 20, maxDelayMs: 200 };
+const fast = { initialDelayMs: 20, maxDelayMs: 200 };
 
 describe('the client library', () => {
   it('RelayApp.send resolves with the reply of a RelayAgent handler, and rejects with its failure', async () => {
@@ -27,7 +27,7 @@ describe('the client library', () => {
       },
     });
     const app = new RelayApp({ url: daemon.url, token: appToken });
-    await Promise.all([agent.ready(), app.ready()]);
+    await Promise.all([agent.connect(), app.connect()]);
 
     expect(await app.send('athena', 'task-1', { title: 'hello' }, { name: 'task.created' })).toEqual({ echo: { title: 'hello' }, thread: 'task-1' });
     expect(seen[0]).toMatchObject({ appId: 'acme-pm', thread: 'task-1', name: 'task.created', attempt: 1 });
@@ -53,7 +53,7 @@ describe('the client library', () => {
     const { daemon, appToken, agentToken } = await setup(dataDir);
     const agent = new RelayAgent({ url: daemon.url, token: agentToken, reconnect: fast, handler: (event) => event.payload });
     const app = new RelayApp({ url: daemon.url, token: appToken, reconnect: fast });
-    await Promise.all([agent.ready(), app.ready()]);
+    await Promise.all([agent.connect(), app.connect()]);
     expect(await app.send('athena', 't', 1)).toBe(1);
 
     const before = app.connectionId;
@@ -73,7 +73,7 @@ describe('the client library', () => {
   it('RelayApp rejects at once when its token is refused', async () => {
     const { daemon } = await setup();
     const app = new RelayApp({ url: daemon.url, token: 'rlk_acme-pm_notavalidtokenatallnotvalid00' });
-    await expect(app.ready()).rejects.toMatchObject({ code: 'unauthorized' });
+    await expect(app.connect()).rejects.toMatchObject({ code: 'unauthorized' });
     await expect(app.send('athena', 't', 1)).rejects.toMatchObject({ code: 'unauthorized' });
   });
 });
