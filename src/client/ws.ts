@@ -200,6 +200,8 @@ abstract class RelayConnection<Events extends RelayConnectionEvents & Record<key
   /** Closes the connection for good: a pending `connect()` and pending `send()`s reject with `closed`; `closed` resolves. */
   async close(): Promise<void> {
     if (this.#stopped) return;
+    // Made now, so that `closed` taken while the socket closes resolves once it has.
+    void this.closed;
     this.#stopped = true;
     this.#clearTimers();
     const err = new RelayConnectionError('closed', 'the connection was closed with close()');
