@@ -17,7 +17,7 @@ _relay_completions() {
     "/apps/deactivate") words="--json --jq --url --token --profile --org --yes --help" ;;
     "/apps/activate") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/rotate") words="--json --jq --url --token --profile --org --quiet --grace --channel-secret --help" ;;
-    "/apps/credentials") words="--json --jq --url --token --profile --org --help" ;;
+    "/apps/credentials") words="--json --jq --url --token --profile --org --env --help" ;;
     "/apps/allow") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/disallow") words="--json --jq --url --token --profile --org --help" ;;
     "/agents") words="register list show rotate deactivate activate --help" ;;

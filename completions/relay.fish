@@ -108,6 +108,7 @@ complete -c relay -n 'test (__relay_path) = "/apps/credentials"' -l url -d 'rela
 complete -c relay -n 'test (__relay_path) = "/apps/credentials"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
 complete -c relay -n 'test (__relay_path) = "/apps/credentials"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
 complete -c relay -n 'test (__relay_path) = "/apps/credentials"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/apps/credentials"' -l env -d 'print them as shell exports (PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET), for eval "$(relay apps credentials ID --env)"'
 complete -c relay -n 'test (__relay_path) = "/apps/credentials"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/apps/allow"' -l json -d 'print JSON on stdout'
 complete -c relay -n 'test (__relay_path) = "/apps/allow"' -l jq -d 'filter the JSON with a jq expression (implies --json)'

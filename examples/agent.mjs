@@ -1,9 +1,11 @@
-// An agent: answers every event sent to it. Run: RELAY_AGENT_TOKEN=rla_... node examples/agent.mjs
+// An agent: answers every event sent to it.
+// Run: RELAY_AGENT_TOKEN=rla_... node examples/agent.mjs   (RELAY_URL if relayd is not at http://127.0.0.1:7420)
 import { RelayAgent } from 'relay';
+import { fail, need, relayUrl } from './shared.mjs';
 
 const agent = new RelayAgent({
-  url: process.env.RELAY_URL ?? 'http://127.0.0.1:7420',
-  token: process.env.RELAY_AGENT_TOKEN,
+  url: relayUrl().url,
+  token: need('RELAY_AGENT_TOKEN'),
   // Called once per event; events of one thread come one at a time, in order.
   // What it returns is the reply; what it throws goes back as the event's failure.
   handler: async (event) => {
@@ -14,6 +16,11 @@ const agent = new RelayAgent({
 });
 
 agent.on('connected', (id) => console.log(`connected as ${id}; waiting for events (Ctrl-C to stop)`));
-agent.on('disconnected', (code) => console.log(`disconnected (${code}); reconnecting...`));
-await agent.ready(); // rejects if the token is refused
-process.on('SIGINT', () => agent.close().then(() => process.exit(0)));
+agent.on('disconnected', (code, reconnecting) => {
+  if (reconnecting) console.log(`disconnected (${code}); reconnecting...`);
+});
+process.on('SIGINT', () => void agent.close());
+
+// Resolves when close() has closed it (Ctrl-C); rejects with a RelayConnectionError when it
+// cannot go on: a refused, expired or wrong token, a deactivated agent, relayd unreachable.
+await agent.closed.catch(fail);

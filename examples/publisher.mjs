@@ -1,10 +1,22 @@
 // A backend publishing with the `pusher` server SDK, unchanged, against relayd's signed REST API.
-// Run: PUSHER_KEY=... PUSHER_SECRET=... node examples/publisher.mjs
+// Run: eval "$(relay apps credentials acme-pm --env)"; node examples/publisher.mjs   (RELAY_URL if relayd is not at http://127.0.0.1:7420)
 import Pusher from 'pusher';
+import { fail, need, relayUrl } from './shared.mjs';
 
-const { PUSHER_APP_ID = 'acme-pm', PUSHER_KEY, PUSHER_SECRET } = process.env;
-const pusher = new Pusher({ appId: PUSHER_APP_ID, key: PUSHER_KEY, secret: PUSHER_SECRET, host: '127.0.0.1', port: '7420', useTLS: false });
+const relayd = relayUrl();
+const pusher = new Pusher({
+  appId: need('PUSHER_APP_ID'),
+  key: need('PUSHER_KEY'),
+  secret: need('PUSHER_SECRET'),
+  host: relayd.host,
+  port: String(relayd.port),
+  useTLS: relayd.tls,
+});
 
-await pusher.trigger('orders', 'order.shipped', { id: 'ord_1', carrier: 'UPS' });
-const answer = await pusher.get({ path: '/channels', params: { filter_by_prefix: 'presence-', info: 'user_count' } });
-console.log('published; occupied presence channels:', JSON.stringify(await answer.json()));
+try {
+  await pusher.trigger('orders', 'order.shipped', { id: 'ord_1', carrier: 'UPS' });
+  const answer = await pusher.get({ path: '/channels', params: { filter_by_prefix: 'presence-', info: 'user_count' } });
+  console.log('published; occupied presence channels:', JSON.stringify(await answer.json()));
+} catch (err) {
+  fail(err);
+}

@@ -157,6 +157,11 @@ export function generated(ctx: Context, text: string): void {
   ctx.io.stdout.write(text);
 }
 
+/** `export NAME='value'` lines on stdout, for `eval "$(...)"`: every value single-quoted, so nothing in it is run. */
+export function shellExports(ctx: Context, vars: [name: string, value: string][]): void {
+  ctx.io.stdout.write(vars.map(([name, value]) => `export ${name}='${value.replaceAll("'", "'\\''")}'\n`).join(''));
+}
+
 export async function success(ctx: Context, message: Text): Promise<void> {
   const s = await styles(ctx);
   ctx.io.stderr.write(`${s.green('✓').text} ${safe(message)}\n`);

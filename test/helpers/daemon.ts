@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
@@ -72,4 +73,13 @@ export function cleanEnv(): Record<string, string> {
     if (value !== undefined && !key.startsWith('RELAY_') && key !== 'NO_COLOR' && !key.startsWith('CLICOLOR')) env[key] = value;
   }
   return env;
+}
+
+/** An http:// URL of a local port nobody listens on: a port the system just gave out and took back. */
+export async function deadUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
 }

@@ -58,7 +58,8 @@ export function appsCommand(program: Command): void {
 
   withOrg(leaf(apps, 'credentials', "show the app's Pusher-style key and secret, for channel SDKs"))
     .argument('<id>', 'app id')
-    .action(act(() => import('./credentials.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
+    .option('--env', 'print them as shell exports (PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET), for eval "$(relay apps credentials ID --env)"')
+    .action(act(() => import('./credentials.js'), ([id], f) => ({ org: f.org as string, id: id as string, env: f.env === true })));
 
   withOrg(leaf(apps, 'allow', "add agents to the app's allowlist (an empty list allows every agent of the organization)"))
     .argument('<id>', 'app id')
