@@ -78,14 +78,15 @@ class PusherSocket implements ChannelSession, LocalConnection {
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-      ws.close(PUSHER_CLOSE.overCapacity, 'Too slow: messages are piling up unread');
+      closeWithError(ws, PUSHER_CLOSE.overCapacity, 'Too slow: messages are piling up unread');
       return;
     }
     ws.send(frame, { binary: false });
   }
 
+  /** Every close core asks for (an operator's, a terminate, a deactivation) tells the client why first. */
   close(code: number, reason: string): void {
-    this.ws.close(code, reason);
+    closeWithError(this.ws, code, reason);
   }
 }
 
@@ -160,12 +161,12 @@ export class PusherEndpoint {
     const key = decodeURIComponent(url.pathname.slice('/app/'.length));
     const protocol = url.searchParams.get('protocol');
     if (protocol === null || protocol === '') {
-      refuse(ws, PUSHER_CLOSE.noProtocol, 'No protocol version given: connect with ?protocol=7');
+      closeWithError(ws, PUSHER_CLOSE.noProtocol, 'No protocol version given: connect with ?protocol=7');
       return;
     }
     const version = Number(protocol);
     if (!Number.isInteger(version) || version < MIN_PROTOCOL || version > MAX_PROTOCOL) {
-      refuse(ws, PUSHER_CLOSE.unsupportedProtocol, `Unsupported protocol version ${protocol}: relayd speaks ${MIN_PROTOCOL} to ${MAX_PROTOCOL}`);
+      closeWithError(ws, PUSHER_CLOSE.unsupportedProtocol, `Unsupported protocol version ${protocol}: relayd speaks ${MIN_PROTOCOL} to ${MAX_PROTOCOL}`);
       return;
     }
     const socket = new PusherSocket(ws, `${ID_PREFIX.connection}${randomBase62(16)}`, `${randomInt(1, 1_000_000_000)}.${randomInt(1, 1_000_000_000)}`, req.socket.remoteAddress ?? null);
@@ -178,7 +179,7 @@ export class PusherEndpoint {
     } catch (err) {
       const error = asRelayError(err, log);
       const code = error.code === 'not_found' ? PUSHER_CLOSE.appNotFound : error.code === 'conflict' ? PUSHER_CLOSE.appDisabled : error.code === 'over_quota' ? PUSHER_CLOSE.overQuota : PUSHER_CLOSE.reconnect;
-      refuse(ws, code, error.message);
+      closeWithError(ws, code, error.message);
       return;
     }
     if (ws.readyState !== ws.OPEN) {
@@ -256,7 +257,7 @@ export class PusherEndpoint {
     const now = Date.now();
     for (const [ws, socket] of this.#sockets) {
       if (socket.pingSentAt !== null) {
-        if (now - socket.pingSentAt >= this.#pongWaitMs) ws.close(PUSHER_CLOSE.pongTimeout, 'Pong reply not received in time');
+        if (now - socket.pingSentAt >= this.#pongWaitMs) closeWithError(ws, PUSHER_CLOSE.pongTimeout, 'Pong reply not received in time');
       } else if (now - socket.lastSeen >= this.#deps.activityTimeoutMs && ws.readyState === ws.OPEN) {
         socket.pingSentAt = now;
         ws.send(PING, { binary: false });
@@ -267,7 +268,7 @@ export class PusherEndpoint {
   /** Shutdown: 4200 tells Pusher clients to come back at once (to this relayd once it restarts, or another). */
   closeAll(): void {
     clearInterval(this.#sweep);
-    for (const ws of this.#sockets.keys()) ws.close(PUSHER_CLOSE.reconnect, 'relayd shutting down');
+    for (const ws of this.#sockets.keys()) closeWithError(ws, PUSHER_CLOSE.reconnect, 'relayd shutting down');
   }
 
   async drain(deadline: number): Promise<void> {
@@ -300,9 +301,14 @@ function seen(socket: PusherSocket): void {
   socket.pingSentAt = null;
 }
 
-/** The message first, then the close code (§1.1): old clients read the one, pusher-js acts on the other. */
-function refuse(ws: WebSocket, code: number, message: string): void {
+/**
+ * Every close relayd makes on purpose, refusals and closes of open sockets alike: the
+ * `pusher:error` with the code and why first, then the close frame with the same code
+ * (§1.1): old clients read the one, pusher-js acts on the other.
+ */
+function closeWithError(ws: WebSocket, code: number, message: string): void {
   send(ws, pusherError(code, message));
+  // A close reason is at most 123 bytes.
   ws.close(code, Buffer.from(message).subarray(0, 120).toString());
 }
 
