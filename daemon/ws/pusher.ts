@@ -42,7 +42,6 @@ const MAX_PONG_WAIT_MS = 30_000;
  */
 class PusherSocket implements ChannelSession, LocalConnection {
   readonly role = 'channel';
-  readonly credentialId = '';
   readonly openedAt = Date.now();
   /** Set once the app key is known. */
   subscriber: Subscriber | null = null;
@@ -53,12 +52,15 @@ class PusherSocket implements ChannelSession, LocalConnection {
   readonly id: string;
   readonly socketId: string;
   readonly remoteAddress: string | null;
+  /** The app key it connected with: a key change closes the sockets of the old one. */
+  readonly credentialId: string;
 
-  constructor(ws: WebSocket, id: string, socketId: string, remoteAddress: string | null) {
+  constructor(ws: WebSocket, id: string, socketId: string, remoteAddress: string | null, key: string) {
     this.ws = ws;
     this.id = id;
     this.socketId = socketId;
     this.remoteAddress = remoteAddress;
+    this.credentialId = key;
   }
 
   get connectionId(): string {
@@ -84,7 +86,7 @@ class PusherSocket implements ChannelSession, LocalConnection {
     ws.send(frame, { binary: false });
   }
 
-  /** Every close core asks for (an operator's, a terminate, a deactivation) tells the client why first. */
+  /** Every close core asks for (an operator's, a terminate, a deactivation, a key change) tells the client why first. */
   close(code: number, reason: string): void {
     closeWithError(this.ws, code, reason);
   }
@@ -169,7 +171,7 @@ export class PusherEndpoint {
       closeWithError(ws, PUSHER_CLOSE.unsupportedProtocol, `Unsupported protocol version ${protocol}: relayd speaks ${MIN_PROTOCOL} to ${MAX_PROTOCOL}`);
       return;
     }
-    const socket = new PusherSocket(ws, `${ID_PREFIX.connection}${randomBase62(16)}`, `${randomInt(1, 1_000_000_000)}.${randomInt(1, 1_000_000_000)}`, req.socket.remoteAddress ?? null);
+    const socket = new PusherSocket(ws, `${ID_PREFIX.connection}${randomBase62(16)}`, `${randomInt(1, 1_000_000_000)}.${randomInt(1, 1_000_000_000)}`, req.socket.remoteAddress ?? null, key);
     this.#sockets.set(ws, socket);
     ws.on('error', this.#listeners.error);
     ws.on('close', this.#listeners.close);
