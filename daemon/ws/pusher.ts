@@ -153,14 +153,25 @@ export class PusherEndpoint {
   handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // Pusher answers refusals over the WebSocket (pusher:error, then a close code), so every upgrade is accepted first.
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      void this.#open(ws, req);
+      this.#open(ws, req).catch((err: unknown) => {
+        // Whatever a client sends, it must not take relayd down with an unhandled rejection.
+        this.#deps.log.error({ err }, 'internal error opening a channel socket');
+        closeWithError(ws, PUSHER_CLOSE.reconnect, 'internal error; see the relayd log');
+      });
     });
   };
 
   async #open(ws: WebSocket, req: IncomingMessage): Promise<void> {
     const { channels, connections, log } = this.#deps;
     const url = new URL(req.url ?? '/', 'http://relayd');
-    const key = decodeURIComponent(url.pathname.slice('/app/'.length));
+    let key: string;
+    try {
+      key = decodeURIComponent(url.pathname.slice('/app/'.length));
+    } catch {
+      // Not UTF-8 once decoded (`/app/%E0`): no key is that, and keys never hold `%`.
+      closeWithError(ws, PUSHER_CLOSE.appNotFound, 'App key is not valid in a URL path: it does not exist');
+      return;
+    }
     const protocol = url.searchParams.get('protocol');
     if (protocol === null || protocol === '') {
       closeWithError(ws, PUSHER_CLOSE.noProtocol, 'No protocol version given: connect with ?protocol=7');

@@ -104,4 +104,13 @@ describe('closing a channel socket on purpose: pusher:error, then the close, wit
     // The handshake refusal, as before: the same two frames.
     await closedWithError(await connect(daemon, app), 4003);
   });
+
+  it('a key that does not decode (/app/%E0) is refused as unknown, 4001, and relayd keeps serving', async () => {
+    const daemon = await startDaemon();
+    const app = await registerChannelApp(daemon);
+    await closedWithError(await openRawSocket(daemon, '/app/%E0?protocol=7'), 4001);
+    expect((await fetch(`${daemon.url}/healthz`)).status).toBe(200);
+    const s = await connect(daemon, app);
+    expect(s.frames[0]?.event).toBe('pusher:connection_established');
+  });
 });
