@@ -10,10 +10,10 @@ _relay_completions() {
   case "$path" in
     "") words="apps agents tokens channels webhooks events connections orgs status audit scopes rate-limits login logout completion --version --help --version" ;;
     "/apps") words="register list show update deactivate activate rotate credentials allow disallow --help" ;;
-    "/apps/register") words="--json --jq --url --token --profile --org --quiet --id --name --description --help" ;;
+    "/apps/register") words="--json --jq --url --token --profile --org --quiet --id --name --description --key --secret --help" ;;
     "/apps/list") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/show") words="--json --jq --url --token --profile --org --help" ;;
-    "/apps/update") words="--json --jq --url --token --profile --org --name --description --rate-limit --client-events --subscription-count --limit --help" ;;
+    "/apps/update") words="--json --jq --url --token --profile --org --name --description --rate-limit --client-events --subscription-count --limit --key --secret --help" ;;
     "/apps/deactivate") words="--json --jq --url --token --profile --org --yes --help" ;;
     "/apps/activate") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/rotate") words="--json --jq --url --token --profile --org --quiet --grace --channel-secret --help" ;;

@@ -2,7 +2,7 @@ import type { AllowedAgents, App, AppCredentials, AppRegistered, AppRotated, App
 import { RelayError } from '../../src/shared/errors.js';
 import { DEFAULT_RATE_LIMIT_PROFILE } from '../../src/shared/rate-limits.js';
 import { PUSHER_CLOSE, type ChannelLimits } from '../../src/shared/protocol/pusher.js';
-import type { UpdateAppBody } from '../../src/shared/schemas.js';
+import type { AdminUpdateAppBody } from '../../src/shared/schemas.js';
 import type { AppPatch, AppRecord, AppTokenRecord, Store } from '../store/store.js';
 import { effectiveLimits } from './pusher-auth.js';
 import { auditRecord, type Actor } from './audit.js';
@@ -30,12 +30,16 @@ export interface AppsDeps {
   appChanged(org: string, id: string): void;
 }
 
-export type UpdateApp = UpdateAppBody;
+/** A change to an app: its settings and (from an admin) its channel key and secret. */
+export type UpdateApp = AdminUpdateAppBody;
 
 export interface RegisterApp {
   id: string;
   name: string;
   description?: string | null | undefined;
+  /** An existing Pusher-style key and secret to keep (moving from Pusher or soketi); made afresh when absent. */
+  channelKey?: string | undefined;
+  channelSecret?: string | undefined;
 }
 
 /** The app lifecycle: register, update, (de)activate, rotate, and the views of an app. */
@@ -73,14 +77,14 @@ export class AppService {
       createdAt: now,
       lastConnectedAt: null,
       rateLimitProfile: DEFAULT_RATE_LIMIT_PROFILE,
-      channelKey: randomHex(10),
-      channelSecretEnc: secrets.seal(randomHex(20)),
+      channelKey: input.channelKey ?? randomHex(10),
+      channelSecretEnc: secrets.seal(input.channelSecret ?? randomHex(20)),
       clientEvents: false,
       subscriptionCount: false,
       channelLimits: {},
     };
     const token = await this.#newTokenRecord(org, input.id, issued, now);
-    await store.insertApp(record, token, auditRecord(clock, actor, 'app.register', { org, type: 'app', id: input.id }, { name: input.name }));
+    await store.insertApp(record, token, auditRecord(clock, actor, 'app.register', { org, type: 'app', id: input.id }, { name: input.name, ...keptCredentials(input) }));
     return { app: await this.#toApp(record), secret: issued.token };
   }
 
@@ -95,11 +99,16 @@ export class AppService {
     return { app, recentEvents: recent.events };
   }
 
-  /** `channelLimits` is a change: a number sets that limit, null puts it back to its default. */
+  /**
+   * `channelLimits` is a change: a number sets that limit, null puts it back to its default.
+   * A new channel key closes the subscribers connected with the old one (4001, as an unknown
+   * key is refused); a new channel secret is in force at once, as after `rotate --channel-secret`.
+   */
   async update(actor: Actor, org: string, id: string, change: UpdateApp): Promise<App> {
     const current = await this.#require(org, id);
-    const { channelLimits, ...rest } = change;
+    const { channelLimits, channelKey, channelSecret, ...rest } = change;
     const patch: AppPatch = { ...rest };
+    const audited: Record<string, unknown> = { ...rest, ...keptCredentials({ channelKey, channelSecret }) };
     if (channelLimits !== undefined) {
       const limits: Partial<ChannelLimits> = { ...current.channelLimits };
       for (const [key, value] of Object.entries(channelLimits) as [keyof ChannelLimits, number | null | undefined][]) {
@@ -107,15 +116,16 @@ export class AppService {
         else if (value !== undefined) limits[key] = value;
       }
       patch.channelLimits = limits;
+      audited.channelLimits = limits;
     }
-    const updated = await this.#deps.store.updateApp(
-      org,
-      id,
-      patch,
-      auditRecord(this.#deps.clock, actor, 'app.update', { org, type: 'app', id }, { ...patch }),
-    );
+    if (channelKey !== undefined) patch.channelKey = channelKey;
+    if (channelSecret !== undefined) patch.channelSecretEnc = this.#deps.secrets.seal(channelSecret);
+    const updated = await this.#deps.store.updateApp(org, id, patch, auditRecord(this.#deps.clock, actor, 'app.update', { org, type: 'app', id }, audited));
     if (!updated) throw notFound(org, id);
     this.#deps.appChanged(org, id);
+    if (channelKey !== undefined && channelKey !== current.channelKey) {
+      await this.#deps.connections.closeOwner({ role: 'channel', org, ownerId: id, keepCredentials: [channelKey], code: PUSHER_CLOSE.appNotFound, reason: 'the app key changed' });
+    }
     return this.#toApp(updated);
   }
 
@@ -259,6 +269,14 @@ export class AppService {
       previousTokenValidUntil: graceEnds.length > 0 ? new Date(Math.max(...graceEnds)).toISOString() : null,
     };
   }
+}
+
+/** What the audit log keeps of a given key and secret: the key (it is public), never the secret, only that one was given. */
+function keptCredentials(input: { channelKey?: string | undefined; channelSecret?: string | undefined }): Record<string, unknown> {
+  return {
+    ...(input.channelKey === undefined ? {} : { channelKey: input.channelKey }),
+    ...(input.channelSecret === undefined ? {} : { channelSecret: 'set' }),
+  };
 }
 
 function notFound(org: string, id: string): RelayError {

@@ -14,7 +14,7 @@ export interface LocalConnection {
   org: string;
   /** The app or agent id. */
   ownerId: string;
-  /** The id of the credential it authenticated with, so a rotation can close the old ones. */
+  /** The id of the credential it authenticated with (a channel socket: the app key), so a rotation or a key change can close the old ones. */
   credentialId: string;
   openedAt: number;
   remoteAddress: string | null;

@@ -8,6 +8,7 @@ import {
   CreateTokenBody,
   HistoryQuery,
   PublishBody,
+  AdminUpdateAppBody,
   RegisterAppBody,
   RotateBody,
   RegisterAgentBody,
@@ -162,11 +163,11 @@ function adminRoutes(s: HttpServices): Route[] {
       auth: 'admin',
       handle: async (ctx) => ({ body: await s.apps.show(p(ctx, 'org'), p(ctx, 'app')) }),
     }),
-    route<UpdateAppBody>({
+    route<AdminUpdateAppBody>({
       method: 'PATCH',
       path: '/admin/v1/orgs/:org/apps/:app',
       auth: 'admin',
-      body: UpdateAppBody,
+      body: AdminUpdateAppBody,
       handle: async (ctx) => ({ body: { app: await s.apps.update(ctx.actor, p(ctx, 'org'), p(ctx, 'app'), ctx.body) } }),
     }),
     route({

@@ -170,7 +170,7 @@ export interface AgentTokenRecord {
   validUntil: number | null;
 }
 
-export type AppPatch = Partial<Pick<AppRecord, 'name' | 'description' | 'rateLimitProfile' | 'clientEvents' | 'subscriptionCount' | 'channelLimits'>>;
+export type AppPatch = Partial<Pick<AppRecord, 'name' | 'description' | 'rateLimitProfile' | 'clientEvents' | 'subscriptionCount' | 'channelLimits' | 'channelKey' | 'channelSecretEnc'>>;
 
 export interface WebhookRecord {
   id: string;

@@ -42,7 +42,6 @@ const MAX_PONG_WAIT_MS = 30_000;
  */
 class PusherSocket implements ChannelSession, LocalConnection {
   readonly role = 'channel';
-  readonly credentialId = '';
   readonly openedAt = Date.now();
   /** Set once the app key is known. */
   subscriber: Subscriber | null = null;
@@ -53,12 +52,15 @@ class PusherSocket implements ChannelSession, LocalConnection {
   readonly id: string;
   readonly socketId: string;
   readonly remoteAddress: string | null;
+  /** The app key it connected with: a key change closes the sockets of the old one. */
+  readonly credentialId: string;
 
-  constructor(ws: WebSocket, id: string, socketId: string, remoteAddress: string | null) {
+  constructor(ws: WebSocket, id: string, socketId: string, remoteAddress: string | null, key: string) {
     this.ws = ws;
     this.id = id;
     this.socketId = socketId;
     this.remoteAddress = remoteAddress;
+    this.credentialId = key;
   }
 
   get connectionId(): string {
@@ -78,14 +80,15 @@ class PusherSocket implements ChannelSession, LocalConnection {
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-      ws.close(PUSHER_CLOSE.overCapacity, 'Too slow: messages are piling up unread');
+      closeWithError(ws, PUSHER_CLOSE.overCapacity, 'Too slow: messages are piling up unread');
       return;
     }
     ws.send(frame, { binary: false });
   }
 
+  /** Every close core asks for (an operator's, a terminate, a deactivation, a key change) tells the client why first. */
   close(code: number, reason: string): void {
-    this.ws.close(code, reason);
+    closeWithError(this.ws, code, reason);
   }
 }
 
@@ -150,25 +153,36 @@ export class PusherEndpoint {
   handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // Pusher answers refusals over the WebSocket (pusher:error, then a close code), so every upgrade is accepted first.
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      void this.#open(ws, req);
+      this.#open(ws, req).catch((err: unknown) => {
+        // Whatever a client sends, it must not take relayd down with an unhandled rejection.
+        this.#deps.log.error({ err }, 'internal error opening a channel socket');
+        closeWithError(ws, PUSHER_CLOSE.reconnect, 'internal error; see the relayd log');
+      });
     });
   };
 
   async #open(ws: WebSocket, req: IncomingMessage): Promise<void> {
     const { channels, connections, log } = this.#deps;
     const url = new URL(req.url ?? '/', 'http://relayd');
-    const key = decodeURIComponent(url.pathname.slice('/app/'.length));
+    let key: string;
+    try {
+      key = decodeURIComponent(url.pathname.slice('/app/'.length));
+    } catch {
+      // Not UTF-8 once decoded (`/app/%E0`): no key is that, and keys never hold `%`.
+      closeWithError(ws, PUSHER_CLOSE.appNotFound, 'App key is not valid in a URL path: it does not exist');
+      return;
+    }
     const protocol = url.searchParams.get('protocol');
     if (protocol === null || protocol === '') {
-      refuse(ws, PUSHER_CLOSE.noProtocol, 'No protocol version given: connect with ?protocol=7');
+      closeWithError(ws, PUSHER_CLOSE.noProtocol, 'No protocol version given: connect with ?protocol=7');
       return;
     }
     const version = Number(protocol);
     if (!Number.isInteger(version) || version < MIN_PROTOCOL || version > MAX_PROTOCOL) {
-      refuse(ws, PUSHER_CLOSE.unsupportedProtocol, `Unsupported protocol version ${protocol}: relayd speaks ${MIN_PROTOCOL} to ${MAX_PROTOCOL}`);
+      closeWithError(ws, PUSHER_CLOSE.unsupportedProtocol, `Unsupported protocol version ${protocol}: relayd speaks ${MIN_PROTOCOL} to ${MAX_PROTOCOL}`);
       return;
     }
-    const socket = new PusherSocket(ws, `${ID_PREFIX.connection}${randomBase62(16)}`, `${randomInt(1, 1_000_000_000)}.${randomInt(1, 1_000_000_000)}`, req.socket.remoteAddress ?? null);
+    const socket = new PusherSocket(ws, `${ID_PREFIX.connection}${randomBase62(16)}`, `${randomInt(1, 1_000_000_000)}.${randomInt(1, 1_000_000_000)}`, req.socket.remoteAddress ?? null, key);
     this.#sockets.set(ws, socket);
     ws.on('error', this.#listeners.error);
     ws.on('close', this.#listeners.close);
@@ -178,7 +192,7 @@ export class PusherEndpoint {
     } catch (err) {
       const error = asRelayError(err, log);
       const code = error.code === 'not_found' ? PUSHER_CLOSE.appNotFound : error.code === 'conflict' ? PUSHER_CLOSE.appDisabled : error.code === 'over_quota' ? PUSHER_CLOSE.overQuota : PUSHER_CLOSE.reconnect;
-      refuse(ws, code, error.message);
+      closeWithError(ws, code, error.message);
       return;
     }
     if (ws.readyState !== ws.OPEN) {
@@ -256,7 +270,7 @@ export class PusherEndpoint {
     const now = Date.now();
     for (const [ws, socket] of this.#sockets) {
       if (socket.pingSentAt !== null) {
-        if (now - socket.pingSentAt >= this.#pongWaitMs) ws.close(PUSHER_CLOSE.pongTimeout, 'Pong reply not received in time');
+        if (now - socket.pingSentAt >= this.#pongWaitMs) closeWithError(ws, PUSHER_CLOSE.pongTimeout, 'Pong reply not received in time');
       } else if (now - socket.lastSeen >= this.#deps.activityTimeoutMs && ws.readyState === ws.OPEN) {
         socket.pingSentAt = now;
         ws.send(PING, { binary: false });
@@ -267,7 +281,7 @@ export class PusherEndpoint {
   /** Shutdown: 4200 tells Pusher clients to come back at once (to this relayd once it restarts, or another). */
   closeAll(): void {
     clearInterval(this.#sweep);
-    for (const ws of this.#sockets.keys()) ws.close(PUSHER_CLOSE.reconnect, 'relayd shutting down');
+    for (const ws of this.#sockets.keys()) closeWithError(ws, PUSHER_CLOSE.reconnect, 'relayd shutting down');
   }
 
   async drain(deadline: number): Promise<void> {
@@ -300,9 +314,14 @@ function seen(socket: PusherSocket): void {
   socket.pingSentAt = null;
 }
 
-/** The message first, then the close code (§1.1): old clients read the one, pusher-js acts on the other. */
-function refuse(ws: WebSocket, code: number, message: string): void {
+/**
+ * Every close relayd makes on purpose, refusals and closes of open sockets alike: the
+ * `pusher:error` with the code and why first, then the close frame with the same code
+ * (§1.1): old clients read the one, pusher-js acts on the other.
+ */
+function closeWithError(ws: WebSocket, code: number, message: string): void {
   send(ws, pusherError(code, message));
+  // A close reason is at most 123 bytes.
   ws.close(code, Buffer.from(message).subarray(0, 120).toString());
 }
 

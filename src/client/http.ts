@@ -33,7 +33,7 @@ import type {
 } from '../shared/api.js';
 import type { WebhookEventType } from '../shared/webhooks.js';
 import { RelayError, isErrorCode } from '../shared/errors.js';
-import type { UpdateAppBody } from '../shared/schemas.js';
+import type { AdminUpdateAppBody, RegisterAppBody } from '../shared/schemas.js';
 
 /** A refused or silent daemon must fail fast: the CLI promises exit 6 within 2 s. */
 const CONNECT_TIMEOUT_MS = 1_500;
@@ -62,10 +62,10 @@ export class AdminClient {
   createOrg = (body: { id: string; name: string }): Promise<OrgEnvelope> => this.#call('POST', '/admin/v1/orgs', body);
 
   listApps = (org: string): Promise<AppList> => this.#call('GET', `${appsPath(org)}`);
-  registerApp = (org: string, body: { id: string; name: string; description?: string }): Promise<AppRegistered> =>
+  registerApp = (org: string, body: RegisterAppBody): Promise<AppRegistered> =>
     this.#call('POST', appsPath(org), body);
   showApp = (org: string, id: string): Promise<AppShow> => this.#call('GET', appPath(org, id));
-  updateApp = (org: string, id: string, body: UpdateAppBody): Promise<AppEnvelope> =>
+  updateApp = (org: string, id: string, body: AdminUpdateAppBody): Promise<AppEnvelope> =>
     this.#call('PATCH', appPath(org, id), body);
   deactivateApp = (org: string, id: string): Promise<AppStateChange> => this.#call('POST', `${appPath(org, id)}/deactivate`);
   activateApp = (org: string, id: string): Promise<AppStateChange> => this.#call('POST', `${appPath(org, id)}/activate`);

@@ -4,16 +4,48 @@
  * so that the CLI and the daemon refuse the same things before any lookup.
  */
 
-/** App, agent and organization ids: 1-40 of a-z 0-9 -, starting with a letter, not ending with a hyphen. */
-export const SLUG = /^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
-export const SLUG_RULE = '1-40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen';
+/**
+ * App, agent and organization ids: 1-40 of a-z 0-9 -, not starting or ending with a hyphen.
+ * Digits may lead, so that a Pusher or soketi app id (`40000`) can be kept. The one rule:
+ * every pattern that embeds an id (the app and agent tokens) is built from ID_SOURCE, and
+ * an id never holds `_`, so `rlk_{id}_{random}` splits one way only.
+ */
+const ID_SOURCE = '[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?';
+export const SLUG = new RegExp(`^${ID_SOURCE}$`);
+export const SLUG_RULE = '1-40 lowercase letters, digits and hyphens, not starting or ending with a hyphen';
 
 export function slugProblem(id: string): string | null {
   if (id.length === 0) return 'is empty';
   if (id.length > 40) return `is ${id.length} characters long (at most 40)`;
-  if (!/^[a-z]/.test(id)) return 'must start with a lowercase letter';
-  if (id.endsWith('-')) return 'must not end with a hyphen';
   if (!/^[a-z0-9-]+$/.test(id)) return 'may contain only lowercase letters, digits and hyphens';
+  if (id.startsWith('-')) return 'must not start with a hyphen';
+  if (id.endsWith('-')) return 'must not end with a hyphen';
+  return null;
+}
+
+/**
+ * An app's Pusher-style channel key and secret, when an operator brings their own (moving
+ * from Pusher, whose keys and secrets are 20 hex characters, or soketi, which takes any
+ * string). Printable ASCII without spaces. A key also travels unencoded in the WebSocket
+ * path (`/app/{key}`, as pusher-js builds it) and before the `:` of a channel signature
+ * (`key:hmac`), so it may not hold `:`, `/`, `?`, `#` or `%`. Neither message ever repeats
+ * the value: a secret must not reach a terminal or a log.
+ */
+export const CHANNEL_KEY_RULE = '1-100 printable ASCII characters, no spaces and none of : / ? # %';
+export const CHANNEL_SECRET_RULE = '8-200 printable ASCII characters, no spaces';
+
+export function channelKeyProblem(key: string): string | null {
+  if (key.length === 0) return 'is empty';
+  if (key.length > 100) return `is ${key.length} characters long (at most 100)`;
+  if (!/^[\x21-\x7e]+$/.test(key)) return 'may contain only printable ASCII characters, without spaces';
+  if (/[:/?#%]/.test(key)) return 'may not contain : / ? # or % (the key goes in the WebSocket URL and before the : of channel signatures)';
+  return null;
+}
+
+export function channelSecretProblem(secret: string): string | null {
+  if (secret.length < 8) return `is ${secret.length} characters long (at least 8)`;
+  if (secret.length > 200) return `is ${secret.length} characters long (at most 200)`;
+  if (!/^[\x21-\x7e]+$/.test(secret)) return 'may contain only printable ASCII characters, without spaces';
   return null;
 }
 
@@ -34,8 +66,8 @@ export const API_TOKEN_RANDOM = 30;
 export const API_TOKEN_CHECKSUM = 6;
 
 /** Published for secret scanners: `rlk_`, the app id, `_`, 44 base62 characters (32 for tokens issued before lookup ids). */
-export const APP_TOKEN = /^rlk_([a-z](?:[a-z0-9-]{0,38}[a-z0-9])?)_(?:([0-9A-Za-z]{12})([0-9A-Za-z]{32})|([0-9A-Za-z]{32}))$/;
-export const AGENT_TOKEN = /^rla_([a-z](?:[a-z0-9-]{0,38}[a-z0-9])?)_([0-9A-Za-z]{32})$/;
+export const APP_TOKEN = new RegExp(`^rlk_(${ID_SOURCE})_(?:([0-9A-Za-z]{12})([0-9A-Za-z]{32})|([0-9A-Za-z]{32}))$`);
+export const AGENT_TOKEN = new RegExp(`^rla_(${ID_SOURCE})_([0-9A-Za-z]{32})$`);
 export const ADMIN_TOKEN = /^rlo_[0-9A-Za-z]{40}$/;
 /** Published for secret scanners. */
 export const API_TOKEN = /^rly_[0-9A-Za-z]{36}$/;

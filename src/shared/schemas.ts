@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SLUG_RULE, slugProblem } from './ids.js';
+import { CHANNEL_KEY_RULE, CHANNEL_SECRET_RULE, SLUG_RULE, channelKeyProblem, channelSecretProblem, slugProblem } from './ids.js';
 import { RATE_LIMIT_PROFILES } from './rate-limits.js';
 import { WEBHOOK_EVENT_TYPES, webhookUrlProblem } from './webhooks.js';
 import { CHANNEL_LIMIT_RANGES, CHANNEL_NAME, MAX_CHANNEL_NAME, MAX_EVENT_NAME, MAX_USER_ID, type ChannelLimits } from './protocol/pusher.js';
@@ -23,7 +23,24 @@ const profile = z.enum(Object.keys(RATE_LIMIT_PROFILES) as [keyof typeof RATE_LI
 export const CreateOrgBody = z.strictObject({ id: slug('organization id'), name });
 export type CreateOrgBody = z.infer<typeof CreateOrgBody>;
 
-export const RegisterAppBody = z.strictObject({ id: slug('app id'), name, description: description.optional() });
+/** An app's own channel key and secret (kept from Pusher or soketi); the messages never repeat the value. */
+const channelKey = z.string().superRefine((value, ctx) => {
+  const problem = channelKeyProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: `the channel key ${problem} (${CHANNEL_KEY_RULE})` });
+});
+const channelSecret = z.string().superRefine((value, ctx) => {
+  const problem = channelSecretProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: `the channel secret ${problem} (${CHANNEL_SECRET_RULE})` });
+});
+
+/** Without channelKey or channelSecret, relayd makes them (20 and 40 hex characters). */
+export const RegisterAppBody = z.strictObject({
+  id: slug('app id'),
+  name,
+  description: description.optional(),
+  channelKey: channelKey.optional(),
+  channelSecret: channelSecret.optional(),
+});
 export type RegisterAppBody = z.infer<typeof RegisterAppBody>;
 
 /** One channel limit: a number in its range, or null to go back to the default. */
@@ -33,20 +50,30 @@ const channelLimits = z.strictObject(
   ) as Record<keyof ChannelLimits, z.ZodOptional<z.ZodNullable<z.ZodNumber>>>,
 );
 
-export const UpdateAppBody = z
-  .strictObject({
-    name: name.optional(),
-    description: description.optional(),
-    rateLimitProfile: profile.optional(),
-    clientEvents: z.boolean().optional(),
-    subscriptionCount: z.boolean().optional(),
-    channelLimits: channelLimits.optional(),
-  })
-  .refine(
-    (body) => Object.values(body).some((v) => v !== undefined),
-    'give at least one of name, description, rateLimitProfile, clientEvents, subscriptionCount, channelLimits',
-  );
+const updateAppFields = {
+  name: name.optional(),
+  description: description.optional(),
+  rateLimitProfile: profile.optional(),
+  clientEvents: z.boolean().optional(),
+  subscriptionCount: z.boolean().optional(),
+  channelLimits: channelLimits.optional(),
+};
+const atLeastOne = (fields: object) => `give at least one of ${Object.keys(fields).join(', ')}`;
+
+/** `PATCH /api/v1/apps/{appId}` (an API token with app:manage): the app's settings, never its credentials. */
+export const UpdateAppBody = z.strictObject(updateAppFields).refine((body) => Object.values(body).some((v) => v !== undefined), atLeastOne(updateAppFields));
 export type UpdateAppBody = z.infer<typeof UpdateAppBody>;
+
+const adminUpdateAppFields = { ...updateAppFields, channelKey: channelKey.optional(), channelSecret: channelSecret.optional() };
+
+/**
+ * The admin API's PATCH: the settings, and the channel key and secret (an admin's alone: a
+ * new key closes the subscribers connected with the old one, a new secret is in force at once).
+ */
+export const AdminUpdateAppBody = z
+  .strictObject(adminUpdateAppFields)
+  .refine((body) => Object.values(body).some((v) => v !== undefined), atLeastOne(adminUpdateAppFields));
+export type AdminUpdateAppBody = z.infer<typeof AdminUpdateAppBody>;
 
 /** App and agent token rotation: grace up to 30 days; 0 ends the old token at once. */
 export const RotateBody = z.strictObject({ graceMs: z.number().int().min(0).max(30 * 86_400_000).optional() });

@@ -75,7 +75,7 @@ describe('apps register', () => {
     expect(again.stderr).toMatch(/exists already/);
     expect(again.stdout).toBe('');
 
-    for (const bad of ['Acme', '1abc', 'abc-', 'a_b', 'x'.repeat(41)]) {
+    for (const bad of ['Acme', '-abc', 'abc-', 'a_b', 'x'.repeat(41)]) {
       const result = await relay(['apps', 'register', '--id', bad, '--name', 'X'], { daemon });
       expect(result.exitCode, `${bad}: ${result.stderr}`).toBe(2);
       expect(result.stderr).toMatch(/lowercase letters, digits and hyphens/);

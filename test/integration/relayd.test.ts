@@ -133,7 +133,7 @@ describe('the admin API under bad input', () => {
       { body: '[]', status: 400, match: /invalid body/ },
       { body: '{"id":"ok-id"}', status: 400, match: /name/ },
       { body: '{"id":5,"name":"x"}', status: 400, match: /id/ },
-      { body: '{"id":"Bad","name":"x"}', status: 400, match: /must start with a lowercase letter/ },
+      { body: '{"id":"Bad","name":"x"}', status: 400, match: /may contain only lowercase letters, digits and hyphens/ },
       { body: '{"id":"ok-id","name":"x","extra":1}', status: 400, match: /extra/ },
       { body: '{"id":"ok-id","name":"x"}', type: 'text/plain', status: 400, match: /Content-Type: application\/json/ },
       { body: JSON.stringify({ id: 'ok-id', name: 'x'.repeat(100_000) }), status: 413, match: /over/ },

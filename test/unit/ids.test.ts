@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { apiTokenChecksum, isWellFormedApiToken, toBase62 } from '../../src/shared/api-token.js';
-import { looksLikeSecret, parseAppToken, slugProblem } from '../../src/shared/ids.js';
-import { newAdminToken, newApiToken, newAppToken, randomBase62 } from '../../daemon/core/secrets.js';
+import { SLUG, SLUG_RULE, channelKeyProblem, channelSecretProblem, looksLikeSecret, parseAgentToken, parseAppToken, slugProblem } from '../../src/shared/ids.js';
+import { newAdminToken, newAgentToken, newApiToken, newAppToken, randomBase62 } from '../../daemon/core/secrets.js';
 import { ADMIN_TOKEN, API_TOKEN, APP_TOKEN } from '../../src/shared/ids.js';
 
 describe('slug rules', () => {
@@ -10,16 +10,87 @@ describe('slug rules', () => {
     ['acme-pm', null],
     ['a1-b2', null],
     ['x'.repeat(40), null],
+    // Pusher and soketi app ids are numeric: they can be kept.
+    ['40000', null],
+    ['1abc', null],
+    ['7', null],
+    ['0-a', null],
+    ['9'.repeat(40), null],
     ['', 'is empty'],
     ['x'.repeat(41), 'is 41 characters long (at most 40)'],
-    ['1abc', 'must start with a lowercase letter'],
-    ['-abc', 'must start with a lowercase letter'],
-    ['Acme', 'must start with a lowercase letter'],
+    ['1'.repeat(41), 'is 41 characters long (at most 40)'],
+    ['-abc', 'must not start with a hyphen'],
+    ['-', 'must not start with a hyphen'],
     ['abc-', 'must not end with a hyphen'],
+    ['40000-', 'must not end with a hyphen'],
+    ['Acme', 'may contain only lowercase letters, digits and hyphens'],
     ['ab_c', 'may contain only lowercase letters, digits and hyphens'],
     ['abC', 'may contain only lowercase letters, digits and hyphens'],
+    ['40 000', 'may contain only lowercase letters, digits and hyphens'],
   ])('%j → %s', (id, problem) => {
     expect(slugProblem(id)).toBe(problem);
+    // The pattern and the messages are one rule.
+    expect(SLUG.test(id)).toBe(problem === null);
+  });
+
+  it('says the rule as it is', () => {
+    expect(SLUG_RULE).toBe('1-40 lowercase letters, digits and hyphens, not starting or ending with a hyphen');
+  });
+});
+
+describe('tokens that embed an id parse one way, for every id the rule allows', () => {
+  const random44 = 'A'.repeat(12) + 'b'.repeat(32);
+  it.each(['40000', '7', 'acme-pm', '1-2-3', 'x'.repeat(40), '9'.repeat(40)])('%s', (id) => {
+    const { token, lookupId, secret } = newAppToken(id);
+    expect(parseAppToken(token)).toEqual({ appId: id, lookupId, secret });
+    expect(parseAppToken(`rlk_${id}_${random44}`)).toEqual({ appId: id, lookupId: 'A'.repeat(12), secret: 'b'.repeat(32) });
+    expect(parseAgentToken(newAgentToken(id))).toEqual({ agentId: id });
+  });
+
+  it.each(['-40000', '40000-', 'x'.repeat(41), '4_0'])('refuses a token whose id breaks the rule: %s', (id) => {
+    expect(parseAppToken(`rlk_${id}_${random44}`)).toBeNull();
+    expect(parseAgentToken(`rla_${id}_${'a'.repeat(32)}`)).toBeNull();
+  });
+});
+
+describe('channel keys and secrets brought from Pusher or soketi', () => {
+  it.each([
+    ['278d425bdf160c739803', null], // Pusher: 20 hex
+    ['app-key', null], // soketi's default
+    ['k', null],
+    ['x'.repeat(100), null],
+    ['A.b_c-d~e!$&*+=@', null],
+    ['', 'is empty'],
+    ['x'.repeat(101), 'is 101 characters long (at most 100)'],
+    ['app key', 'may contain only printable ASCII characters, without spaces'],
+    ['clé', 'may contain only printable ASCII characters, without spaces'],
+    ['a\tb', 'may contain only printable ASCII characters, without spaces'],
+  ])('key %j → %s', (key, problem) => {
+    expect(channelKeyProblem(key)).toBe(problem);
+  });
+
+  it.each(['a:b', 'a/b', 'a?b', 'a#b', 'a%41'])('refuses key %j, which would not survive the WebSocket URL or a channel signature', (key) => {
+    expect(channelKeyProblem(key)).toMatch(/may not contain : \/ \? # or %/);
+  });
+
+  it.each([
+    ['7ad3773142a6692b25b8', null], // Pusher: 20 hex
+    ['app-secret', null], // soketi's default
+    ['12345678', null],
+    ['s'.repeat(200), null],
+    ['a:b/c?d#e%f', null],
+    ['', 'is 0 characters long (at least 8)'],
+    ['1234567', 'is 7 characters long (at least 8)'],
+    ['s'.repeat(201), 'is 201 characters long (at most 200)'],
+    ['my secret', 'may contain only printable ASCII characters, without spaces'],
+  ])('secret %j → %s', (secret, problem) => {
+    expect(channelSecretProblem(secret)).toBe(problem);
+  });
+
+  it('no message repeats the secret it refuses', () => {
+    for (const secret of ['hunter2', 'hunter2 with spaces', 'x'.repeat(300)]) {
+      expect(channelSecretProblem(secret)).not.toContain(secret.slice(0, 7));
+    }
   });
 });
 

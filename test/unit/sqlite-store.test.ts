@@ -148,4 +148,17 @@ describe('registering', () => {
     const orphan = addApp(store, 'orphan', 'no-such-org');
     await expect(orphan).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
   });
+  it('keeps channel keys unique across organizations: a taken key is a conflict that names the key, on register and on update', async () => {
+    const store = await storeWithApp();
+    await store.insertOrg({ id: 'other', name: 'Other', createdAt: NOW }, null);
+    // The same id in another organization is a new app, but addApp gives it the same key.
+    await expect(addApp(store, 'acme-pm', 'other')).rejects.toMatchObject({ code: 'conflict', message: expect.stringContaining('channel key "k-acme-pm" is already') });
+    await addApp(store, 'flow', 'other');
+    const audit = { id: 'aud_u', at: NOW, actor: 'test', action: 'app.update', org: 'other', targetType: 'app', targetId: 'flow', details: {} };
+    await expect(store.updateApp('other', 'flow', { channelKey: 'k-acme-pm' }, audit)).rejects.toMatchObject({ code: 'conflict' });
+    const updated = await store.updateApp('other', 'flow', { channelKey: '278d425bdf160c739803', channelSecretEnc: 'sealed' }, { ...audit, id: 'aud_v' });
+    expect(updated).toMatchObject({ channelKey: '278d425bdf160c739803', channelSecretEnc: 'sealed', name: 'flow' });
+    expect((await store.getAppByChannelKey('278d425bdf160c739803'))?.id).toBe('flow');
+    expect(await store.getAppByChannelKey('k-flow')).toBeNull();
+  });
 });

@@ -244,6 +244,16 @@ function isDuplicate(err: unknown): boolean {
   return err instanceof Database.SqliteError && (err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || err.code === 'SQLITE_CONSTRAINT_UNIQUE');
 }
 
+/** Channel keys are unique across the daemon: `/app/{key}` names no organization. */
+function isDuplicateKey(err: unknown): boolean {
+  return err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE' && err.message.includes('apps.channel_key');
+}
+
+const keyTaken = (key: string): RelayError =>
+  new RelayError('conflict', `channel key "${key}" is already another app's (keys are unique across relayd)`, {
+    hint: 'each app needs a key of its own; `relay apps credentials ID` shows an app\'s key',
+  });
+
 /** What relayd says of a database it will not run on, and what to do about it. */
 function refusal(path: string, err: unknown): unknown {
   if (!(err instanceof Database.SqliteError)) return err;
@@ -332,7 +342,9 @@ export class SqliteStore implements Store {
            rate_limit_profile = coalesce(@rateLimitProfile, rate_limit_profile),
            client_events = coalesce(@clientEvents, client_events),
            subscription_count = coalesce(@subscriptionCount, subscription_count),
-           channel_limits = coalesce(@channelLimits, channel_limits)
+           channel_limits = coalesce(@channelLimits, channel_limits),
+           channel_key = coalesce(@channelKey, channel_key),
+           channel_secret_enc = coalesce(@channelSecretEnc, channel_secret_enc)
          WHERE org = @org AND id = @id`,
       ),
       setAppStatus: db.prepare('UPDATE apps SET status = ? WHERE org = ? AND id = ?'),
@@ -504,12 +516,22 @@ export class SqliteStore implements Store {
         this.#audit(audit);
       })();
     } catch (err) {
+      if (isDuplicateKey(err)) throw keyTaken(app.channelKey);
       if (isDuplicate(err)) throw new RelayError('conflict', `app "${app.id}" exists already in organization "${app.org}"`);
       throw err;
     }
   }
 
   async updateApp(org: string, id: string, patch: AppPatch, audit: AuditRecord): Promise<AppRecord | null> {
+    try {
+      return this.#updateApp(org, id, patch, audit);
+    } catch (err) {
+      if (isDuplicateKey(err)) throw keyTaken(patch.channelKey ?? '');
+      throw err;
+    }
+  }
+
+  #updateApp(org: string, id: string, patch: AppPatch, audit: AuditRecord): AppRecord | null {
     return this.#db.transaction(() => {
       const result = this.#stmts.updateApp.run({
         org,
@@ -521,6 +543,8 @@ export class SqliteStore implements Store {
         clientEvents: patch.clientEvents === undefined ? null : Number(patch.clientEvents),
         subscriptionCount: patch.subscriptionCount === undefined ? null : Number(patch.subscriptionCount),
         channelLimits: patch.channelLimits === undefined ? null : JSON.stringify(patch.channelLimits),
+        channelKey: patch.channelKey ?? null,
+        channelSecretEnc: patch.channelSecretEnc ?? null,
       });
       if (result.changes === 0) return null;
       this.#audit(audit);

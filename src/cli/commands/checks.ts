@@ -23,6 +23,13 @@ export async function required(ctx: Context, value: string | undefined, flag: st
   return (await ctx.prompter()).input(question, validate);
 }
 
+/** All of stdin, trimmed: a secret piped in (`printf %s "$SECRET" | relay ...`, or with echo's newline). */
+export async function readStdin(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8').trim();
+}
+
 /** Commands that destroy or cut off ask first on a TTY, and need --yes without one. */
 export async function confirm(ctx: Context, yes: boolean | undefined, question: string, verb: string): Promise<boolean> {
   if (yes) return true;

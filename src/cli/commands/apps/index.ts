@@ -3,14 +3,25 @@ import { CHANNEL_LIMIT_KEYS } from '../../../shared/protocol/pusher.js';
 import { RATE_LIMIT_PROFILES } from '../../../shared/rate-limits.js';
 import { act, collect, leaf, str, withOrg, withQuiet } from '../common.js';
 
+const KEY_HELP = 'the channel key to use, e.g. your Pusher or soketi app key, so clients need no change (1-100 printable ASCII, no spaces or : / ? # %)';
+const SECRET_HELP =
+  "the channel secret to use (8-200 printable ASCII, no spaces): --secret - reads it from stdin, --secret alone asks for it (hidden); never the secret itself, which shell history and ps would keep";
+
+/** `--secret` alone is true; `--secret -` (or a value, which the verb refuses) a string. */
+const secretFlag = (value: unknown): string | true | undefined => (value === true ? true : str(value));
+
 export function appsCommand(program: Command): void {
   const apps = program.command('apps').description('register and manage apps (services that send events)');
 
   withQuiet(withOrg(leaf(apps, 'register', 'register an app; prints its app token once')))
-    .option('--id <id>', 'the app id: a slug, fixed for good')
+    .option('--id <id>', 'the app id, fixed for good: 1-40 lowercase letters, digits and hyphens (a Pusher app id such as 40000 works)')
     .option('--name <name>', 'display name')
     .option('--description <text>', 'what the app is')
-    .action(act(() => import('./register.js'), (_, f) => ({ org: f.org as string, id: str(f.id), name: str(f.name), description: str(f.description), quiet: f.quiet === true })));
+    .option('--key <key>', KEY_HELP)
+    .option('--secret [-]', SECRET_HELP)
+    .action(
+      act(() => import('./register.js'), (_, f) => ({ org: f.org as string, id: str(f.id), name: str(f.name), description: str(f.description), key: str(f.key), secret: secretFlag(f.secret), quiet: f.quiet === true })),
+    );
 
   withOrg(leaf(apps, 'list', 'list apps with their status and connections')).action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string })));
 
@@ -26,6 +37,8 @@ export function appsCommand(program: Command): void {
     .addOption(new Option('--client-events <on|off>', 'let channel subscribers send client- events to each other').choices(['on', 'off']))
     .addOption(new Option('--subscription-count <on|off>', 'send subscription counts to the subscribers of non-presence channels, and the subscription_count webhook').choices(['on', 'off']))
     .option('--limit <key=value>', `set a channel limit (repeatable; value "default" resets it): ${CHANNEL_LIMIT_KEYS.join(', ')}`, collect, [])
+    .option('--key <key>', `${KEY_HELP}; subscribers connected with the old key are closed (4001)`)
+    .option('--secret [-]', `${SECRET_HELP}; in force at once`)
     .action(
       act(() => import('./update.js'), ([id], f) => ({
         org: f.org as string,
@@ -36,6 +49,8 @@ export function appsCommand(program: Command): void {
         clientEvents: str(f.clientEvents),
         subscriptionCount: str(f.subscriptionCount),
         limits: f.limit as string[],
+        key: str(f.key),
+        secret: secretFlag(f.secret),
       })),
     );
 

@@ -4,6 +4,7 @@ import { ADMIN_TOKEN } from '../../../shared/ids.js';
 import { DEFAULT_URL } from '../../../shared/paths.js';
 import { profileName, type Context } from '../../context.js';
 import { print, success } from '../../output.js';
+import { readStdin } from '../checks.js';
 import { openProfiles } from './profiles.js';
 
 export interface Options {
@@ -11,12 +12,6 @@ export interface Options {
   token: string | undefined;
   withToken: boolean;
   profile: string | undefined;
-}
-
-async function readStdin(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks).toString('utf8').trim();
 }
 
 export async function run(opts: Options, ctx: Context): Promise<void> {
