@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
-import type { Event, EventChange, EventDetail, EventList, TimelineEntry } from '../../src/shared/api.js';
+import type { Event, EventChange, EventDetail, EventList, EventStatus, TimelineEntry } from '../../src/shared/api.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { ID_PREFIX } from '../../src/shared/ids.js';
 import type { ChangeRecord, EventPatch, EventQuery, EventRecord, EventWrite, Store, TimelineRecord } from '../store/store.js';
@@ -64,7 +64,7 @@ export interface ChangeFilter {
   agent?: string | undefined;
   thread?: string | undefined;
   /** The status the change leaves the event with. */
-  status?: string | undefined;
+  status?: EventStatus | undefined;
 }
 
 /** A follower of the change feed, from the moment it was made: started with where to send. */
@@ -261,7 +261,7 @@ export class EventLog {
     const replay = async (to: (change: EventChange) => void): Promise<void> => {
       if (from < head) {
         await this.#caughtUp();
-        const query = { after: from, upTo: head, appId: filter.app, agent: filter.agent, thread: filter.thread, status: filter.status as EventRecord['status'] | undefined, limit: REPLAY_PAGE };
+        const query = { after: from, upTo: head, appId: filter.app, agent: filter.agent, thread: filter.thread, status: filter.status, limit: REPLAY_PAGE };
         for (;;) {
           const page = await this.#store.listChanges(filter.org, query);
           if (stopped) return;
