@@ -43,14 +43,14 @@ _relay_completions() {
     "/events") words="list show tail --help" ;;
     "/events/list") words="--json --jq --url --token --profile --org --app --agent --thread --status --since --limit --help" ;;
     "/events/show") words="--json --jq --url --token --profile --help" ;;
-    "/events/tail") words="--json --jq --url --token --profile --org --app --agent --status --help" ;;
+    "/events/tail") words="--json --jq --url --token --profile --org --app --agent --thread --status --no-reconnect --help" ;;
     "/connections") words="list close --help" ;;
     "/connections/list") words="--json --jq --url --token --profile --org --app --help" ;;
     "/connections/close") words="--json --jq --url --token --profile --yes --help" ;;
     "/orgs") words="list create --help" ;;
     "/orgs/list") words="--json --jq --url --token --profile --help" ;;
     "/orgs/create") words="--json --jq --url --token --profile --id --name --help" ;;
-    "/status") words="--json --jq --url --token --profile --watch --interval --help" ;;
+    "/status") words="--json --jq --url --token --profile --watch --interval --no-reconnect --help" ;;
     "/audit") words="--json --jq --url --token --profile --since --limit --help" ;;
     "/scopes") words="--json --jq --help" ;;
     "/rate-limits") words="--json --jq --help" ;;

@@ -136,6 +136,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   await apps.start();
   await agents.start();
   tokens.start();
+  await events.start();
   await dispatcher.start();
   await webhooks.start();
   pruner.start();
@@ -179,7 +180,8 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   };
   const relayEndpoint = new RelayEndpoint({ relay, connections, log, pingIntervalMs: config.pingIntervalMs });
   // Timeouts are checked every second rather than node's 30 s, so that --header-timeout means what it says.
-  const server: Server = createServer({ connectionsCheckingInterval: 1000 }, createHttpHandler({ services, routes: routes(services), log, isDraining }));
+  const http = createHttpHandler({ services, routes: routes(services), log, isDraining });
+  const server: Server = createServer({ connectionsCheckingInterval: 1000 }, http.listener);
   guardConnections(server, { headerTimeoutMs: config.headerTimeoutMs, maxPerAddress: config.maxConnectionsPerAddress, log });
   const pusherEndpoint = new PusherEndpoint({ channels, connections, log, activityTimeoutMs: config.activityTimeoutMs });
   server.on('upgrade', createUpgradeDispatcher({ '/v1/connect': relayEndpoint.handleUpgrade, '/app/*': pusherEndpoint.handleUpgrade }, { isDraining, log }));
@@ -203,6 +205,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     const deadline = Date.now() + config.shutdownTimeoutMs;
     draining = true;
     server.close();
+    http.endStreams();
     apps.stop();
     agents.stop();
     relayEndpoint.stop();

@@ -13,9 +13,9 @@ import {
 import { SERVER_TO_USER_PREFIX, type BatchBody, type PublishBody } from '../../src/shared/schemas.js';
 import type { WebhookEvent } from '../../src/shared/webhooks.js';
 import type { Broker } from '../broker/broker.js';
-import type { EventRecord } from '../store/store.js';
+import type { EventRecord, TimelineRecord } from '../store/store.js';
 import type { Clock } from './clock.js';
-import { newEventId, type EventLog } from './events.js';
+import { newEventId, toEvent, type EventLog } from './events.js';
 import { verifySocketAuth, type ChannelApp, type ChannelAppDirectory } from './pusher-auth.js';
 import type { WebhookSink } from './webhooks.js';
 
@@ -323,7 +323,7 @@ export class ChannelService {
     }
     const attributes = checkInfo(body.info);
     const record = this.#record(app, publisher, body.name, channels, body.data, body.socket_id);
-    await this.#deps.log.write([{ type: 'insert', event: record, timeline: [] }]);
+    await this.#deps.log.write([{ type: 'insert', event: record, timeline: [this.#published(record)] }]);
     for (const name of channels) this.#publishFrame(publisher, name, body.socket_id, { event: body.name, channel: name, data: body.data });
     for (const name of channels) if (isCacheChannel(name)) this.#cacheSet(publisher, name, body.name, body.data);
     const result: PublishResult = { id: record.id };
@@ -336,7 +336,7 @@ export class ChannelService {
     const app = await this.#publishingApp(publisher);
     const attributes = body.batch.map((event) => checkInfo(event.info));
     const records = body.batch.map((event, i) => this.#record(app, publisher, event.name, [event.channel], event.data, event.socket_id, `batch[${i}].data`));
-    await this.#deps.log.write(records.map((event) => ({ type: 'insert', event, timeline: [] })));
+    await this.#deps.log.write(records.map((event) => ({ type: 'insert', event, timeline: [this.#published(event)] })));
     for (const event of body.batch) this.#publishFrame(publisher, event.channel, event.socket_id, { event: event.name, channel: event.channel, data: event.data });
     for (const event of body.batch) if (isCacheChannel(event.channel)) this.#cacheSet(publisher, event.channel, event.name, event.data);
     const result: { ids: string[]; batch?: ChannelInfo[] } = { ids: records.map((r) => r.id) };
@@ -586,6 +586,11 @@ export class ChannelService {
     this.#byBroker.delete(channel.broker);
     void this.#deps.broker.unsubscribe(channel.broker);
     this.#dropAppIfIdle(channel.app);
+  }
+
+  /** A publish is one change of history, as an agent event's steps are: numbered, on the live feed, replayed to a follower that comes back. */
+  #published(record: EventRecord): TimelineRecord {
+    return this.#deps.log.change(record.org, { at: record.createdAt, type: 'published', detail: null, status: record.status, latencyMs: record.latencyMs }, () => toEvent(record));
   }
 
   #record(app: ChannelApp, publisher: Publisher, name: string, channels: string[], data: string, socketId: string | undefined, field = 'data'): EventRecord {

@@ -418,9 +418,7 @@ export class Dispatcher {
       ackedAt: null,
       ...extra,
     };
-    const at = this.#deps.clock.now();
-    const written = this.#deps.log.write([{ type: 'insert', event, timeline: [{ at, type, detail }] }]);
-    return written.then(() => this.#emit(job, type, at));
+    return this.#deps.log.write([{ type: 'insert', event, timeline: [this.#change(job, type, detail)] }]);
   }
 
   /**
@@ -429,9 +427,7 @@ export class Dispatcher {
    * stored, and that was reported).
    */
   #record(job: Job, patch: EventPatch, type: string, detail: TimelineRecord['detail']): Promise<boolean> {
-    const at = this.#deps.clock.now();
-    const written = this.#deps.log.write([{ type: 'update', id: job.id, patch, timeline: [{ at, type, detail }] }]);
-    this.#emit(job, type, at);
+    const written = this.#deps.log.write([{ type: 'update', id: job.id, patch, timeline: [this.#change(job, type, detail)] }]);
     return written.then(
       () => true,
       (err: unknown) => {
@@ -443,30 +439,22 @@ export class Dispatcher {
 
   /** A change whose loss in a crash costs only a repeat (see EventLog): on the live feed now, in history within moments. */
   #hold(job: Job, patch: EventPatch, type: string, detail: TimelineRecord['detail']): void {
-    const at = this.#deps.clock.now();
-    this.#deps.log.hold(job.id, patch, { at, type, detail });
-    this.#emit(job, type, at);
+    this.#deps.log.hold(job.id, patch, this.#change(job, type, detail));
   }
 
-  #emit(job: Job, type: string, at: number): void {
-    if (!this.#deps.log.listening) return;
-    this.#deps.log.emit({
-      at: new Date(at).toISOString(),
-      type,
-      org: job.org,
-      event: {
-        id: job.id,
-        kind: 'agent',
-        appId: job.appId,
-        agent: job.agent,
-        thread: job.thread,
-        name: job.name,
-        status: job.status,
-        latencyMs: job.latencyMs,
-        createdAt: new Date(job.createdAt).toISOString(),
-        channels: null,
-      },
-    });
+  /** The change numbered and on the live feed, with the event's state as it leaves it; written or held by the caller at once. */
+  #change(job: Job, type: string, detail: TimelineRecord['detail']): TimelineRecord {
+    const entry = { at: this.#deps.clock.now(), type, detail, status: job.status, latencyMs: job.latencyMs };
+    return this.#deps.log.change(job.org, entry, () => ({
+      id: job.id,
+      kind: 'agent',
+      appId: job.appId,
+      agent: job.agent,
+      thread: job.thread,
+      name: job.name,
+      createdAt: new Date(job.createdAt).toISOString(),
+      channels: null,
+    }));
   }
 
   #fromRecord(record: EventRecord, timeoutMs: number): Job {

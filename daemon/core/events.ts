@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
-import type { Event, EventChange, EventDetail, EventList, TimelineEntry } from '../../src/shared/api.js';
+import type { Event, EventChange, EventDetail, EventList, EventStatus, TimelineEntry } from '../../src/shared/api.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { ID_PREFIX } from '../../src/shared/ids.js';
-import type { EventPatch, EventQuery, EventRecord, EventWrite, Store, TimelineRecord } from '../store/store.js';
+import type { ChangeRecord, EventPatch, EventQuery, EventRecord, EventWrite, Store, TimelineRecord } from '../store/store.js';
 
 /**
  * ulid asks its random source once per character; drawing those from a pooled CSPRNG
@@ -57,6 +57,55 @@ interface Held {
 
 export type ChangeListener = (change: EventChange) => void;
 
+/** Which changes a follower wants: those of its organization, narrowed as `events list` narrows. */
+export interface ChangeFilter {
+  org: string;
+  app?: string | undefined;
+  agent?: string | undefined;
+  thread?: string | undefined;
+  /** The status the change leaves the event with. */
+  status?: EventStatus | undefined;
+}
+
+/** A follower of the change feed, from the moment it was made: started with where to send. */
+export interface Following {
+  /** The seq the follower starts after: what it asked for, or the latest change if it asked for nothing (or for later). */
+  after: number;
+  /** Sends the changes after `after` from history, then live ones; `fail` if history cannot be read. Returns what stops it. */
+  start(send: (change: EventChange) => void, fail: (err: unknown) => void): () => void;
+}
+
+/** Changes read from history a page at a time while catching a follower up. */
+const REPLAY_PAGE = 500;
+
+const matches = (f: ChangeFilter, c: EventChange): boolean =>
+  c.org === f.org &&
+  (f.app === undefined || f.app === c.event.appId) &&
+  (f.agent === undefined || f.agent === c.event.agent) &&
+  (f.thread === undefined || f.thread === c.event.thread) &&
+  (f.status === undefined || f.status === c.event.status);
+
+function fromRecord(c: ChangeRecord): EventChange {
+  return {
+    seq: c.seq,
+    at: new Date(c.at).toISOString(),
+    type: c.type,
+    org: c.event.org,
+    event: {
+      id: c.event.id,
+      kind: c.event.kind,
+      appId: c.event.appId,
+      agent: c.event.agent,
+      thread: c.event.thread,
+      name: c.event.name,
+      status: c.status,
+      latencyMs: c.latencyMs,
+      createdAt: new Date(c.event.createdAt).toISOString(),
+      channels: c.event.channels,
+    },
+  };
+}
+
 /**
  * How long a change that nothing waits for may be held back. Within it, the changes of one
  * event are merged into one row write, and are written with the next change of that event
@@ -88,10 +137,32 @@ export class EventLog {
   #held = new Map<string, Held>();
   #holdTimer: NodeJS.Timeout | null = null;
   readonly #listeners = new Set<ChangeListener>();
+  /** The seq of the latest change numbered. */
+  #seq = 0;
 
   constructor(store: Store, onError: (err: unknown) => void) {
     this.#store = store;
     this.#onError = onError;
+  }
+
+  /** Numbering goes on from the highest seq in history. */
+  async start(): Promise<void> {
+    this.#seq = await this.#store.lastChangeSeq();
+  }
+
+  /**
+   * Numbers a change of an event and puts it on the live feed; returns its timeline row,
+   * which the caller writes (`write`) or holds (`hold`) at once, in the same turn: so every
+   * change numbered is in history (or has failed) once a reader has caught up, and the feed
+   * goes out in seq order. `event` is the event after the change (asked only if someone listens).
+   */
+  change(org: string, entry: Omit<TimelineRecord, 'seq'>, event: () => Omit<Event, 'status' | 'latencyMs'>): TimelineRecord {
+    const record: TimelineRecord = { seq: ++this.#seq, ...entry };
+    if (this.#listeners.size > 0) {
+      const change: EventChange = { seq: record.seq, at: new Date(entry.at).toISOString(), type: entry.type, org, event: { ...event(), status: entry.status, latencyMs: entry.latencyMs } };
+      for (const listener of this.#listeners) listener(change);
+    }
+    return record;
   }
 
   /** Durable writes: resolves once they are committed. An update takes the held changes of its event with it. */
@@ -165,18 +236,54 @@ export class EventLog {
     await this.#flushing;
   }
 
-  /** Live changes, for tail. Returns the function that stops listening. */
-  listen(listener: ChangeListener): () => void {
+  /**
+   * Follows the changes that match `filter`, for `relay events tail`: those after `after`
+   * from history (none if `after` is null), then the live ones, each once and in seq order.
+   * Live changes are listened for from this call on; those that come while history is read
+   * wait in a buffer, and all of them are numbered above what history is read up to.
+   */
+  follow(filter: ChangeFilter, after: number | null): Following {
+    const head = this.#seq;
+    const from = after === null || after > head ? head : after;
+    let buffer: EventChange[] | null = [];
+    let send: ((change: EventChange) => void) | null = null;
+    let stopped = false;
+    const listener = (change: EventChange): void => {
+      if (!matches(filter, change)) return;
+      if (buffer) buffer.push(change);
+      else send?.(change);
+    };
     this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  get listening(): boolean {
-    return this.#listeners.size > 0;
-  }
-
-  emit(change: EventChange): void {
-    for (const listener of this.#listeners) listener(change);
+    const stop = (): void => {
+      stopped = true;
+      this.#listeners.delete(listener);
+    };
+    const replay = async (to: (change: EventChange) => void): Promise<void> => {
+      if (from < head) {
+        await this.#caughtUp();
+        const query = { after: from, upTo: head, appId: filter.app, agent: filter.agent, thread: filter.thread, status: filter.status, limit: REPLAY_PAGE };
+        for (;;) {
+          const page = await this.#store.listChanges(filter.org, query);
+          if (stopped) return;
+          for (const record of page) to(fromRecord(record));
+          if (page.length < REPLAY_PAGE) break;
+          query.after = (page[page.length - 1] as ChangeRecord).seq;
+        }
+      }
+      for (const change of buffer ?? []) to(change);
+      buffer = null;
+    };
+    return {
+      after: from,
+      start: (to, fail) => {
+        send = to;
+        replay(to).catch((err: unknown) => {
+          stop();
+          fail(err);
+        });
+        return stop;
+      },
+    };
   }
 
   async history(org: string, appId: string, query: { before: string | null; limit: number }): Promise<EventList> {

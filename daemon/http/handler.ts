@@ -26,11 +26,19 @@ export interface HttpHandlerOptions {
   isDraining(): boolean;
 }
 
+export interface HttpHandler {
+  listener(req: IncomingMessage, res: ServerResponse): void;
+  /** Shutdown: ends every open stream cleanly, so that its client can tell relayd went away from a broken connection. */
+  endStreams(): void;
+}
+
 /** Builds the request listener: route lookup, auth, body and query validation, one error path. */
-export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const { services, log } = options;
   const router = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: 200 });
   const allowed = new Map<string, string[]>();
+  /** The open streams and what stops each. */
+  const streams = new Map<ServerResponse, () => void>();
 
   for (const route of options.routes) {
     allowed.set(route.path, [...(allowed.get(route.path) ?? []), route.method]);
@@ -79,10 +87,20 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
       const body = route.body ? validate(route.body, json) : refuseBody(json);
       const answer = await route.handle({ req, params, body, query, actor, principal: principal as ApiPrincipal, publisher: publisher as Publisher });
       if ('stream' in answer) {
-        res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store', ...headers });
+        res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store', ...answer.headers, ...headers });
         res.flushHeaders();
-        const stop = answer.stream((value) => res.write(`${JSON.stringify(value)}\n`));
-        res.once('close', stop);
+        const stop = answer.stream(
+          (value) => res.write(`${JSON.stringify(value)}\n`),
+          (err) => {
+            log.error({ err }, 'a stream failed');
+            res.destroy();
+          },
+        );
+        streams.set(res, stop);
+        res.once('close', () => {
+          streams.delete(res);
+          stop();
+        });
         return;
       }
       sendJson(res, answer.status ?? 200, answer.body, headers);
@@ -91,7 +109,7 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
     }
   }
 
-  return (req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     // HEAD is GET without a body (node drops the body of a HEAD answer).
     const method = req.method === 'HEAD' ? 'GET' : req.method;
     const found = router.find(method as 'GET', (req.url ?? '/').split('?')[0] as string);
@@ -107,6 +125,16 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
     }
     sendError(res, new RelayError('not_found', `no such endpoint: ${req.method} ${path}`), log, closeIfUnread(req));
   };
+
+  const endStreams = (): void => {
+    for (const [res, stop] of streams) {
+      stop();
+      res.end();
+    }
+    streams.clear();
+  };
+
+  return { listener, endStreams };
 }
 
 /**

@@ -92,11 +92,13 @@ export interface Answer {
 }
 
 /**
- * A long-lived answer: one JSON value a line (NDJSON) for as long as the client stays.
- * `open` starts sending and returns what stops it when the client goes.
+ * A long-lived answer: one JSON value a line (NDJSON) for as long as the client stays, ended
+ * cleanly (the last chunk) when relayd shuts down. `stream` starts sending and returns what
+ * stops it when the client goes; `fail` cuts the answer short, as an error the client sees.
  */
 export interface StreamAnswer {
-  stream(send: (value: unknown) => void): () => void;
+  headers?: Record<string, string>;
+  stream(send: (value: unknown) => void, fail: (err: unknown) => void): () => void;
 }
 
 export interface Route<B = unknown, Q = unknown> {
@@ -308,13 +310,8 @@ function adminRoutes(s: HttpServices): Route[] {
         const org = p(ctx, 'org');
         await s.orgs.require(org);
         const q = ctx.query;
-        return {
-          stream: (send) =>
-            s.events.listen((change) => {
-              const e = change.event;
-              if (change.org === org && (q.app ?? e.appId) === e.appId && (q.agent ?? e.agent) === e.agent && (q.status ?? e.status) === e.status) send(change);
-            }),
-        };
+        const following = s.events.follow({ org, app: q.app, agent: q.agent, thread: q.thread, status: q.status }, q.after ?? null);
+        return { headers: { 'relay-after': String(following.after) }, stream: following.start };
       },
     }),
     route({

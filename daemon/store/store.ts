@@ -128,10 +128,38 @@ export interface EventRecord {
 export type EventPatch = Partial<Pick<EventRecord, 'status' | 'attempt' | 'reply' | 'error' | 'outcomeAt' | 'latencyMs' | 'ackedAt'>>;
 
 export interface TimelineRecord {
+  /** The change's number: unique, and increasing in the order changes are made (EventLog numbers them). */
+  seq: number;
   at: number;
   type: string;
   /** Extra facts of the change (attempt, connection, error code), or null. */
   detail: Record<string, unknown> | null;
+  /** The event's status and latency as this change left them. */
+  status: EventStatus;
+  latencyMs: number | null;
+}
+
+/** A change read back for a reader resuming after a seq: the timeline row and its event's fixed fields. */
+export interface ChangeRecord {
+  seq: number;
+  at: number;
+  type: string;
+  status: EventStatus;
+  latencyMs: number | null;
+  event: Pick<EventRecord, 'id' | 'org' | 'appId' | 'kind' | 'agent' | 'thread' | 'name' | 'channels' | 'createdAt'>;
+}
+
+export interface ChangeQuery {
+  /** Changes with a seq above this... */
+  after: number;
+  /** ...and at most this. */
+  upTo: number;
+  appId?: string | undefined;
+  agent?: string | undefined;
+  thread?: string | undefined;
+  /** The status the change left the event with. */
+  status?: EventStatus | undefined;
+  limit: number;
 }
 
 /** One change to history; a batch of them is the unit of group commit. */
@@ -289,6 +317,10 @@ export interface Store {
   queryEvents(org: string, query: EventQuery): Promise<EventRecord[]>;
   getEvent(id: string): Promise<EventRecord | null>;
   listTimeline(eventId: string): Promise<TimelineRecord[]>;
+  /** The highest seq ever given to a change (0 for none): numbering goes on from there after a restart. */
+  lastChangeSeq(): Promise<number>;
+  /** An organization's changes in (after, upTo], in seq order, filtered. */
+  listChanges(org: string, query: ChangeQuery): Promise<ChangeRecord[]>;
   /** Agent events whose outcome the app has not acknowledged yet, oldest first: the work owed after a restart. */
   listUnsettledEvents(): Promise<EventRecord[]>;
   /**

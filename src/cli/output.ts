@@ -122,7 +122,7 @@ export async function styles(ctx: Context): Promise<Styles> {
 export async function table(ctx: Context, headers: string[], rows: Text[][]): Promise<void> {
   const cells = rows.map((row) => row.map(safe));
   if (!ctx.io.isStdoutTTY) {
-    for (const row of cells) ctx.io.stdout.write(`${row.join('\t')}\n`);
+    for (const row of rows) tableRow(ctx, row);
     return;
   }
   const s = await styles(ctx);
@@ -134,6 +134,15 @@ export async function table(ctx: Context, headers: string[], rows: Text[][]): Pr
   });
   t.push(...cells);
   ctx.io.stdout.write(`${t.toString()}\n`);
+}
+
+/**
+ * One row of a table whose rows come one at a time (`events tail`): without a TTY, the line
+ * `table` prints for it; on a TTY, its cells two spaces apart (rows not yet seen cannot be
+ * aligned with).
+ */
+export function tableRow(ctx: Context, cells: Text[]): void {
+  ctx.io.stdout.write(`${cells.map(safe).join(ctx.io.isStdoutTTY ? '  ' : '\t')}\n`);
 }
 
 /** Label/value lines for `show` views. */

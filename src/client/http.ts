@@ -108,28 +108,36 @@ export class AdminClient {
   closeConnection = (id: string): Promise<ConnectionClosed> => this.#call('DELETE', `/admin/v1/connections/${encodeURIComponent(id)}`);
 
   /**
-   * Follows the stream of `relay events tail`: `onChange` for each change, `onOpen` once
-   * relayd has accepted the stream. Resolves when `signal` aborts; rejects if relayd goes away.
+   * Follows the stream of `relay events tail`: `onOpen` once relayd has accepted it, with the
+   * seq it starts after (its `Relay-After` header); `onChange` for each change. `after`
+   * resumes after a change already seen. Resolves when `signal` aborts; rejects with
+   * `daemon_unreachable` when relayd goes away, whether it ended the stream (shutting down)
+   * or the connection broke.
    */
   streamEvents = async (
     org: string,
-    query: { app?: string | undefined; agent?: string | undefined; status?: string | undefined },
-    handlers: { onChange(change: EventChange): void; onOpen(): void },
+    query: EventStreamParams,
+    handlers: { onChange(change: EventChange): void; onOpen(after: number): void },
     signal: AbortSignal,
   ): Promise<void> => {
     const res = await this.#open('GET', `${orgPath(org)}/events/stream${queryString(query)}`, undefined, 0);
     if ((res.statusCode ?? 0) >= 300) throw toError(res.statusCode ?? 0, parseOrNull(await readAll(res)));
-    handlers.onOpen();
+    const after = Number(res.headers['relay-after']);
+    handlers.onOpen(Number.isSafeInteger(after) ? after : (query.after ?? 0));
     return new Promise<void>((resolve, reject) => {
-      if (signal.aborted) {
+      const stop = (): void => {
         res.destroy();
         resolve();
+      };
+      if (signal.aborted) {
+        stop();
         return;
       }
-      signal.addEventListener('abort', () => {
-        res.destroy();
-        resolve();
-      });
+      signal.addEventListener('abort', stop, { once: true });
+      const wentAway = (how: string): void => {
+        signal.removeEventListener('abort', stop);
+        if (!signal.aborted) reject(new RelayError('daemon_unreachable', `relayd at ${this.url} went away (${how})`, { hint: 'start relayd again, then run this again' }));
+      };
       let buffered = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -141,10 +149,9 @@ export class AdminClient {
           if (line) handlers.onChange(JSON.parse(line) as EventChange);
         }
       });
-      res.on('end', () => reject(new RelayError('daemon_unreachable', `relayd at ${this.url} closed the stream`, { hint: 'is relayd still running? try `relay status`' })));
-      res.on('error', (err) => {
-        if (!signal.aborted) reject(err);
-      });
+      // A clean end (the last chunk) is relayd shutting down; anything else, a broken connection.
+      res.on('end', () => wentAway('it ended the stream: shutting down'));
+      res.on('error', () => wentAway('the connection broke'));
     });
   };
 
@@ -207,6 +214,16 @@ export type EventQueryParams = {
   since?: number | undefined;
   limit?: number | undefined;
   before?: string | undefined;
+};
+
+/** The filters of `events list` that make sense live, and where to resume. */
+export type EventStreamParams = {
+  app?: string | undefined;
+  agent?: string | undefined;
+  thread?: string | undefined;
+  status?: string | undefined;
+  /** The seq of the last change seen: the stream starts with the ones after it. */
+  after?: number | undefined;
 };
 
 function queryString(query: Record<string, string | number | undefined>): string {

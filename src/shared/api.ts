@@ -79,6 +79,8 @@ export interface EventShow {
 
 /** A line of `relay events tail`: what changed, and the event as it is after the change. */
 export interface EventChange {
+  /** The change's number, increasing; `?after=` resumes the stream after it. */
+  seq: number;
   at: string;
   type: string;
   org: string;

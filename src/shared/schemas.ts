@@ -181,7 +181,12 @@ export const EventsQuery = z.strictObject({
 });
 export type EventsQuery = z.infer<typeof EventsQuery>;
 
-export const EventStreamQuery = z.strictObject(eventFilters);
+/** `after` resumes the stream after the change of that seq (the `Relay-After` header, or the last line's `seq`). */
+export const EventStreamQuery = z.strictObject({
+  ...eventFilters,
+  thread: EventsQuery.shape.thread,
+  after: z.coerce.number().int().min(0).optional(),
+});
 export type EventStreamQuery = z.infer<typeof EventStreamQuery>;
 
 export const ConnectionsQuery = z.strictObject({ app: slug('app id').optional() });

@@ -16,17 +16,21 @@ export interface CliOptions {
   input?: string;
 }
 
-/** Runs the real `relay` binary, without a TTY, in an environment of its own. */
-export async function relay(args: string[], options: CliOptions = {}): Promise<CliResult> {
+/** The environment of its own that `relay` runs in. */
+function cliEnv(options: CliOptions): Record<string, string> {
   const env: Record<string, string> = { ...cleanEnv(), RELAY_CONFIG_DIR: tempDir('relay-config-'), RELAY_DATA_DIR: tempDir('relay-nodata-') };
   if (options.daemon) {
     env.RELAY_URL = options.daemon.url;
     env.RELAY_DATA_DIR = options.daemon.dataDir;
   }
-  Object.assign(env, options.env);
+  return Object.assign(env, options.env);
+}
+
+/** Runs the real `relay` binary, without a TTY, in an environment of its own. */
+export async function relay(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const result = await execa(process.execPath, [join(ROOT, 'bin/relay.js'), ...args], {
     cwd: ROOT,
-    env,
+    env: cliEnv(options),
     extendEnv: false,
     reject: false,
     input: options.input ?? '',
@@ -40,5 +44,52 @@ export async function relay(args: string[], options: CliOptions = {}): Promise<C
     stdout,
     stderr: String(result.stderr),
     json: <T>() => JSON.parse(stdout) as T,
+  };
+}
+
+/** A `relay` that keeps running (`events tail`, `status --watch`), read as it prints. */
+export interface RunningCli {
+  stdout(): string;
+  stderr(): string;
+  /** Waits until the stream has printed `text` (at least `times` times). */
+  waitFor(stream: 'stdout' | 'stderr', text: string | RegExp, options?: { times?: number; timeoutMs?: number }): Promise<void>;
+  /** Ctrl-C (SIGINT), then its result. */
+  interrupt(): Promise<CliResult>;
+  /** Its result once it exits by itself. */
+  exited: Promise<CliResult>;
+}
+
+/** Starts the real `relay` binary, without a TTY, and lets the test read its output while it runs. */
+export function relayRunning(args: string[], options: CliOptions = {}): RunningCli {
+  const child = execa(process.execPath, [join(ROOT, 'bin/relay.js'), ...args], { cwd: ROOT, env: cliEnv(options), extendEnv: false, reject: false, stripFinalNewline: false });
+  const out = { stdout: '', stderr: '' };
+  child.stdout?.on('data', (chunk: Buffer) => (out.stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (out.stderr += chunk.toString()));
+  const exited = child.then((result) => ({
+    exitCode: result.exitCode ?? -1,
+    stdout: out.stdout,
+    stderr: out.stderr,
+    json: <T>() => JSON.parse(out.stdout) as T,
+  }));
+  const count = (text: string | RegExp, within: string): number =>
+    typeof text === 'string' ? within.split(text).length - 1 : (within.match(new RegExp(text.source, `${text.flags.replace('g', '')}g`)) ?? []).length;
+  return {
+    stdout: () => out.stdout,
+    stderr: () => out.stderr,
+    waitFor: (stream, text, { times = 1, timeoutMs = 15_000 } = {}) =>
+      new Promise((resolve, reject) => {
+        const deadline = Date.now() + timeoutMs;
+        const check = (): void => {
+          if (count(text, out[stream]) >= times) resolve();
+          else if (child.exitCode !== null || Date.now() > deadline) reject(new Error(`gave up waiting for ${String(text)} on ${stream}; stdout:\n${out.stdout}\nstderr:\n${out.stderr}`));
+          else setTimeout(check, 20);
+        };
+        check();
+      }),
+    interrupt: async () => {
+      child.kill('SIGINT');
+      return exited;
+    },
+    exited,
   };
 }

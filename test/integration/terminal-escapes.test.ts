@@ -148,7 +148,7 @@ describe('server data on a terminal', () => {
         expect((JSON.parse(first) as { event: { name: string; thread: string } }).event).toMatchObject({ name: EVENT_NAME, thread: THREAD });
       } else {
         expect(first).not.toMatch(ACTIVE);
-        expect(first).toContain(`acme-pm → athena  ${THREAD_SHOWN}`);
+        expect(first).toContain(`acme-pm → athena\t${THREAD_SHOWN}`);
       }
     }
   });

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { RelayError } from '../../../src/shared/errors.js';
 import type { RateLimitProfile } from '../../../src/shared/rate-limits.js';
-import type { AppStatus } from '../../../src/shared/api.js';
+import type { AppStatus, EventKind, EventStatus } from '../../../src/shared/api.js';
 import type {
   AdminTokenRecord,
   AgentRecord,
@@ -24,6 +24,8 @@ import type {
   WebhookDeliveryRecord,
   WebhookRecord,
   TimelineRecord,
+  ChangeQuery,
+  ChangeRecord,
 } from '../store.js';
 import { eventIdAt } from '../store.js';
 import type { Logger } from '../../log.js';
@@ -107,10 +109,33 @@ interface EventRow {
 }
 
 interface TimelineRow {
+  seq: number;
   at: number;
   type: string;
   detail: string | null;
+  status: EventStatus;
+  latency_ms: number | null;
 }
+
+interface ChangeRow {
+  seq: number;
+  at: number;
+  type: string;
+  status: EventStatus;
+  latency_ms: number | null;
+  id: string;
+  org: string;
+  app_id: string;
+  kind: EventKind;
+  agent: string | null;
+  thread: string | null;
+  name: string | null;
+  channels: string | null;
+  created_at: number;
+}
+
+/** A change's status and latency: its own, or, for rows written before migration 11, its event's. */
+const CHANGE_STATE = 'coalesce(t.status, e.status) AS status, CASE WHEN t.status IS NULL THEN e.latency_ms ELSE t.latency_ms END AS latency_ms';
 
 interface AgentRow {
   org: string;
@@ -296,6 +321,7 @@ export class SqliteStore implements Store {
   readonly #stmts;
   readonly #webhooks: SqliteWebhookTables;
   readonly #queries = new Map<string, Database.Statement<(string | number)[], EventRow>>();
+  readonly #changeQueries = new Map<string, Database.Statement<(string | number)[], ChangeRow>>();
   readonly #checkpointer: Checkpointer;
 
   /** Refuses (StartupError) a file that is not a database, a corrupt one, and one of a newer schema. */
@@ -408,9 +434,13 @@ export class SqliteStore implements Store {
            acked_at = coalesce(?, acked_at)
          WHERE id = ?`,
       ),
-      insertTimeline: db.prepare('INSERT INTO event_timeline (event_id, at, type, detail) VALUES (?, ?, ?, ?)'),
+      insertTimeline: db.prepare('INSERT INTO event_timeline (seq, event_id, at, type, detail, status, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       getEvent: db.prepare<[string], EventRow>('SELECT * FROM events WHERE id = ?'),
-      listTimeline: db.prepare<[string], TimelineRow>('SELECT at, type, detail FROM event_timeline WHERE event_id = ? ORDER BY seq'),
+      listTimeline: db.prepare<[string], TimelineRow>(
+        `SELECT t.seq, t.at, t.type, t.detail, ${CHANGE_STATE} FROM event_timeline t JOIN events e ON e.id = t.event_id WHERE t.event_id = ? ORDER BY t.seq`,
+      ),
+      // AUTOINCREMENT keeps the highest seq ever used here, even once pruning has deleted its row.
+      lastChangeSeq: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'event_timeline'"),
       listUnsettled: db.prepare<[], EventRow>(
         "SELECT * FROM events WHERE kind = 'agent' AND acked_at IS NULL AND status != 'rejected' ORDER BY id",
       ),
@@ -727,7 +757,7 @@ export class SqliteStore implements Store {
           updateEvent.run(p.status ?? null, p.attempt ?? null, p.reply ?? null, p.error ?? null, p.outcomeAt ?? null, p.latencyMs ?? null, p.ackedAt ?? null, w.id);
         }
         const id = w.type === 'insert' ? w.event.id : w.id;
-        for (const t of w.timeline) insertTimeline.run(id, t.at, t.type, t.detail === null ? null : JSON.stringify(t.detail));
+        for (const t of w.timeline) insertTimeline.run(t.seq, id, t.at, t.type, t.detail === null ? null : JSON.stringify(t.detail), t.status, t.latencyMs);
       }
     })();
   }
@@ -777,9 +807,60 @@ export class SqliteStore implements Store {
 
   async listTimeline(eventId: string): Promise<TimelineRecord[]> {
     return this.#stmts.listTimeline.all(eventId).map((row) => ({
+      seq: row.seq,
       at: row.at,
       type: row.type,
       detail: row.detail === null ? null : (JSON.parse(row.detail) as Record<string, unknown>),
+      status: row.status,
+      latencyMs: row.latency_ms,
+    }));
+  }
+
+  async lastChangeSeq(): Promise<number> {
+    return this.#stmts.lastChangeSeq.get()?.seq ?? 0;
+  }
+
+  /** Through the timeline's primary key (seq), joined to each change's event for the filters. */
+  async listChanges(org: string, query: ChangeQuery): Promise<ChangeRecord[]> {
+    const where = ['t.seq > ?', 't.seq <= ?', 'e.org = ?'];
+    const params: (string | number)[] = [query.after, query.upTo, org];
+    const filters: [string, string | undefined][] = [
+      ['e.app_id = ?', query.appId],
+      ['e.agent = ?', query.agent],
+      ['e.thread = ?', query.thread],
+      ['coalesce(t.status, e.status) = ?', query.status],
+    ];
+    for (const [clause, value] of filters) {
+      if (value === undefined) continue;
+      where.push(clause);
+      params.push(value);
+    }
+    const sql =
+      `SELECT t.seq, t.at, t.type, ${CHANGE_STATE}, e.id, e.org, e.app_id, e.kind, e.agent, e.thread, e.name, e.channels, e.created_at ` +
+      `FROM event_timeline t JOIN events e ON e.id = t.event_id WHERE ${where.join(' AND ')} ORDER BY t.seq LIMIT ?`;
+    // As for queryEvents: a handful of filter combinations, each prepared once.
+    let stmt = this.#changeQueries.get(sql);
+    if (!stmt) {
+      stmt = this.#db.prepare<(string | number)[], ChangeRow>(sql);
+      this.#changeQueries.set(sql, stmt);
+    }
+    return stmt.all(...params, query.limit).map((row) => ({
+      seq: row.seq,
+      at: row.at,
+      type: row.type,
+      status: row.status,
+      latencyMs: row.latency_ms,
+      event: {
+        id: row.id,
+        org: row.org,
+        appId: row.app_id,
+        kind: row.kind,
+        agent: row.agent,
+        thread: row.thread,
+        name: row.name,
+        channels: row.channels === null ? null : (JSON.parse(row.channels) as string[]),
+        createdAt: row.created_at,
+      },
     }));
   }
 

@@ -264,4 +264,16 @@ export const MIGRATIONS: Migration[] = [
       CREATE UNIQUE INDEX app_tokens_by_lookup_id ON app_tokens(lookup_id) WHERE lookup_id IS NOT NULL;
     `,
   },
+  {
+    version: 11,
+    name: 'changes with the state they leave',
+    sql: `
+      -- Each change (a row of event_timeline, numbered by seq) keeps the event's status and
+      -- latency as that change left them, so that a reader resuming after a seq (relay events
+      -- tail reconnecting) is told each change as the live feed told it. Rows of before have
+      -- NULL: their event's current state stands in.
+      ALTER TABLE event_timeline ADD COLUMN status TEXT;
+      ALTER TABLE event_timeline ADD COLUMN latency_ms INTEGER;
+    `,
+  },
 ];

@@ -29,9 +29,20 @@ export function eventsCommand(program: Command): void {
     .argument('<event-id>', 'the event id (evt_...)')
     .action(act(() => import('./show.js'), ([id]) => ({ id: id as string })));
 
-  withOrg(leaf(events, 'tail', 'follow events live: a line per change (one JSON object a line with --json)'))
+  withOrg(leaf(events, 'tail', 'follow events live: a row per change, channel publishes included (one JSON object a line with --json)'))
     .option('--app <id>', 'only events of this app')
     .option('--agent <id>', 'only events for this agent')
+    .option('--thread <thread>', 'only events of this thread')
     .option('--status <status>', `only changes that leave the event with this status (${STATUSES})`)
-    .action(act(() => import('./tail.js'), (_, f) => ({ org: f.org as string, app: str(f.app), agent: str(f.agent), status: str(f.status) })));
+    .option('--no-reconnect', 'when relayd goes away, exit (6) instead of waiting for it to come back')
+    .action(
+      act(() => import('./tail.js'), (_, f) => ({
+        org: f.org as string,
+        app: str(f.app),
+        agent: str(f.agent),
+        thread: str(f.thread),
+        status: str(f.status),
+        reconnect: f.reconnect !== false,
+      })),
+    );
 }

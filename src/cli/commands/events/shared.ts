@@ -2,7 +2,8 @@ import type { Event } from '../../../shared/api.js';
 import { RelayError } from '../../../shared/errors.js';
 import { looksLikeSecret } from '../../../shared/ids.js';
 import { checkId } from '../checks.js';
-import type { Styled, Styles } from '../../output.js';
+import type { Context } from '../../context.js';
+import { when, type Styled, type Styles, type Text } from '../../output.js';
 
 export const EVENT_STATUSES = ['pending', 'delivered', 'failed', 'rejected'] as const;
 
@@ -38,4 +39,12 @@ export function latency(ms: number | null): string {
 /** Where an event went: `app → agent` for the agent relay, the channels for a publish. */
 export function route(e: Event): string {
   return e.kind === 'agent' ? `${e.appId} → ${e.agent ?? '?'}` : `${e.appId} → ${(e.channels ?? []).join(',')}`;
+}
+
+/** The columns of an event's row, in `events list` and `events tail` alike. */
+export const EVENT_HEADERS = ['ID', 'WHEN', 'ROUTE', 'THREAD', 'NAME', 'STATUS', 'LATENCY'];
+
+/** An event's row under EVENT_HEADERS: the one formatting of an event as a row. */
+export function eventRow(ctx: Context, s: Styles, e: Event): Text[] {
+  return [e.id, ctx.io.isStdoutTTY ? when(e.createdAt) : e.createdAt, route(e), e.thread ?? '-', e.name ?? '-', statusCell(s, e.status), latency(e.latencyMs)];
 }

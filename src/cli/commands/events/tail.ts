@@ -1,38 +1,54 @@
 import type { EventChange } from '../../../shared/api.js';
 import type { Context } from '../../context.js';
-import { fmt, line, note, printLine, styles } from '../../output.js';
-import { checkFilters, checkStatus, latency, route, statusCell } from './shared.js';
+import { follow } from '../../follow.js';
+import { note, printLine, styles, tableRow } from '../../output.js';
+import { EVENT_HEADERS, checkFilters, checkStatus, eventRow } from './shared.js';
 
 export interface Options {
   org: string;
   app: string | undefined;
   agent: string | undefined;
+  thread: string | undefined;
   status: string | undefined;
+  reconnect: boolean;
 }
 
-/** Follows relayd's stream of changes until Ctrl-C (exit 0) or relayd goes away (exit 6). */
+/**
+ * Follows relayd's stream of changes until Ctrl-C (exit 0): a row per change, as `events list`
+ * prints the event, and the change. When relayd goes away it reconnects (see follow.ts) and
+ * resumes after the last change it printed, so that none is lost or printed twice.
+ */
 export async function run(opts: Options, ctx: Context): Promise<void> {
   checkFilters(opts);
   const status = checkStatus(opts.status);
   const client = await ctx.client();
   const s = await styles(ctx);
+  const human = !ctx.globals.json;
+  /** Where to resume: the seq of the last change seen, or where the first stream started. */
+  let after: number | undefined;
   const onChange = (change: EventChange): void => {
-    if (ctx.globals.json) {
-      printLine(ctx, change);
-      return;
-    }
-    const e = change.event;
-    const took = e.latencyMs !== null && e.status !== 'pending' ? `  ${latency(e.latencyMs)}` : '';
-    line(ctx, fmt`${s.dim(change.at.slice(11, 23))}  ${e.id}  ${change.type.padEnd(11)}  ${statusCell(s, e.status)}${' '.repeat(9 - e.status.length)}  ${route(e)}  ${e.thread ?? ''}${took}`);
+    after = change.seq;
+    if (!human) printLine(ctx, change);
+    else tableRow(ctx, [...eventRow(ctx, s, change.event), change.type]);
   };
-  const abort = new AbortController();
-  const stop = (): void => abort.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  try {
-    await client.streamEvents(opts.org, { app: opts.app, agent: opts.agent, status }, { onChange, onOpen: () => note(ctx, 'Watching events; Ctrl-C to stop.') }, abort.signal);
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
+  const onOpen = (start: number): void => {
+    if (after !== undefined) return;
+    after = start;
+    note(ctx, 'Watching events; Ctrl-C to stop.');
+    if (human && ctx.io.isStdoutTTY) tableRow(ctx, [...EVENT_HEADERS, 'CHANGE'].map((h) => s.bold(h)));
+  };
+  await follow(ctx, { reconnect: opts.reconnect }, (signal, opened) =>
+    client.streamEvents(
+      opts.org,
+      { app: opts.app, agent: opts.agent, thread: opts.thread, status, after },
+      {
+        onChange,
+        onOpen: (start) => {
+          opened();
+          onOpen(start);
+        },
+      },
+      signal,
+    ),
+  );
 }

@@ -2,35 +2,31 @@ import type { DaemonStatus } from '../../../shared/api.js';
 import { parseDuration } from '../../../shared/duration.js';
 import { RelayError } from '../../../shared/errors.js';
 import type { Context } from '../../context.js';
+import { follow, sleep } from '../../follow.js';
 import { ago, clearScreen, details, fmt, line, print, printLine, styles, table } from '../../output.js';
 
 export interface Options {
   watch: boolean;
   interval: string;
+  reconnect: boolean;
 }
 
 export async function run(opts: Options, ctx: Context): Promise<void> {
   const intervalMs = parseDuration(opts.interval, '--interval');
   if (intervalMs < 1000) throw new RelayError('invalid_request', '--interval must be at least 1s');
+  if (!opts.watch && !opts.reconnect) throw new RelayError('invalid_request', '--no-reconnect goes with --watch');
   const client = await ctx.client();
   if (!opts.watch) {
     const status = await client.getStatus();
     await print(ctx, { json: status, human: () => render(ctx, status) });
     return;
   }
-  // --watch: a frame per interval until Ctrl-C, which ends it with exit 0.
+  // --watch: a frame per interval until Ctrl-C, which ends it with exit 0; follow.ts waits out relayd going away.
   const redraw = ctx.io.isStdoutTTY && !ctx.globals.json;
-  let stopped = false;
-  let wake: (() => void) | null = null;
-  const stop = (): void => {
-    stopped = true;
-    wake?.();
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  try {
-    while (!stopped) {
+  await follow(ctx, { reconnect: opts.reconnect }, async (signal, opened) => {
+    while (!signal.aborted) {
       const status = await client.getStatus();
+      opened();
       if (redraw) {
         clearScreen(ctx);
         await render(ctx, status);
@@ -41,15 +37,9 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       } else {
         printLine(ctx, status);
       }
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, intervalMs);
-      });
+      await sleep(intervalMs, signal);
     }
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
+  });
 }
 
 async function render(ctx: Context, status: DaemonStatus): Promise<void> {
