@@ -1,6 +1,6 @@
 import type { EventChange } from '../../../shared/api.js';
 import type { Context } from '../../context.js';
-import { fmt, line, note, printLine, styles } from '../../output.js';
+import { fmt, jsonLines, line, note, styles } from '../../output.js';
 import { checkFilters, checkStatus, latency, route, statusCell } from './shared.js';
 
 export interface Options {
@@ -16,9 +16,10 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
   const status = checkStatus(opts.status);
   const client = await ctx.client();
   const s = await styles(ctx);
+  const printJson = ctx.globals.json ? await jsonLines(ctx) : null;
   const onChange = (change: EventChange): void => {
-    if (ctx.globals.json) {
-      printLine(ctx, change);
+    if (printJson) {
+      printJson(change);
       return;
     }
     const e = change.event;
