@@ -3,6 +3,7 @@ import { parseDuration } from '../src/shared/duration.js';
 import { ADDRESS_VARIABLES, DEFAULT_HOST, DEFAULT_PORT, dataDirFrom } from '../src/shared/address.js';
 import { strayVariableWarnings, type RelaydVariable } from '../src/shared/environment.js';
 import { isRateLimitProfile, parseRateLimit } from '../src/shared/rate-limits.js';
+import { parseInput } from '../src/shared/schemas.js';
 import type { LogLevel } from './log.js';
 
 /**
@@ -117,7 +118,7 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
     if (value !== undefined) written[key] = value;
   }
   const warnings = strayVariableWarnings(env);
-  const parsed = schema.safeParse(written);
+  const parsed = parseInput(schema, written);
   if (!parsed.success) {
     const errors = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0]) as SettingKey;
