@@ -78,8 +78,12 @@ export async function readProfile(env: NodeJS.ProcessEnv, name: string): Promise
 export interface Target {
   url: string;
   token: string | null;
-  /** Without a token: where the CLI looked and what to do, thrown when relayd asks for one (an unreachable relayd is reported first). */
-  noToken: RelayError | null;
+  /**
+   * What to say if relayd refuses the request (401), when the CLI can say more than relayd:
+   * without a token, where it looked; with a token from a file or a profile, which one. Used
+   * only once relayd answers, so that an unreachable relayd is reported first.
+   */
+  refused: RelayError | null;
 }
 
 const given = (value: string | undefined): string | undefined => (value === undefined || value.trim() === '' ? undefined : value.trim());
@@ -102,16 +106,21 @@ export async function resolveTarget(globals: GlobalOptions, env: NodeJS.ProcessE
     ],
     env,
   );
-  if (givenToken !== undefined) return { url, token: checkToken(givenToken, globals.token !== undefined ? '--token' : 'RELAY_ADMIN_TOKEN'), noToken: null };
+  if (givenToken !== undefined) return { url, token: checkToken(givenToken, globals.token !== undefined ? '--token' : 'RELAY_ADMIN_TOKEN'), refused: null };
   // A profile's token goes only to its own daemon, and the local admin-token file only to
   // a daemon on this machine: a --url elsewhere must never receive them.
-  if (profile && profile.url.replace(/\/+$/, '') === url) return { url, token: checkToken(profile.token, `the token of profile "${name}"`), noToken: null };
+  if (profile && profile.url.replace(/\/+$/, '') === url) {
+    const refused = new RelayError('unauthorized', `relayd at ${url} refused the admin token of profile "${name}"`, {
+      hint: `save a current one with \`relay login --profile ${name}\`, or pass --token / RELAY_ADMIN_TOKEN`,
+    });
+    return { url, token: checkToken(profile.token, `the token of profile "${name}"`), refused };
+  }
   const give = 'pass --token or set RELAY_ADMIN_TOKEN, or save one with `relay login`';
   if (!isLoopback(url)) {
     return {
       url,
       token: null,
-      noToken: new RelayError('unauthorized', `no admin token for relayd at ${url}`, {
+      refused: new RelayError('unauthorized', `no admin token for relayd at ${url}`, {
         hint: `${give} (the local admin-token file is only sent to a relayd on this machine)`,
       }),
     };
@@ -121,14 +130,15 @@ export async function resolveTarget(globals: GlobalOptions, env: NodeJS.ProcessE
   const where = fromEnv ? `the data dir RELAY_DATA_DIR names` : "relayd's default data dir; RELAY_DATA_DIR names another";
   const hint = `start relayd with that data dir (relayd --data-dir ${dir}, or RELAY_DATA_DIR for both), or ${give}`;
   if (!existsSync(path)) {
-    return { url, token: null, noToken: new RelayError('unauthorized', `no admin token for relayd at ${url}: ${path} does not exist (${where})`, { hint }) };
+    return { url, token: null, refused: new RelayError('unauthorized', `no admin token for relayd at ${url}: ${path} does not exist (${where})`, { hint }) };
   }
   try {
-    return { url, token: checkToken(readFileSync(path, 'utf8'), path), noToken: null };
+    const refused = new RelayError('unauthorized', `relayd at ${url} refused the admin token in ${path} (is it using another data dir?)`, { hint });
+    return { url, token: checkToken(readFileSync(path, 'utf8'), path), refused };
   } catch (err) {
     if (err instanceof RelayError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    return { url, token: null, noToken: new RelayError('unauthorized', `no admin token for relayd at ${url}: cannot read ${path} (${code})`, { hint }) };
+    return { url, token: null, refused: new RelayError('unauthorized', `no admin token for relayd at ${url}: cannot read ${path} (${code})`, { hint }) };
   }
 }
 
@@ -159,7 +169,7 @@ export function createContext(globals: GlobalOptions, io: IO): Context {
       if (client) return client;
       const { AdminClient } = await import('../client/http.js');
       // Without a token the request still goes out: an unreachable daemon is the more useful
-      // thing to report; if relayd asks for a token, noToken says where the CLI looked.
+      // thing to report; if relayd refuses it, `refused` says where the token came from.
       client = new AdminClient(await resolveTarget(globals, io.env));
       return client;
     },

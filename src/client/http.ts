@@ -42,8 +42,8 @@ const RESPONSE_TIMEOUT_MS = 30_000;
 export interface ClientOptions {
   url: string;
   token: string | null;
-  /** Without a token: the error to give when relayd asks for one (the CLI's says where it looked for one). */
-  noToken?: RelayError | null;
+  /** The error to give when relayd refuses the request (401) instead of relayd's own (the CLI's says where it looked for the token). */
+  refused?: RelayError | null;
 }
 
 /**
@@ -53,12 +53,12 @@ export interface ClientOptions {
 export class AdminClient {
   readonly url: string;
   readonly #token: string | null;
-  readonly #noToken: RelayError | null;
+  readonly #refused: RelayError | null;
 
   constructor(options: ClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
     this.#token = options.token;
-    this.#noToken = options.noToken ?? null;
+    this.#refused = options.refused ?? null;
   }
 
   getStatus = (): Promise<DaemonStatus> => this.#call('GET', '/admin/v1/status');
@@ -166,7 +166,7 @@ export class AdminClient {
   }
 
   #refusal(status: number, body: unknown): RelayError {
-    if (status === 401 && this.#token === null && this.#noToken) return this.#noToken;
+    if (status === 401 && this.#refused) return this.#refused;
     return toError(status, body);
   }
 

@@ -90,6 +90,15 @@ describe('the daemon address', () => {
     expect(result.stderr).not.toMatch(/missing credential|this is a bug/);
   });
 
+  it("an admin-token file of another relayd: says which file relayd refused (exit 4)", async () => {
+    const daemon = await startDaemon();
+    const other = await startDaemon();
+    const result = await relay(['apps', 'list'], { env: { RELAY_PORT: port(daemon.url), RELAY_DATA_DIR: other.dataDir } });
+    expect(result.exitCode).toBe(4);
+    expect(result.stderr).toContain(`error: relayd at ${daemon.url} refused the admin token in ${join(other.dataDir, 'admin-token')} (is it using another data dir?)\n`);
+    expect(result.stderr).toMatch(/hint: start relayd with that data dir/);
+  });
+
   it('an unreachable relayd on RELAY_PORT is exit 6, not a bug', async () => {
     const daemon = await startDaemon();
     const url = daemon.url;

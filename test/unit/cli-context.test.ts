@@ -48,9 +48,9 @@ describe('finding the daemon and the admin token', () => {
     const empty = mkdtempSync(join(tmpdir(), 'relay-ctx-empty-'));
     const target = await resolveTarget({}, { RELAY_DATA_DIR: empty, RELAY_CONFIG_DIR: noConfig, RELAY_PORT: '7431' });
     expect(target.token).toBeNull();
-    expect(target.noToken?.code).toBe('unauthorized');
-    expect(target.noToken?.message).toBe(`no admin token for relayd at http://127.0.0.1:7431: ${join(empty, 'admin-token')} does not exist (the data dir RELAY_DATA_DIR names)`);
-    expect(target.noToken?.hint).toMatch(/start relayd with that data dir .*--token.*RELAY_ADMIN_TOKEN.*relay login/);
+    expect(target.refused?.code).toBe('unauthorized');
+    expect(target.refused?.message).toBe(`no admin token for relayd at http://127.0.0.1:7431: ${join(empty, 'admin-token')} does not exist (the data dir RELAY_DATA_DIR names)`);
+    expect(target.refused?.hint).toMatch(/start relayd with that data dir .*--token.*RELAY_ADMIN_TOKEN.*relay login/);
   });
 
   it.each([
