@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { parseDuration } from '../src/shared/duration.js';
-import { defaultDataDir } from '../src/shared/paths.js';
+import { ADDRESS_VARIABLES, DEFAULT_HOST, DEFAULT_PORT, dataDirFrom } from '../src/shared/address.js';
+import { strayVariableWarnings, type RelaydVariable } from '../src/shared/environment.js';
 import { isRateLimitProfile, parseRateLimit } from '../src/shared/rate-limits.js';
+import { parseInput } from '../src/shared/schemas.js';
 import type { LogLevel } from './log.js';
 
 /**
@@ -9,9 +11,9 @@ import type { LogLevel } from './log.js';
  * normalised Config. One table names every setting, its flag and its variable.
  */
 export const SETTINGS = {
-  host: { flag: '--host <host>', env: 'RELAY_HOST', doc: 'address to listen on', default: '127.0.0.1' },
-  port: { flag: '--port <port>', env: 'RELAY_PORT', doc: 'port to listen on (0: any free port)', default: '7420' },
-  dataDir: { flag: '--data-dir <dir>', env: 'RELAY_DATA_DIR', doc: 'where the database, master key and admin token live', default: null },
+  host: { flag: '--host <host>', env: ADDRESS_VARIABLES.host, doc: 'address to listen on', default: DEFAULT_HOST },
+  port: { flag: '--port <port>', env: ADDRESS_VARIABLES.port, doc: 'port to listen on (0: any free port)', default: String(DEFAULT_PORT) },
+  dataDir: { flag: '--data-dir <dir>', env: ADDRESS_VARIABLES.dataDir, doc: 'where the database, master key and admin token live', default: null },
   logLevel: { flag: '--log-level <level>', env: 'RELAY_LOG_LEVEL', doc: 'debug, info, warn, error or silent', default: 'info' },
   pingInterval: { flag: '--ping-interval <duration>', env: 'RELAY_PING_INTERVAL', doc: 'WebSocket keepalive; a peer silent for two intervals is dropped', default: '25s' },
   shutdownTimeout: { flag: '--shutdown-timeout <duration>', env: 'RELAY_SHUTDOWN_TIMEOUT', doc: 'how long SIGTERM waits for sockets and writes before exiting', default: '10s' },
@@ -26,13 +28,10 @@ export const SETTINGS = {
   webhookAllowPrivate: { flag: '--webhook-allow-private', env: 'RELAY_WEBHOOK_ALLOW_PRIVATE', doc: 'let webhooks call loopback, private, link-local and other non-public addresses', default: 'false' },
   maxAttempts: { flag: '--max-attempts <n>', env: 'RELAY_MAX_ATTEMPTS', doc: 'deliveries of one event to agents that disconnect mid-work before it fails', default: '5' },
   failedHandshakeLimit: { flag: '--failed-handshake-limit <limit>', env: 'RELAY_FAILED_HANDSHAKE_LIMIT', doc: 'refused credentials a client address may send to /v1/connect (N/min,burst=M) before its handshakes get 429 unchecked; off: no limit', default: '30/min,burst=30' },
-} as const;
+} as const satisfies Record<string, { flag: string; env: RelaydVariable; doc: string; default: string | null }>;
 
 export type SettingKey = keyof typeof SETTINGS;
 export type WrittenConfig = Partial<Record<SettingKey, string>>;
-
-/** Variables that belong to the `relay` CLI; relayd ignores them without a warning. */
-const CLI_VARIABLES = new Set(['RELAY_URL', 'RELAY_ADMIN_TOKEN', 'RELAY_PROFILE', 'RELAY_CONFIG_DIR', 'RELAY_DEBUG']);
 
 export interface Config {
   host: string;
@@ -108,17 +107,18 @@ const schema = z.object({
 
 export type ConfigResult = { config: Config; warnings: string[] } | { config: null; errors: string[]; warnings: string[] };
 
+/** An empty variable counts as unset, as the CLI reads them too (`RELAY_PORT=` is not port 0). */
+const nonEmpty = (value: string | undefined): string | undefined => (value === '' ? undefined : value);
+
 export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): Promise<ConfigResult> {
   const written: Record<string, string> = {};
   for (const [key, setting] of Object.entries(SETTINGS) as [SettingKey, (typeof SETTINGS)[SettingKey]][]) {
-    const value = flags[key] ?? env[setting.env] ?? setting.default ?? (key === 'dataDir' ? await defaultDataDir() : undefined);
+    // The data dir as the CLI finds it too (src/shared/address.ts), so that it looks for admin-token where relayd writes it.
+    const value = key === 'dataDir' ? (flags.dataDir ?? (await dataDirFrom(env)).dir) : (flags[key] ?? nonEmpty(env[setting.env]) ?? setting.default ?? undefined);
     if (value !== undefined) written[key] = value;
   }
-  const known = new Set<string>(Object.values(SETTINGS).map((s) => s.env));
-  const warnings = Object.keys(env)
-    .filter((name) => name.startsWith('RELAY_') && !known.has(name) && !CLI_VARIABLES.has(name))
-    .map((name) => `unknown environment variable ${name} (ignored)`);
-  const parsed = schema.safeParse(written);
+  const warnings = strayVariableWarnings(env);
+  const parsed = parseInput(schema, written);
   if (!parsed.success) {
     const errors = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0]) as SettingKey;

@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { adminTokenPath } from '../src/shared/paths.js';
+import { adminTokenPath } from '../src/shared/address.js';
 import type { SecretBox } from './core/secrets.js';
 import type { Logger } from './log.js';
 import { StartupError } from './startup-error.js';

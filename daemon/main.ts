@@ -4,7 +4,7 @@ import { createLogger } from './log.js';
 import { startDaemon, type RunningDaemon } from './server.js';
 import { StartupError } from './startup-error.js';
 import { VERSION } from './version.js';
-import { defaultDataDir } from '../src/shared/paths.js';
+import { defaultDataDir } from '../src/shared/address.js';
 
 // Before anything is created: every file relayd makes (the database, its -wal and -shm, which
 // SQLite opens from this and the checkpointer's thread, the key, the token) is its user's alone.

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { RelayError } from '../../src/shared/errors.js';
-import { describeIssues } from '../../src/shared/schemas.js';
+import { describeIssues, parseInput } from '../../src/shared/schemas.js';
 import {
   CLIENT_FRAMES,
   MAX_PAYLOAD_BYTES,
@@ -144,7 +144,7 @@ export class RelayService {
       this.#refuse(session, frame, 'invalid_request', `unknown frame type "${frame.type.slice(0, 64)}" for an ${session.role}; send one of ${allowed}`);
       return;
     }
-    const parsed = schema.safeParse(frame);
+    const parsed = parseInput(schema, frame);
     if (!parsed.success) {
       this.#refuse(session, frame, 'invalid_request', `invalid "${frame.type}" frame: ${describeIssues(parsed.error)}`);
       return;

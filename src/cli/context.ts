@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AdminClient } from '../client/http.js';
-import { DEFAULT_URL, adminTokenPath, defaultDataDir } from '../shared/paths.js';
+import { adminTokenPath, dataDirFrom, daemonUrl } from '../shared/address.js';
+import { RelayError } from '../shared/errors.js';
 
 /** Flags every command takes. */
 export interface GlobalOptions {
@@ -74,24 +75,80 @@ export async function readProfile(env: NodeJS.ProcessEnv, name: string): Promise
   }
 }
 
+export interface Target {
+  url: string;
+  token: string | null;
+  /**
+   * What to say if relayd refuses the request (401), when the CLI can say more than relayd:
+   * without a token, where it looked; with a token from a file or a profile, which one. Used
+   * only once relayd answers, so that an unreachable relayd is reported first.
+   */
+  refused: RelayError | null;
+}
+
+const given = (value: string | undefined): string | undefined => (value === undefined || value.trim() === '' ? undefined : value.trim());
+
 /**
  * The daemon's URL and the admin token, in the order PRODUCT.md gives: flags, environment,
- * the saved profile, then (for the token) the local data dir's admin-token file.
+ * the saved profile; then (for the URL) RELAY_HOST / RELAY_PORT as relayd reads them, and
+ * (for the token) the admin-token file in the data dir as relayd finds it (src/shared/address.ts).
  */
-export async function resolveTarget(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise<{ url: string; token: string | null }> {
-  const givenUrl = globals.url ?? env.RELAY_URL;
-  const givenToken = globals.token ?? env.RELAY_ADMIN_TOKEN;
-  const profile = givenUrl === undefined || givenToken === undefined ? await readProfile(env, profileName(globals, env)) : null;
-  const url = (givenUrl ?? profile?.url ?? DEFAULT_URL).replace(/\/+$/, '');
-  if (givenToken !== undefined) return { url, token: givenToken };
+export async function resolveTarget(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise<Target> {
+  const givenUrl = given(globals.url) ?? given(env.RELAY_URL);
+  const givenToken = given(globals.token) ?? given(env.RELAY_ADMIN_TOKEN);
+  const name = profileName(globals, env);
+  const profile = givenUrl === undefined || givenToken === undefined ? await readProfile(env, name) : null;
+  const { url } = daemonUrl(
+    [
+      { value: globals.url, from: '--url' },
+      { value: env.RELAY_URL, from: 'RELAY_URL' },
+      { value: profile?.url, from: `the url of profile "${name}"` },
+    ],
+    env,
+  );
+  if (givenToken !== undefined) return { url, token: checkToken(givenToken, globals.token !== undefined ? '--token' : 'RELAY_ADMIN_TOKEN'), refused: null };
   // A profile's token goes only to its own daemon, and the local admin-token file only to
   // a daemon on this machine: a --url elsewhere must never receive them.
-  if (profile && profile.url.replace(/\/+$/, '') === url) return { url, token: profile.token };
-  if (isLoopback(url)) {
-    const path = adminTokenPath(env.RELAY_DATA_DIR ?? (await defaultDataDir()));
-    if (existsSync(path)) return { url, token: readFileSync(path, 'utf8').trim() };
+  if (profile && profile.url.replace(/\/+$/, '') === url) {
+    const refused = new RelayError('unauthorized', `relayd at ${url} refused the admin token of profile "${name}"`, {
+      hint: `save a current one with \`relay login --profile ${name}\`, or pass --token / RELAY_ADMIN_TOKEN`,
+    });
+    return { url, token: checkToken(profile.token, `the token of profile "${name}"`), refused };
   }
-  return { url, token: null };
+  const give = 'pass --token or set RELAY_ADMIN_TOKEN, or save one with `relay login`';
+  if (!isLoopback(url)) {
+    return {
+      url,
+      token: null,
+      refused: new RelayError('unauthorized', `no admin token for relayd at ${url}`, {
+        hint: `${give} (the local admin-token file is only sent to a relayd on this machine)`,
+      }),
+    };
+  }
+  const { dir, fromEnv } = await dataDirFrom(env);
+  const path = adminTokenPath(dir);
+  const where = fromEnv ? `the data dir RELAY_DATA_DIR names` : "relayd's default data dir; RELAY_DATA_DIR names another";
+  const hint = `start relayd with that data dir (relayd --data-dir ${dir}, or RELAY_DATA_DIR for both), or ${give}`;
+  if (!existsSync(path)) {
+    return { url, token: null, refused: new RelayError('unauthorized', `no admin token for relayd at ${url}: ${path} does not exist (${where})`, { hint }) };
+  }
+  try {
+    const refused = new RelayError('unauthorized', `relayd at ${url} refused the admin token in ${path} (is it using another data dir?)`, { hint });
+    return { url, token: checkToken(readFileSync(path, 'utf8'), path), refused };
+  } catch (err) {
+    if (err instanceof RelayError) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    return { url, token: null, refused: new RelayError('unauthorized', `no admin token for relayd at ${url}: cannot read ${path} (${code})`, { hint }) };
+  }
+}
+
+/** A token goes into an HTTP header: anything but visible ASCII is a paste gone wrong, said before a request is made. */
+function checkToken(token: string, from: string): string {
+  const value = token.trim();
+  if (!/^[\x21-\x7e]+$/.test(value)) {
+    throw new RelayError('invalid_request', `the admin token from ${from} holds spaces or characters no token has`, { hint: 'admin tokens look like rlo_ and 40 letters and digits' });
+  }
+  return value;
 }
 
 function isLoopback(url: string): boolean {
@@ -112,7 +169,7 @@ export function createContext(globals: GlobalOptions, io: IO): Context {
       if (client) return client;
       const { AdminClient } = await import('../client/http.js');
       // Without a token the request still goes out: an unreachable daemon is the more useful
-      // thing to report, and relayd's 401 carries the hint about tokens.
+      // thing to report; if relayd refuses it, `refused` says where the token came from.
       client = new AdminClient(await resolveTarget(globals, io.env));
       return client;
     },

@@ -1,4 +1,5 @@
 import { CommanderError } from 'commander';
+import { strayVariableWarnings } from '../shared/environment.js';
 import { ERRORS, RelayError } from '../shared/errors.js';
 import { colorEnabled } from './context.js';
 import { buildProgram } from './program.js';
@@ -6,6 +7,7 @@ import { sanitize } from './sanitize.js';
 
 /** Parse, run, and the ONE place where an error becomes an exit code. */
 async function main(): Promise<number> {
+  for (const warning of strayVariableWarnings(process.env)) process.stderr.write(`warning: ${sanitize(warning)}\n`);
   try {
     await buildProgram().parseAsync(process.argv);
     return 0;
@@ -31,6 +33,11 @@ function report(err: unknown): number {
   }
   // Ctrl-C at a prompt.
   if (err instanceof Error && err.name === 'ExitPromptError') return 130;
+  // The system refused (a config dir that cannot be written, a full disk): its message says what and where.
+  if (err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string') {
+    process.stderr.write(`${red('error:')} ${sanitize(err.message)}\n`);
+    return 1;
+  }
   process.stderr.write(`${red('error:')} ${sanitize(err instanceof Error ? err.message : String(err))}\n`);
   if (process.env.RELAY_DEBUG === '1' && err instanceof Error) process.stderr.write(`${(err.stack ?? '').split('\n').map(sanitize).join('\n')}\n`);
   else process.stderr.write('hint: this is a bug; run again with RELAY_DEBUG=1 for details and report it\n');

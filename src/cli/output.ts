@@ -42,16 +42,60 @@ export function printLine(ctx: Context, value: unknown): void {
   ctx.io.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
-/** jq as gh runs it: strings print raw, everything else as JSON. */
-export async function runJq(value: unknown, expression: string): Promise<string> {
-  const jq = await (await import('jq-web')).default;
+type Jq = Awaited<typeof import('jq-web').default>;
+
+async function loadJq(): Promise<Jq> {
+  return (await import('jq-web')).default;
+}
+
+/**
+ * `--jq` as gh runs it, and the one place that runs jq: one line per result, strings raw,
+ * other values as compact JSON, and nothing at all when the expression yields nothing
+ * (`empty`, a `select` that matches none). jq-web answers no output with `undefined` and
+ * drops the last newline of any other.
+ */
+function applyJq(jq: Jq, value: unknown, expression: string): string {
   try {
-    const result = jq.raw(JSON.stringify(value), expression, ['-r']);
-    return result === '' ? '' : `${result}\n`;
+    const result = jq.raw(JSON.stringify(value), expression, ['-r', '-c']);
+    return result === undefined ? '' : `${result}\n`;
   } catch (err) {
-    const message = (err as Error).message.replace(/^Non-zero exit code: \d+\n?/, '').trim();
-    throw new RelayError('invalid_request', `--jq: ${message}`);
+    // jq's stderr, on one line: "jq: error (at inputString:0): null (null) has no keys" → "null (null) has no keys".
+    const message = (err as Error).message
+      .split('\n')
+      .filter((text) => !/^Non-zero exit code: \d+$/.test(text) && !/^jq: \d+ compile errors?$/.test(text))
+      .map((text) => text.replace(/^jq: error( \(at inputString:\d+\))?: ?/, '').trim())
+      .filter(Boolean)
+      .join(' ');
+    throw new RelayError('invalid_request', `--jq: ${message || 'the expression failed'}`);
   }
+}
+
+export async function runJq(value: unknown, expression: string): Promise<string> {
+  return applyJq(await loadJq(), value, expression);
+}
+
+/**
+ * The writer of streams (`events tail`): one JSON object a line, or with --jq the
+ * expression's results for each value. An expression that does not compile is refused
+ * before the stream starts; one that fails on a value says so on stderr and the stream goes
+ * on, as jq does with a stream of inputs.
+ */
+export async function jsonLines(ctx: Context): Promise<(value: unknown) => void> {
+  const expression = ctx.globals.jq;
+  if (expression === undefined) return (value) => printLine(ctx, value);
+  const jq = await loadJq();
+  try {
+    jq.raw('null', expression, ['-c']);
+  } catch (err) {
+    if ((err as { exitCode?: number }).exitCode === 3) applyJq(jq, null, expression);
+  }
+  return (value) => {
+    try {
+      ctx.io.stdout.write(applyJq(jq, value, expression));
+    } catch (err) {
+      note(ctx, `warning: ${(err as Error).message}`);
+    }
+  };
 }
 
 /**

@@ -42,6 +42,8 @@ const RESPONSE_TIMEOUT_MS = 30_000;
 export interface ClientOptions {
   url: string;
   token: string | null;
+  /** The error to give when relayd refuses the request (401) instead of relayd's own (the CLI's says where it looked for the token). */
+  refused?: RelayError | null;
 }
 
 /**
@@ -51,10 +53,12 @@ export interface ClientOptions {
 export class AdminClient {
   readonly url: string;
   readonly #token: string | null;
+  readonly #refused: RelayError | null;
 
   constructor(options: ClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
     this.#token = options.token;
+    this.#refused = options.refused ?? null;
   }
 
   getStatus = (): Promise<DaemonStatus> => this.#call('GET', '/admin/v1/status');
@@ -121,7 +125,7 @@ export class AdminClient {
     signal: AbortSignal,
   ): Promise<void> => {
     const res = await this.#open('GET', `${orgPath(org)}/events/stream${queryString(query)}`, undefined, 0);
-    if ((res.statusCode ?? 0) >= 300) throw toError(res.statusCode ?? 0, parseOrNull(await readAll(res)));
+    if ((res.statusCode ?? 0) >= 300) throw this.#refusal(res.statusCode ?? 0, parseOrNull(await readAll(res)));
     const after = Number(res.headers['relay-after']);
     handlers.onOpen(Number.isSafeInteger(after) ? after : (query.after ?? 0));
     return new Promise<void>((resolve, reject) => {
@@ -165,7 +169,12 @@ export class AdminClient {
     const parsed = parseOrNull(text);
     if (parsed === undefined) throw new RelayError('internal', `${this.url} answered ${status} with a body that is not JSON; is it relayd?`);
     if (status >= 200 && status < 300) return parsed as T;
-    throw toError(status, parsed);
+    throw this.#refusal(status, parsed);
+  }
+
+  #refusal(status: number, body: unknown): RelayError {
+    if (status === 401 && this.#refused) return this.#refused;
+    return toError(status, body);
   }
 
   /** Sends a request and resolves with the response once its headers are in; `timeoutMs` 0: no idle limit (streams). */

@@ -3,14 +3,17 @@ import { RelayError } from './errors.js';
 const UNITS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const DURATION = /^(\d{1,9})([smhd])$/;
 
-/** Parses `90s`, `15m`, `1h`, `30d` into milliseconds. */
-export function parseDuration(text: string, flag = 'duration'): number {
+/** Parses `90s`, `15m`, `1h`, `30d` into milliseconds; outside `range` (when given), a usage error in the flag's units. */
+export function parseDuration(text: string, flag = 'duration', range?: { min: number; max: number }): number {
   const match = DURATION.exec(text.trim());
   if (!match) {
     throw new RelayError('invalid_request', `invalid ${flag} "${text}": use a whole number with s, m, h or d (90s, 15m, 1h, 30d)`);
   }
   const [, amount, unit] = match as unknown as [string, string, keyof typeof UNITS];
-  return Number(amount) * UNITS[unit];
+  const ms = Number(amount) * UNITS[unit];
+  if (range && ms > range.max) throw new RelayError('invalid_request', `${flag} may be at most ${formatDuration(range.max)} (got ${text.trim()})`);
+  if (range && ms < range.min) throw new RelayError('invalid_request', `${flag} must be at least ${formatDuration(range.min)} (got ${text.trim()})`);
+  return ms;
 }
 
 /** Formats milliseconds the way parseDuration reads them, in the largest exact unit. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CHANNEL_KEY_RULE, CHANNEL_SECRET_RULE, SLUG_RULE, channelKeyProblem, channelSecretProblem, slugProblem } from './ids.js';
+import { AGENT_TIMEOUT_MS, GRACE_MS } from './limits.js';
 import { RATE_LIMIT_PROFILES } from './rate-limits.js';
 import { WEBHOOK_EVENT_TYPES, webhookUrlProblem } from './webhooks.js';
 import { CHANNEL_LIMIT_RANGES, CHANNEL_NAME, MAX_CHANNEL_NAME, MAX_EVENT_NAME, MAX_USER_ID, type ChannelLimits } from './protocol/pusher.js';
@@ -76,11 +77,11 @@ export const AdminUpdateAppBody = z
 export type AdminUpdateAppBody = z.infer<typeof AdminUpdateAppBody>;
 
 /** App and agent token rotation: grace up to 30 days; 0 ends the old token at once. */
-export const RotateBody = z.strictObject({ graceMs: z.number().int().min(0).max(30 * 86_400_000).optional() });
+export const RotateBody = z.strictObject({ graceMs: z.number().int().min(GRACE_MS.min).max(GRACE_MS.max).optional() });
 export type RotateBody = z.infer<typeof RotateBody>;
 
 /** An agent's reply timeout: 1 s to 24 h (default 2 min). */
-export const RegisterAgentBody = z.strictObject({ id: slug('agent id'), name, timeoutMs: z.number().int().min(1000).max(86_400_000).optional() });
+export const RegisterAgentBody = z.strictObject({ id: slug('agent id'), name, timeoutMs: z.number().int().min(AGENT_TIMEOUT_MS.min).max(AGENT_TIMEOUT_MS.max).optional() });
 export type RegisterAgentBody = z.infer<typeof RegisterAgentBody>;
 
 export const AllowlistBody = z.strictObject({ agents: z.array(slug('agent id')).min(1, 'name at least one agent').max(100) });
@@ -92,13 +93,100 @@ export const AuditQuery = z.strictObject({
 });
 export type AuditQuery = z.infer<typeof AuditQuery>;
 
-/** `path.to.field: message` for each problem, the way a 400 names the field and the rule. */
-export function describeIssues(error: z.ZodError): string {
+// ---- validation messages: zod's issues in the words of the JSON a user wrote ----
+
+/** What a value must be, as a person would say it. */
+const KIND: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'an object',
+  record: 'an object',
+  null: 'null',
+};
+const kind = (expected: string): string => KIND[expected] ?? expected;
+
+function got(input: unknown): string {
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return 'a list';
+  if (typeof input === 'number') return Number.isInteger(input) ? 'a number' : 'a fraction';
+  return kind(typeof input);
+}
+
+/** Milliseconds in words, for fields named …Ms: 2592000000 → "30 days". */
+function inWords(ms: number): string {
+  for (const [unit, size] of [['day', 86_400_000], ['hour', 3_600_000], ['minute', 60_000], ['second', 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size} ${unit}${ms === size ? '' : 's'}`;
+  }
+  return `${ms} ms`;
+}
+
+const plural = (n: number | bigint, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * zod's default messages ("Too big: expected number to be <=2592000000", "Invalid input")
+ * replaced by plain ones ("may be at most 2592000000 (30 days)", "is required (a string)").
+ * Given to every parse of user input (see `parseInput`); a message a schema states itself wins over this.
+ * Each message is a predicate: describeIssues puts the field's name before it.
+ */
+export const plainIssue: z.core.$ZodErrorMap = (issue) => {
+  const last = issue.path?.[issue.path.length - 1];
+  const ms = typeof last === 'string' && /Ms$/.test(last);
+  const number = (n: number | bigint): string => (ms && typeof n === 'number' && n > 0 ? `${n} (${inWords(n)})` : String(n));
+  if (issue.input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union' || issue.code === 'invalid_value')) {
+    const first = issue.code === 'invalid_union' ? issue.errors[0]?.[0] : undefined;
+    const expected = issue.code === 'invalid_type' ? kind(issue.expected) : first?.code === 'invalid_type' ? kind(first.expected) : issue.code === 'invalid_value' ? `one of ${issue.values.join(', ')}` : null;
+    return expected ? `is required (${expected})` : 'is required';
+  }
+  switch (issue.code) {
+    case 'invalid_type':
+      return `must be ${kind(issue.expected)} (got ${got(issue.input)})`;
+    case 'too_big':
+      if (issue.origin === 'string') return `may be at most ${plural(issue.maximum, 'character')}`;
+      if (issue.origin === 'array' || issue.origin === 'set') return `may hold at most ${plural(issue.maximum, 'item')}`;
+      return issue.inclusive ? `may be at most ${number(issue.maximum)}` : `must be less than ${number(issue.maximum)}`;
+    case 'too_small':
+      if (issue.origin === 'string') return issue.minimum === 1 ? 'must not be empty' : `must be at least ${plural(issue.minimum, 'character')}`;
+      if (issue.origin === 'array' || issue.origin === 'set') return `must hold at least ${plural(issue.minimum, 'item')}`;
+      return issue.inclusive ? `must be at least ${number(issue.minimum)}` : `must be more than ${number(issue.minimum)}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map(String).join(', ')}`;
+    case 'invalid_format':
+      return 'is not in the expected format';
+    case 'invalid_union':
+      return 'is not valid here';
+    case 'unrecognized_keys':
+      return `has unknown field${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    default:
+      return undefined;
+  }
+};
+
+/** Parses user input with the plain messages. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.ZodSafeParseResult<z.output<S>> {
+  return schema.safeParse(value, { error: plainIssue });
+}
+
+/** A path as the JSON reads: `batch[0].data`. */
+function fieldName(path: PropertyKey[]): string {
+  return path.map((key, i) => (typeof key === 'number' ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`)).join('');
+}
+
+const PREDICATE = /^(is|are|must|may|has|should|cannot|can't)\b/;
+
+/**
+ * One sentence per problem, naming the field as the user wrote it: `graceMs may be at most
+ * 2592000000 (30 days)`; `whole` names the value itself ("the body") for a problem of the whole.
+ */
+export function describeIssues(error: z.ZodError, whole = 'the value'): string {
   return error.issues
     .map((issue) => {
-      const path = issue.path.join('.');
-      const message = issue.code === 'invalid_type' && issue.message.endsWith('received undefined') ? 'is required' : issue.message;
-      return path ? `${path}: ${message}` : message;
+      const name = issue.path.length === 0 ? whole : fieldName(issue.path);
+      if (issue.code === 'unrecognized_keys' && issue.path.length === 0) return `unknown field${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      if (PREDICATE.test(issue.message)) return `${name} ${issue.message}`;
+      return issue.path.length === 0 ? issue.message : `${name}: ${issue.message}`;
     })
     .join('; ');
 }

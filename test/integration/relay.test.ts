@@ -109,7 +109,7 @@ describe('the agent relay', () => {
 
     app.send({ type: 'event', ref: 'c', agent: 'athena', payload: 1 });
     const malformed = await expectFrame(app, 'rejected');
-    expect(malformed).toMatchObject({ ref: 'c', eventId: null, error: { code: 'invalid_request', message: 'invalid "event" frame: thread: is required' } });
+    expect(malformed).toMatchObject({ ref: 'c', eventId: null, error: { code: 'invalid_request', message: 'invalid "event" frame: thread is required (a string)' } });
 
     await sendEvent(app, { ref: 'd', agent: 'athena', thread: 't', payload: 1 });
 
@@ -324,7 +324,7 @@ describe('the agent relay', () => {
     agent.send({ type: 'reply', eventId: 'evt_01ARZ3NDEKTSV4RRFFQ69G5FAV', payload: 'not mine' });
     expect(await expectFrame(agent, 'error')).toMatchObject({ error: { code: 'invalid_request' } });
     agent.send({ type: 'reply', payload: 'no id' });
-    expect(((await expectFrame(agent, 'error')).error as { message: string }).message).toBe('invalid "reply" frame: eventId: is required');
+    expect(((await expectFrame(agent, 'error')).error as { message: string }).message).toBe('invalid "reply" frame: eventId is required (a string)');
 
     // The event in flight is untouched by all of that.
     agent.send({ type: 'reply', eventId, payload: 'kept' });

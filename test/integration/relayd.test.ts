@@ -130,7 +130,7 @@ describe('the admin API under bad input', () => {
     const auth = { authorization: `Bearer ${daemon.adminToken}` };
     const cases: { body: string; type?: string; status: number; match: RegExp }[] = [
       { body: '{', status: 400, match: /invalid JSON/ },
-      { body: '[]', status: 400, match: /invalid body/ },
+      { body: '[]', status: 400, match: /^the body must be an object \(got a list\)$/ },
       { body: '{"id":"ok-id"}', status: 400, match: /name/ },
       { body: '{"id":5,"name":"x"}', status: 400, match: /id/ },
       { body: '{"id":"Bad","name":"x"}', status: 400, match: /may contain only lowercase letters, digits and hyphens/ },

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { RelayError } from '../../../src/shared/errors.js';
-import { describeIssues } from '../../../src/shared/schemas.js';
+import { describeIssues, parseInput } from '../../../src/shared/schemas.js';
 import { jsonTooDeep, tooDeepMessage } from '../../../src/shared/json-depth.js';
 
 /** Reads a JSON body of at most `limit` bytes. An empty body reads as `{}`. */
@@ -64,10 +64,16 @@ export class ClientGone extends Error {
   }
 }
 
+/**
+ * Checks a body, a query or a path parameter. The message names the JSON field or query
+ * parameter as the caller wrote it (`data is required (a string)`): see describeIssues.
+ */
 export function validate<S extends z.ZodType>(schema: S, value: unknown, where = 'body'): z.output<S> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw new RelayError('invalid_request', `invalid ${where}: ${describeIssues(result.error)}`);
-  return result.data;
+  const result = parseInput(schema, value);
+  if (result.success) return result.data;
+  const message =
+    where === 'body' ? describeIssues(result.error, 'the body') : where === 'query' ? `query: ${describeIssues(result.error, 'the query')}` : `invalid ${where}: ${describeIssues(result.error)}`;
+  throw new RelayError('invalid_request', message);
 }
 
 function tooLarge(limit: number): RelayError {

@@ -22,7 +22,7 @@ export function leaf(parent: Command, name: string, description: string, options
     .option('--jq <expr>', 'filter the JSON with a jq expression (implies --json)');
   if (options.offline) return cmd;
   return cmd
-    .option(options.ownUrl ? RELAY_URL_FLAG : '--url <url>', 'relayd URL (env RELAY_URL; default http://127.0.0.1:7420)')
+    .option(options.ownUrl ? RELAY_URL_FLAG : '--url <url>', 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)')
     .option('--token <token>', 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)')
     .option('--profile <name>', 'saved profile to use (env RELAY_PROFILE; default "default")');
 }

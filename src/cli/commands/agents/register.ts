@@ -1,4 +1,5 @@
 import { parseDuration } from '../../../shared/duration.js';
+import { AGENT_TIMEOUT_MS } from '../../../shared/limits.js';
 import { RelayError } from '../../../shared/errors.js';
 import { SLUG_RULE, slugProblem } from '../../../shared/ids.js';
 import type { Context } from '../../context.js';
@@ -16,8 +17,7 @@ export interface Options {
 export async function run(opts: Options, ctx: Context): Promise<void> {
   checkId(opts.org, 'organization id');
   if (opts.id !== undefined) checkId(opts.id, 'agent id');
-  const timeoutMs = parseDuration(opts.timeout, '--timeout');
-  if (timeoutMs < 1000 || timeoutMs > 86_400_000) throw new RelayError('invalid_request', `invalid --timeout "${opts.timeout}": use 1s to 24h`);
+  const timeoutMs = parseDuration(opts.timeout, '--timeout', AGENT_TIMEOUT_MS);
   const id = await required(ctx, opts.id, '--id', `Agent ID (${SLUG_RULE})`, (v) => slugProblem(v) ?? true);
   const name = await required(ctx, opts.name, '--name', 'Agent name');
   const result = await (await ctx.client()).registerAgent(opts.org, { id, name, timeoutMs });

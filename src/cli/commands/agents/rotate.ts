@@ -1,4 +1,5 @@
 import { parseDuration } from '../../../shared/duration.js';
+import { GRACE_MS } from '../../../shared/limits.js';
 import type { Context } from '../../context.js';
 import { line, note, print, success, when } from '../../output.js';
 import { checkId } from '../checks.js';
@@ -12,7 +13,7 @@ export interface Options {
 
 export async function run(opts: Options, ctx: Context): Promise<void> {
   checkId(opts.id, 'agent id');
-  const graceMs = parseDuration(opts.grace ?? '1h', '--grace');
+  const graceMs = parseDuration(opts.grace ?? '1h', '--grace', GRACE_MS);
   const result = await (await ctx.client()).rotateAgent(opts.org, opts.id, graceMs);
   await print(
     ctx,

@@ -1,4 +1,5 @@
 import { parseDuration } from '../../../shared/duration.js';
+import { GRACE_MS } from '../../../shared/limits.js';
 import { RelayError } from '../../../shared/errors.js';
 import type { Context } from '../../context.js';
 import { line, note, print, success, when } from '../../output.js';
@@ -19,7 +20,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
     await rotateChannelSecret(opts, ctx);
     return;
   }
-  const graceMs = parseDuration(opts.grace ?? '1h', '--grace');
+  const graceMs = parseDuration(opts.grace ?? '1h', '--grace', GRACE_MS);
   const result = await (await ctx.client()).rotateApp(opts.org, opts.id, graceMs);
   await print(
     ctx,

@@ -1,7 +1,7 @@
 import type { EventChange } from '../../../shared/api.js';
 import type { Context } from '../../context.js';
 import { follow } from '../../follow.js';
-import { note, printLine, styles, tableRow } from '../../output.js';
+import { jsonLines, note, styles, tableRow } from '../../output.js';
 import { EVENT_HEADERS, checkFilters, checkStatus, eventRow } from './shared.js';
 
 export interface Options {
@@ -23,19 +23,19 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
   const status = checkStatus(opts.status);
   const client = await ctx.client();
   const s = await styles(ctx);
-  const human = !ctx.globals.json;
+  const printJson = ctx.globals.json ? await jsonLines(ctx) : null;
   /** Where to resume: the seq of the last change seen, or where the first stream started. */
   let after: number | undefined;
   const onChange = (change: EventChange): void => {
     after = change.seq;
-    if (!human) printLine(ctx, change);
+    if (printJson) printJson(change);
     else tableRow(ctx, [...eventRow(ctx, s, change.event), change.type]);
   };
   const onOpen = (start: number): void => {
     if (after !== undefined) return;
     after = start;
     note(ctx, 'Watching events; Ctrl-C to stop.');
-    if (human && ctx.io.isStdoutTTY) tableRow(ctx, [...EVENT_HEADERS, 'CHANGE'].map((h) => s.bold(h)));
+    if (!printJson && ctx.io.isStdoutTTY) tableRow(ctx, [...EVENT_HEADERS, 'CHANGE'].map((h) => s.bold(h)));
   };
   await follow(ctx, { reconnect: opts.reconnect }, (signal, opened) =>
     client.streamEvents(

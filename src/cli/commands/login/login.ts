@@ -1,7 +1,7 @@
 import { AdminClient } from '../../../client/http.js';
 import { RelayError } from '../../../shared/errors.js';
 import { ADMIN_TOKEN } from '../../../shared/ids.js';
-import { DEFAULT_URL } from '../../../shared/paths.js';
+import { daemonUrl } from '../../../shared/address.js';
 import { profileName, type Context } from '../../context.js';
 import { print, success } from '../../output.js';
 import { readStdin } from '../checks.js';
@@ -16,12 +16,13 @@ export interface Options {
 
 export async function run(opts: Options, ctx: Context): Promise<void> {
   if (opts.token !== undefined && opts.withToken) throw new RelayError('invalid_request', 'give --token or --with-token, not both');
-  const url = (opts.url ?? ctx.io.env.RELAY_URL ?? DEFAULT_URL).replace(/\/+$/, '');
-  try {
-    new URL(url);
-  } catch {
-    throw new RelayError('invalid_request', `invalid --url "${url}": use http://host:port`);
-  }
+  const { url } = daemonUrl(
+    [
+      { value: opts.url, from: '--url' },
+      { value: ctx.io.env.RELAY_URL, from: 'RELAY_URL' },
+    ],
+    ctx.io.env,
+  );
   let token = opts.token ?? (opts.withToken ? await readStdin(ctx.io.stdin) : undefined);
   if (token === undefined) {
     if (!ctx.io.canPrompt) throw new RelayError('invalid_request', 'missing the admin token: pipe it in with --with-token');
