@@ -4,28 +4,30 @@ _relay_completions() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     word="${COMP_WORDS[i]}"
     case "$path/$word" in
-      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/activate|/apps/rotate|/apps/credentials|/apps/allow|/apps/disallow|/agents|/agents/register|/agents/list|/agents/show|/agents/rotate|/agents/deactivate|/agents/activate|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/channels|/channels/list|/webhooks|/webhooks/add|/webhooks/list|/webhooks/remove|/webhooks/deliveries|/events|/events/list|/events/show|/events/tail|/connections|/connections/list|/connections/close|/orgs|/orgs/list|/orgs/create|/status|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word" ;;
+      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/delete|/apps/activate|/apps/rotate|/apps/credentials|/apps/allow|/apps/disallow|/agents|/agents/register|/agents/list|/agents/show|/agents/rotate|/agents/deactivate|/agents/delete|/agents/activate|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/channels|/channels/list|/webhooks|/webhooks/add|/webhooks/list|/webhooks/remove|/webhooks/deliveries|/events|/events/list|/events/show|/events/tail|/connections|/connections/list|/connections/close|/orgs|/orgs/list|/orgs/create|/status|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word" ;;
     esac
   done
   case "$path" in
     "") words="apps agents tokens channels webhooks events connections orgs status audit scopes rate-limits login logout completion --version --help --version" ;;
-    "/apps") words="register list show update deactivate activate rotate credentials allow disallow --help" ;;
+    "/apps") words="register list show update deactivate delete activate rotate credentials allow disallow --help" ;;
     "/apps/register") words="--json --jq --url --token --profile --org --quiet --id --name --description --help" ;;
     "/apps/list") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/show") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/update") words="--json --jq --url --token --profile --org --name --description --rate-limit --client-events --subscription-count --limit --help" ;;
     "/apps/deactivate") words="--json --jq --url --token --profile --org --yes --help" ;;
+    "/apps/delete") words="--json --jq --url --token --profile --org --purge --yes --help" ;;
     "/apps/activate") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/rotate") words="--json --jq --url --token --profile --org --quiet --grace --channel-secret --help" ;;
     "/apps/credentials") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/allow") words="--json --jq --url --token --profile --org --help" ;;
     "/apps/disallow") words="--json --jq --url --token --profile --org --help" ;;
-    "/agents") words="register list show rotate deactivate activate --help" ;;
+    "/agents") words="register list show rotate deactivate delete activate --help" ;;
     "/agents/register") words="--json --jq --url --token --profile --org --quiet --id --name --timeout --help" ;;
     "/agents/list") words="--json --jq --url --token --profile --org --help" ;;
     "/agents/show") words="--json --jq --url --token --profile --org --help" ;;
     "/agents/rotate") words="--json --jq --url --token --profile --org --quiet --grace --help" ;;
     "/agents/deactivate") words="--json --jq --url --token --profile --org --yes --help" ;;
+    "/agents/delete") words="--json --jq --url --token --profile --org --purge --yes --help" ;;
     "/agents/activate") words="--json --jq --url --token --profile --org --help" ;;
     "/tokens") words="create list show revoke rotate --help" ;;
     "/tokens/create") words="--json --jq --url --token --profile --org --quiet --app --name --description --scope --rate-limit --expires --help" ;;

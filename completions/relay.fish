@@ -3,7 +3,7 @@ function __relay_path
   set -l path ""
   for t in (commandline -opc)[2..-1]
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
     end
   end
@@ -33,6 +33,7 @@ complete -c relay -n 'test (__relay_path) = "/apps"' -a 'list' -d 'list apps wit
 complete -c relay -n 'test (__relay_path) = "/apps"' -a 'show' -d 'show an app, its connection status and recent events'
 complete -c relay -n 'test (__relay_path) = "/apps"' -a 'update' -d 'change an app'
 complete -c relay -n 'test (__relay_path) = "/apps"' -a 'deactivate' -d 'cut an app off: refuse its token and close its connections (4003)'
+complete -c relay -n 'test (__relay_path) = "/apps"' -a 'delete' -d 'delete a deactivated app: its tokens, webhooks and allowlist; its history is kept unless --purge'
 complete -c relay -n 'test (__relay_path) = "/apps"' -a 'activate' -d 'let a deactivated app connect again'
 complete -c relay -n 'test (__relay_path) = "/apps"' -a 'rotate' -d 'issue a new app token; the old one works until the grace period ends'
 complete -c relay -n 'test (__relay_path) = "/apps"' -a 'credentials' -d 'show the app\'s Pusher-style key and secret, for channel SDKs'
@@ -85,6 +86,15 @@ complete -c relay -n 'test (__relay_path) = "/apps/deactivate"' -l profile -d 's
 complete -c relay -n 'test (__relay_path) = "/apps/deactivate"' -l org -d 'organization'
 complete -c relay -n 'test (__relay_path) = "/apps/deactivate"' -l yes -s y -d 'do not ask for confirmation'
 complete -c relay -n 'test (__relay_path) = "/apps/deactivate"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l url -d 'relayd URL (env RELAY_URL; default http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l purge -d 'delete the app\'s event history too (and free its id)'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l yes -s y -d 'do not ask for confirmation'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/apps/activate"' -l json -d 'print JSON on stdout'
 complete -c relay -n 'test (__relay_path) = "/apps/activate"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
 complete -c relay -n 'test (__relay_path) = "/apps/activate"' -l url -d 'relayd URL (env RELAY_URL; default http://127.0.0.1:7420)'
@@ -128,6 +138,7 @@ complete -c relay -n 'test (__relay_path) = "/agents"' -a 'list' -d 'list agents
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'show' -d 'show an agent and its connection status'
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'rotate' -d 'issue a new agent token; the old one works until the grace period ends'
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'deactivate' -d 'cut an agent off: refuse its token and close its connections (4003)'
+complete -c relay -n 'test (__relay_path) = "/agents"' -a 'delete' -d 'delete a deactivated agent: its tokens, and its place on allowlists; its events are kept unless --purge'
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'activate' -d 'let a deactivated agent connect again'
 complete -c relay -n 'test (__relay_path) = "/agents"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/agents/register"' -l json -d 'print JSON on stdout'
@@ -172,6 +183,15 @@ complete -c relay -n 'test (__relay_path) = "/agents/deactivate"' -l profile -d 
 complete -c relay -n 'test (__relay_path) = "/agents/deactivate"' -l org -d 'organization'
 complete -c relay -n 'test (__relay_path) = "/agents/deactivate"' -l yes -s y -d 'do not ask for confirmation'
 complete -c relay -n 'test (__relay_path) = "/agents/deactivate"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l url -d 'relayd URL (env RELAY_URL; default http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l purge -d 'delete the events sent to it too'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l yes -s y -d 'do not ask for confirmation'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/agents/activate"' -l json -d 'print JSON on stdout'
 complete -c relay -n 'test (__relay_path) = "/agents/activate"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
 complete -c relay -n 'test (__relay_path) = "/agents/activate"' -l url -d 'relayd URL (env RELAY_URL; default http://127.0.0.1:7420)'

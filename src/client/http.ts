@@ -14,6 +14,7 @@ import type {
   AppShow,
   AppStateChange,
   AuditList,
+  Deleted,
   ChannelList,
   ConnectionClosed,
   ConnectionList,
@@ -68,6 +69,7 @@ export class AdminClient {
   updateApp = (org: string, id: string, body: UpdateAppBody): Promise<AppEnvelope> =>
     this.#call('PATCH', appPath(org, id), body);
   deactivateApp = (org: string, id: string): Promise<AppStateChange> => this.#call('POST', `${appPath(org, id)}/deactivate`);
+  deleteApp = (org: string, id: string, purge: boolean): Promise<Deleted> => this.#call('DELETE', `${appPath(org, id)}${queryString({ purge: purge ? 'true' : undefined })}`);
   activateApp = (org: string, id: string): Promise<AppStateChange> => this.#call('POST', `${appPath(org, id)}/activate`);
   rotateApp = (org: string, id: string, graceMs: number): Promise<AppRotated> => this.#call('POST', `${appPath(org, id)}/rotate`, { graceMs });
   rotateChannelSecret = (org: string, id: string): Promise<AppCredentials> => this.#call('POST', `${appPath(org, id)}/rotate-channel-secret`);
@@ -80,6 +82,7 @@ export class AdminClient {
   registerAgent = (org: string, body: { id: string; name: string; timeoutMs: number }): Promise<AgentRegistered> => this.#call('POST', `${orgPath(org)}/agents`, body);
   showAgent = (org: string, id: string): Promise<AgentEnvelope> => this.#call('GET', agentPath(org, id));
   deactivateAgent = (org: string, id: string): Promise<AgentStateChange> => this.#call('POST', `${agentPath(org, id)}/deactivate`);
+  deleteAgent = (org: string, id: string, purge: boolean): Promise<Deleted> => this.#call('DELETE', `${agentPath(org, id)}${queryString({ purge: purge ? 'true' : undefined })}`);
   activateAgent = (org: string, id: string): Promise<AgentStateChange> => this.#call('POST', `${agentPath(org, id)}/activate`);
   rotateAgent = (org: string, id: string, graceMs: number): Promise<AgentRotated> => this.#call('POST', `${agentPath(org, id)}/rotate`, { graceMs });
 

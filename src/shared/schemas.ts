@@ -157,6 +157,10 @@ export type EventsQuery = z.infer<typeof EventsQuery>;
 export const EventStreamQuery = z.strictObject(eventFilters);
 export type EventStreamQuery = z.infer<typeof EventStreamQuery>;
 
+/** `DELETE` of an app or agent: `?purge=true` deletes its history too. */
+export const DeleteQuery = z.strictObject({ purge: z.enum(['true', 'false']).optional() });
+export type DeleteQuery = z.infer<typeof DeleteQuery>;
+
 export const ConnectionsQuery = z.strictObject({ app: slug('app id').optional() });
 export type ConnectionsQuery = z.infer<typeof ConnectionsQuery>;
 

@@ -26,6 +26,12 @@ export function agentsCommand(program: Command): void {
     .option('-y, --yes', 'do not ask for confirmation')
     .action(act(() => import('./deactivate.js'), ([id], f) => ({ org: f.org as string, id: id as string, yes: f.yes === true })));
 
+  withOrg(leaf(agents, 'delete', 'delete a deactivated agent: its tokens, and its place on allowlists; its events are kept unless --purge'))
+    .argument('<id>', 'agent id')
+    .option('--purge', 'delete the events sent to it too')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(act(() => import('./delete.js'), ([id], f) => ({ org: f.org as string, id: id as string, purge: f.purge === true, yes: f.yes === true })));
+
   withOrg(leaf(agents, 'activate', 'let a deactivated agent connect again'))
     .argument('<id>', 'agent id')
     .action(act(() => import('./activate.js'), ([id], f) => ({ org: f.org as string, id: id as string })));

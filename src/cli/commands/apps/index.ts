@@ -44,6 +44,12 @@ export function appsCommand(program: Command): void {
     .option('-y, --yes', 'do not ask for confirmation')
     .action(act(() => import('./deactivate.js'), ([id], f) => ({ org: f.org as string, id: id as string, yes: f.yes === true })));
 
+  withOrg(leaf(apps, 'delete', 'delete a deactivated app: its tokens, webhooks and allowlist; its history is kept unless --purge'))
+    .argument('<id>', 'app id')
+    .option('--purge', "delete the app's event history too (and free its id)")
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(act(() => import('./delete.js'), ([id], f) => ({ org: f.org as string, id: id as string, purge: f.purge === true, yes: f.yes === true })));
+
   withOrg(leaf(apps, 'activate', 'let a deactivated app connect again'))
     .argument('<id>', 'app id')
     .action(act(() => import('./activate.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
