@@ -43,7 +43,7 @@ _relay_completions() {
     "/webhooks/remove") words="--json --jq --url --token --profile --yes --help" ;;
     "/webhooks/deliveries") words="--json --jq --url --token --profile --limit --help" ;;
     "/events") words="list show tail --help" ;;
-    "/events/list") words="--json --jq --url --token --profile --org --app --agent --thread --status --since --limit --help" ;;
+    "/events/list") words="--json --jq --url --token --profile --org --app --agent --thread --status --since --limit --before --help" ;;
     "/events/show") words="--json --jq --url --token --profile --help" ;;
     "/events/tail") words="--json --jq --url --token --profile --org --app --agent --status --help" ;;
     "/connections") words="list close --help" ;;

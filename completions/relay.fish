@@ -311,6 +311,7 @@ complete -c relay -n 'test (__relay_path) = "/events/list"' -l thread -d 'only e
 complete -c relay -n 'test (__relay_path) = "/events/list"' -l status -d 'only events with this status (pending, delivered, failed or rejected)'
 complete -c relay -n 'test (__relay_path) = "/events/list"' -l since -d 'only events this recent (90s, 15m, 1h, 30d)'
 complete -c relay -n 'test (__relay_path) = "/events/list"' -l limit -d 'at most this many events (1-1000)'
+complete -c relay -n 'test (__relay_path) = "/events/list"' -l before -d 'only events older than this one: the next page after a full one (its last id)'
 complete -c relay -n 'test (__relay_path) = "/events/list"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/events/show"' -l json -d 'print JSON on stdout'
 complete -c relay -n 'test (__relay_path) = "/events/show"' -l jq -d 'filter the JSON with a jq expression (implies --json)'

@@ -13,8 +13,10 @@ export function eventsCommand(program: Command): void {
     .option('--status <status>', `only events with this status (${STATUSES})`)
     .option('--since <duration>', 'only events this recent (90s, 15m, 1h, 30d)')
     .option('--limit <n>', 'at most this many events (1-1000)', '50')
+    .option('--before <event-id>', 'only events older than this one: the next page after a full one (its last id)')
     .action(
       act(() => import('./list.js'), (_, f) => ({
+        before: str(f.before),
         org: f.org as string,
         app: str(f.app),
         agent: str(f.agent),
