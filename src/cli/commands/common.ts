@@ -63,4 +63,18 @@ export function act<O>(
   };
 }
 
+/**
+ * Adds the "Examples:" section (gh's) to the --help of every command `examples` names by
+ * path (`apps register`); a path that is not a command throws, so the table cannot drift.
+ */
+export function withExamples(program: Command, examples: Record<string, string[]>): Command {
+  for (const [path, lines] of Object.entries(examples)) {
+    let cmd: Command | undefined = program;
+    for (const name of path.split(' ')) cmd = cmd?.commands.find((c) => c.name() === name);
+    if (!cmd) throw new Error(`examples for "${path}", which is not a command`);
+    cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}`);
+  }
+  return program;
+}
+
 export const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
