@@ -9,7 +9,73 @@ function __relay_path
   end
   echo $path
 end
+# The kind of id the word being completed is (and the --org given), or a failure if it is none.
+function __relay_id_kind
+  set -l path ""
+  set -l n 0
+  set -l skip 0
+  set -l flag ""
+  set -l org ""
+  for t in (commandline -opc)[2..-1]
+    if test $skip = 1
+      set skip 0
+      test "$flag" = --org; and set org $t
+      continue
+    end
+    switch "$path/$t"
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+        set path "$path/$t"
+        continue
+    end
+    if contains -- $t --agent --app --before --client-events --description --event --expires --grace --id --interval --jq --limit --name --org --prefix --profile --rate-limit --relay-url --scope --since --status --subscription-count --thread --timeout --token --url
+      set skip 1
+      set flag $t
+    else if string match -q -- '--org=*' $t
+      set org (string replace -- '--org=' '' $t)
+    else if not string match -q -- '-*' $t
+      set n (math $n + 1)
+    end
+  end
+  test $skip = 1; and return 1
+  set -l kinds
+  switch $path
+    case /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials
+      set kinds apps
+    case /apps/allow /apps/disallow
+      set kinds apps agents...
+    case /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate
+      set kinds agents
+    case /tokens/show /tokens/revoke /tokens/rotate
+      set kinds tokens
+    case /webhooks/remove /webhooks/deliveries
+      set kinds webhooks
+    case /events/show
+      set kinds events
+    case /connections/close
+      set kinds connections
+  end
+  set -l kind ""
+  test $n -lt (count $kinds); and set kind $kinds[(math $n + 1)]
+  if test -z "$kind"; and test (count $kinds) -gt 0; and string match -q -- '*...' $kinds[-1]
+    set kind $kinds[-1]
+  end
+  set kind (string replace -- '...' '' "$kind")
+  test -n "$kind"; and test "$kind" != -; or return 1
+  echo $kind
+  test -n "$org"; and echo $org
+  return 0
+end
+# The ids relayd has (none, quietly, when it is not running).
+function __relay_ids
+  set -l spec (__relay_id_kind); or return
+  if set -q spec[2]
+    relay __complete $spec[1] --org $spec[2] 2>/dev/null
+  else
+    relay __complete $spec[1] 2>/dev/null
+  end
+end
 complete -c relay -f
+complete -c relay -n '__relay_id_kind >/dev/null' -a '(__relay_ids)'
 complete -c relay -n 'test (__relay_path) = ""' -a 'apps' -d 'register and manage apps (services that send events)'
 complete -c relay -n 'test (__relay_path) = ""' -a 'agents' -d 'register and manage agents (services that receive events and reply)'
 complete -c relay -n 'test (__relay_path) = ""' -a 'tokens' -d 'scoped API tokens for the HTTP API'

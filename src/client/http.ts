@@ -43,6 +43,8 @@ const RESPONSE_TIMEOUT_MS = 30_000;
 export interface ClientOptions {
   url: string;
   token: string | null;
+  /** The longest a request may wait to connect and then between bytes of the answer (default: 1.5 s to connect, 30 s to answer). */
+  timeoutMs?: number | undefined;
 }
 
 /**
@@ -52,10 +54,12 @@ export interface ClientOptions {
 export class AdminClient {
   readonly url: string;
   readonly #token: string | null;
+  readonly #timeoutMs: number | undefined;
 
   constructor(options: ClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
     this.#token = options.token;
+    this.#timeoutMs = options.timeoutMs;
   }
 
   getStatus = (): Promise<DaemonStatus> => this.#call('GET', '/admin/v1/status');
@@ -155,7 +159,7 @@ export class AdminClient {
     this.#call('GET', `/admin/v1/audit${queryString({ since: query.sinceMs, limit: query.limit })}`);
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.#open(method, path, body, RESPONSE_TIMEOUT_MS);
+    const res = await this.#open(method, path, body, this.#timeoutMs ?? RESPONSE_TIMEOUT_MS);
     const text = await readAll(res);
     const status = res.statusCode ?? 0;
     const parsed = parseOrNull(text);
@@ -178,7 +182,7 @@ export class AdminClient {
     const send = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
     return new Promise<IncomingMessage>((resolve, reject) => {
       const req = send(url, { method, headers }, resolve);
-      const connectTimer = setTimeout(() => req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
+      const connectTimer = setTimeout(() => req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), Math.min(CONNECT_TIMEOUT_MS, this.#timeoutMs ?? CONNECT_TIMEOUT_MS));
       req.on('socket', (socket) => {
         socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
       });

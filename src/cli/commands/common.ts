@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import type { Context, GlobalOptions } from '../context.js';
 
 /**
@@ -31,6 +31,24 @@ export function leaf(parent: Command, name: string, description: string, options
 export const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 
 const RELAY_URL_FLAG = '--relay-url <url>';
+
+/** The kinds of id that shell completion can offer (`relay __complete KIND` lists them). */
+export const ID_KINDS = ['apps', 'agents', 'tokens', 'webhooks', 'connections', 'events'] as const;
+export type IdKind = (typeof ID_KINDS)[number];
+
+/** A positional argument that is the id of a `kind`: the completion scripts offer relayd's ids there. */
+export class IdArgument extends Argument {
+  readonly kind: IdKind;
+
+  constructor(kind: IdKind, name: string, description: string) {
+    super(name, description);
+    this.kind = kind;
+  }
+}
+
+export function idArgument(kind: IdKind, name: string, description: string): IdArgument {
+  return new IdArgument(kind, name, description);
+}
 
 export function withOrg(cmd: Command): Command {
   return cmd.addOption(new Option('--org <org>', 'organization').default('default'));

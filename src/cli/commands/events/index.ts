@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { act, leaf, str, withOrg } from '../common.js';
+import { act, idArgument, leaf, str, withOrg } from '../common.js';
 
 const STATUSES = 'pending, delivered, failed or rejected';
 
@@ -28,7 +28,7 @@ export function eventsCommand(program: Command): void {
     );
 
   leaf(events, 'show', 'one event with its payload, reply and timeline')
-    .argument('<event-id>', 'the event id (evt_...)')
+    .addArgument(idArgument('events', '<event-id>', 'the event id (evt_...)'))
     .action(act(() => import('./show.js'), ([id]) => ({ id: id as string })));
 
   withOrg(leaf(events, 'tail', 'follow events live: a line per change (one JSON object a line with --json)'))
