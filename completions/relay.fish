@@ -3,13 +3,79 @@ function __relay_path
   set -l path ""
   for t in (commandline -opc)[2..-1]
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
     end
   end
   echo $path
 end
+# The kind of id the word being completed is (and the --org given), or a failure if it is none.
+function __relay_id_kind
+  set -l path ""
+  set -l n 0
+  set -l skip 0
+  set -l flag ""
+  set -l org ""
+  for t in (commandline -opc)[2..-1]
+    if test $skip = 1
+      set skip 0
+      test "$flag" = --org; and set org $t
+      continue
+    end
+    switch "$path/$t"
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+        set path "$path/$t"
+        continue
+    end
+    if contains -- $t --agent --app --before --client-events --description --event --expires --grace --id --interval --jq --key --limit --name --org --prefix --profile --rate-limit --relay-url --scope --secret --since --status --subscription-count --thread --timeout --token --url
+      set skip 1
+      set flag $t
+    else if string match -q -- '--org=*' $t
+      set org (string replace -- '--org=' '' $t)
+    else if not string match -q -- '-*' $t
+      set n (math $n + 1)
+    end
+  end
+  test $skip = 1; and return 1
+  set -l kinds
+  switch $path
+    case /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials
+      set kinds apps
+    case /apps/allow /apps/disallow
+      set kinds apps agents...
+    case /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate
+      set kinds agents
+    case /tokens/show /tokens/revoke /tokens/rotate
+      set kinds tokens
+    case /webhooks/remove /webhooks/deliveries
+      set kinds webhooks
+    case /events/show
+      set kinds events
+    case /connections/close
+      set kinds connections
+  end
+  set -l kind ""
+  test $n -lt (count $kinds); and set kind $kinds[(math $n + 1)]
+  if test -z "$kind"; and test (count $kinds) -gt 0; and string match -q -- '*...' $kinds[-1]
+    set kind $kinds[-1]
+  end
+  set kind (string replace -- '...' '' "$kind")
+  test -n "$kind"; and test "$kind" != -; or return 1
+  echo $kind
+  test -n "$org"; and echo $org
+  return 0
+end
+# The ids relayd has (none, quietly, when it is not running).
+function __relay_ids
+  set -l spec (__relay_id_kind); or return
+  if set -q spec[2]
+    relay __complete $spec[1] --org $spec[2] 2>/dev/null
+  else
+    relay __complete $spec[1] 2>/dev/null
+  end
+end
 complete -c relay -f
+complete -c relay -n '__relay_id_kind >/dev/null' -a '(__relay_ids)'
 complete -c relay -n 'test (__relay_path) = ""' -a 'apps' -d 'register and manage apps (services that send events)'
 complete -c relay -n 'test (__relay_path) = ""' -a 'agents' -d 'register and manage agents (services that receive events and reply)'
 complete -c relay -n 'test (__relay_path) = ""' -a 'tokens' -d 'scoped API tokens for the HTTP API'
@@ -33,6 +99,7 @@ complete -c relay -n 'test (__relay_path) = "/apps"' -a 'list' -d 'list apps wit
 complete -c relay -n 'test (__relay_path) = "/apps"' -a 'show' -d 'show an app, its connection status and recent events'
 complete -c relay -n 'test (__relay_path) = "/apps"' -a 'update' -d 'change an app'
 complete -c relay -n 'test (__relay_path) = "/apps"' -a 'deactivate' -d 'cut an app off: refuse its token and close its connections (4003)'
+complete -c relay -n 'test (__relay_path) = "/apps"' -a 'delete' -d 'delete a deactivated app: its tokens, webhooks and allowlist; its history is kept unless --purge'
 complete -c relay -n 'test (__relay_path) = "/apps"' -a 'activate' -d 'let a deactivated app connect again'
 complete -c relay -n 'test (__relay_path) = "/apps"' -a 'rotate' -d 'issue a new app token; the old one works until the grace period ends'
 complete -c relay -n 'test (__relay_path) = "/apps"' -a 'credentials' -d 'show the app\'s Pusher-style key and secret, for channel SDKs'
@@ -89,6 +156,15 @@ complete -c relay -n 'test (__relay_path) = "/apps/deactivate"' -l profile -d 's
 complete -c relay -n 'test (__relay_path) = "/apps/deactivate"' -l org -d 'organization'
 complete -c relay -n 'test (__relay_path) = "/apps/deactivate"' -l yes -s y -d 'do not ask for confirmation'
 complete -c relay -n 'test (__relay_path) = "/apps/deactivate"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l purge -d 'delete the app\'s event history too (and free its id)'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l yes -s y -d 'do not ask for confirmation'
+complete -c relay -n 'test (__relay_path) = "/apps/delete"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/apps/activate"' -l json -d 'print JSON on stdout'
 complete -c relay -n 'test (__relay_path) = "/apps/activate"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
 complete -c relay -n 'test (__relay_path) = "/apps/activate"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
@@ -133,6 +209,7 @@ complete -c relay -n 'test (__relay_path) = "/agents"' -a 'list' -d 'list agents
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'show' -d 'show an agent and its connection status'
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'rotate' -d 'issue a new agent token; the old one works until the grace period ends'
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'deactivate' -d 'cut an agent off: refuse its token and close its connections (4003)'
+complete -c relay -n 'test (__relay_path) = "/agents"' -a 'delete' -d 'delete a deactivated agent: its tokens, and its place on allowlists; its events are kept unless --purge'
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'activate' -d 'let a deactivated agent connect again'
 complete -c relay -n 'test (__relay_path) = "/agents"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/agents/register"' -l json -d 'print JSON on stdout'
@@ -177,6 +254,15 @@ complete -c relay -n 'test (__relay_path) = "/agents/deactivate"' -l profile -d 
 complete -c relay -n 'test (__relay_path) = "/agents/deactivate"' -l org -d 'organization'
 complete -c relay -n 'test (__relay_path) = "/agents/deactivate"' -l yes -s y -d 'do not ask for confirmation'
 complete -c relay -n 'test (__relay_path) = "/agents/deactivate"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l purge -d 'delete the events sent to it too'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l yes -s y -d 'do not ask for confirmation'
+complete -c relay -n 'test (__relay_path) = "/agents/delete"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/agents/activate"' -l json -d 'print JSON on stdout'
 complete -c relay -n 'test (__relay_path) = "/agents/activate"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
 complete -c relay -n 'test (__relay_path) = "/agents/activate"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
@@ -296,6 +382,7 @@ complete -c relay -n 'test (__relay_path) = "/events/list"' -l thread -d 'only e
 complete -c relay -n 'test (__relay_path) = "/events/list"' -l status -d 'only events with this status (pending, delivered, failed or rejected)'
 complete -c relay -n 'test (__relay_path) = "/events/list"' -l since -d 'only events this recent (90s, 15m, 1h, 30d)'
 complete -c relay -n 'test (__relay_path) = "/events/list"' -l limit -d 'at most this many events (1-1000)'
+complete -c relay -n 'test (__relay_path) = "/events/list"' -l before -d 'only events older than this one: the next page after a full one (its last id)'
 complete -c relay -n 'test (__relay_path) = "/events/list"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/events/show"' -l json -d 'print JSON on stdout'
 complete -c relay -n 'test (__relay_path) = "/events/show"' -l jq -d 'filter the JSON with a jq expression (implies --json)'

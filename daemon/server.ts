@@ -110,9 +110,26 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
       channelApps.invalidate(org, id);
       routing.allowlistChanged(org, id);
     },
+    appDeleting: async (org, id) => {
+      await dispatcher.forgetApp(org, id);
+      // Held changes of its events are written before a purge can delete their rows.
+      await events.drain();
+    },
+    appDeleted: (org, id) => webhooks.forgetApp(org, id),
   });
   const adminAuth = new AdminAuth(store, clock, counters);
-  const agents = new AgentService({ store, clock, connections, counters, agentChanged: (org, id) => routing.agentChanged(org, id) });
+  const agents = new AgentService({
+    store,
+    clock,
+    connections,
+    counters,
+    agentChanged: (org, id) => routing.agentChanged(org, id),
+    agentDeleting: async (org, id, purge) => {
+      await dispatcher.forgetAgent(org, id, purge);
+      await events.drain();
+    },
+    allowlistChanged: (org, appId) => routing.allowlistChanged(org, appId),
+  });
   const dispatcher = new Dispatcher({
     store,
     log: events,

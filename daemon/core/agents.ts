@@ -1,4 +1,4 @@
-import type { Agent, AgentRegistered, AgentRotated, AgentStateChange } from '../../src/shared/api.js';
+import type { Agent, AgentRegistered, AgentRotated, AgentStateChange, Deleted } from '../../src/shared/api.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { parseAgentToken } from '../../src/shared/ids.js';
 import type { AgentRecord, AgentTokenRecord, Store } from '../store/store.js';
@@ -26,6 +26,10 @@ export interface AgentsDeps {
   counters: Counters;
   /** Told after an agent's status changes, so that caches of it drop their copies. */
   agentChanged(org: string, id: string): void;
+  /** Before an agent is deleted: the events still waiting for it fail (their apps are told), so that none waits on it afterwards. */
+  agentDeleting(org: string, id: string, purge: boolean): Promise<void>;
+  /** After an agent is deleted, for each app whose allowlist named it. */
+  allowlistChanged(org: string, appId: string): void;
 }
 
 /** Agents (the services that receive events and reply): lifecycle and the check of their tokens. */
@@ -83,6 +87,35 @@ export class AgentService {
     if (!updated) throw notFound(org, id);
     await this.#deps.connections.closeOwner({ role: 'agent', org, ownerId: id, keepCredentials: null, code: CLOSE_APP_INACTIVE, reason: 'agent deactivated' });
     return { agent: await this.#toAgent(updated), changed: true };
+  }
+
+  /**
+   * Deletes an inactive agent: its tokens go and it leaves every allowlist; the events sent
+   * to it stay in history unless `purge`. Refused while it is the only agent an app allows,
+   * as that app's emptied allowlist would let every agent of the organization in.
+   */
+  async delete(actor: Actor, org: string, id: string, options: { purge: boolean }): Promise<Deleted> {
+    const { store, clock } = this.#deps;
+    const agent = await this.require(org, id);
+    const orgFlag = org === 'default' ? '' : ` --org ${org}`;
+    if (agent.status === 'active') {
+      throw new RelayError('conflict', `agent "${id}" is active: deactivate it before deleting it`, { hint: `relay agents deactivate ${id}${orgFlag}` });
+    }
+    const allowing = await store.appsAllowingAgent(org, id);
+    const onlyAgentOf = allowing.filter((a) => a.allowed === 1).map((a) => a.appId);
+    if (onlyAgentOf.length > 0) {
+      const apps = onlyAgentOf.map((a) => `"${a}"`).join(', ');
+      throw new RelayError('conflict', `agent "${id}" is the only agent on the allowlist of app ${apps}: without it, that allowlist would be empty and let every agent of the organization in`, {
+        details: { apps: onlyAgentOf },
+        hint: `allow another agent first (relay apps allow ${onlyAgentOf[0]} AGENT${orgFlag}), or deactivate the app`,
+      });
+    }
+    await this.#deps.agentDeleting(org, id, options.purge);
+    const result = await store.deleteAgent(org, id, { purge: options.purge }, auditRecord(clock, actor, 'agent.delete', { org, type: 'agent', id }, { purge: options.purge }));
+    if (!result) throw notFound(org, id);
+    this.#deps.agentChanged(org, id);
+    for (const app of allowing) this.#deps.allowlistChanged(org, app.appId);
+    return { id, org, deletedAt: new Date(clock.now()).toISOString(), historyKept: !options.purge, purgedEvents: result.purgedEvents, changed: true };
   }
 
   async activate(actor: Actor, org: string, id: string): Promise<AgentStateChange> {

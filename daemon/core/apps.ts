@@ -1,9 +1,9 @@
-import type { AllowedAgents, App, AppCredentials, AppRegistered, AppRotated, AppShow, AppStateChange } from '../../src/shared/api.js';
+import type { AllowedAgents, App, AppCredentials, AppRegistered, AppRotated, AppShow, AppStateChange, Deleted } from '../../src/shared/api.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { DEFAULT_RATE_LIMIT_PROFILE } from '../../src/shared/rate-limits.js';
 import { PUSHER_CLOSE, type ChannelLimits } from '../../src/shared/protocol/pusher.js';
 import type { AdminUpdateAppBody } from '../../src/shared/schemas.js';
-import type { AppPatch, AppRecord, AppTokenRecord, Store } from '../store/store.js';
+import type { AppPatch, AppRecord, AppTokenRecord, DeletedAppRecord, Store } from '../store/store.js';
 import { effectiveLimits } from './pusher-auth.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
@@ -28,6 +28,10 @@ export interface AppsDeps {
   events: EventLog;
   /** Told after an app's status, settings, allowlist or tokens change, so that caches of it drop their copies. */
   appChanged(org: string, id: string): void;
+  /** Before an app is deleted: its events in flight are settled, so that nothing waits on it afterwards. */
+  appDeleting(org: string, id: string): Promise<void>;
+  /** After an app is deleted (its webhooks with it): what is kept in memory of it goes. */
+  appDeleted(org: string, id: string): void;
 }
 
 /** A change to an app: its settings and (from an admin) its channel key and secret. */
@@ -66,6 +70,14 @@ export class AppService {
   async register(actor: Actor, org: string, input: RegisterApp): Promise<AppRegistered> {
     const { store, clock, secrets } = this.#deps;
     await this.#requireOrg(org);
+    // A new app under a deleted app's id would read the old app's history as its own.
+    const deleted = await store.getDeletedApp(org, input.id);
+    if (deleted && deleted.purgedAt === null && !(await store.getApp(org, input.id))) {
+      throw new RelayError('conflict', `app id "${input.id}" belonged to an app deleted on ${new Date(deleted.deletedAt).toISOString()}, whose history is kept; a new app with that id would read it`, {
+        details: { deletedAt: new Date(deleted.deletedAt).toISOString() },
+        hint: `choose another id, or purge the old app's history first: relay apps delete ${input.id}${orgFlag(org)} --purge`,
+      });
+    }
     const now = clock.now();
     const issued = newAppToken(input.id);
     const record: AppRecord = {
@@ -138,6 +150,34 @@ export class AppService {
     await this.#deps.connections.closeOwner({ role: 'app', org, ownerId: id, keepCredentials: null, code: CLOSE_APP_INACTIVE, reason: 'app deactivated' });
     await this.#deps.connections.closeOwner({ role: 'channel', org, ownerId: id, keepCredentials: null, code: PUSHER_CLOSE.appDisabled, reason: 'app deactivated' });
     return { app: await this.#toApp(updated), changed: true };
+  }
+
+  /**
+   * Deletes an inactive app: its tokens, API tokens, webhooks and allowlist go; its history
+   * stays, and its id stays taken so that no new app reads that history, unless `purge`.
+   * Deleting a deleted app again changes nothing, or purges its history if asked to.
+   */
+  async delete(actor: Actor, org: string, id: string, options: { purge: boolean }): Promise<Deleted> {
+    const { store, clock } = this.#deps;
+    const app = await store.getApp(org, id);
+    if (!app) {
+      await this.#requireOrg(org);
+      const deleted = await store.getDeletedApp(org, id);
+      if (!deleted) throw notFound(org, id);
+      if (!options.purge || deleted.purgedAt !== null) return toDeleted(deleted, 0, false);
+      const purged = await store.purgeDeletedApp(org, id, clock.now(), auditRecord(clock, actor, 'app.purge', { org, type: 'app', id }));
+      if (!purged) throw notFound(org, id);
+      return toDeleted(purged.deleted, purged.purgedEvents, true);
+    }
+    if (app.status === 'active') {
+      throw new RelayError('conflict', `app "${id}" is active: deactivate it before deleting it`, { hint: `relay apps deactivate ${id}${orgFlag(org)}` });
+    }
+    await this.#deps.appDeleting(org, id);
+    const result = await store.deleteApp(org, id, { at: clock.now(), purge: options.purge }, auditRecord(clock, actor, 'app.delete', { org, type: 'app', id }, { purge: options.purge }));
+    if (!result) throw notFound(org, id);
+    this.#deps.appChanged(org, id);
+    this.#deps.appDeleted(org, id);
+    return toDeleted(result.deleted, result.purgedEvents, true);
   }
 
   async activate(actor: Actor, org: string, id: string): Promise<AppStateChange> {
@@ -240,6 +280,12 @@ export class AppService {
     const app = await this.#deps.store.getApp(org, id);
     if (app) return app;
     await this.#requireOrg(org);
+    const deleted = await this.#deps.store.getDeletedApp(org, id);
+    if (deleted) {
+      throw new RelayError('app_deleted', `app "${id}" was deleted on ${new Date(deleted.deletedAt).toISOString()}`, {
+        hint: deleted.purgedAt === null ? `its history is kept: relay events list --app ${id}${orgFlag(org)}` : 'its history was purged too',
+      });
+    }
     throw notFound(org, id);
   }
 
@@ -277,6 +323,12 @@ function keptCredentials(input: { channelKey?: string | undefined; channelSecret
     ...(input.channelKey === undefined ? {} : { channelKey: input.channelKey }),
     ...(input.channelSecret === undefined ? {} : { channelSecret: 'set' }),
   };
+}
+
+const orgFlag = (org: string): string => (org === 'default' ? '' : ` --org ${org}`);
+
+function toDeleted(record: DeletedAppRecord, purgedEvents: number, changed: boolean): Deleted {
+  return { id: record.id, org: record.org, deletedAt: new Date(record.deletedAt).toISOString(), historyKept: record.purgedAt === null, purgedEvents, changed };
 }
 
 function notFound(org: string, id: string): RelayError {

@@ -186,6 +186,59 @@ export class Dispatcher {
     }
   }
 
+  // ---- apps and agents deleted
+
+  /**
+   * The app is being deleted: its events leave the relay. Those without an outcome fail (an
+   * agent's reply would have nowhere to go); none waits for an ack any more.
+   */
+  async forgetApp(org: string, appId: string): Promise<void> {
+    const writes: Promise<boolean>[] = [];
+    const error = { code: 'app_deleted', message: `app "${appId}" was deleted` };
+    for (const job of [...this.#jobs.values()]) {
+      if (job.org !== org || job.appId !== appId) continue;
+      this.#drop(job);
+      const now = this.#deps.clock.now();
+      if (job.outcome === null) {
+        job.status = 'failed';
+        writes.push(this.#record(job, { status: 'failed', error: JSON.stringify(error), outcomeAt: now, ackedAt: now }, 'failed', { attempt: job.attempt, code: error.code }));
+      } else {
+        writes.push(this.#record(job, { ackedAt: now }, 'dropped', { reason: error.message }));
+      }
+    }
+    await Promise.all(writes);
+  }
+
+  /**
+   * The agent is being deleted: the events still waiting for it fail, and their apps are
+   * told as for any failure. With `purge` (their history is going), none waits for an ack.
+   */
+  async forgetAgent(org: string, agent: string, purge: boolean): Promise<void> {
+    const message = `agent "${agent}" was deleted`;
+    for (const job of [...this.#jobs.values()]) {
+      if (job.org === org && job.agent === agent && job.outcome === null) await this.#settle(job, { error: { code: 'agent_not_found', message } });
+    }
+    this.#ready.delete(key(org, agent));
+    if (!purge) return;
+    for (const job of [...this.#jobs.values()]) if (job.org === org && job.agent === agent) this.#drop(job);
+  }
+
+  /** Takes a job out of every queue and timer, without a word to anyone. */
+  #drop(job: Job): void {
+    if (job.timer) clearTimeout(job.timer);
+    job.timer = null;
+    if (job.worker !== null) this.#agents.get(key(job.org, job.agent))?.get(job.worker)?.inflight.delete(job);
+    job.worker = null;
+    this.#ready.get(key(job.org, job.agent))?.delete(job);
+    const threadKey = key(job.org, job.appId, job.agent, job.thread);
+    const queue = this.#threads.get(threadKey)?.filter((j) => j !== job);
+    if (queue && queue.length > 0) this.#threads.set(threadKey, queue);
+    else this.#threads.delete(threadKey);
+    this.#outbox.get(key(job.org, job.appId))?.delete(job);
+    this.#jobs.delete(job.id);
+    job.state = 'settled';
+  }
+
   // ---- frames from apps
 
   /**

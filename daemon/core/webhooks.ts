@@ -185,6 +185,16 @@ export class WebhookService implements WebhookSink {
     return toWebhook(record);
   }
 
+  /** The app was deleted, its webhooks with it (in the store): they leave memory too, and their deliveries stop. */
+  forgetApp(org: string, appId: string): void {
+    for (const record of [...(this.#byApp.get(`${org}/${appId}`) ?? [])]) {
+      this.#unindex(record);
+      const buffer = this.#buffers.get(record.id);
+      if (buffer) clearTimeout(buffer.timer);
+      this.#buffers.delete(record.id);
+    }
+  }
+
   async deliveries(id: string, limit: number): Promise<WebhookDelivery[]> {
     await this.#require(id);
     return (await this.#deps.store.listWebhookDeliveries(id, limit)).map(({ delivery, attempts }) => toDelivery(delivery, attempts));

@@ -26,6 +26,7 @@ import {
   CreateWebhookBody,
   DeliveriesQuery,
   webhookIdParam,
+  DeleteQuery,
 } from '../../src/shared/schemas.js';
 import { PUSHER_CLOSE } from '../../src/shared/protocol/pusher.js';
 import type { Publisher } from '../core/channels.js';
@@ -178,6 +179,13 @@ function adminRoutes(s: HttpServices): Route[] {
       auth: 'admin',
       handle: async (ctx) => ({ body: await s.apps.deactivate(ctx.actor, p(ctx, 'org'), p(ctx, 'app')) }),
     }),
+    route<undefined, DeleteQuery>({
+      method: 'DELETE',
+      path: '/admin/v1/orgs/:org/apps/:app',
+      auth: 'admin',
+      query: DeleteQuery,
+      handle: async (ctx) => ({ body: await s.apps.delete(ctx.actor, p(ctx, 'org'), p(ctx, 'app'), { purge: ctx.query.purge === 'true' }) }),
+    }),
     route({
       method: 'POST',
       path: '/admin/v1/orgs/:org/apps/:app/activate',
@@ -225,6 +233,13 @@ function adminRoutes(s: HttpServices): Route[] {
       path: '/admin/v1/orgs/:org/agents/:agent/deactivate',
       auth: 'admin',
       handle: async (ctx) => ({ body: await s.agents.deactivate(ctx.actor, p(ctx, 'org'), p(ctx, 'agent')) }),
+    }),
+    route<undefined, DeleteQuery>({
+      method: 'DELETE',
+      path: '/admin/v1/orgs/:org/agents/:agent',
+      auth: 'admin',
+      query: DeleteQuery,
+      handle: async (ctx) => ({ body: await s.agents.delete(ctx.actor, p(ctx, 'org'), p(ctx, 'agent'), { purge: ctx.query.purge === 'true' }) }),
     }),
     route({
       method: 'POST',

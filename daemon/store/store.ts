@@ -39,6 +39,16 @@ export interface AppRecord {
   channelLimits: Partial<ChannelLimits>;
 }
 
+/** An app that was deleted: its id stays taken while its history is kept. */
+export interface DeletedAppRecord {
+  org: string;
+  id: string;
+  name: string;
+  deletedAt: number;
+  /** When its history was purged (with the delete or later); null while it is kept. */
+  purgedAt: number | null;
+}
+
 export interface AppTokenRecord {
   id: string;
   org: string;
@@ -267,6 +277,15 @@ export interface Store {
   setAppStatus(org: string, id: string, status: AppStatus, audit: AuditRecord): Promise<AppRecord | null>;
   setAppLastConnected(org: string, id: string, at: number): Promise<void>;
   setAppChannelSecret(org: string, id: string, channelSecretEnc: string, audit: AuditRecord): Promise<AppRecord | null>;
+  /**
+   * Deletes an app with its app tokens, API tokens, webhooks (and their deliveries) and
+   * allowlist, and remembers its id (DeletedAppRecord); with `purge`, its history too.
+   * Null when there is no such app. `purgedEvents` counts the events purged.
+   */
+  deleteApp(org: string, id: string, options: { at: number; purge: boolean }, audit: AuditRecord): Promise<{ deleted: DeletedAppRecord; purgedEvents: number } | null>;
+  getDeletedApp(org: string, id: string): Promise<DeletedAppRecord | null>;
+  /** Purges the history of an app deleted before; null when no such deleted app. */
+  purgeDeletedApp(org: string, id: string, at: number, audit: AuditRecord): Promise<{ deleted: DeletedAppRecord; purgedEvents: number } | null>;
 
   /** Tokens of every app with this id (in any organization) that are still valid at `now`. */
   findValidAppTokens(appId: string, now: number): Promise<AppTokenRecord[]>;
@@ -288,6 +307,11 @@ export interface Store {
   insertAgent(agent: AgentRecord, token: AgentTokenRecord, audit: AuditRecord): Promise<void>;
   setAgentStatus(org: string, id: string, status: AppStatus, audit: AuditRecord): Promise<AgentRecord | null>;
   setAgentLastConnected(org: string, id: string, at: number): Promise<void>;
+  /**
+   * Deletes an agent with its tokens, and takes it off every allowlist; with `purge`, the
+   * events sent to it too. Null when there is no such agent.
+   */
+  deleteAgent(org: string, id: string, options: { purge: boolean }, audit: AuditRecord): Promise<{ purgedEvents: number } | null>;
   findAgentTokenByHash(hash: string): Promise<AgentTokenRecord | null>;
   /** Tokens of one agent still valid at `now`. */
   findValidAgentTokens(org: string, agentId: string, now: number): Promise<AgentTokenRecord[]>;
@@ -297,6 +321,8 @@ export interface Store {
 
   /** The app's allowlist; empty means every agent of the organization. */
   listAllowedAgents(org: string, appId: string): Promise<string[]>;
+  /** The apps whose allowlist names this agent, each with the length of its list. */
+  appsAllowingAgent(org: string, agentId: string): Promise<{ appId: string; allowed: number }[]>;
   /** Adds and removes agents on an app's allowlist in one transaction; returns the list after. */
   changeAllowedAgents(org: string, appId: string, change: { add: string[]; remove: string[] }, audit: AuditRecord): Promise<string[]>;
 

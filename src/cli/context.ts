@@ -29,7 +29,8 @@ export interface IO {
 export interface Context {
   io: IO;
   globals: GlobalOptions;
-  client(): Promise<AdminClient>;
+  /** `timeoutMs`: a client of its own that gives up sooner (shell completion); otherwise one shared client. */
+  client(options?: { timeoutMs?: number }): Promise<AdminClient>;
   prompter(): Promise<Prompter>;
 }
 
@@ -165,13 +166,14 @@ export function createContext(globals: GlobalOptions, io: IO): Context {
   return {
     io,
     globals,
-    client: async () => {
-      if (client) return client;
+    client: async (options = {}) => {
+      if (client && options.timeoutMs === undefined) return client;
       const { AdminClient } = await import('../client/http.js');
       // Without a token the request still goes out: an unreachable daemon is the more useful
       // thing to report; if relayd refuses it, `refused` says where the token came from.
-      client = new AdminClient(await resolveTarget(globals, io.env));
-      return client;
+      const made = new AdminClient({ ...(await resolveTarget(globals, io.env)), timeoutMs: options.timeoutMs });
+      if (options.timeoutMs === undefined) client = made;
+      return made;
     },
     prompter: async () => {
       const prompts = await import('@inquirer/prompts');

@@ -5,8 +5,10 @@ import { appsCommand } from './commands/apps/index.js';
 import { auditCommand } from './commands/audit/index.js';
 import { channelsCommand } from './commands/channels/index.js';
 import { completionCommand } from './commands/completion/index.js';
+import { withExamples } from './commands/common.js';
 import { connectionsCommand } from './commands/connections/index.js';
 import { eventsCommand } from './commands/events/index.js';
+import { EXAMPLES } from './commands/examples.js';
 import { loginCommands } from './commands/login/index.js';
 import { orgsCommand } from './commands/orgs/index.js';
 import { rateLimitsCommand } from './commands/rate-limits/index.js';
@@ -42,5 +44,5 @@ export function buildProgram(): Command {
   rateLimitsCommand(program);
   loginCommands(program);
   completionCommand(program);
-  return program;
+  return withExamples(program, EXAMPLES);
 }

@@ -14,6 +14,7 @@ import type {
   AppShow,
   AppStateChange,
   AuditList,
+  Deleted,
   ChannelList,
   ConnectionClosed,
   ConnectionList,
@@ -44,6 +45,8 @@ export interface ClientOptions {
   token: string | null;
   /** The error to give when relayd refuses the request (401) instead of relayd's own (the CLI's says where it looked for the token). */
   refused?: RelayError | null;
+  /** The longest a request may wait to connect and then between bytes of the answer (default: 1.5 s to connect, 30 s to answer). */
+  timeoutMs?: number | undefined;
 }
 
 /**
@@ -54,11 +57,13 @@ export class AdminClient {
   readonly url: string;
   readonly #token: string | null;
   readonly #refused: RelayError | null;
+  readonly #timeoutMs: number | undefined;
 
   constructor(options: ClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
     this.#token = options.token;
     this.#refused = options.refused ?? null;
+    this.#timeoutMs = options.timeoutMs;
   }
 
   getStatus = (): Promise<DaemonStatus> => this.#call('GET', '/admin/v1/status');
@@ -72,6 +77,7 @@ export class AdminClient {
   updateApp = (org: string, id: string, body: AdminUpdateAppBody): Promise<AppEnvelope> =>
     this.#call('PATCH', appPath(org, id), body);
   deactivateApp = (org: string, id: string): Promise<AppStateChange> => this.#call('POST', `${appPath(org, id)}/deactivate`);
+  deleteApp = (org: string, id: string, purge: boolean): Promise<Deleted> => this.#call('DELETE', `${appPath(org, id)}${queryString({ purge: purge ? 'true' : undefined })}`);
   activateApp = (org: string, id: string): Promise<AppStateChange> => this.#call('POST', `${appPath(org, id)}/activate`);
   rotateApp = (org: string, id: string, graceMs: number): Promise<AppRotated> => this.#call('POST', `${appPath(org, id)}/rotate`, { graceMs });
   rotateChannelSecret = (org: string, id: string): Promise<AppCredentials> => this.#call('POST', `${appPath(org, id)}/rotate-channel-secret`);
@@ -84,6 +90,7 @@ export class AdminClient {
   registerAgent = (org: string, body: { id: string; name: string; timeoutMs: number }): Promise<AgentRegistered> => this.#call('POST', `${orgPath(org)}/agents`, body);
   showAgent = (org: string, id: string): Promise<AgentEnvelope> => this.#call('GET', agentPath(org, id));
   deactivateAgent = (org: string, id: string): Promise<AgentStateChange> => this.#call('POST', `${agentPath(org, id)}/deactivate`);
+  deleteAgent = (org: string, id: string, purge: boolean): Promise<Deleted> => this.#call('DELETE', `${agentPath(org, id)}${queryString({ purge: purge ? 'true' : undefined })}`);
   activateAgent = (org: string, id: string): Promise<AgentStateChange> => this.#call('POST', `${agentPath(org, id)}/activate`);
   rotateAgent = (org: string, id: string, graceMs: number): Promise<AgentRotated> => this.#call('POST', `${agentPath(org, id)}/rotate`, { graceMs });
 
@@ -163,7 +170,7 @@ export class AdminClient {
     this.#call('GET', `/admin/v1/audit${queryString({ since: query.sinceMs, limit: query.limit })}`);
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.#open(method, path, body, RESPONSE_TIMEOUT_MS);
+    const res = await this.#open(method, path, body, this.#timeoutMs ?? RESPONSE_TIMEOUT_MS);
     const text = await readAll(res);
     const status = res.statusCode ?? 0;
     const parsed = parseOrNull(text);
@@ -191,7 +198,7 @@ export class AdminClient {
     const send = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
     return new Promise<IncomingMessage>((resolve, reject) => {
       const req = send(url, { method, headers }, resolve);
-      const connectTimer = setTimeout(() => req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
+      const connectTimer = setTimeout(() => req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), Math.min(CONNECT_TIMEOUT_MS, this.#timeoutMs ?? CONNECT_TIMEOUT_MS));
       req.on('socket', (socket) => {
         socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
       });

@@ -137,6 +137,11 @@ export interface AppRegistered { app: App; secret: string }
 export interface AppRotated { app: App; secret: string; previousValidUntil: string }
 /** deactivate/activate: `changed` is false when the app was already in that state. */
 export interface AppStateChange { app: App; changed: boolean }
+/**
+ * An app or agent deleted (`changed` false: it was already, and nothing was to purge).
+ * `historyKept`: its events are still in history; `purgedEvents`: how many went now.
+ */
+export interface Deleted { id: string; org: string; deletedAt: string; historyKept: boolean; purgedEvents: number; changed: boolean }
 export interface AppCredentials { appId: string; key: string; secret: string }
 export interface OrgList { orgs: Org[] }
 export interface OrgEnvelope { org: Org }

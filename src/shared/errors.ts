@@ -10,6 +10,8 @@ export const ERRORS = {
   insufficient_scope: { http: 403, exit: 4, ws: 4009 },
   not_found: { http: 404, exit: 3, ws: 4001 },
   conflict: { http: 409, exit: 5, ws: 4003 },
+  /** An app that was deleted (its id stays taken while its history is kept). */
+  app_deleted: { http: 410, exit: 3, ws: 4001 },
   payload_too_large: { http: 413, exit: 2, ws: null },
   rate_limited: { http: 429, exit: 1, ws: 4301 },
   over_quota: { http: 403, exit: 1, ws: 4004 },

@@ -277,6 +277,10 @@ export const EventStreamQuery = z.strictObject({
 });
 export type EventStreamQuery = z.infer<typeof EventStreamQuery>;
 
+/** `DELETE` of an app or agent: `?purge=true` deletes its history too. */
+export const DeleteQuery = z.strictObject({ purge: z.enum(['true', 'false']).optional() });
+export type DeleteQuery = z.infer<typeof DeleteQuery>;
+
 export const ConnectionsQuery = z.strictObject({ app: slug('app id').optional() });
 export type ConnectionsQuery = z.infer<typeof ConnectionsQuery>;
 

@@ -106,3 +106,50 @@ describe('relay agents', () => {
     });
   });
 });
+
+describe('relay agents delete', () => {
+  it('deletes only a deactivated agent, never the last one an allowlist names, and fails the events still waiting for it', async () => {
+    const daemon = await startDaemon();
+    const appToken = (await relay(['apps', 'register', '--id', 'acme-pm', '--name', 'Acme PM', '-q'], { daemon })).stdout.trim();
+    await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '-q'], { daemon });
+    await relay(['agents', 'register', '--id', 'hermes', '--name', 'Hermes', '-q'], { daemon });
+    expect((await relay(['apps', 'allow', 'acme-pm', 'athena'], { daemon })).exitCode).toBe(0);
+    const app = await connectOk(daemon, appToken);
+    app.send({ type: 'event', ref: 'r1', agent: 'athena', thread: 't1', payload: { n: 1 } });
+    const accepted = await app.nextFrame();
+    expect(accepted.type).toBe('accepted');
+
+    const active = await relay(['agents', 'delete', 'athena', '--yes'], { daemon });
+    expect(active.exitCode).toBe(5);
+    expect(active.stderr).toMatch(/agent "athena" is active: deactivate it/);
+    expect((await relay(['agents', 'deactivate', 'athena', '--yes'], { daemon })).exitCode).toBe(0);
+    const only = await relay(['agents', 'delete', 'athena', '--yes'], { daemon });
+    expect(only.exitCode).toBe(5);
+    expect(only.stderr).toMatch(/only agent on the allowlist of app "acme-pm"/);
+    expect(only.stderr).toContain('relay apps allow acme-pm');
+
+    expect((await relay(['apps', 'allow', 'acme-pm', 'hermes'], { daemon })).exitCode).toBe(0);
+    const deleted = await relay(['agents', 'delete', 'athena', '--yes', '--json'], { daemon });
+    expect(deleted.exitCode, deleted.stderr).toBe(0);
+    expect(deleted.json()).toMatchObject({ id: 'athena', org: 'default', historyKept: true, purgedEvents: 0, changed: true });
+    const failed = await app.nextFrame();
+    expect(failed).toMatchObject({ type: 'failed', eventId: accepted.eventId, ref: 'r1', error: { code: 'agent_not_found', message: 'agent "athena" was deleted' } });
+
+    expect((await relay(['agents', 'show', 'athena'], { daemon })).exitCode).toBe(3);
+    expect((await relay(['apps', 'show', 'acme-pm', '--json'], { daemon })).json<{ app: { allowedAgents: string[] } }>().app.allowedAgents).toEqual(['hermes']);
+    const kept = (await relay(['events', 'list', '--agent', 'athena', '--json'], { daemon })).json<{ events: { id: string; status: string }[] }>().events;
+    expect(kept).toEqual([expect.objectContaining({ id: accepted.eventId, status: 'failed' })]);
+
+    // --purge takes the events sent to it.
+    await relay(['apps', 'disallow', 'acme-pm', 'hermes'], { daemon });
+    app.send({ type: 'event', agent: 'hermes', thread: 't2', payload: { n: 2 } });
+    expect((await app.nextFrame()).type).toBe('accepted');
+    await relay(['agents', 'deactivate', 'hermes', '--yes'], { daemon });
+    const purged = await relay(['agents', 'delete', 'hermes', '--yes', '--purge', '--json'], { daemon });
+    expect(purged.exitCode, purged.stderr).toBe(0);
+    expect(purged.json()).toMatchObject({ historyKept: false, purgedEvents: 1 });
+    expect((await relay(['events', 'list', '--agent', 'hermes', '--json'], { daemon })).json<{ events: unknown[] }>().events).toEqual([]);
+    expect((await relay(['agents', 'delete', 'hermes', '--yes'], { daemon })).exitCode).toBe(3);
+    await daemon.stop();
+  });
+});

@@ -270,3 +270,96 @@ describe('organizations', () => {
     expect(unknown.exitCode).toBe(3);
   });
 });
+
+describe('apps delete', () => {
+  it('deletes only a deactivated app, keeps its history under an id that stays taken, and frees the id with --purge', async () => {
+    const daemon = await startDaemon();
+    const { secret } = await register(daemon);
+    expect((await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '-q'], { daemon })).exitCode).toBe(0);
+    // An event for an agent that is offline: pending when the app goes.
+    const app = await connectOk(daemon, secret);
+    app.send({ type: 'event', agent: 'athena', thread: 't1', payload: { n: 1 } });
+    const accepted = await app.nextFrame();
+    expect(accepted.type).toBe('accepted');
+    const eventId = accepted.eventId as string;
+
+    const noYes = await relay(['apps', 'delete', 'acme-pm'], { daemon });
+    expect(noYes.exitCode).toBe(2);
+    expect(noYes.stderr).toContain('--yes');
+    const active = await relay(['apps', 'delete', 'acme-pm', '--yes'], { daemon });
+    expect(active.exitCode).toBe(5);
+    expect(active.stderr).toMatch(/app "acme-pm" is active: deactivate it/);
+    expect(active.stderr).toContain('relay apps deactivate acme-pm');
+    expect(active.stderr).not.toMatch(/this is a bug/);
+
+    expect((await relay(['apps', 'deactivate', 'acme-pm', '--yes'], { daemon })).exitCode).toBe(0);
+    const deleted = await relay(['apps', 'delete', 'acme-pm', '--yes', '--json'], { daemon });
+    expect(deleted.exitCode, deleted.stderr).toBe(0);
+    expect(deleted.json()).toMatchObject({ id: 'acme-pm', org: 'default', historyKept: true, purgedEvents: 0, changed: true });
+    expect((await relay(['apps', 'list', '--json'], { daemon })).json<{ apps: AppJson[] }>().apps).toEqual([]);
+
+    const shown = await relay(['apps', 'show', 'acme-pm'], { daemon });
+    expect(shown.exitCode).toBe(3);
+    expect(shown.stderr).toMatch(/app "acme-pm" was deleted on \d{4}-/);
+    expect(shown.stderr).toContain('relay events list --app acme-pm');
+    const handshake = await connect(daemon, secret);
+    expect(handshake.ok).toBe(false);
+
+    // History stays, in the organization's list and the app's; the pending event failed.
+    const all = (await relay(['events', 'list', '--json'], { daemon })).json<{ events: { id: string; status: string }[] }>().events;
+    expect(all).toEqual([expect.objectContaining({ id: eventId, status: 'failed' })]);
+    const ofApp = (await relay(['events', 'list', '--app', 'acme-pm', '--json'], { daemon })).json<{ events: { id: string }[] }>().events;
+    expect(ofApp.map((e) => e.id)).toEqual([eventId]);
+    const event = (await relay(['events', 'show', eventId, '--json'], { daemon })).json<{ event: { error: { code: string }; timeline: { type: string }[] } }>().event;
+    expect(event.error.code).toBe('app_deleted');
+
+    // The id is not handed to a new app that would read that history.
+    const again = await relay(['apps', 'register', '--id', 'acme-pm', '--name', 'New PM'], { daemon });
+    expect(again.exitCode).toBe(5);
+    expect(again.stderr).toMatch(/belonged to an app deleted on .*history is kept/);
+    expect(again.stderr).toContain('relay apps delete acme-pm --purge');
+
+    // Deleting again changes nothing (a script may retry); --purge then takes the history.
+    const retry = await relay(['apps', 'delete', 'acme-pm', '--yes', '--json'], { daemon });
+    expect(retry.exitCode, retry.stderr).toBe(0);
+    expect(retry.json()).toMatchObject({ changed: false, historyKept: true });
+    const purged = await relay(['apps', 'delete', 'acme-pm', '--yes', '--purge', '--json'], { daemon });
+    expect(purged.exitCode, purged.stderr).toBe(0);
+    expect(purged.json()).toMatchObject({ changed: true, historyKept: false, purgedEvents: 1 });
+    expect((await relay(['events', 'list', '--json'], { daemon })).json<{ events: unknown[] }>().events).toEqual([]);
+    expect((await relay(['events', 'show', eventId], { daemon })).exitCode).toBe(3);
+
+    const fresh = await relay(['apps', 'register', '--id', 'acme-pm', '--name', 'New PM', '--json'], { daemon });
+    expect(fresh.exitCode, fresh.stderr).toBe(0);
+    expect((await relay(['events', 'list', '--app', 'acme-pm', '--json'], { daemon })).json<{ events: unknown[] }>().events).toEqual([]);
+    expect((await relay(['apps', 'delete', 'no-such-app', '--yes'], { daemon })).exitCode).toBe(3);
+    await daemon.stop();
+  });
+
+  it('takes the tokens, API tokens and webhooks with the app, and --purge deletes its history at once', async () => {
+    const daemon = await startDaemon();
+    await register(daemon);
+    const token = await relay(['tokens', 'create', '--app', 'acme-pm', '--name', 'ci', '--json'], { daemon });
+    const { token: created, secret } = token.json<{ token: { id: string }; secret: string }>();
+    const published = await fetch(`${daemon.url}/api/v1/apps/acme-pm/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'e', channel: 'c', data: '{}' }),
+    });
+    expect(published.status).toBe(200);
+    expect((await relay(['apps', 'deactivate', 'acme-pm', '--yes'], { daemon })).exitCode).toBe(0);
+    const deleted = await relay(['apps', 'delete', 'acme-pm', '--purge', '--yes'], { daemon });
+    expect(deleted.exitCode, deleted.stderr).toBe(0);
+    expect(deleted.stderr).toMatch(/Deleted app acme-pm; 1 event purged/);
+    expect((await relay(['tokens', 'show', created.id], { daemon })).exitCode).toBe(3);
+    const refused = await fetch(`${daemon.url}/api/v1/apps/acme-pm/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'e', channel: 'c', data: '{}' }),
+    });
+    expect(refused.status).toBe(401);
+    // Purged: the id is free again at once.
+    expect((await relay(['apps', 'register', '--id', 'acme-pm', '--name', 'Again', '-q'], { daemon })).exitCode).toBe(0);
+    await daemon.stop();
+  });
+});

@@ -49,6 +49,34 @@ describe('usage errors', () => {
   });
 });
 
+describe('--help', () => {
+  const VERBS = [
+    'apps register', 'apps list', 'apps show', 'apps deactivate', 'apps delete', 'apps rotate', 'apps credentials',
+    'agents register', 'agents list', 'agents delete',
+    'tokens create', 'tokens list', 'tokens revoke',
+    'events list', 'events show', 'events tail',
+    'webhooks add', 'webhooks list', 'webhooks deliveries',
+    'connections list', 'connections close', 'status',
+  ];
+
+  it('ends with examples on the main verbs, as gh shows, using only flags the verb has', async () => {
+    const helps = await Promise.all(VERBS.map(async (verb) => [verb, await relay([...verb.split(' '), '--help'])] as const));
+    for (const [verb, help] of helps) {
+      expect(help.exitCode, verb).toBe(0);
+      const [, examples = ''] = help.stdout.split('\nExamples:\n');
+      const commands = examples.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+      expect(commands.length, `examples of relay ${verb}`).toBeGreaterThan(0);
+      // Each example runs this verb (maybe after another one, with &&) with flags it has.
+      expect(commands.every((c) => c.includes(`relay ${verb}`)), `${verb}: ${commands.join(' / ')}`).toBe(true);
+      for (const command of commands) {
+        const own = command.slice(command.lastIndexOf(`relay ${verb}`));
+        for (const flag of own.match(/ --?[a-z][a-z-]*/g) ?? []) expect(help.stdout, `${verb}: ${flag.trim()} in "${command}"`).toContain(`${flag.trim()}`);
+      }
+    }
+    expect(helps.find(([verb]) => verb === 'apps register')?.[1].stdout).toContain('Examples:\n  # register an app, keeping its token (shown once) in a variable\n  APP_TOKEN=$(relay apps register --id acme-pm --name "Acme PM" -q)');
+  });
+});
+
 describe('the channel secret', () => {
   it('rotate --channel-secret replaces it at once and keeps the key', async () => {
     const daemon = await startDaemon();

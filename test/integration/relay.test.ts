@@ -388,3 +388,37 @@ describe('relay events tail and relay connections', () => {
     expect((await relay(['connections', 'close', 'conn_nothere12345678', '--yes'], { daemon })).exitCode).toBe(3);
   });
 });
+
+describe('events list paging', () => {
+  it('pages with --before, and a full page prints the next page\'s command on stderr', async () => {
+    const { daemon, appToken } = await setup();
+    const app = await connectOk(daemon, appToken);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await sendEvent(app, { agent: 'athena', thread: 'paging', payload: i }));
+    const [oldest, middle, newest] = ids as [string, string, string];
+
+    const first = await relay(['events', 'list', '--thread', 'paging', '--limit', '2'], { daemon });
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(first.stdout).toContain(newest);
+    expect(first.stdout).toContain(middle);
+    expect(first.stdout).not.toContain(oldest);
+    expect(first.stderr).toContain(`more: relay events list --thread paging --limit 2 --before ${middle}`);
+
+    const command = /more: relay (.*)/.exec(first.stderr)?.[1]?.split(' ') ?? [];
+    const second = await relay(command, { daemon });
+    expect(second.exitCode, second.stderr).toBe(0);
+    expect(second.stdout).toContain(oldest);
+    expect(second.stdout).not.toContain(middle);
+    expect(second.stderr).not.toContain('more:');
+
+    const json = await relay(['events', 'list', '--before', newest, '--json'], { daemon });
+    expect(json.exitCode, json.stderr).toBe(0);
+    expect(json.json<{ events: { id: string }[]; next: string | null }>()).toEqual({ events: [expect.objectContaining({ id: middle }), expect.objectContaining({ id: oldest })], next: null });
+    expect(json.stderr).toBe('');
+
+    const bad = await relay(['events', 'list', '--before', 'yesterday'], { daemon });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('invalid --before "yesterday"');
+    await daemon.stop();
+  });
+});

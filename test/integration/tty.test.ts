@@ -33,6 +33,23 @@ describe('on a terminal', () => {
     expect((await relay(['apps', 'show', 'acme-pm', '--json'], { daemon })).json<{ app: { status: string } }>().app.status).toBe('inactive');
   });
 
+  it('apps delete asks first, saying what goes, and a "no" changes nothing', async () => {
+    const daemon = await startDaemon();
+    await relay(['apps', 'register', '--id', 'acme-pm', '--name', 'Acme PM', '-q'], { daemon });
+    await relay(['apps', 'deactivate', 'acme-pm', '--yes'], { daemon });
+    const no = relayOnTty(['apps', 'delete', 'acme-pm'], { daemon });
+    await no.waitFor(/Delete app acme-pm\? Its tokens and webhooks go;\s+its history is kept/);
+    no.type('n\r');
+    expect(await no.exited).toBe(0);
+    expect((await relay(['apps', 'show', 'acme-pm'], { daemon })).exitCode).toBe(0);
+
+    const yes = relayOnTty(['apps', 'delete', 'acme-pm', '--purge'], { daemon });
+    await yes.waitFor(/Delete app acme-pm and purge its history\?\s+This cannot be undone/);
+    yes.type('y\r');
+    expect(await yes.exited).toBe(0);
+    expect((await relay(['apps', 'show', 'acme-pm'], { daemon })).exitCode).toBe(3);
+  });
+
   it('tables flag what needs attention in colour, and NO_COLOR turns colour off', async () => {
     const daemon = await startDaemon();
     await relay(['apps', 'register', '--id', 'acme-pm', '--name', 'Acme PM', '-q'], { daemon });

@@ -17,6 +17,7 @@ import type {
   AppRecord,
   AppTokenRecord,
   AuditRecord,
+  DeletedAppRecord,
   OrgRecord,
   Store,
   WebhookAttemptRecord,
@@ -265,6 +266,18 @@ const toAudit = (row: AuditRow): AuditRecord => ({
 });
 
 /** A row with the same key is there already. Other constraint failures (a missing organization, say) are bugs: core checks those first, and they stay errors. */
+interface DeletedAppRow {
+  org: string;
+  id: string;
+  name: string;
+  deleted_at: number;
+  purged_at: number | null;
+}
+
+function toDeletedApp(row: DeletedAppRow): DeletedAppRecord {
+  return { org: row.org, id: row.id, name: row.name, deletedAt: row.deleted_at, purgedAt: row.purged_at };
+}
+
 function isDuplicate(err: unknown): boolean {
   return err instanceof Database.SqliteError && (err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || err.code === 'SQLITE_CONSTRAINT_UNIQUE');
 }
@@ -352,7 +365,8 @@ export class SqliteStore implements Store {
       insertOrg: db.prepare('INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)'),
       listApps: db.prepare<[], AppRow>('SELECT * FROM apps ORDER BY org, id'),
       listAppsOfOrg: db.prepare<[string], AppRow>('SELECT * FROM apps WHERE org = ? ORDER BY id'),
-      appIdsOfOrg: db.prepare<[string], { id: string }>('SELECT id FROM apps WHERE org = ?'),
+      // With the deleted apps whose history is kept (see migration 12).
+      appIdsOfOrg: db.prepare<[string, string], { id: string }>('SELECT id FROM apps WHERE org = ? UNION SELECT id FROM deleted_apps WHERE org = ? AND purged_at IS NULL'),
       getApp: db.prepare<[string, string], AppRow>('SELECT * FROM apps WHERE org = ? AND id = ?'),
       getAppByChannelKey: db.prepare<[string], AppRow>('SELECT * FROM apps WHERE channel_key = ?'),
       anyChannelSecret: db.prepare<[], { channel_secret_enc: string }>('SELECT channel_secret_enc FROM apps LIMIT 1'),
@@ -455,6 +469,34 @@ export class SqliteStore implements Store {
         `INSERT INTO audit (id, at, actor, action, org, target_type, target_id, details)
          VALUES (@id, @at, @actor, @action, @org, @targetType, @targetId, @details)`,
       ),
+      getDeletedApp: db.prepare<[string, string], DeletedAppRow>('SELECT * FROM deleted_apps WHERE org = ? AND id = ?'),
+      rememberDeletedApp: db.prepare(
+        `INSERT INTO deleted_apps (org, id, name, deleted_at, purged_at) VALUES (@org, @id, @name, @deletedAt, @purgedAt)
+         ON CONFLICT (org, id) DO UPDATE SET name = excluded.name, deleted_at = excluded.deleted_at, purged_at = excluded.purged_at`,
+      ),
+      markDeletedAppPurged: db.prepare('UPDATE deleted_apps SET purged_at = ? WHERE org = ? AND id = ?'),
+      deleteAppRows: [
+        'DELETE FROM webhooks WHERE org = ? AND app_id = ?',
+        'DELETE FROM api_tokens WHERE org = ? AND app_id = ?',
+        'DELETE FROM app_tokens WHERE org = ? AND app_id = ?',
+        'DELETE FROM app_allowed_agents WHERE org = ? AND app_id = ?',
+        'DELETE FROM apps WHERE org = ? AND id = ?',
+      ].map((sql) => db.prepare<[string, string]>(sql)),
+      purgeAppTimelines: db.prepare<[string, string]>('DELETE FROM event_timeline WHERE event_id IN (SELECT id FROM events WHERE org = ? AND app_id = ?)'),
+      purgeAppEvents: db.prepare<[string, string]>('DELETE FROM events WHERE org = ? AND app_id = ?'),
+      appsAllowingAgent: db.prepare<[string, string], { app_id: string; allowed: number }>(
+        `SELECT a.app_id, (SELECT count(*) FROM app_allowed_agents b WHERE b.org = a.org AND b.app_id = a.app_id) AS allowed
+         FROM app_allowed_agents a WHERE a.org = ? AND a.agent_id = ? ORDER BY a.app_id`,
+      ),
+      deleteAgentRows: [
+        'DELETE FROM agent_tokens WHERE org = ? AND agent_id = ?',
+        'DELETE FROM app_allowed_agents WHERE org = ? AND agent_id = ?',
+        'DELETE FROM agents WHERE org = ? AND id = ?',
+      ].map((sql) => db.prepare<[string, string]>(sql)),
+      purgeAgentTimelines: db.prepare<[string, string]>(
+        "DELETE FROM event_timeline WHERE event_id IN (SELECT id FROM events WHERE org = ? AND kind = 'agent' AND agent = ?)",
+      ),
+      purgeAgentEvents: db.prepare<[string, string]>("DELETE FROM events WHERE org = ? AND kind = 'agent' AND agent = ?"),
       listAudit: db.prepare<[number, number], AuditRow>('SELECT * FROM audit WHERE at >= ? ORDER BY seq DESC LIMIT ?'),
     };
   }
@@ -686,6 +728,59 @@ export class SqliteStore implements Store {
     return this.#stmts.agentTokensInGrace.all(now).map(toAgentToken);
   }
 
+  async deleteApp(org: string, id: string, options: { at: number; purge: boolean }, audit: AuditRecord): Promise<{ deleted: DeletedAppRecord; purgedEvents: number } | null> {
+    const s = this.#stmts;
+    return this.#db.transaction(() => {
+      const app = s.getApp.get(org, id);
+      if (!app) return null;
+      for (const statement of s.deleteAppRows) statement.run(org, id);
+      const deleted: DeletedAppRecord = { org, id, name: app.name, deletedAt: options.at, purgedAt: options.purge ? options.at : null };
+      s.rememberDeletedApp.run(deleted);
+      const purgedEvents = options.purge ? this.#purgeApp(org, id) : 0;
+      this.#audit(audit);
+      return { deleted, purgedEvents };
+    })();
+  }
+
+  async getDeletedApp(org: string, id: string): Promise<DeletedAppRecord | null> {
+    const row = this.#stmts.getDeletedApp.get(org, id);
+    return row ? toDeletedApp(row) : null;
+  }
+
+  async purgeDeletedApp(org: string, id: string, at: number, audit: AuditRecord): Promise<{ deleted: DeletedAppRecord; purgedEvents: number } | null> {
+    const s = this.#stmts;
+    return this.#db.transaction(() => {
+      if (s.markDeletedAppPurged.run(at, org, id).changes === 0) return null;
+      const purgedEvents = this.#purgeApp(org, id);
+      this.#audit(audit);
+      return { deleted: toDeletedApp(s.getDeletedApp.get(org, id) as DeletedAppRow), purgedEvents };
+    })();
+  }
+
+  #purgeApp(org: string, id: string): number {
+    this.#stmts.purgeAppTimelines.run(org, id);
+    return this.#stmts.purgeAppEvents.run(org, id).changes;
+  }
+
+  async deleteAgent(org: string, id: string, options: { purge: boolean }, audit: AuditRecord): Promise<{ purgedEvents: number } | null> {
+    const s = this.#stmts;
+    return this.#db.transaction(() => {
+      if (!s.getAgent.get(org, id)) return null;
+      for (const statement of s.deleteAgentRows) statement.run(org, id);
+      let purgedEvents = 0;
+      if (options.purge) {
+        s.purgeAgentTimelines.run(org, id);
+        purgedEvents = s.purgeAgentEvents.run(org, id).changes;
+      }
+      this.#audit(audit);
+      return { purgedEvents };
+    })();
+  }
+
+  async appsAllowingAgent(org: string, agentId: string): Promise<{ appId: string; allowed: number }[]> {
+    return this.#stmts.appsAllowingAgent.all(org, agentId).map((row) => ({ appId: row.app_id, allowed: row.allowed }));
+  }
+
   async listAllowedAgents(org: string, appId: string): Promise<string[]> {
     return this.#stmts.listAllowed.all(org, appId).map((row) => row.agent_id);
   }
@@ -765,7 +860,7 @@ export class SqliteStore implements Store {
   async queryEvents(org: string, query: EventQuery): Promise<EventRecord[]> {
     if (query.appId !== undefined) return this.#queryApp(org, query.appId, query).map(toEvent);
     // No index by organization alone (see migration 9): the newest of each of its apps, merged.
-    const rows = this.#stmts.appIdsOfOrg.all(org).flatMap(({ id }) => this.#queryApp(org, id, query));
+    const rows = this.#stmts.appIdsOfOrg.all(org, org).flatMap(({ id }) => this.#queryApp(org, id, query));
     return rows
       .sort((a, b) => (a.id < b.id ? 1 : -1))
       .slice(0, query.limit)

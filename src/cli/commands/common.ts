@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import type { Context, GlobalOptions } from '../context.js';
 
 /**
@@ -32,6 +32,24 @@ export const collect = (value: string, previous: string[]): string[] => [...prev
 
 const RELAY_URL_FLAG = '--relay-url <url>';
 
+/** The kinds of id that shell completion can offer (`relay __complete KIND` lists them). */
+export const ID_KINDS = ['apps', 'agents', 'tokens', 'webhooks', 'connections', 'events'] as const;
+export type IdKind = (typeof ID_KINDS)[number];
+
+/** A positional argument that is the id of a `kind`: the completion scripts offer relayd's ids there. */
+export class IdArgument extends Argument {
+  readonly kind: IdKind;
+
+  constructor(kind: IdKind, name: string, description: string) {
+    super(name, description);
+    this.kind = kind;
+  }
+}
+
+export function idArgument(kind: IdKind, name: string, description: string): IdArgument {
+  return new IdArgument(kind, name, description);
+}
+
 export function withOrg(cmd: Command): Command {
   return cmd.addOption(new Option('--org <org>', 'organization').default('default'));
 }
@@ -61,6 +79,20 @@ export function act<O>(
     const [module, { createContext, systemIO }] = await Promise.all([load(), import('../context.js')]);
     await module.run(toOptions(cmd.processedArgs as string[], flags), createContext(globals, systemIO()));
   };
+}
+
+/**
+ * Adds the "Examples:" section (gh's) to the --help of every command `examples` names by
+ * path (`apps register`); a path that is not a command throws, so the table cannot drift.
+ */
+export function withExamples(program: Command, examples: Record<string, string[]>): Command {
+  for (const [path, lines] of Object.entries(examples)) {
+    let cmd: Command | undefined = program;
+    for (const name of path.split(' ')) cmd = cmd?.commands.find((c) => c.name() === name);
+    if (!cmd) throw new Error(`examples for "${path}", which is not a command`);
+    cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}`);
+  }
+  return program;
 }
 
 export const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);

@@ -276,4 +276,23 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE event_timeline ADD COLUMN latency_ms INTEGER;
     `,
   },
+  {
+    version: 12,
+    name: 'deleted apps',
+    sql: `
+      -- Apps can now be deleted (only inactive ones). Their history stays unless it is purged,
+      -- so the id is remembered: it is not handed to a new app that would then read the old
+      -- app's events (unless the history was purged, purged_at set). An organization's history
+      -- is read per app id (migration 9): the ids of deleted apps whose history is kept count.
+      -- Written to apply whether or not migration 11 ran before it.
+      CREATE TABLE deleted_apps (
+        org TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        deleted_at INTEGER NOT NULL,
+        purged_at INTEGER,
+        PRIMARY KEY (org, id)
+      ) STRICT;
+    `,
+  },
 ];

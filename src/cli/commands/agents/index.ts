@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { act, leaf, str, withOrg, withQuiet } from '../common.js';
+import { act, idArgument, leaf, str, withOrg, withQuiet } from '../common.js';
 
 export function agentsCommand(program: Command): void {
   const agents = program.command('agents').description('register and manage agents (services that receive events and reply)');
@@ -13,20 +13,26 @@ export function agentsCommand(program: Command): void {
   withOrg(leaf(agents, 'list', 'list agents with their status and connections')).action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string })));
 
   withOrg(leaf(agents, 'show', 'show an agent and its connection status'))
-    .argument('<id>', 'agent id')
+    .addArgument(idArgument('agents', '<id>', 'agent id'))
     .action(act(() => import('./show.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
 
   withQuiet(withOrg(leaf(agents, 'rotate', 'issue a new agent token; the old one works until the grace period ends')))
-    .argument('<id>', 'agent id')
+    .addArgument(idArgument('agents', '<id>', 'agent id'))
     .option('--grace <duration>', 'how long the old token keeps working (90s, 15m, 1h, 30d; default 1h)')
     .action(act(() => import('./rotate.js'), ([id], f) => ({ org: f.org as string, id: id as string, grace: str(f.grace), quiet: f.quiet === true })));
 
   withOrg(leaf(agents, 'deactivate', 'cut an agent off: refuse its token and close its connections (4003)'))
-    .argument('<id>', 'agent id')
+    .addArgument(idArgument('agents', '<id>', 'agent id'))
     .option('-y, --yes', 'do not ask for confirmation')
     .action(act(() => import('./deactivate.js'), ([id], f) => ({ org: f.org as string, id: id as string, yes: f.yes === true })));
 
+  withOrg(leaf(agents, 'delete', 'delete a deactivated agent: its tokens, and its place on allowlists; its events are kept unless --purge'))
+    .addArgument(idArgument('agents', '<id>', 'agent id'))
+    .option('--purge', 'delete the events sent to it too')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(act(() => import('./delete.js'), ([id], f) => ({ org: f.org as string, id: id as string, purge: f.purge === true, yes: f.yes === true })));
+
   withOrg(leaf(agents, 'activate', 'let a deactivated agent connect again'))
-    .argument('<id>', 'agent id')
+    .addArgument(idArgument('agents', '<id>', 'agent id'))
     .action(act(() => import('./activate.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
 }

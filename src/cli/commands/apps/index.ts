@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { CHANNEL_LIMIT_KEYS } from '../../../shared/protocol/pusher.js';
 import { RATE_LIMIT_PROFILES } from '../../../shared/rate-limits.js';
-import { act, collect, leaf, str, withOrg, withQuiet } from '../common.js';
+import { act, collect, idArgument, leaf, str, withOrg, withQuiet } from '../common.js';
 
 const KEY_HELP = 'the channel key to use, e.g. your Pusher or soketi app key, so clients need no change (1-100 printable ASCII, no spaces or : / ? # %)';
 const SECRET_HELP =
@@ -26,11 +26,11 @@ export function appsCommand(program: Command): void {
   withOrg(leaf(apps, 'list', 'list apps with their status and connections')).action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string })));
 
   withOrg(leaf(apps, 'show', 'show an app, its connection status and recent events'))
-    .argument('<id>', 'app id')
+    .addArgument(idArgument('apps', '<id>', 'app id'))
     .action(act(() => import('./show.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
 
   withOrg(leaf(apps, 'update', 'change an app'))
-    .argument('<id>', 'app id')
+    .addArgument(idArgument('apps', '<id>', 'app id'))
     .option('--name <name>', 'new display name')
     .option('--description <text>', 'new description')
     .option('--rate-limit <profile>', `the app's rate limit, which its signed Pusher requests and its tokens without a limit of their own share (${Object.keys(RATE_LIMIT_PROFILES).join(', ')})`)
@@ -55,16 +55,22 @@ export function appsCommand(program: Command): void {
     );
 
   withOrg(leaf(apps, 'deactivate', "cut an app off: refuse its token and close its connections (4003)"))
-    .argument('<id>', 'app id')
+    .addArgument(idArgument('apps', '<id>', 'app id'))
     .option('-y, --yes', 'do not ask for confirmation')
     .action(act(() => import('./deactivate.js'), ([id], f) => ({ org: f.org as string, id: id as string, yes: f.yes === true })));
 
+  withOrg(leaf(apps, 'delete', 'delete a deactivated app: its tokens, webhooks and allowlist; its history is kept unless --purge'))
+    .addArgument(idArgument('apps', '<id>', 'app id'))
+    .option('--purge', "delete the app's event history too (and free its id)")
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(act(() => import('./delete.js'), ([id], f) => ({ org: f.org as string, id: id as string, purge: f.purge === true, yes: f.yes === true })));
+
   withOrg(leaf(apps, 'activate', 'let a deactivated app connect again'))
-    .argument('<id>', 'app id')
+    .addArgument(idArgument('apps', '<id>', 'app id'))
     .action(act(() => import('./activate.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
 
   withQuiet(withOrg(leaf(apps, 'rotate', 'issue a new app token; the old one works until the grace period ends')))
-    .argument('<id>', 'app id')
+    .addArgument(idArgument('apps', '<id>', 'app id'))
     .option('--grace <duration>', 'how long the old token keeps working (90s, 15m, 1h, 30d; default 1h)')
     .option('--channel-secret', 'replace the channel secret (Pusher SDKs, webhook signatures) instead, at once')
     .action(
@@ -72,17 +78,17 @@ export function appsCommand(program: Command): void {
     );
 
   withOrg(leaf(apps, 'credentials', "show the app's Pusher-style key and secret, for channel SDKs"))
-    .argument('<id>', 'app id')
+    .addArgument(idArgument('apps', '<id>', 'app id'))
     .option('--env', 'print them as shell exports (PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET), for eval "$(relay apps credentials ID --env)"')
     .action(act(() => import('./credentials.js'), ([id], f) => ({ org: f.org as string, id: id as string, env: f.env === true })));
 
   withOrg(leaf(apps, 'allow', "add agents to the app's allowlist (an empty list allows every agent of the organization)"))
-    .argument('<id>', 'app id')
-    .argument('<agent...>', 'agent ids')
+    .addArgument(idArgument('apps', '<id>', 'app id'))
+    .addArgument(idArgument('agents', '<agent...>', 'agent ids'))
     .action(act(() => import('./allow.js'), ([id, agents], f) => ({ org: f.org as string, id: id as string, agents: agents as unknown as string[], allow: true })));
 
   withOrg(leaf(apps, 'disallow', "remove agents from the app's allowlist"))
-    .argument('<id>', 'app id')
-    .argument('<agent...>', 'agent ids')
+    .addArgument(idArgument('apps', '<id>', 'app id'))
+    .addArgument(idArgument('agents', '<agent...>', 'agent ids'))
     .action(act(() => import('./allow.js'), ([id, agents], f) => ({ org: f.org as string, id: id as string, agents: agents as unknown as string[], allow: false })));
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { act, leaf, str, withOrg } from '../common.js';
+import { act, idArgument, leaf, str, withOrg } from '../common.js';
 
 const STATUSES = 'pending, delivered, failed or rejected';
 
@@ -13,8 +13,10 @@ export function eventsCommand(program: Command): void {
     .option('--status <status>', `only events with this status (${STATUSES})`)
     .option('--since <duration>', 'only events this recent (90s, 15m, 1h, 30d)')
     .option('--limit <n>', 'at most this many events (1-1000)', '50')
+    .option('--before <event-id>', 'only events older than this one: the next page after a full one (its last id)')
     .action(
       act(() => import('./list.js'), (_, f) => ({
+        before: str(f.before),
         org: f.org as string,
         app: str(f.app),
         agent: str(f.agent),
@@ -26,7 +28,7 @@ export function eventsCommand(program: Command): void {
     );
 
   leaf(events, 'show', 'one event with its payload, reply and timeline')
-    .argument('<event-id>', 'the event id (evt_...)')
+    .addArgument(idArgument('events', '<event-id>', 'the event id (evt_...)'))
     .action(act(() => import('./show.js'), ([id]) => ({ id: id as string })));
 
   withOrg(leaf(events, 'tail', 'follow events live: a row per change, channel publishes included (one JSON object a line with --json)'))

@@ -12,9 +12,11 @@ export function checkStatus(value: string | undefined): string | undefined {
   throw new RelayError('invalid_request', `invalid --status "${value}": use one of ${EVENT_STATUSES.join(', ')}`);
 }
 
-export function checkEventId(value: string): string {
+/** `flag`: the flag that took it (`--before`), for the message. */
+export function checkEventId(value: string, flag?: string): string {
   if (looksLikeSecret(value)) throw new RelayError('invalid_request', 'that looks like a secret, not an event id');
-  if (!/^evt_[0-9A-Z]{26}$/.test(value)) throw new RelayError('invalid_request', `invalid event id "${value}": event ids are evt_ and 26 characters`);
+  const what = flag === undefined ? 'event id' : `${flag}`;
+  if (!/^evt_[0-9A-Z]{26}$/.test(value)) throw new RelayError('invalid_request', `invalid ${what} "${value}": event ids are evt_ and 26 characters`);
   return value;
 }
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { act, collect, leaf, str, withOrg, withQuiet } from '../common.js';
+import { act, collect, idArgument, leaf, str, withOrg, withQuiet } from '../common.js';
 
 export function tokensCommand(program: Command): void {
   const tokens = program.command('tokens').description('scoped API tokens for the HTTP API');
@@ -29,15 +29,15 @@ export function tokensCommand(program: Command): void {
     .action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string, app: str(f.app) })));
 
   leaf(tokens, 'show', 'show a token (by id, never by secret)')
-    .argument('<token-id>', 'the token id (tok_...)')
+    .addArgument(idArgument('tokens', '<token-id>', 'the token id (tok_...)'))
     .action(act(() => import('./show.js'), ([id]) => ({ id: id as string })));
 
   leaf(tokens, 'revoke', 'revoke a token at once, with no grace period')
-    .argument('<token-id>', 'the token id (tok_...)')
+    .addArgument(idArgument('tokens', '<token-id>', 'the token id (tok_...)'))
     .option('-y, --yes', 'do not ask for confirmation')
     .action(act(() => import('./revoke.js'), ([id], f) => ({ id: id as string, yes: f.yes === true })));
 
   withQuiet(leaf(tokens, 'rotate', 'same settings, new secret; the old secret is revoked at once'))
-    .argument('<token-id>', 'the token id (tok_...)')
+    .addArgument(idArgument('tokens', '<token-id>', 'the token id (tok_...)'))
     .action(act(() => import('./rotate.js'), ([id], f) => ({ id: id as string, quiet: f.quiet === true })));
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { WEBHOOK_EVENT_TYPES } from '../../../shared/webhooks.js';
-import { act, collect, leaf, str, withOrg } from '../common.js';
+import { act, collect, idArgument, leaf, str, withOrg } from '../common.js';
 
 export function webhooksCommand(program: Command): void {
   const webhooks = program.command('webhooks').description("an app's webhook endpoints and their delivery log");
@@ -16,12 +16,12 @@ export function webhooksCommand(program: Command): void {
     .action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string, app: str(f.app) })));
 
   leaf(webhooks, 'remove', 'remove a webhook; its pending deliveries are dropped')
-    .argument('<webhook-id>', 'the webhook id (wh_...)')
+    .addArgument(idArgument('webhooks', '<webhook-id>', 'the webhook id (wh_...)'))
     .option('-y, --yes', 'do not ask for confirmation')
     .action(act(() => import('./remove.js'), ([id], f) => ({ id: id as string, yes: f.yes === true })));
 
   leaf(webhooks, 'deliveries', "a webhook's newest deliveries, each attempt with its status code, duration and error")
-    .argument('<webhook-id>', 'the webhook id (wh_...)')
+    .addArgument(idArgument('webhooks', '<webhook-id>', 'the webhook id (wh_...)'))
     .option('--limit <n>', 'how many deliveries (1-1000)', '20')
     .action(act(() => import('./deliveries.js'), ([id], f) => ({ id: id as string, limit: f.limit as string })));
 }

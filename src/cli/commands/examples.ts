@@ -1,0 +1,58 @@
+/**
+ * The "Examples:" section of the main verbs' --help, as gh shows it: by command path, next
+ * to nothing else so that it reads as a page of recipes. A `#` line says what the next does.
+ * `withExamples` (common.ts) refuses a path that is not a command, so these cannot drift.
+ */
+export const EXAMPLES: Record<string, string[]> = {
+  'apps register': [
+    '# register an app, keeping its token (shown once) in a variable',
+    'APP_TOKEN=$(relay apps register --id acme-pm --name "Acme PM" -q)',
+    'relay apps register --id acme-pm --name "Acme PM" --description "project management"',
+  ],
+  'apps list': ['relay apps list', '# the ids of the apps connected now', "relay apps list --jq '.apps[] | select(.connected) | .id'"],
+  'apps show': ['relay apps show acme-pm', 'relay apps show acme-pm --jq .recentEvents'],
+  'apps deactivate': ['relay apps deactivate acme-pm', '# in a script, where nobody can answer a prompt', 'relay apps deactivate acme-pm --yes'],
+  'apps delete': [
+    'relay apps deactivate acme-pm --yes && relay apps delete acme-pm --yes',
+    '# delete its event history too, which frees the id',
+    'relay apps delete acme-pm --purge --yes',
+  ],
+  'apps rotate': [
+    '# a new app token; the old one keeps working for 15 minutes',
+    'relay apps rotate acme-pm --grace 15m',
+    'APP_TOKEN=$(relay apps rotate acme-pm -q)',
+    '# a new channel secret (Pusher SDKs, webhook signatures), at once',
+    'relay apps rotate acme-pm --channel-secret',
+  ],
+  'apps credentials': ['relay apps credentials acme-pm', 'PUSHER_SECRET=$(relay apps credentials acme-pm --jq .secret)'],
+  'agents register': [
+    'AGENT_TOKEN=$(relay agents register --id athena --name Athena -q)',
+    '# an agent that may take up to 10 minutes to reply',
+    'relay agents register --id athena --name Athena --timeout 10m',
+  ],
+  'agents list': ['relay agents list', '# the agents that are not connected', "relay agents list --jq '.agents[] | select(.connected | not) | .id'"],
+  'agents delete': ['relay agents deactivate athena --yes && relay agents delete athena --yes', 'relay agents delete athena --purge --yes'],
+  'tokens create': [
+    '# a token that can only publish, for CI, expiring in 30 days',
+    'TOKEN=$(relay tokens create --app acme-pm --name ci --scope events:publish --expires 30d -q)',
+    "relay tokens create --app acme-pm --name backend --scope 'events:*' --scope channels:read --rate-limit api-heavy",
+  ],
+  'tokens list': ['relay tokens list --app acme-pm', "relay tokens list --app acme-pm --jq '.tokens[] | select(.status == \"active\") | .id'"],
+  'tokens revoke': ['relay tokens revoke tok_4fQm8Zk2LpR7xW1a', 'relay tokens revoke tok_4fQm8Zk2LpR7xW1a --yes'],
+  'events list': [
+    'relay events list --app acme-pm --status failed --since 1h',
+    '# the next page: the id a full page ends with (relay prints the command on stderr)',
+    'relay events list --limit 1000 --before evt_01JEXAMPLE0000000000000000',
+  ],
+  'events show': ['relay events show evt_01JEXAMPLE0000000000000000', 'relay events show evt_01JEXAMPLE0000000000000000 --jq .timeline'],
+  'events tail': ['relay events tail --app acme-pm', '# failures only, one JSON object a line', 'relay events tail --status failed --json'],
+  'webhooks add': [
+    'relay webhooks add --app acme-pm --url https://example.com/relay-hooks',
+    'relay webhooks add --app acme-pm --url https://example.com/relay-hooks --event event_failed --event connection_closed',
+  ],
+  'webhooks list': ['relay webhooks list --app acme-pm'],
+  'webhooks deliveries': ['relay webhooks deliveries wh_8kTq2mZ4vN7pR1cX --limit 50'],
+  'connections list': ['relay connections list', 'relay connections list --app acme-pm'],
+  'connections close': ['relay connections close conn_9xLp3QmZ7tR2vB4k --yes'],
+  status: ['relay status', '# redraw every 2 seconds until Ctrl-C', 'relay status --watch'],
+};
