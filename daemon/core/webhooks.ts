@@ -94,9 +94,16 @@ function toDelivery(delivery: WebhookDeliveryRecord, attempts: WebhookAttemptRec
     status: delivery.status,
     createdAt: new Date(delivery.createdAt).toISOString(),
     events: delivery.eventNames,
+    channels: channelsOf(delivery.body),
     nextAttemptAt: delivery.status === 'pending' ? iso(delivery.nextAttemptAt) : null,
     attempts: attempts.map((a) => ({ at: new Date(a.at).toISOString(), statusCode: a.statusCode, durationMs: a.durationMs, error: a.error })),
   };
+}
+
+/** The channels named in a stored body (the exact bytes sent), each once, in order. */
+function channelsOf(body: string): string[] {
+  const { events } = JSON.parse(body) as { events: { channel?: unknown }[] };
+  return [...new Set(events.flatMap((e) => (typeof e.channel === 'string' ? [e.channel] : [])))];
 }
 
 /**
