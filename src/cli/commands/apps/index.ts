@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { CHANNEL_LIMIT_KEYS } from '../../../shared/protocol/pusher.js';
 import { RATE_LIMIT_PROFILES } from '../../../shared/rate-limits.js';
-import { act, collect, leaf, str, withOrg, withQuiet } from '../common.js';
+import { act, collect, leaf, str, withOrg, withQuiet, withWide } from '../common.js';
 
 export function appsCommand(program: Command): void {
   const apps = program.command('apps').description('register and manage apps (services that send events)');
@@ -12,9 +12,9 @@ export function appsCommand(program: Command): void {
     .option('--description <text>', 'what the app is')
     .action(act(() => import('./register.js'), (_, f) => ({ org: f.org as string, id: str(f.id), name: str(f.name), description: str(f.description), quiet: f.quiet === true })));
 
-  withOrg(leaf(apps, 'list', 'list apps with their status and connections')).action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string })));
+  withWide(withOrg(leaf(apps, 'list', 'list apps with their status and connections'))).action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string })));
 
-  withOrg(leaf(apps, 'show', 'show an app, its connection status and recent events'))
+  withWide(withOrg(leaf(apps, 'show', 'show an app, its connection status and recent events')))
     .argument('<id>', 'app id')
     .action(act(() => import('./show.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
 

@@ -1,8 +1,8 @@
 import { parseDuration } from '../../../shared/duration.js';
 import type { Context } from '../../context.js';
 import { checkLimit } from '../checks.js';
-import { note, print, styles, table, when } from '../../output.js';
-import { checkFilters, checkStatus, latency, route, statusCell } from './shared.js';
+import { note, print, styles, table } from '../../output.js';
+import { EVENT_COLUMNS, checkFilters, checkStatus, eventRow } from './shared.js';
 
 export interface Options {
   org: string;
@@ -28,19 +28,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
         return;
       }
       const s = await styles(ctx);
-      await table(
-        ctx,
-        ['ID', 'WHEN', 'ROUTE', 'THREAD', 'NAME', 'STATUS', 'LATENCY'],
-        result.events.map((e) => [
-          e.id,
-          ctx.io.isStdoutTTY ? when(e.createdAt) : e.createdAt,
-          route(e),
-          e.thread ?? '-',
-          e.name ?? '-',
-          statusCell(s, e.status),
-          latency(e.latencyMs),
-        ]),
-      );
+      await table(ctx, EVENT_COLUMNS, result.events.map((e) => eventRow(ctx, s, e)));
       if (result.next !== null) note(ctx, `More events are older than these: raise --limit, or narrow with --since or the filters.`);
     },
   });

@@ -2,7 +2,8 @@ import type { Event } from '../../../shared/api.js';
 import { RelayError } from '../../../shared/errors.js';
 import { looksLikeSecret } from '../../../shared/ids.js';
 import { checkId } from '../checks.js';
-import type { Styled, Styles } from '../../output.js';
+import type { Context } from '../../context.js';
+import { arrow, column, duration, time, type Cell, type Column, type Styles } from '../../output.js';
 
 export const EVENT_STATUSES = ['pending', 'delivered', 'failed', 'rejected'] as const;
 
@@ -23,19 +24,15 @@ export function checkFilters(opts: { app?: string | undefined; agent?: string | 
   if (opts.agent !== undefined) checkId(opts.agent, 'an agent id');
 }
 
-/** Failed and rejected stand out on a terminal; pending is dim. */
-export function statusCell(s: Styles, status: Event['status']): Styled {
-  if (status === 'failed' || status === 'rejected') return s.red(status);
-  if (status === 'pending') return s.yellow(status);
-  return s.green(status);
+/** The columns of an events table; `eventRow` fills them (list, and tail's lines). */
+export const EVENT_COLUMNS: Column[] = [column.id('ID'), column.fixed('WHEN'), column.text('ROUTE'), column.text('THREAD'), column.text('NAME'), column.fixed('STATUS'), column.fixed('LATENCY')];
+
+/** One event as a row of EVENT_COLUMNS: the route is app → agent (or channels), two fields when piped. */
+export function eventRow(ctx: Context, s: Styles, e: Event): Cell[] {
+  return [e.id, time(ctx, e.createdAt, 'ago'), arrow(e.appId, target(e)), e.thread ?? '-', e.name ?? '-', s.status(e.status), duration(e.latencyMs)];
 }
 
-export function latency(ms: number | null): string {
-  if (ms === null) return '-';
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
-
-/** Where an event went: `app → agent` for the agent relay, the channels for a publish. */
-export function route(e: Event): string {
-  return e.kind === 'agent' ? `${e.appId} → ${e.agent ?? '?'}` : `${e.appId} → ${(e.channels ?? []).join(',')}`;
+/** Where an event went: its agent, or the channels of a publish. */
+export function target(e: Event): string {
+  return e.kind === 'agent' ? (e.agent ?? '?') : (e.channels ?? []).join(',');
 }

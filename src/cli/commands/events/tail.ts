@@ -1,7 +1,7 @@
 import type { EventChange } from '../../../shared/api.js';
 import type { Context } from '../../context.js';
-import { fmt, line, note, printLine, styles } from '../../output.js';
-import { checkFilters, checkStatus, latency, route, statusCell } from './shared.js';
+import { duration, fmt, line, note, printLine, styles, time } from '../../output.js';
+import { checkFilters, checkStatus, target } from './shared.js';
 
 export interface Options {
   org: string;
@@ -22,8 +22,8 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       return;
     }
     const e = change.event;
-    const took = e.latencyMs !== null && e.status !== 'pending' ? `  ${latency(e.latencyMs)}` : '';
-    line(ctx, fmt`${s.dim(change.at.slice(11, 23))}  ${e.id}  ${change.type.padEnd(11)}  ${statusCell(s, e.status)}${' '.repeat(9 - e.status.length)}  ${route(e)}  ${e.thread ?? ''}${took}`);
+    const took = e.latencyMs !== null && e.status !== 'pending' ? `  ${duration(e.latencyMs)}` : '';
+    line(ctx, fmt`${s.dim(time(ctx, change.at, 'clock'))}  ${e.id}  ${change.type.padEnd(11)}  ${s.status(e.status)}${' '.repeat(9 - e.status.length)}  ${e.appId} → ${target(e)}  ${e.thread ?? ''}${took}`);
   };
   const abort = new AbortController();
   const stop = (): void => abort.abort();
