@@ -134,14 +134,14 @@ const STATUS_COLOURS: Record<string, 'green' | 'red' | 'yellow' | 'dim'> = {
   inactive: 'yellow',
   new: 'dim',
   no: 'dim',
-  never: 'dim',
 };
 
 function withStatus(paints: Omit<Styles, 'status'>): Styles {
   return {
     ...paints,
     status: (word) => {
-      const colour = STATUS_COLOURS[word];
+      // Own keys only: a word from relayd such as `constructor` is no colour.
+      const colour = Object.hasOwn(STATUS_COLOURS, word) ? STATUS_COLOURS[word] : undefined;
       return colour === undefined ? new Styled(safe(word)) : paints[colour](word);
     },
   };

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Context } from '../../src/cli/context.js';
-import { column, details, fmt, line, note, styles, table } from '../../src/cli/output.js';
+import { arrow, column, details, fmt, line, note, styles, table } from '../../src/cli/output.js';
 import { sanitize } from '../../src/cli/sanitize.js';
 
 const ESC = '\u001b';
@@ -80,6 +80,25 @@ describe('the writers of output.ts', () => {
     expect(stdout()).toContain(`${ESC}[2m12:00${ESC}[22m  a^Ib^Jc^[[2J\n`);
     expect(stderr()).toBe('a^Ib^Jc^[[2J\n');
     expect(stdout()).not.toContain(`${ESC}[2J`);
+  });
+
+  it('colour status words from one map, and any other word plain', async () => {
+    const s = await styles(capture({ tty: true, color: true }).ctx);
+    expect(s.status('delivered').text).toBe(`${ESC}[32mdelivered${ESC}[39m`);
+    expect(s.status('revoked').text).toBe(`${ESC}[31mrevoked${ESC}[39m`);
+    expect(s.status('pending').text).toBe(`${ESC}[33mpending${ESC}[39m`);
+    expect(s.status('constructor').text).toBe('constructor');
+    expect(s.status(evil).text).toBe('a^Ib^Jc^[[2J');
+    expect((await styles(capture({ tty: true, color: false }).ctx)).status('failed').text).toBe('failed');
+  });
+
+  it('print an arrow cell as two fields when piped and as an arrow on a terminal', async () => {
+    const piped = capture({ tty: false, color: false });
+    await table(piped.ctx, [column.id('ID'), column.text('ROUTE')], [['evt_1', arrow('acme-pm', evil)]]);
+    expect(piped.stdout()).toBe('evt_1\tacme-pm\ta^Ib^Jc^[[2J\n');
+    const tty = capture({ tty: true, color: false });
+    await table(tty.ctx, [column.id('ID'), column.text('ROUTE')], [['evt_1', arrow('acme-pm', 'athena')]]);
+    expect(tty.stdout()).toBe('ID     ROUTE\nevt_1  acme-pm → athena\n');
   });
 
   it('refuse a styled value pasted into a template string', async () => {
