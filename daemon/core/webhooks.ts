@@ -1,5 +1,6 @@
 import { monotonicFactory } from 'ulid';
 import type { Webhook, WebhookDelivery } from '../../src/shared/api.js';
+import { formatDuration } from '../../src/shared/duration.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { ID_PREFIX } from '../../src/shared/ids.js';
 import type { CreateWebhookBody } from '../../src/shared/schemas.js';
@@ -361,7 +362,7 @@ export class WebhookService implements WebhookSink {
       statusCode = await this.#http.post(webhook.url, headers, delivery.body, abort.signal);
       if (statusCode < 200 || statusCode > 299) error = `answered ${statusCode}`;
     } catch (err) {
-      error = abort.signal.aborted && !this.#stopped ? `no answer within ${this.#deps.timeoutMs} ms` : describeError(err);
+      error = abort.signal.aborted && !this.#stopped ? `no answer within ${formatDuration(this.#deps.timeoutMs)}` : describeError(err);
     } finally {
       clearTimeout(timeout);
       this.#aborts.delete(abort);
