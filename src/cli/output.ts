@@ -207,11 +207,11 @@ export type Cell = Text | Arrow;
  */
 export async function table(ctx: Context, columns: Column[], rows: Cell[][]): Promise<void> {
   if (!ctx.io.isStdoutTTY) {
-    for (const row of rows) ctx.io.stdout.write(`${row.map((cell) => (cell instanceof Arrow ? `${safe(cell.from)}\t${safe(cell.to)}` : safe(cell))).join('\t')}\n`);
+    for (const cells of rows) row(ctx, cells);
     return;
   }
   const s = await styles(ctx);
-  const cells = rows.map((row) => row.map((cell) => (cell instanceof Arrow ? `${safe(cell.from)} → ${safe(cell.to)}` : safe(cell))));
+  const cells = rows.map((row) => row.map(shownCell));
   const natural = columns.map((c, i) => Math.max(displayWidth(c.header), ...cells.map((row) => displayWidth(row[i] ?? ''))));
   const widths = ctx.globals.wide ? natural : fitWidths(columns, natural, ctx.io.width - GAP * (columns.length - 1));
   const render = (row: string[], paint: (text: string) => string): string =>
@@ -225,6 +225,20 @@ export async function table(ctx: Context, columns: Column[], rows: Cell[][]): Pr
   const lines = [render(columns.map((c) => c.header), (h) => s.bold(h).text), ...cells.map((row) => render(row, (c) => c))];
   ctx.io.stdout.write(`${lines.join('\n')}\n`);
 }
+
+/**
+ * One row on its own line, for streams whose rows come one at a time (`events tail`): piped,
+ * the same tab-separated fields as `table`; on a terminal the cells two spaces apart.
+ */
+export function row(ctx: Context, cells: Cell[]): void {
+  if (!ctx.io.isStdoutTTY) {
+    ctx.io.stdout.write(`${cells.map((cell) => (cell instanceof Arrow ? `${safe(cell.from)}\t${safe(cell.to)}` : safe(cell))).join('\t')}\n`);
+    return;
+  }
+  ctx.io.stdout.write(`${cells.map(shownCell).join(' '.repeat(GAP))}\n`);
+}
+
+const shownCell = (cell: Cell): string => (cell instanceof Arrow ? `${safe(cell.from)} → ${safe(cell.to)}` : safe(cell));
 
 /** Label/value lines for `show` views. */
 export function details(ctx: Context, pairs: [string, Text][]): void {

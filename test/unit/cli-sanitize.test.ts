@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Context } from '../../src/cli/context.js';
-import { arrow, column, details, fmt, line, note, styles, table } from '../../src/cli/output.js';
+import { arrow, column, details, fmt, line, note, row, styles, table } from '../../src/cli/output.js';
 import { sanitize } from '../../src/cli/sanitize.js';
 
 const ESC = '\u001b';
@@ -99,6 +99,15 @@ describe('the writers of output.ts', () => {
     const tty = capture({ tty: true, color: false });
     await table(tty.ctx, [column.id('ID'), column.text('ROUTE')], [['evt_1', arrow('acme-pm', 'athena')]]);
     expect(tty.stdout()).toBe('ID     ROUTE\nevt_1  acme-pm → athena\n');
+  });
+
+  it('print a row of a stream as the fields a table would have', () => {
+    const piped = capture({ tty: false, color: false });
+    row(piped.ctx, ['evt_1', arrow('acme-pm', 'athena'), evil]);
+    expect(piped.stdout()).toBe('evt_1\tacme-pm\tathena\ta^Ib^Jc^[[2J\n');
+    const tty = capture({ tty: true, color: false });
+    row(tty.ctx, ['evt_1', arrow('acme-pm', 'athena')]);
+    expect(tty.stdout()).toBe('evt_1  acme-pm → athena\n');
   });
 
   it('refuse a styled value pasted into a template string', async () => {

@@ -28,7 +28,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
         return;
       }
       const s = await styles(ctx);
-      await table(ctx, EVENT_COLUMNS, result.events.map((e) => eventRow(ctx, s, e)));
+      await table(ctx, EVENT_COLUMNS, result.events.map((e) => eventRow(ctx, s, e, 'ago')));
       if (result.next !== null) note(ctx, `More events are older than these: raise --limit, or narrow with --since or the filters.`);
     },
   });

@@ -3,7 +3,7 @@ import { RelayError } from '../../../shared/errors.js';
 import { looksLikeSecret } from '../../../shared/ids.js';
 import { checkId } from '../checks.js';
 import type { Context } from '../../context.js';
-import { arrow, column, duration, time, type Cell, type Column, type Styles } from '../../output.js';
+import { arrow, column, duration, time, type Cell, type Column, type Styles, type TimeForm } from '../../output.js';
 
 export const EVENT_STATUSES = ['pending', 'delivered', 'failed', 'rejected'] as const;
 
@@ -24,12 +24,16 @@ export function checkFilters(opts: { app?: string | undefined; agent?: string | 
   if (opts.agent !== undefined) checkId(opts.agent, 'an agent id');
 }
 
-/** The columns of an events table; `eventRow` fills them (list, and tail's lines). */
+/** The columns of an events table; `eventRow` fills them. */
 export const EVENT_COLUMNS: Column[] = [column.id('ID'), column.fixed('WHEN'), column.text('ROUTE'), column.text('THREAD'), column.text('NAME'), column.fixed('STATUS'), column.fixed('LATENCY')];
 
-/** One event as a row of EVENT_COLUMNS: the route is app → agent (or channels), two fields when piped. */
-export function eventRow(ctx: Context, s: Styles, e: Event): Cell[] {
-  return [e.id, time(ctx, e.createdAt, 'ago'), arrow(e.appId, target(e)), e.thread ?? '-', e.name ?? '-', s.status(e.status), duration(e.latencyMs)];
+/**
+ * One event as a row of EVENT_COLUMNS, for `table` (a list) or `row` (a stream's line, with
+ * `at` the time of the change): the route is app → agent (or channels), two fields when piped.
+ * `when`: `ago` in a list, `clock` for a stream.
+ */
+export function eventRow(ctx: Context, s: Styles, e: Event, when: TimeForm, at = e.createdAt): Cell[] {
+  return [e.id, time(ctx, at, when), arrow(e.appId, target(e)), e.thread ?? '-', e.name ?? '-', s.status(e.status), duration(e.latencyMs)];
 }
 
 /** Where an event went: its agent, or the channels of a publish. */
