@@ -7,6 +7,8 @@ import { relayOnTty, type TtySession } from '../helpers/tty.js';
 import { startReceiver, type Receiver } from '../helpers/webhooks.js';
 import { connectOk, eventually, type OpenSocket } from '../helpers/ws.js';
 
+/** These tests run relay a dozen times or more, on a terminal: more than the default 30 s on a busy machine. */
+const SLOW = 90_000;
 const SGR = /\u001b\[[0-9;]*m/g;
 const THREAD = 'project-apollo-sprint-42-planning-and-retrospective';
 const EVENT_NAME = 'task.assigned.to.the.planning.agent.of.the.team';
@@ -118,28 +120,33 @@ describe('tables on a terminal', () => {
     ];
     for (const { args, ids, long } of cases) {
       const what = args.join(' ');
-      const lines = shown(await onTty(args, daemon, { columns: 80 }));
+      const [fitted, wideSession, columnsSession, piped] = await Promise.all([
+        onTty(args, daemon, { columns: 80 }),
+        onTty([...args, '--wide'], daemon, { columns: 80 }),
+        // COLUMNS wins over the terminal's own width, as in gh.
+        onTty(args, daemon, { columns: 80, env: { COLUMNS: '200' } }),
+        relay(args, { daemon }),
+      ]);
+      const lines = shown(fitted);
       expect(lines, what).toHaveLength(ids.length + 1);
       for (const line of lines) expect(line.length, `${what}: ${line}`).toBeLessThanOrEqual(80);
       for (const id of ids) expect(lines.some((line) => line.startsWith(`${id}  `)), `${what}: ${id}`).toBe(true);
       expect(lines.join('\n'), what).toContain('…');
       expect(lines.join('\n'), what).not.toContain(long);
 
-      const wide = shown(await onTty([...args, '--wide'], daemon, { columns: 80 }));
+      const wide = shown(wideSession);
       expect(wide, what).toHaveLength(ids.length + 1);
       expect(wide.join('\n'), what).toContain(long);
       expect(wide.join('\n'), what).not.toContain('…');
 
-      // COLUMNS wins over the terminal's own width, as in gh.
-      const columns = shown(await onTty(args, daemon, { columns: 80, env: { COLUMNS: '200' } }));
+      const columns = shown(columnsSession);
       expect(Math.max(...columns.map((l) => l.length)), what).toBeGreaterThan(80);
       for (const line of columns) expect(line.length, `${what}: ${line}`).toBeLessThanOrEqual(200);
 
-      const piped = await relay(args, { daemon });
       expect(piped.stdout, what).toContain(long);
       expect(piped.stdout, what).not.toContain('…');
     }
-  });
+  }, SLOW);
 
   it('fit 160 columns: webhooks list and webhooks deliveries', async () => {
     const seeded = await seed();
@@ -150,7 +157,7 @@ describe('tables on a terminal', () => {
       expect(lines, args.join(' ')).toHaveLength(args[1] === 'list' ? 2 : 1 + delivery.attempts.length);
       for (const line of lines) expect(line.length, `${args.join(' ')}: ${line}`).toBeLessThanOrEqual(160);
     }
-  });
+  }, SLOW);
 
   it('colour status words (green, red, yellow) with one map, never across a line end; NO_COLOR changes nothing else', async () => {
     const seeded = await seed();
@@ -172,17 +179,18 @@ describe('tables on a terminal', () => {
       const what = shownArgs.join(' ');
       // Whole cells, so that both runs show the same text (`events show` has no table).
       const args = shownArgs[1] === 'show' && shownArgs[0] === 'events' ? shownArgs : [...shownArgs, '--wide'];
-      const coloured = (await onTty(args, daemon)).output();
+      const [colouredSession, plainSession] = await Promise.all([onTty(args, daemon), onTty(args, daemon, { env: { NO_COLOR: '1' } })]);
+      const coloured = colouredSession.output();
       for (const colour of colours) expect(coloured, what).toContain(colour);
       for (const line of coloured.split(/\r?\n/)) {
         // Every colour opened on a line is closed on it.
         expect(line.replace(/\u001b\[(?:1|2|3[1-7])m[^\u001b]*\u001b\[(?:22|39|0)m/g, ''), `${what}: ${JSON.stringify(line)}`).not.toMatch(SGR);
       }
-      const plain = (await onTty(args, daemon, { env: { NO_COLOR: '1' } })).output();
+      const plain = plainSession.output();
       expect(plain, what).not.toMatch(SGR);
       expect(steady(plain), what).toBe(steady(coloured.replace(SGR, '')));
     }
-  });
+  }, SLOW);
 });
 
 describe('one form for each kind of value', () => {
@@ -217,7 +225,7 @@ describe('one form for each kind of value', () => {
     expect(rows.find((row) => row[0] === pending)?.[1]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     // On a terminal, an arrow.
     expect(list.find((l) => l.startsWith(pending))).toContain('acme-pm → hermes');
-  });
+  }, SLOW);
 });
 
 describe('a create, piped', () => {
@@ -272,5 +280,5 @@ describe('webhooks deliveries', () => {
     expect(tty[0]).toMatch(/^DELIVERY +ATTEMPT +AT +RESULT +CODE +DURATION +EVENTS +CHANNELS +ERROR$/);
     expect(tty[1]).toMatch(new RegExp(`^${delivery.id}  1 +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d  failed +500 .* ${channels.join(',')}  answered 500$`));
     expect(tty[2]).toMatch(new RegExp(`^${delivery.id}  2 +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d  delivered +200 .* ${channels.join(',')}  -$`));
-  });
+  }, SLOW);
 });
