@@ -1,4 +1,5 @@
 import type { Event } from '../../src/shared/api.js';
+import { formatDuration } from '../../src/shared/duration.js';
 import type { EventError, EventErrorCode } from '../../src/shared/protocol/relay.js';
 import type { EventPatch, EventRecord, Store, TimelineRecord } from '../store/store.js';
 import { DEFAULT_AGENT_TIMEOUT_MS } from './agents.js';
@@ -353,7 +354,7 @@ export class Dispatcher {
     );
     job.timer = setTimeout(() => {
       job.timer = null;
-      const message = `the agent did not reply within ${job.timeoutMs} ms`;
+      const message = `the agent did not reply within ${formatDuration(job.timeoutMs)}`;
       void this.#settle(job, { error: { code: 'timeout', message } });
     }, job.timeoutMs);
     job.timer.unref();

@@ -1,5 +1,6 @@
 import { monotonicFactory } from 'ulid';
 import type { Webhook, WebhookDelivery } from '../../src/shared/api.js';
+import { formatDuration } from '../../src/shared/duration.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { ID_PREFIX } from '../../src/shared/ids.js';
 import type { CreateWebhookBody } from '../../src/shared/schemas.js';
@@ -94,9 +95,16 @@ function toDelivery(delivery: WebhookDeliveryRecord, attempts: WebhookAttemptRec
     status: delivery.status,
     createdAt: new Date(delivery.createdAt).toISOString(),
     events: delivery.eventNames,
+    channels: channelsOf(delivery.body),
     nextAttemptAt: delivery.status === 'pending' ? iso(delivery.nextAttemptAt) : null,
     attempts: attempts.map((a) => ({ at: new Date(a.at).toISOString(), statusCode: a.statusCode, durationMs: a.durationMs, error: a.error })),
   };
+}
+
+/** The channels named in a stored body (the exact bytes sent), each once, in order. */
+function channelsOf(body: string): string[] {
+  const { events } = JSON.parse(body) as { events: { channel?: unknown }[] };
+  return [...new Set(events.flatMap((e) => (typeof e.channel === 'string' ? [e.channel] : [])))];
 }
 
 /**
@@ -364,7 +372,7 @@ export class WebhookService implements WebhookSink {
       statusCode = await this.#http.post(webhook.url, headers, delivery.body, abort.signal);
       if (statusCode < 200 || statusCode > 299) error = `answered ${statusCode}`;
     } catch (err) {
-      error = abort.signal.aborted && !this.#stopped ? `no answer within ${this.#deps.timeoutMs} ms` : describeError(err);
+      error = abort.signal.aborted && !this.#stopped ? `no answer within ${formatDuration(this.#deps.timeoutMs)}` : describeError(err);
     } finally {
       clearTimeout(timeout);
       this.#aborts.delete(abort);

@@ -11,6 +11,8 @@ export interface GlobalOptions {
   url?: string;
   token?: string;
   profile?: string;
+  /** `--wide`: tables show every cell whole, however wide the terminal. */
+  wide?: boolean;
 }
 
 export interface IO {
@@ -22,6 +24,8 @@ export interface IO {
   /** Prompts need a person at both ends. */
   canPrompt: boolean;
   color: boolean;
+  /** The terminal's width in columns, which tables fit (COLUMNS overrides, as gh honours it). */
+  width: number;
   env: NodeJS.ProcessEnv;
 }
 
@@ -46,6 +50,13 @@ export function colorEnabled(env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (env.CLICOLOR === '0') return false;
   return isTTY;
+}
+
+/** COLUMNS when set to a positive number, else the terminal's own width, else 80. */
+export function terminalWidth(env: NodeJS.ProcessEnv, columns: number | undefined): number {
+  const fromEnv = Number(env.COLUMNS);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
+  return columns !== undefined && columns > 0 ? columns : 80;
 }
 
 export interface Profile {
@@ -197,6 +208,7 @@ export function systemIO(): IO {
     isStdinTTY,
     canPrompt: isStdoutTTY && isStdinTTY,
     color: colorEnabled(process.env, isStdoutTTY),
+    width: terminalWidth(process.env, isStdoutTTY ? process.stdout.columns : undefined),
     env: process.env,
   };
 }

@@ -1,5 +1,6 @@
 import { RelayError } from '../shared/errors.js';
 import type { Context } from './context.js';
+import { GAP, displayWidth, duration as formatDuration, fitWidths, formatTime, pad, truncate, type Column, type TimeForm } from './format.js';
 import { sanitize } from './sanitize.js';
 
 /**
@@ -19,6 +20,11 @@ export interface Printable {
   human(): Promise<void> | void;
   /** With -q: printed alone on stdout (a secret, for `TOKEN=$(...)`). */
   quiet?: string;
+  /**
+   * What a create made: piped (no TTY, no --json), stdout gets `id<TAB>secret`, or the id
+   * alone when there is no secret, instead of the human view, so that a script can read both.
+   */
+  created?: { id: string; secret?: string };
 }
 
 export async function print(ctx: Context, out: Printable, options: { quiet?: boolean } = {}): Promise<void> {
@@ -32,6 +38,11 @@ export async function print(ctx: Context, out: Printable, options: { quiet?: boo
   }
   if (ctx.globals.json) {
     ctx.io.stdout.write(`${JSON.stringify(out.json, null, 2)}\n`);
+    return;
+  }
+  if (out.created && !ctx.io.isStdoutTTY) {
+    const { id, secret } = out.created;
+    ctx.io.stdout.write(`${[id, ...(secret === undefined ? [] : [secret])].map(sanitize).join('\t')}\n`);
     return;
   }
   await out.human();
@@ -142,52 +153,136 @@ export interface Styles {
   green(text: Text): Styled;
   yellow(text: Text): Styled;
   red(text: Text): Styled;
+  /** A status word in its colour (see STATUS_COLOURS); a word not in the map is printed plain. */
+  status(word: string): Styled;
+}
+
+/**
+ * The one map of status words to colours, as gh colours them: what works is green, what
+ * failed or was cut off is red, what waits or needs a look is yellow, what never happened dim.
+ */
+const STATUS_COLOURS: Record<string, 'green' | 'red' | 'yellow' | 'dim'> = {
+  active: 'green',
+  connected: 'green',
+  delivered: 'green',
+  ok: 'green',
+  yes: 'green',
+  failed: 'red',
+  failing: 'red',
+  rejected: 'red',
+  revoked: 'red',
+  error: 'red',
+  pending: 'yellow',
+  retrying: 'yellow',
+  expired: 'yellow',
+  inactive: 'yellow',
+  new: 'dim',
+  no: 'dim',
+};
+
+function withStatus(paints: Omit<Styles, 'status'>): Styles {
+  return {
+    ...paints,
+    status: (word) => {
+      // Own keys only: a word from relayd such as `constructor` is no colour.
+      const colour = Object.hasOwn(STATUS_COLOURS, word) ? STATUS_COLOURS[word] : undefined;
+      return colour === undefined ? new Styled(safe(word)) : paints[colour](word);
+    },
+  };
 }
 
 const unstyled = (text: Text): Styled => new Styled(safe(text));
-const plain: Styles = { bold: unstyled, dim: unstyled, green: unstyled, yellow: unstyled, red: unstyled };
+const plain: Styles = withStatus({ bold: unstyled, dim: unstyled, green: unstyled, yellow: unstyled, red: unstyled });
 
 /** Colours only when the context allows them (TTY, NO_COLOR, CLICOLOR, CLICOLOR_FORCE). */
 export async function styles(ctx: Context): Promise<Styles> {
   if (!ctx.io.color) return plain;
   const { Chalk } = await import('chalk');
   const chalk = new Chalk({ level: 1 });
+  // Each line painted on its own: a colour never spans a newline, so a reset never lands on the next line.
   const style =
     (paint: (text: string) => string) =>
     (text: Text): Styled =>
-      new Styled(paint(safe(text)));
-  return { bold: style(chalk.bold), dim: style(chalk.dim), green: style(chalk.green), yellow: style(chalk.yellow), red: style(chalk.red) };
+      new Styled(
+        safe(text)
+          .split('\n')
+          .map((part) => (part === '' ? part : paint(part)))
+          .join('\n'),
+      );
+  return withStatus({ bold: style(chalk.bold), dim: style(chalk.dim), green: style(chalk.green), yellow: style(chalk.yellow), red: style(chalk.red) });
 }
 
+export type { Column, ColumnKind, TimeForm } from './format.js';
+
+/** Table columns by kind (see format.ts): ids are never truncated, text is, fixed values keep their width. */
+export const column = {
+  id: (header: string): Column => ({ header, kind: 'id' }),
+  text: (header: string): Column => ({ header, kind: 'text' }),
+  fixed: (header: string): Column => ({ header, kind: 'fixed' }),
+};
+
 /**
- * A table on a TTY; tab-separated lines without one (no colour codes unless forced, no
- * truncation). A sanitized cell holds no tab or newline, so a row stays one line of fields.
+ * A cell made of two values: `from → to` on a terminal, two fields when piped (`acme-pm` and
+ * `athena`), so that a script reads each with `cut`.
  */
-export async function table(ctx: Context, headers: string[], rows: Text[][]): Promise<void> {
-  const cells = rows.map((row) => row.map(safe));
+class Arrow {
+  readonly from: Text;
+  readonly to: Text;
+
+  constructor(from: Text, to: Text) {
+    this.from = from;
+    this.to = to;
+  }
+}
+
+export type { Arrow };
+
+export function arrow(from: Text, to: Text): Arrow {
+  return new Arrow(from, to);
+}
+
+export type Cell = Text | Arrow;
+
+/**
+ * A table on a TTY, fitted to the terminal's width (`--wide`: everything, however wide) as
+ * gh's are: borderless, columns two spaces apart, a bold header. Without a TTY, tab-separated
+ * lines without a header (no colour codes unless forced, no truncation); a sanitized cell holds
+ * no tab or newline, so a row stays one line of fields.
+ */
+export async function table(ctx: Context, columns: Column[], rows: Cell[][]): Promise<void> {
   if (!ctx.io.isStdoutTTY) {
-    for (const row of rows) tableRow(ctx, row);
+    for (const cells of rows) row(ctx, cells);
     return;
   }
   const s = await styles(ctx);
-  const { default: Table } = await import('cli-table3');
-  const t = new Table({
-    head: headers.map((h) => s.bold(h).text),
-    style: { head: [], border: [], compact: true },
-    chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
-  });
-  t.push(...cells);
-  ctx.io.stdout.write(`${t.toString()}\n`);
+  const cells = rows.map((row) => row.map(shownCell));
+  const natural = columns.map((c, i) => Math.max(displayWidth(c.header), ...cells.map((row) => displayWidth(row[i] ?? ''))));
+  const widths = ctx.globals.wide ? natural : fitWidths(columns, natural, ctx.io.width - GAP * (columns.length - 1));
+  const render = (row: string[], paint: (text: string) => string): string =>
+    row
+      .map((cell, i) => {
+        const shown = paint(truncate(cell, widths[i]!));
+        return i === row.length - 1 ? shown : pad(shown, widths[i]!);
+      })
+      .join(' '.repeat(GAP))
+      .trimEnd();
+  const lines = [render(columns.map((c) => c.header), (h) => s.bold(h).text), ...cells.map((row) => render(row, (c) => c))];
+  ctx.io.stdout.write(`${lines.join('\n')}\n`);
 }
 
 /**
- * One row of a table whose rows come one at a time (`events tail`): without a TTY, the line
- * `table` prints for it; on a TTY, its cells two spaces apart (rows not yet seen cannot be
- * aligned with).
+ * One row on its own line, for streams whose rows come one at a time (`events tail`): piped,
+ * the same tab-separated fields as `table`; on a terminal the cells two spaces apart.
  */
-export function tableRow(ctx: Context, cells: Text[]): void {
-  ctx.io.stdout.write(`${cells.map(safe).join(ctx.io.isStdoutTTY ? '  ' : '\t')}\n`);
+export function row(ctx: Context, cells: Cell[]): void {
+  if (!ctx.io.isStdoutTTY) {
+    ctx.io.stdout.write(`${cells.map((cell) => (cell instanceof Arrow ? `${safe(cell.from)}\t${safe(cell.to)}` : safe(cell))).join('\t')}\n`);
+    return;
+  }
+  ctx.io.stdout.write(`${cells.map(shownCell).join(' '.repeat(GAP))}\n`);
 }
+
+const shownCell = (cell: Cell): string => (cell instanceof Arrow ? `${safe(cell.from)} → ${safe(cell.to)}` : safe(cell));
 
 /** Label/value lines for `show` views. */
 export function details(ctx: Context, pairs: [string, Text][]): void {
@@ -224,22 +319,17 @@ export function note(ctx: Context, message: Text): void {
   ctx.io.stderr.write(`${safe(message)}\n`);
 }
 
-/** ISO time for JSON; a short readable form for people ("2026-11-22 23:18 UTC", "-" when unset). */
-export function when(iso: string | null): string {
-  if (iso === null) return '-';
-  return `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+/**
+ * A time as this output shows it: on a terminal in the readable `form` (see format.ts), piped
+ * as relayd sent it (ISO 8601 UTC), so that scripts get one exact form. Unset: `never` for how
+ * recent, `-` otherwise.
+ */
+export function time(ctx: Context, iso: string | null, form: TimeForm): string {
+  if (iso === null) return ctx.io.isStdoutTTY && form === 'ago' ? 'never' : '-';
+  return ctx.io.isStdoutTTY ? formatTime(iso, form) : iso;
 }
 
-export function ago(iso: string | null, now = Date.now()): string {
-  if (iso === null) return 'never';
-  const seconds = Math.round((now - Date.parse(iso)) / 1000);
-  if (seconds < 0) return `in ${span(-seconds)}`;
-  return `${span(seconds)} ago`;
-}
-
-function span(seconds: number): string {
-  if (seconds < 60) return `${seconds}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
-  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h`;
-  return `${Math.floor(seconds / 86_400)}d`;
+/** Durations, one way everywhere: `9ms`, `1.5s`, `2m3s`; `-` when unset. */
+export function duration(ms: number | null): string {
+  return ms === null ? '-' : formatDuration(ms);
 }

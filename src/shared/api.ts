@@ -270,6 +270,8 @@ export interface WebhookDelivery {
   createdAt: string;
   /** The event names in the body, in order. */
   events: WebhookEventType[];
+  /** The channels the body's events are about, each once, in order (none for the relay's own events). */
+  channels: string[];
   nextAttemptAt: string | null;
   attempts: WebhookAttempt[];
 }

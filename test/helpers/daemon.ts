@@ -66,11 +66,11 @@ export async function startDaemonExpectingExit(options: StartOptions = {}): Prom
   return { exitCode: 'url' in start ? null : start.exitCode, stderr: launched.lines.join('\n'), entries };
 }
 
-/** The environment without anything of the developer's own relay set-up. */
+/** The environment without anything of the developer's own relay set-up or terminal (COLUMNS would change how tables fit). */
 export function cleanEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith('RELAY_') && key !== 'NO_COLOR' && !key.startsWith('CLICOLOR')) env[key] = value;
+    if (value !== undefined && !key.startsWith('RELAY_') && key !== 'NO_COLOR' && !key.startsWith('CLICOLOR') && key !== 'COLUMNS' && key !== 'LINES') env[key] = value;
   }
   return env;
 }

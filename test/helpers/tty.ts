@@ -14,8 +14,9 @@ export interface TtySession {
 /**
  * Runs `relay` on a real pseudo-terminal (util-linux `script`), so that it sees a TTY on
  * stdin and stdout as a person's shell gives it: prompts, colours, --watch redraws.
+ * `columns`: the terminal's width (set with stty, as a resized window would; 80 unless given).
  */
-export function relayOnTty(args: string[], options: { daemon?: Daemon; env?: Record<string, string> } = {}): TtySession {
+export function relayOnTty(args: string[], options: { daemon?: Daemon; env?: Record<string, string>; columns?: number } = {}): TtySession {
   const env: Record<string, string> = { ...cleanEnv(), TERM: 'xterm-256color', RELAY_CONFIG_DIR: tempDir('relay-config-'), RELAY_DATA_DIR: tempDir('relay-nodata-') };
   if (options.daemon) {
     env.RELAY_URL = options.daemon.url;
@@ -24,7 +25,7 @@ export function relayOnTty(args: string[], options: { daemon?: Daemon; env?: Rec
   Object.assign(env, options.env);
   // `exec`, so that no shell stays between the terminal and relay: a waiting /bin/sh (dash,
   // script's shell when SHELL is unset, as in CI) would die of the Ctrl-C meant for relay.
-  const command = 'exec ' + [process.execPath, join(ROOT, 'bin/relay.js'), ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  const command = `stty cols ${options.columns ?? 80} rows 50; exec ` + [process.execPath, join(ROOT, 'bin/relay.js'), ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
   env.SHELL = '/bin/sh';
   const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: ROOT, env });
   let out = '';

@@ -110,7 +110,7 @@ describe('relay events tail and events list', () => {
     expect(list.exitCode, list.stderr).toBe(0);
     // Piped, both print tab-separated fields; tail adds what the change was.
     expect(result.stdout).toBe(`${list.stdout.trimEnd()}\tpublished\n`);
-    expect(result.stdout).toContain('acme-pm → news');
+    expect(result.stdout).toContain('acme-pm\tnews\t');
     expect(result.stdout).not.toContain(other);
   });
 

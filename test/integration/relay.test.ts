@@ -154,7 +154,7 @@ describe('the agent relay', () => {
     const slow = await sendEvent(app, { ref: 'slow', agent: 'athena', thread: 't1', payload: {} });
     await expectFrame(agent, 'event');
     const failed = await expectFrame(app, 'failed', 5_000);
-    expect(failed).toMatchObject({ eventId: slow, ref: 'slow', error: { code: 'timeout' } });
+    expect(failed).toMatchObject({ eventId: slow, ref: 'slow', error: { code: 'timeout', message: 'the agent did not reply within 1s' } });
     expect(failed.latencyMs as number).toBeGreaterThanOrEqual(1000);
     agent.send({ type: 'reply', eventId: slow, payload: 'too late' });
     expect(await expectFrame(agent, 'error')).toMatchObject({ eventId: slow, error: { code: 'invalid_request' } });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Context } from '../../src/cli/context.js';
-import { details, fmt, line, note, styles, table } from '../../src/cli/output.js';
+import { arrow, column, details, fmt, line, note, row, styles, table } from '../../src/cli/output.js';
 import { sanitize } from '../../src/cli/sanitize.js';
 
 const ESC = '\u001b';
@@ -51,7 +51,7 @@ function capture(options: { tty: boolean; color: boolean }): { ctx: Context; std
   out.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   err.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const ctx: Context = {
-    io: { stdout: out, stderr: err, stdin: new PassThrough(), isStdoutTTY: options.tty, isStdinTTY: false, canPrompt: false, color: options.color, env: {} },
+    io: { stdout: out, stderr: err, stdin: new PassThrough(), isStdoutTTY: options.tty, isStdinTTY: false, canPrompt: false, color: options.color, width: 80, env: {} },
     globals: {},
     client: () => Promise.reject(new Error('no client in unit tests')),
     prompter: () => Promise.reject(new Error('no prompter in unit tests')),
@@ -64,7 +64,7 @@ describe('the writers of output.ts', () => {
 
   it('keep every tab-separated row on one line of fields', async () => {
     const { ctx, stdout } = capture({ tty: false, color: false });
-    await table(ctx, ['ID', 'NAME'], [['app-1', evil]]);
+    await table(ctx, [column.id('ID'), column.text('NAME')], [['app-1', evil]]);
     expect(stdout()).toBe('app-1\ta^Ib^Jc^[[2J\n');
   });
 
@@ -72,7 +72,7 @@ describe('the writers of output.ts', () => {
     const { ctx, stdout, stderr } = capture({ tty: true, color: true });
     const s = await styles(ctx);
     details(ctx, [['App', fmt`${s.bold('app-1')} (${evil})`]]);
-    await table(ctx, ['STATUS'], [[s.red(evil)]]);
+    await table(ctx, [column.fixed('STATUS')], [[s.red(evil)]]);
     line(ctx, fmt`${s.dim('12:00')}  ${evil}`);
     note(ctx, evil);
     expect(stdout()).toContain(`App: ${ESC}[1mapp-1${ESC}[22m (a^Ib^Jc^[[2J)\n`);
@@ -80,6 +80,34 @@ describe('the writers of output.ts', () => {
     expect(stdout()).toContain(`${ESC}[2m12:00${ESC}[22m  a^Ib^Jc^[[2J\n`);
     expect(stderr()).toBe('a^Ib^Jc^[[2J\n');
     expect(stdout()).not.toContain(`${ESC}[2J`);
+  });
+
+  it('colour status words from one map, and any other word plain', async () => {
+    const s = await styles(capture({ tty: true, color: true }).ctx);
+    expect(s.status('delivered').text).toBe(`${ESC}[32mdelivered${ESC}[39m`);
+    expect(s.status('revoked').text).toBe(`${ESC}[31mrevoked${ESC}[39m`);
+    expect(s.status('pending').text).toBe(`${ESC}[33mpending${ESC}[39m`);
+    expect(s.status('constructor').text).toBe('constructor');
+    expect(s.status(evil).text).toBe('a^Ib^Jc^[[2J');
+    expect((await styles(capture({ tty: true, color: false }).ctx)).status('failed').text).toBe('failed');
+  });
+
+  it('print an arrow cell as two fields when piped and as an arrow on a terminal', async () => {
+    const piped = capture({ tty: false, color: false });
+    await table(piped.ctx, [column.id('ID'), column.text('ROUTE')], [['evt_1', arrow('acme-pm', evil)]]);
+    expect(piped.stdout()).toBe('evt_1\tacme-pm\ta^Ib^Jc^[[2J\n');
+    const tty = capture({ tty: true, color: false });
+    await table(tty.ctx, [column.id('ID'), column.text('ROUTE')], [['evt_1', arrow('acme-pm', 'athena')]]);
+    expect(tty.stdout()).toBe('ID     ROUTE\nevt_1  acme-pm → athena\n');
+  });
+
+  it('print a row of a stream as the fields a table would have', () => {
+    const piped = capture({ tty: false, color: false });
+    row(piped.ctx, ['evt_1', arrow('acme-pm', 'athena'), evil]);
+    expect(piped.stdout()).toBe('evt_1\tacme-pm\tathena\ta^Ib^Jc^[[2J\n');
+    const tty = capture({ tty: true, color: false });
+    row(tty.ctx, ['evt_1', arrow('acme-pm', 'athena')]);
+    expect(tty.stdout()).toBe('evt_1  acme-pm → athena\n');
   });
 
   it('refuse a styled value pasted into a template string', async () => {

@@ -54,6 +54,11 @@ export function withOrg(cmd: Command): Command {
   return cmd.addOption(new Option('--org <org>', 'organization').default('default'));
 }
 
+/** Verbs that print a table: `--wide` shows every cell whole instead of fitting the terminal. */
+export function withWide(cmd: Command): Command {
+  return cmd.option('--wide', 'show every column whole instead of fitting the terminal');
+}
+
 export function withQuiet(cmd: Command): Command {
   return cmd.option('-q, --quiet', 'print only the secret, for TOKEN=$(...)');
 }
@@ -75,6 +80,7 @@ export function act<O>(
       url: (cmd.options.some((o) => o.long === '--relay-url') ? flags.relayUrl : flags.url) as string | undefined,
       token: flags.token as string | undefined,
       profile: flags.profile as string | undefined,
+      wide: flags.wide === true,
     };
     const [module, { createContext, systemIO }] = await Promise.all([load(), import('../context.js')]);
     await module.run(toOptions(cmd.processedArgs as string[], flags), createContext(globals, systemIO()));

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { act, idArgument, leaf, str, withOrg, withQuiet } from '../common.js';
+import { act, idArgument, leaf, str, withOrg, withQuiet, withWide } from '../common.js';
 
 export function agentsCommand(program: Command): void {
   const agents = program.command('agents').description('register and manage agents (services that receive events and reply)');
@@ -10,7 +10,7 @@ export function agentsCommand(program: Command): void {
     .option('--timeout <duration>', 'how long the agent may take to reply before the event fails (1s to 24h)', '2m')
     .action(act(() => import('./register.js'), (_, f) => ({ org: f.org as string, id: str(f.id), name: str(f.name), timeout: f.timeout as string, quiet: f.quiet === true })));
 
-  withOrg(leaf(agents, 'list', 'list agents with their status and connections')).action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string })));
+  withWide(withOrg(leaf(agents, 'list', 'list agents with their status and connections'))).action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string })));
 
   withOrg(leaf(agents, 'show', 'show an agent and its connection status'))
     .addArgument(idArgument('agents', '<id>', 'agent id'))

@@ -26,6 +26,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
     {
       json: result,
       quiet: result.secret,
+      created: { id: result.agent.id, secret: result.secret },
       human: async () => {
         await success(ctx, `Registered agent ${result.agent.id} in ${result.agent.org}`);
         line(ctx, result.secret);

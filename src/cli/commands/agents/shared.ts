@@ -1,27 +1,14 @@
 import type { Agent } from '../../../shared/api.js';
+import { formatDuration } from '../../../shared/duration.js';
 import type { Context } from '../../context.js';
-import { ago, details, fmt, styles, table, when } from '../../output.js';
-
-export function formatTimeout(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
+import { column, details, fmt, styles, table, time } from '../../output.js';
 
 export async function agentTable(ctx: Context, agents: Agent[]): Promise<void> {
   const s = await styles(ctx);
-  const tty = ctx.io.isStdoutTTY;
   await table(
     ctx,
-    ['ID', 'NAME', 'STATUS', 'CONNECTED', 'TIMEOUT', 'LAST CONNECTED'],
-    agents.map((a) => [
-      a.id,
-      a.name,
-      a.status === 'inactive' ? s.yellow(a.status) : a.status,
-      a.connected ? s.green('yes') : 'no',
-      formatTimeout(a.timeoutMs),
-      tty ? ago(a.lastConnectedAt) : (a.lastConnectedAt ?? '-'),
-    ]),
+    [column.id('ID'), column.text('NAME'), column.fixed('STATUS'), column.fixed('CONNECTED'), column.fixed('TIMEOUT'), column.fixed('LAST CONNECTED')],
+    agents.map((a) => [a.id, a.name, s.status(a.status), s.status(a.connected ? 'yes' : 'no'), formatDuration(a.timeoutMs), time(ctx, a.lastConnectedAt, 'ago')]),
   );
 }
 
@@ -30,10 +17,10 @@ export async function agentDetails(ctx: Context, agent: Agent): Promise<void> {
   details(ctx, [
     ['Agent', fmt`${s.bold(agent.id)} (${agent.name})`],
     ['Organization', agent.org],
-    ['Status', agent.status === 'active' ? s.green('active') : s.yellow('inactive')],
+    ['Status', s.status(agent.status)],
     ['Connected', agent.connected ? s.green(`yes, ${agent.connections} connection${agent.connections === 1 ? '' : 's'}`) : 'no'],
-    ['Last connected', agent.lastConnectedAt === null ? 'never' : `${when(agent.lastConnectedAt)} (${ago(agent.lastConnectedAt)})`],
-    ['Reply timeout', formatTimeout(agent.timeoutMs)],
-    ['Created', when(agent.createdAt)],
+    ['Last connected', agent.lastConnectedAt === null ? 'never' : `${time(ctx, agent.lastConnectedAt, 'date')} (${time(ctx, agent.lastConnectedAt, 'ago')})`],
+    ['Reply timeout', formatDuration(agent.timeoutMs)],
+    ['Created', time(ctx, agent.createdAt, 'date')],
   ]);
 }

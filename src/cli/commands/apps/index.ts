@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { CHANNEL_LIMIT_KEYS } from '../../../shared/protocol/pusher.js';
 import { RATE_LIMIT_PROFILES } from '../../../shared/rate-limits.js';
-import { act, collect, idArgument, leaf, str, withOrg, withQuiet } from '../common.js';
+import { act, collect, idArgument, leaf, str, withOrg, withQuiet, withWide } from '../common.js';
 
 const KEY_HELP = 'the channel key to use, e.g. your Pusher or soketi app key, so clients need no change (1-100 printable ASCII, no spaces or : / ? # %)';
 const SECRET_HELP =
@@ -23,9 +23,9 @@ export function appsCommand(program: Command): void {
       act(() => import('./register.js'), (_, f) => ({ org: f.org as string, id: str(f.id), name: str(f.name), description: str(f.description), key: str(f.key), secret: secretFlag(f.secret), quiet: f.quiet === true })),
     );
 
-  withOrg(leaf(apps, 'list', 'list apps with their status and connections')).action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string })));
+  withWide(withOrg(leaf(apps, 'list', 'list apps with their status and connections'))).action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string })));
 
-  withOrg(leaf(apps, 'show', 'show an app, its connection status and recent events'))
+  withWide(withOrg(leaf(apps, 'show', 'show an app, its connection status and recent events')))
     .addArgument(idArgument('apps', '<id>', 'app id'))
     .action(act(() => import('./show.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
 

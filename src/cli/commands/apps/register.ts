@@ -29,6 +29,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
     {
       json: result,
       quiet: result.secret,
+      created: { id: result.app.id, secret: result.secret },
       human: async () => {
         await success(ctx, `Registered app ${result.app.id} in ${result.app.org}`);
         line(ctx, result.secret);

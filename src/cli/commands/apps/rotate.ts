@@ -2,7 +2,7 @@ import { parseDuration } from '../../../shared/duration.js';
 import { GRACE_MS } from '../../../shared/limits.js';
 import { RelayError } from '../../../shared/errors.js';
 import type { Context } from '../../context.js';
-import { line, note, print, success, when } from '../../output.js';
+import { line, note, print, success, time } from '../../output.js';
 import { checkId } from '../checks.js';
 
 export interface Options {
@@ -30,7 +30,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       human: async () => {
         await success(ctx, `Rotated the token of ${opts.id}`);
         line(ctx, result.secret);
-        note(ctx, `The new token works now; the old one works until ${when(result.previousValidUntil)}, then its connections are closed (4001).`);
+        note(ctx, `The new token works now; the old one works until ${time(ctx, result.previousValidUntil, 'date')}, then its connections are closed (4001).`);
       },
     },
     { quiet: opts.quiet },

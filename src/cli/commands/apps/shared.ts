@@ -2,23 +2,22 @@ import type { App } from '../../../shared/api.js';
 import { RelayError } from '../../../shared/errors.js';
 import { CHANNEL_KEY_RULE, CHANNEL_SECRET_RULE, channelKeyProblem, channelSecretProblem } from '../../../shared/ids.js';
 import type { Context } from '../../context.js';
-import { ago, details, fmt, styles, table, when } from '../../output.js';
+import { column, details, fmt, styles, table, time } from '../../output.js';
 import { readStdin } from '../checks.js';
 
 /** Views of an app shared by the apps verbs. */
 export async function appTable(ctx: Context, apps: App[]): Promise<void> {
   const s = await styles(ctx);
-  const tty = ctx.io.isStdoutTTY;
   await table(
     ctx,
-    ['ID', 'NAME', 'STATUS', 'CONNECTIONS', 'LAST CONNECTED', 'CREATED'],
+    [column.id('ID'), column.text('NAME'), column.fixed('STATUS'), column.fixed('CONNECTIONS'), column.fixed('LAST CONNECTED'), column.fixed('CREATED')],
     apps.map((a) => [
       a.id,
       a.name,
-      a.status === 'inactive' ? s.yellow(a.status) : a.status,
+      s.status(a.status),
       a.connected ? s.green(String(a.connections)) : String(a.connections),
-      tty ? ago(a.lastConnectedAt) : (a.lastConnectedAt ?? '-'),
-      tty ? when(a.createdAt) : a.createdAt,
+      time(ctx, a.lastConnectedAt, 'ago'),
+      time(ctx, a.createdAt, 'date'),
     ]),
   );
 }
@@ -28,9 +27,9 @@ export async function appDetails(ctx: Context, app: App): Promise<void> {
   details(ctx, [
     ['App', fmt`${s.bold(app.id)} (${app.name})`],
     ['Organization', app.org],
-    ['Status', app.status === 'active' ? s.green('active') : s.yellow('inactive')],
+    ['Status', s.status(app.status)],
     ['Connected', app.connected ? s.green(`yes, ${app.connections} connection${app.connections === 1 ? '' : 's'}`) : 'no'],
-    ['Last connected', app.lastConnectedAt === null ? 'never' : `${when(app.lastConnectedAt)} (${ago(app.lastConnectedAt)})`],
+    ['Last connected', app.lastConnectedAt === null ? 'never' : `${time(ctx, app.lastConnectedAt, 'date')} (${time(ctx, app.lastConnectedAt, 'ago')})`],
     ['Description', app.description ?? '-'],
     ['Rate limit', app.rateLimitProfile],
     ['Channel subscribers', String(app.channelConnections)],
@@ -38,8 +37,8 @@ export async function appDetails(ctx: Context, app: App): Promise<void> {
     ['Subscription count', app.subscriptionCount ? 'on' : 'off'],
     ['Channel limits', channelLimits(app)],
     ['Agents', app.allowedAgents.length === 0 ? 'every agent of the organization' : app.allowedAgents.join(', ')],
-    ['Created', when(app.createdAt)],
-    ...(app.previousTokenValidUntil ? ([['Previous token', `valid until ${when(app.previousTokenValidUntil)}`]] as [string, string][]) : []),
+    ['Created', time(ctx, app.createdAt, 'date')],
+    ...(app.previousTokenValidUntil ? ([['Previous token', `valid until ${time(ctx, app.previousTokenValidUntil, 'date')}`]] as [string, string][]) : []),
   ]);
 }
 

@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { ago, line, print, table } from '../../output.js';
+import { column, duration, line, print, styles, table, time } from '../../output.js';
 import { checkId } from '../checks.js';
 import { appDetails } from './shared.js';
 
@@ -18,18 +18,19 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       if (result.recentEvents.length === 0) return;
       line(ctx);
       line(ctx, 'Recent events:');
+      const s = await styles(ctx);
       await table(
         ctx,
-        ['EVENT', 'KIND', 'AGENT/CHANNELS', 'THREAD', 'NAME', 'STATUS', 'LATENCY', 'WHEN'],
+        [column.id('EVENT'), column.fixed('KIND'), column.text('AGENT/CHANNELS'), column.text('THREAD'), column.text('NAME'), column.fixed('STATUS'), column.fixed('LATENCY'), column.fixed('WHEN')],
         result.recentEvents.map((e) => [
           e.id,
           e.kind,
           e.agent ?? (e.channels ?? []).join(','),
           e.thread ?? '-',
           e.name ?? '-',
-          e.status,
-          e.latencyMs === null ? '-' : `${e.latencyMs}ms`,
-          ctx.io.isStdoutTTY ? ago(e.createdAt) : e.createdAt,
+          s.status(e.status),
+          duration(e.latencyMs),
+          time(ctx, e.createdAt, 'ago'),
         ]),
       );
     },

@@ -1,7 +1,7 @@
 import { parseDuration } from '../../../shared/duration.js';
 import type { Context } from '../../context.js';
 import { checkLimit } from '../checks.js';
-import { note, print, table, when } from '../../output.js';
+import { column, note, print, table, time } from '../../output.js';
 
 export interface Options {
   since: string | undefined;
@@ -21,8 +21,8 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       }
       await table(
         ctx,
-        ['WHEN', 'ACTOR', 'ACTION', 'TARGET'],
-        result.entries.map((e) => [ctx.io.isStdoutTTY ? when(e.at) : e.at, e.actor, e.action, `${e.targetType} ${e.org && e.targetType !== 'org' ? `${e.org}/` : ''}${e.targetId}`]),
+        [column.fixed('WHEN'), column.text('ACTOR'), column.fixed('ACTION'), column.text('TARGET')],
+        result.entries.map((e) => [time(ctx, e.at, 'date'), e.actor, e.action, `${e.targetType} ${e.org && e.targetType !== 'org' ? `${e.org}/` : ''}${e.targetId}`]),
       );
     },
   });

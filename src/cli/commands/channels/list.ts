@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { note, print, table } from '../../output.js';
+import { column, note, print, table } from '../../output.js';
 import { checkId } from '../checks.js';
 
 export interface Options {
@@ -20,7 +20,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       }
       await table(
         ctx,
-        ['CHANNEL', 'SUBSCRIPTIONS', 'USERS'],
+        [column.text('CHANNEL'), column.fixed('SUBSCRIPTIONS'), column.fixed('USERS')],
         result.channels.map((c) => [c.name, String(c.subscriptionCount), c.userCount === null ? '-' : String(c.userCount)]),
       );
     },

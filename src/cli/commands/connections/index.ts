@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { act, idArgument, leaf, str, withOrg } from '../common.js';
+import { act, idArgument, leaf, str, withOrg, withWide } from '../common.js';
 
 export function connectionsCommand(program: Command): void {
   const connections = program.command('connections').description('open WebSockets of apps, agents and channel subscribers');
 
-  withOrg(leaf(connections, 'list', 'open connections: apps, agents and channel subscribers'))
+  withWide(withOrg(leaf(connections, 'list', 'open connections: apps, agents and channel subscribers')))
     .option('--app <id>', "only this app's connections")
     .action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string, app: str(f.app) })));
 

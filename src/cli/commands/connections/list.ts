@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { ago, note, print, table } from '../../output.js';
+import { column, note, print, table, time } from '../../output.js';
 import { checkId } from '../checks.js';
 
 export interface Options {
@@ -19,8 +19,8 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       }
       await table(
         ctx,
-        ['ID', 'ROLE', 'OWNER', 'SOCKET ID', 'OPENED', 'REMOTE ADDRESS'],
-        result.connections.map((c) => [c.id, c.role, c.ownerId, c.socketId ?? '-', ctx.io.isStdoutTTY ? ago(c.openedAt) : c.openedAt, c.remoteAddress ?? '-']),
+        [column.id('ID'), column.fixed('ROLE'), column.id('OWNER'), column.id('SOCKET ID'), column.fixed('OPENED'), column.text('REMOTE ADDRESS')],
+        result.connections.map((c) => [c.id, c.role, c.ownerId, c.socketId ?? '-', time(ctx, c.openedAt, 'ago'), c.remoteAddress ?? '-']),
       );
     },
   });

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
-import { act, idArgument, leaf, str, withOrg } from '../common.js';
+import { act, idArgument, leaf, str, withOrg, withWide } from '../common.js';
 
 const STATUSES = 'pending, delivered, failed or rejected';
 
 export function eventsCommand(program: Command): void {
   const events = program.command('events').description('event history: what apps sent, to which agent, and what came of it');
 
-  withOrg(leaf(events, 'list', 'events, newest first'))
+  withWide(withOrg(leaf(events, 'list', 'events, newest first')))
     .option('--app <id>', 'only events of this app')
     .option('--agent <id>', 'only events for this agent')
     .option('--thread <thread>', 'only events of this thread')

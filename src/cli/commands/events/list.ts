@@ -2,7 +2,7 @@ import { parseDuration } from '../../../shared/duration.js';
 import type { Context } from '../../context.js';
 import { checkLimit } from '../checks.js';
 import { note, print, styles, table } from '../../output.js';
-import { EVENT_HEADERS, checkEventId, checkFilters, checkStatus, eventRow } from './shared.js';
+import { EVENT_COLUMNS, checkEventId, checkFilters, checkStatus, eventRow } from './shared.js';
 
 export interface Options {
   org: string;
@@ -30,7 +30,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
         return;
       }
       const s = await styles(ctx);
-      await table(ctx, EVENT_HEADERS, result.events.map((e) => eventRow(ctx, s, e)));
+      await table(ctx, EVENT_COLUMNS, result.events.map((e) => eventRow(ctx, s, e, 'ago')));
     },
   });
   // The next page's command, on stderr so that it never mixes with what a script reads.

@@ -3,7 +3,7 @@ import { RelayError } from '../../../shared/errors.js';
 import { looksLikeSecret } from '../../../shared/ids.js';
 import { checkId } from '../checks.js';
 import type { Context } from '../../context.js';
-import { when, type Styled, type Styles, type Text } from '../../output.js';
+import { arrow, column, duration, time, type Cell, type Column, type Styles, type TimeForm } from '../../output.js';
 
 export const EVENT_STATUSES = ['pending', 'delivered', 'failed', 'rejected'] as const;
 
@@ -26,27 +26,19 @@ export function checkFilters(opts: { app?: string | undefined; agent?: string | 
   if (opts.agent !== undefined) checkId(opts.agent, 'an agent id');
 }
 
-/** Failed and rejected stand out on a terminal; pending is dim. */
-export function statusCell(s: Styles, status: Event['status']): Styled {
-  if (status === 'failed' || status === 'rejected') return s.red(status);
-  if (status === 'pending') return s.yellow(status);
-  return s.green(status);
+/** The columns of an events table; `eventRow` fills them. */
+export const EVENT_COLUMNS: Column[] = [column.id('ID'), column.fixed('WHEN'), column.text('ROUTE'), column.text('THREAD'), column.text('NAME'), column.fixed('STATUS'), column.fixed('LATENCY')];
+
+/**
+ * One event as a row of EVENT_COLUMNS, for `table` (a list) or `row` (a stream's line, with
+ * `at` the time of the change): the route is app → agent (or channels), two fields when piped.
+ * `when`: `ago` in a list, `clock` for a stream.
+ */
+export function eventRow(ctx: Context, s: Styles, e: Event, when: TimeForm, at = e.createdAt): Cell[] {
+  return [e.id, time(ctx, at, when), arrow(e.appId, target(e)), e.thread ?? '-', e.name ?? '-', s.status(e.status), duration(e.latencyMs)];
 }
 
-export function latency(ms: number | null): string {
-  if (ms === null) return '-';
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
-
-/** Where an event went: `app → agent` for the agent relay, the channels for a publish. */
-export function route(e: Event): string {
-  return e.kind === 'agent' ? `${e.appId} → ${e.agent ?? '?'}` : `${e.appId} → ${(e.channels ?? []).join(',')}`;
-}
-
-/** The columns of an event's row, in `events list` and `events tail` alike. */
-export const EVENT_HEADERS = ['ID', 'WHEN', 'ROUTE', 'THREAD', 'NAME', 'STATUS', 'LATENCY'];
-
-/** An event's row under EVENT_HEADERS: the one formatting of an event as a row. */
-export function eventRow(ctx: Context, s: Styles, e: Event): Text[] {
-  return [e.id, ctx.io.isStdoutTTY ? when(e.createdAt) : e.createdAt, route(e), e.thread ?? '-', e.name ?? '-', statusCell(s, e.status), latency(e.latencyMs)];
+/** Where an event went: its agent, or the channels of a publish. */
+export function target(e: Event): string {
+  return e.kind === 'agent' ? (e.agent ?? '?') : (e.channels ?? []).join(',');
 }

@@ -1,6 +1,6 @@
 import type { Context } from '../../context.js';
-import { details, fmt, line, print, styles, when, type Text } from '../../output.js';
-import { checkEventId, latency, route, statusCell } from './shared.js';
+import { details, duration, fmt, line, print, styles, time, type Text } from '../../output.js';
+import { checkEventId, target } from './shared.js';
 
 export interface Options {
   id: string;
@@ -18,13 +18,13 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       const pairs: [string, Text][] = [
         ['Event', e.id],
         ['Kind', e.kind],
-        ['Route', route(e)],
+        ['Route', `${e.appId} → ${target(e)}`],
         ['Thread', e.thread ?? '-'],
         ['Name', e.name ?? '-'],
-        ['Status', statusCell(s, e.status)],
-        ['Latency', latency(e.latencyMs)],
+        ['Status', s.status(e.status)],
+        ['Latency', duration(e.latencyMs)],
         ['Attempts', String(e.attempt)],
-        ['Created', e.createdAt],
+        ['Created', time(ctx, e.createdAt, 'date')],
         ['Payload', json(e.payload)],
       ];
       if (e.reply !== null) pairs.push(['Reply', json(e.reply)]);
@@ -37,7 +37,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
         const extra = Object.entries(facts)
           .map(([k, v]) => `${k}=${String(v)}`)
           .join(' ');
-        line(ctx, fmt`  ${ctx.io.isStdoutTTY ? when(at) : at}  ${type}${extra ? fmt`  ${s.dim(extra)}` : ''}`);
+        line(ctx, fmt`  ${time(ctx, at, 'clock')}  ${type}${extra ? fmt`  ${s.dim(extra)}` : ''}`);
       }
     },
   });

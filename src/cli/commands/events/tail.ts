@@ -1,8 +1,8 @@
 import type { EventChange } from '../../../shared/api.js';
 import type { Context } from '../../context.js';
 import { follow } from '../../follow.js';
-import { jsonLines, note, styles, tableRow } from '../../output.js';
-import { EVENT_HEADERS, checkFilters, checkStatus, eventRow } from './shared.js';
+import { jsonLines, note, row, styles } from '../../output.js';
+import { EVENT_COLUMNS, checkFilters, checkStatus, eventRow } from './shared.js';
 
 export interface Options {
   org: string;
@@ -29,13 +29,13 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
   const onChange = (change: EventChange): void => {
     after = change.seq;
     if (printJson) printJson(change);
-    else tableRow(ctx, [...eventRow(ctx, s, change.event), change.type]);
+    else row(ctx, [...eventRow(ctx, s, change.event, 'clock', change.at), change.type]);
   };
   const onOpen = (start: number): void => {
     if (after !== undefined) return;
     after = start;
     note(ctx, 'Watching events; Ctrl-C to stop.');
-    if (!printJson && ctx.io.isStdoutTTY) tableRow(ctx, [...EVENT_HEADERS, 'CHANGE'].map((h) => s.bold(h)));
+    if (!printJson && ctx.io.isStdoutTTY) row(ctx, [...EVENT_COLUMNS.map((c) => c.header), 'CHANGE'].map((h) => s.bold(h)));
   };
   await follow(ctx, { reconnect: opts.reconnect }, (signal, opened) =>
     client.streamEvents(

@@ -13,6 +13,9 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
   const id = await required(ctx, opts.id, '--id', `Organization ID (${SLUG_RULE})`, (v) => slugProblem(v) ?? true);
   const name = await required(ctx, opts.name, '--name', 'Organization name');
   const result = await (await ctx.client()).createOrg({ id, name });
-  await print(ctx, { json: result, human: () => undefined });
-  await success(ctx, `Created organization ${result.org.id}; use it with --org ${result.org.id}`);
+  await print(ctx, {
+    json: result,
+    created: { id: result.org.id },
+    human: () => success(ctx, `Created organization ${result.org.id}; use it with --org ${result.org.id}`),
+  });
 }

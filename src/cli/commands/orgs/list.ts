@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { print, table, when } from '../../output.js';
+import { column, print, table, time } from '../../output.js';
 
 export type Options = Record<string, never>;
 
@@ -7,6 +7,6 @@ export async function run(_opts: Options, ctx: Context): Promise<void> {
   const result = await (await ctx.client()).listOrgs();
   await print(ctx, {
     json: result,
-    human: () => table(ctx, ['ID', 'NAME', 'CREATED'], result.orgs.map((o) => [o.id, o.name, ctx.io.isStdoutTTY ? when(o.createdAt) : o.createdAt])),
+    human: () => table(ctx, [column.id('ID'), column.text('NAME'), column.fixed('CREATED')], result.orgs.map((o) => [o.id, o.name, time(ctx, o.createdAt, 'date')])),
   });
 }

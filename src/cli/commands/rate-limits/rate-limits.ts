@@ -1,6 +1,6 @@
 import { DEFAULT_RATE_LIMIT_PROFILE, RATE_LIMIT_PROFILES, type RateLimitProfile } from '../../../shared/rate-limits.js';
 import type { Context } from '../../context.js';
-import { note, print, table } from '../../output.js';
+import { column, note, print, table } from '../../output.js';
 
 export type Options = Record<string, never>;
 
@@ -11,7 +11,7 @@ export async function run(_opts: Options, ctx: Context): Promise<void> {
     human: async () => {
       await table(
         ctx,
-        ['PROFILE', 'NAME', 'PER MINUTE', 'BURST'],
+        [column.id('PROFILE'), column.text('NAME'), column.fixed('PER MINUTE'), column.fixed('BURST')],
         profiles.map((p) => [p.default ? `${p.name} (default)` : p.name, p.displayName, String(p.perMinute), String(p.burst)]),
       );
       note(ctx, 'A token uses its own limit (--rate-limit PROFILE or N/min,burst=M) or its app\'s default profile.');

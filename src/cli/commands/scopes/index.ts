@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { act, leaf } from '../common.js';
+import { act, leaf, withWide } from '../common.js';
 
 export function scopesCommand(program: Command): void {
-  leaf(program, 'scopes', 'list the scopes an API token can be given', { offline: true }).action(act(() => import('./scopes.js'), () => ({})));
+  withWide(leaf(program, 'scopes', 'list the scopes an API token can be given', { offline: true })).action(act(() => import('./scopes.js'), () => ({})));
 }

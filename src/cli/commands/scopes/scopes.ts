@@ -1,6 +1,6 @@
 import { SCOPES, SCOPE_CATEGORIES, SCOPE_DESCRIPTIONS } from '../../../shared/scopes.js';
 import type { Context } from '../../context.js';
-import { note, print, table } from '../../output.js';
+import { column, note, print, table } from '../../output.js';
 
 export type Options = Record<string, never>;
 
@@ -12,7 +12,7 @@ export async function run(_opts: Options, ctx: Context): Promise<void> {
   await print(ctx, {
     json,
     human: async () => {
-      await table(ctx, ['SCOPE', 'PERMISSION'], json.scopes.map((s) => [s.name, s.description]));
+      await table(ctx, [column.id('SCOPE'), column.text('PERMISSION')], json.scopes.map((s) => [s.name, s.description]));
       note(ctx, 'A category wildcard (events:*, channels:*, ...) grants every scope of its category; a token without scopes has full access to its app.');
     },
   });

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { act, leaf } from '../common.js';
+import { act, leaf, withWide } from '../common.js';
 
 export function statusCommand(program: Command): void {
-  leaf(program, 'status', "daemon health and every app's connection status")
+  withWide(leaf(program, 'status', "daemon health and every app's connection status"))
     .option('-w, --watch', 'keep watching: redraw on a terminal, one JSON object a line otherwise')
     .option('--interval <duration>', 'how often --watch refreshes', '2s')
     .option('--no-reconnect', 'with --watch: when relayd goes away, exit (6) instead of waiting for it to come back')

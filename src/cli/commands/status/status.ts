@@ -3,7 +3,7 @@ import { parseDuration } from '../../../shared/duration.js';
 import { RelayError } from '../../../shared/errors.js';
 import type { Context } from '../../context.js';
 import { follow, sleep } from '../../follow.js';
-import { ago, clearScreen, details, fmt, line, print, printLine, styles, table } from '../../output.js';
+import { clearScreen, column, details, duration, fmt, line, print, printLine, styles, table, time } from '../../output.js';
 
 export interface Options {
   watch: boolean;
@@ -46,8 +46,8 @@ async function render(ctx: Context, status: DaemonStatus): Promise<void> {
   const s = await styles(ctx);
   const connected = status.apps.filter((a) => a.connected).length;
   details(ctx, [
-    ['relayd', fmt`${s.green('ok')}, version ${status.version}`],
-    ['Up since', `${status.startedAt} (${formatUptime(status.uptimeMs)})`],
+    ['relayd', fmt`${s.status('ok')}, version ${status.version}`],
+    ['Up since', `${time(ctx, status.startedAt, 'date')} (up ${duration(status.uptimeMs)})`],
     ['Connections', String(status.connections)],
     ['Apps', `${status.apps.length} (${connected} connected)`],
   ]);
@@ -55,23 +55,15 @@ async function render(ctx: Context, status: DaemonStatus): Promise<void> {
   line(ctx);
   await table(
     ctx,
-    ['ORG', 'APP', 'STATUS', 'CONNECTED', 'CONNECTIONS', 'SUBSCRIBERS', 'LAST CONNECTED'],
+    [column.id('ORG'), column.id('APP'), column.fixed('STATUS'), column.fixed('CONNECTED'), column.fixed('CONNECTIONS'), column.fixed('SUBSCRIBERS'), column.fixed('LAST CONNECTED')],
     status.apps.map((a) => [
       a.org,
       a.id,
-      a.status === 'inactive' ? s.yellow(a.status) : a.status,
-      a.connected ? s.green('yes') : 'no',
+      s.status(a.status),
+      s.status(a.connected ? 'yes' : 'no'),
       String(a.connections),
       String(a.channelConnections),
-      ctx.io.isStdoutTTY ? ago(a.lastConnectedAt) : (a.lastConnectedAt ?? '-'),
+      time(ctx, a.lastConnectedAt, 'ago'),
     ]),
   );
-}
-
-function formatUptime(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  const d = Math.floor(s / 86_400);
-  const h = Math.floor((s % 86_400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return d > 0 ? `up ${d}d ${h}h` : h > 0 ? `up ${h}h ${m}m` : m > 0 ? `up ${m}m` : `up ${s}s`;
 }

@@ -35,6 +35,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
     {
       json: result,
       quiet: result.secret,
+      created: { id: result.token.id, secret: result.secret },
       human: async () => {
         await success(ctx, `Created token ${result.token.id} (${result.token.name}) for ${app}`);
         line(ctx, result.secret);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { act, collect, idArgument, leaf, str, withOrg, withQuiet } from '../common.js';
+import { act, collect, idArgument, leaf, str, withOrg, withQuiet, withWide } from '../common.js';
 
 export function tokensCommand(program: Command): void {
   const tokens = program.command('tokens').description('scoped API tokens for the HTTP API');
@@ -24,7 +24,7 @@ export function tokensCommand(program: Command): void {
       })),
     );
 
-  withOrg(leaf(tokens, 'list', "list an app's tokens"))
+  withWide(withOrg(leaf(tokens, 'list', "list an app's tokens")))
     .option('--app <id>', 'the app')
     .action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string, app: str(f.app) })));
 

@@ -2,7 +2,7 @@ import type { Token } from '../../../shared/api.js';
 import { RelayError } from '../../../shared/errors.js';
 import { looksLikeSecret } from '../../../shared/ids.js';
 import type { Context } from '../../context.js';
-import { ago, details, fmt, styles, table, when, type Styles, type Text } from '../../output.js';
+import { column, details, fmt, styles, table, time, type Styles, type Text } from '../../output.js';
 
 const WEEK_MS = 7 * 86_400_000;
 
@@ -22,51 +22,48 @@ function scopesText(token: Token, s: Styles, tty: boolean): Text {
   return token.scopes.join(',');
 }
 
-/** Flags what needs attention on a TTY: expiring within 7 days or never, all scopes, not active. */
-function expiryText(token: Token, s: Styles, tty: boolean, now: number): Text {
-  if (!tty) return token.expiresAt ?? 'never';
+/**
+ * Flags what needs attention on a TTY: expiring within 7 days or never. In a table how soon
+ * (`in 29d`), in `tokens show` the date as well.
+ */
+function expiryText(ctx: Context, token: Token, s: Styles, form: 'ago' | 'date'): Text {
+  if (!ctx.io.isStdoutTTY) return token.expiresAt ?? 'never';
   if (token.expiresAt === null) return s.yellow('never');
-  const left = Date.parse(token.expiresAt) - now;
-  const text = `${when(token.expiresAt)} (${ago(token.expiresAt, now)})`;
+  const left = Date.parse(token.expiresAt) - Date.now();
+  const text = form === 'ago' ? time(ctx, token.expiresAt, 'ago') : `${time(ctx, token.expiresAt, 'date')} (${time(ctx, token.expiresAt, 'ago')})`;
   return left < WEEK_MS ? s.yellow(text) : text;
-}
-
-function statusText(token: Token, s: Styles): Text {
-  return token.status === 'active' ? s.green('active') : token.status === 'expired' ? s.yellow('expired') : s.red('revoked');
 }
 
 export async function tokenTable(ctx: Context, tokens: Token[]): Promise<void> {
   const s = await styles(ctx);
   const tty = ctx.io.isStdoutTTY;
-  const now = Date.now();
   await table(
     ctx,
-    ['ID', 'NAME', 'SCOPES', 'RATE LIMIT', 'EXPIRES', 'LAST USED', 'STATUS'],
+    [column.id('ID'), column.text('NAME'), column.text('SCOPES'), column.text('RATE LIMIT'), column.fixed('EXPIRES'), column.fixed('LAST USED'), column.fixed('STATUS')],
     tokens.map((t) => [
       t.id,
       t.name,
       scopesText(t, s, tty),
       `${t.rateLimit.profile} (${t.rateLimit.perMinute}/min, burst ${t.rateLimit.burst})`,
-      expiryText(t, s, tty, now),
-      tty ? ago(t.lastUsedAt, now) : (t.lastUsedAt ?? 'never'),
-      statusText(t, s),
+      expiryText(ctx, t, s, 'ago'),
+      time(ctx, t.lastUsedAt, 'ago'),
+      s.status(t.status),
     ]),
   );
 }
 
 export async function tokenDetails(ctx: Context, token: Token): Promise<void> {
   const s = await styles(ctx);
-  const now = Date.now();
   details(ctx, [
     ['Token', fmt`${s.bold(token.id)} (${token.name})`],
     ['App', `${token.appId} (${token.org})`],
-    ['Status', statusText(token, s)],
+    ['Status', s.status(token.status)],
     ['Scopes', scopesText(token, s, true)],
     ['Rate limit', `${token.rateLimit.profile}: ${token.rateLimit.perMinute}/min, burst ${token.rateLimit.burst}${token.rateLimit.inherited ? " (the app's default)" : ''}`],
-    ['Expires', expiryText(token, s, true, now)],
-    ['Last used', token.lastUsedAt === null ? 'never' : `${when(token.lastUsedAt)} (${ago(token.lastUsedAt, now)})`],
-    ['Created', when(token.createdAt)],
-    ...(token.revokedAt ? ([['Revoked', when(token.revokedAt)]] as [string, Text][]) : []),
+    ['Expires', expiryText(ctx, token, s, 'date')],
+    ['Last used', token.lastUsedAt === null ? 'never' : `${time(ctx, token.lastUsedAt, 'date')} (${time(ctx, token.lastUsedAt, 'ago')})`],
+    ['Created', time(ctx, token.createdAt, 'date')],
+    ...(token.revokedAt ? ([['Revoked', time(ctx, token.revokedAt, 'date')]] as [string, Text][]) : []),
     ['Description', token.description ?? '-'],
   ]);
 }

@@ -23,6 +23,7 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
   const result = await (await ctx.client()).addWebhook(opts.org, app, { url, events: opts.events as WebhookEventType[] });
   await print(ctx, {
     json: result,
+    created: { id: result.webhook.id },
     human: async () => {
       await success(ctx, `Added webhook ${result.webhook.id} to app ${app}`);
       details(ctx, [

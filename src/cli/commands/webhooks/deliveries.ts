@@ -1,5 +1,6 @@
+import type { WebhookAttempt, WebhookDelivery } from '../../../shared/api.js';
 import type { Context } from '../../context.js';
-import { note, print, styles, table, type Text } from '../../output.js';
+import { column, duration, note, print, styles, table, time, type Cell, type Styles } from '../../output.js';
 import { checkLimit } from '../checks.js';
 import { checkWebhookId } from './shared.js';
 
@@ -8,7 +9,22 @@ export interface Options {
   limit: string;
 }
 
-/** A line per attempt (a delivery not yet tried has one line of its own), newest delivery first. */
+const COLUMNS = [
+  column.id('DELIVERY'),
+  column.fixed('ATTEMPT'),
+  column.fixed('AT'),
+  column.fixed('RESULT'),
+  column.fixed('CODE'),
+  column.fixed('DURATION'),
+  column.text('EVENTS'),
+  column.text('CHANNELS'),
+  column.text('ERROR'),
+];
+
+/**
+ * A line per attempt, each with its own outcome (a 500 then a 200: `failed` then `delivered`),
+ * newest delivery first; a delivery still waiting has a line for its next attempt.
+ */
 export async function run(opts: Options, ctx: Context): Promise<void> {
   const id = checkWebhookId(opts.id);
   const limit = checkLimit(opts.limit);
@@ -21,16 +37,31 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
         return;
       }
       const s = await styles(ctx);
-      const rows: Text[][] = [];
-      for (const d of result.deliveries) {
-        const status = d.status === 'failed' ? s.red(d.status) : d.status === 'pending' ? s.yellow(d.status) : s.green(d.status);
-        const events = d.events.join(',');
-        if (d.attempts.length === 0) rows.push([d.id, status, events, '-', '-', '-', '-', d.nextAttemptAt === null ? '-' : `next at ${d.nextAttemptAt}`]);
-        d.attempts.forEach((a, i) =>
-          rows.push([d.id, status, events, String(i + 1), a.at, a.statusCode === null ? '-' : String(a.statusCode), `${a.durationMs} ms`, a.error ?? '-']),
-        );
-      }
-      await table(ctx, ['DELIVERY', 'STATUS', 'EVENTS', 'ATTEMPT', 'AT', 'CODE', 'DURATION', 'ERROR'], rows);
+      await table(ctx, COLUMNS, result.deliveries.flatMap((d) => deliveryRows(ctx, s, d)));
     },
   });
 }
+
+function deliveryRows(ctx: Context, s: Styles, d: WebhookDelivery): Cell[][] {
+  const events = d.events.join(',');
+  const channels = d.channels.length === 0 ? '-' : d.channels.join(',');
+  const rows = d.attempts.map((a, i): Cell[] => [
+    d.id,
+    String(i + 1),
+    time(ctx, a.at, 'seconds'),
+    s.status(succeeded(a) ? 'delivered' : 'failed'),
+    a.statusCode === null ? '-' : String(a.statusCode),
+    duration(a.durationMs),
+    events,
+    channels,
+    a.error ?? '-',
+  ]);
+  if (d.status === 'pending') {
+    const next = s.status(d.attempts.length === 0 ? 'pending' : 'retrying');
+    rows.push([d.id, String(d.attempts.length + 1), time(ctx, d.nextAttemptAt, 'seconds'), next, '-', '-', events, channels, '-']);
+  }
+  return rows;
+}
+
+/** relayd logs an error for every attempt that got no 2xx. */
+const succeeded = (a: WebhookAttempt): boolean => a.error === null;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { WEBHOOK_EVENT_TYPES } from '../../../shared/webhooks.js';
-import { act, collect, idArgument, leaf, str, withOrg } from '../common.js';
+import { act, collect, idArgument, leaf, str, withOrg, withWide } from '../common.js';
 
 export function webhooksCommand(program: Command): void {
   const webhooks = program.command('webhooks').description("an app's webhook endpoints and their delivery log");
@@ -11,7 +11,7 @@ export function webhooksCommand(program: Command): void {
     .option('--event <type>', `an event type (repeatable; none: all): ${WEBHOOK_EVENT_TYPES.join(', ')}`, collect, [])
     .action(act(() => import('./add.js'), (_, f) => ({ org: f.org as string, app: str(f.app), url: str(f.url), events: f.event as string[] })));
 
-  withOrg(leaf(webhooks, 'list', "an app's webhooks with the health of their endpoints"))
+  withWide(withOrg(leaf(webhooks, 'list', "an app's webhooks with the health of their endpoints")))
     .option('--app <id>', 'the app')
     .action(act(() => import('./list.js'), (_, f) => ({ org: f.org as string, app: str(f.app) })));
 
@@ -20,7 +20,7 @@ export function webhooksCommand(program: Command): void {
     .option('-y, --yes', 'do not ask for confirmation')
     .action(act(() => import('./remove.js'), ([id], f) => ({ id: id as string, yes: f.yes === true })));
 
-  leaf(webhooks, 'deliveries', "a webhook's newest deliveries, each attempt with its status code, duration and error")
+  withWide(leaf(webhooks, 'deliveries', "a webhook's newest deliveries, each attempt with its status code, duration and error"))
     .addArgument(idArgument('webhooks', '<webhook-id>', 'the webhook id (wh_...)'))
     .option('--limit <n>', 'how many deliveries (1-1000)', '20')
     .action(act(() => import('./deliveries.js'), ([id], f) => ({ id: id as string, limit: f.limit as string })));

@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { ago, note, print, styles, table } from '../../output.js';
+import { column, note, print, styles, table, time } from '../../output.js';
 import { checkId, required } from '../checks.js';
 
 export interface Options {
@@ -18,16 +18,24 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
         return;
       }
       const s = await styles(ctx);
-      const tty = ctx.io.isStdoutTTY;
       await table(
         ctx,
-        ['ID', 'URL', 'EVENTS', 'STATUS', 'LAST ATTEMPT', 'LAST CODE', 'FAILURES IN A ROW', 'LAST ERROR'],
+        [
+          column.id('ID'),
+          column.text('URL'),
+          column.text('EVENTS'),
+          column.fixed('STATUS'),
+          column.fixed('LAST ATTEMPT'),
+          column.fixed('CODE'),
+          column.fixed('FAILURES'),
+          column.text('LAST ERROR'),
+        ],
         result.webhooks.map((w) => [
           w.id,
           w.url,
           w.events.length === 0 ? 'all' : w.events.join(','),
-          w.status === 'failing' ? s.red(w.status) : w.status === 'ok' ? s.green(w.status) : w.status,
-          tty ? ago(w.lastAttemptAt) : (w.lastAttemptAt ?? '-'),
+          s.status(w.status),
+          time(ctx, w.lastAttemptAt, 'ago'),
           w.lastStatusCode === null ? '-' : String(w.lastStatusCode),
           w.failuresInRow > 0 ? s.red(String(w.failuresInRow)) : '0',
           w.lastError ?? '-',
