@@ -880,11 +880,7 @@ export class SqliteStore implements Store {
       ['created_at >= ?', query.since],
       ['id < ?', query.before],
     ];
-    for (const [clause, value] of filters) {
-      if (value === undefined) continue;
-      where.push(clause);
-      params.push(value);
-    }
+    addFilters(where, params, filters);
     const sql = `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`;
     // A handful of filter combinations exist; their statements are prepared once each.
     let stmt = this.#queries.get(sql);
@@ -925,11 +921,7 @@ export class SqliteStore implements Store {
       ['e.thread = ?', query.thread],
       ['coalesce(t.status, e.status) = ?', query.status],
     ];
-    for (const [clause, value] of filters) {
-      if (value === undefined) continue;
-      where.push(clause);
-      params.push(value);
-    }
+    addFilters(where, params, filters);
     const sql =
       `SELECT t.seq, t.at, t.type, ${CHANGE_STATE}, e.id, e.org, e.app_id, e.kind, e.agent, e.thread, e.name, e.channels, e.created_at ` +
       `FROM event_timeline t JOIN events e ON e.id = t.event_id WHERE ${where.join(' AND ')} ORDER BY t.seq LIMIT ?`;
@@ -1017,5 +1009,14 @@ export class SqliteStore implements Store {
 
   async listAudit(since: number | null, limit: number): Promise<AuditRecord[]> {
     return this.#stmts.listAudit.all(since ?? 0, limit).map(toAudit);
+  }
+}
+
+/** The filters that are given, as WHERE clauses and their parameters. */
+function addFilters(where: string[], params: (string | number)[], filters: [string, string | number | undefined][]): void {
+  for (const [clause, value] of filters) {
+    if (value === undefined) continue;
+    where.push(clause);
+    params.push(value);
   }
 }
