@@ -164,9 +164,14 @@ export const plainIssue: z.core.$ZodErrorMap = (issue) => {
   }
 };
 
-/** Parses user input with the plain messages. */
+/**
+ * Parses user input with the plain messages. Valid input is parsed without them: zod's
+ * compiled fast path for objects is skipped when a parse is given options (6x slower on a
+ * publish body), so only input that fails is parsed a second time, for its messages.
+ */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.ZodSafeParseResult<z.output<S>> {
-  return schema.safeParse(value, { error: plainIssue });
+  const result = schema.safeParse(value);
+  return result.success ? result : schema.safeParse(value, { error: plainIssue });
 }
 
 /** A path as the JSON reads: `batch[0].data`. */
