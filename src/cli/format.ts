@@ -1,4 +1,3 @@
-import stringWidth from 'string-width';
 
 /**
  * The pure part of the human view: display widths, fitting a table to the terminal, and the
@@ -25,12 +24,30 @@ export const GAP = 2;
 /** Our own colour codes (SGR), the only escape sequences a printed cell can hold (server data is sanitized). */
 const SGR = /(\u001b\[[0-9;]*m)/;
 
-/** Columns a string takes on a terminal: colour codes take none, wide characters two. */
-export function displayWidth(text: string): number {
-  return stringWidth(text);
+let measure: ((text: string) => number) | null = null;
+
+/**
+ * Loads string-width, which displayWidth needs for text beyond printable ASCII. Only a table
+ * on a terminal measures text, and its emoji tables cost about 100 ms of start-up, so it is
+ * loaded there and not by every command.
+ */
+export async function loadWidths(): Promise<void> {
+  measure ??= (await import('string-width')).default;
 }
 
-const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+const SGR_ALL = new RegExp(SGR.source, 'g');
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/** Columns a string takes on a terminal: colour codes take none, wide characters two (after loadWidths). */
+export function displayWidth(text: string): number {
+  const bare = text.replace(SGR_ALL, '');
+  if (PRINTABLE_ASCII.test(bare)) return bare.length;
+  if (measure === null) throw new Error('displayWidth: call loadWidths() first');
+  return measure(text);
+}
+
+/** Made when first needed: building a Segmenter loads ICU data, about 15 ms of every command's start-up. */
+let graphemes: Intl.Segmenter | null = null;
 
 /**
  * `text` cut to `width` columns, the cut marked with `…`. Colour codes are kept, and a colour
@@ -49,6 +66,7 @@ export function truncate(text: string, width: number): string {
       coloured = true;
       continue;
     }
+    graphemes ??= new Intl.Segmenter(undefined, { granularity: 'grapheme' });
     for (const { segment } of graphemes.segment(part)) {
       const w = displayWidth(segment);
       if (used + w > budget) return `${out}…${coloured ? '\u001b[0m' : ''}`;

@@ -1,6 +1,6 @@
 import { RelayError } from '../shared/errors.js';
 import type { Context } from './context.js';
-import { GAP, displayWidth, duration as formatDuration, fitWidths, formatTime, pad, truncate, type Column, type TimeForm } from './format.js';
+import { GAP, displayWidth, duration as formatDuration, fitWidths, formatTime, loadWidths, pad, truncate, type Column, type TimeForm } from './format.js';
 import { sanitize } from './sanitize.js';
 
 /**
@@ -254,6 +254,7 @@ export async function table(ctx: Context, columns: Column[], rows: Cell[][]): Pr
     for (const cells of rows) row(ctx, cells);
     return;
   }
+  await loadWidths();
   const s = await styles(ctx);
   const cells = rows.map((row) => row.map(shownCell));
   const natural = columns.map((c, i) => Math.max(displayWidth(c.header), ...cells.map((row) => displayWidth(row[i] ?? ''))));

@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { displayWidth, duration, fitWidths, formatTime, truncate, type Column } from '../../src/cli/format.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { displayWidth, duration, fitWidths, formatTime, loadWidths, truncate, type Column } from '../../src/cli/format.js';
+
+beforeAll(loadWidths);
 
 describe('duration', () => {
   it.each([
