@@ -254,8 +254,35 @@ export interface WebhookAttemptWrite {
   webhook: Pick<WebhookRecord, 'id' | 'lastAttemptAt' | 'lastStatusCode' | 'lastError' | 'failuresInRow'>;
 }
 
+/** A relayd process sharing the store: what `relay status` lists, and how a node tells it is not alone. */
+export interface NodeRecord {
+  id: string;
+  /** Where its HTTP listener is, as it logged it. */
+  url: string;
+  /** Its broker's driver ('memory', 'redis'): a memory-broker node beside others would split the cluster. */
+  broker: string;
+  version: string;
+  startedAt: number;
+  heartbeatAt: number;
+  /** Its open sockets at its last heartbeat. */
+  connections: number;
+}
+
 export interface Store {
   close(): Promise<void>;
+
+  /**
+   * relayd's own settings (the master key's fingerprint): sets `key` to `value` unless it is
+   * set already, atomically across nodes, and returns the value the store holds afterwards.
+   */
+  claimSetting(key: string, value: string): Promise<string>;
+  /** Inserts the node or refreshes its record (its heartbeat). */
+  upsertNode(node: NodeRecord): Promise<void>;
+  /** The nodes heard from at `since` or later, by id. */
+  listNodes(since: number): Promise<NodeRecord[]>;
+  deleteNode(id: string): Promise<void>;
+  /** Deletes the nodes silent since before `before`; returns their ids. */
+  pruneNodes(before: number): Promise<string[]>;
 
   insertAdminToken(token: AdminTokenRecord): Promise<void>;
   findAdminTokenByHash(hash: string): Promise<AdminTokenRecord | null>;

@@ -18,6 +18,7 @@ import type {
   AppTokenRecord,
   AuditRecord,
   DeletedAppRecord,
+  NodeRecord,
   OrgRecord,
   Store,
   WebhookAttemptRecord,
@@ -49,6 +50,16 @@ interface AppRow {
   client_events: number;
   subscription_count: number;
   channel_limits: string;
+}
+
+interface NodeRow {
+  id: string;
+  url: string;
+  broker: string;
+  version: string;
+  started_at: number;
+  heartbeat_at: number;
+  connections: number;
 }
 
 interface AppTokenRow {
@@ -356,6 +367,15 @@ export class SqliteStore implements Store {
     const db = this.#db;
     this.#webhooks = new SqliteWebhookTables(db);
     this.#stmts = {
+      claimSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
+      getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
+      upsertNode: db.prepare(
+        `INSERT INTO nodes (id, url, broker, version, started_at, heartbeat_at, connections) VALUES (@id, @url, @broker, @version, @startedAt, @heartbeatAt, @connections)
+         ON CONFLICT (id) DO UPDATE SET url = excluded.url, broker = excluded.broker, version = excluded.version, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, connections = excluded.connections`,
+      ),
+      listNodes: db.prepare<[number], NodeRow>('SELECT * FROM nodes WHERE heartbeat_at >= ? ORDER BY id'),
+      deleteNode: db.prepare('DELETE FROM nodes WHERE id = ?'),
+      pruneNodes: db.prepare<[number], { id: string }>('DELETE FROM nodes WHERE heartbeat_at < ? RETURNING id'),
       insertAdminToken: db.prepare('INSERT INTO admin_tokens (id, hash, created_at) VALUES (?, ?, ?)'),
       findAdminToken: db.prepare<[string], { id: string; hash: string; created_at: number }>(
         'SELECT id, hash, created_at FROM admin_tokens WHERE hash = ?',
@@ -1005,6 +1025,35 @@ export class SqliteStore implements Store {
 
   async insertAudit(entry: AuditRecord): Promise<void> {
     this.#audit(entry);
+  }
+
+  async claimSetting(key: string, value: string): Promise<string> {
+    this.#stmts.claimSetting.run(key, value);
+    return (this.#stmts.getSetting.get(key) as { value: string }).value;
+  }
+
+  async upsertNode(node: NodeRecord): Promise<void> {
+    this.#stmts.upsertNode.run(node);
+  }
+
+  async listNodes(since: number): Promise<NodeRecord[]> {
+    return this.#stmts.listNodes.all(since).map((row) => ({
+      id: row.id,
+      url: row.url,
+      broker: row.broker,
+      version: row.version,
+      startedAt: row.started_at,
+      heartbeatAt: row.heartbeat_at,
+      connections: row.connections,
+    }));
+  }
+
+  async deleteNode(id: string): Promise<void> {
+    this.#stmts.deleteNode.run(id);
+  }
+
+  async pruneNodes(before: number): Promise<string[]> {
+    return this.#stmts.pruneNodes.all(before).map((row) => row.id);
   }
 
   async listAudit(since: number | null, limit: number): Promise<AuditRecord[]> {

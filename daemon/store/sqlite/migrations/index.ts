@@ -295,4 +295,25 @@ export const MIGRATIONS: Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 13,
+    name: 'settings and nodes',
+    sql: `
+      -- Several relayd can share one store (PostgreSQL): settings holds what they must agree
+      -- on (the master key's fingerprint), nodes who is alive (a heartbeat each).
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        broker TEXT NOT NULL,
+        version TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        connections INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
