@@ -114,6 +114,12 @@ function fromRecord(c: ChangeRecord): EventChange {
 export const HOLD_MS = 50;
 
 /**
+ * Changes are numbered from blocks reserved in the store, so that nodes sharing it never give
+ * one seq twice; the next block is reserved when half of this one is used.
+ */
+const SEQ_BLOCK = 10_000;
+
+/**
  * History: the group-committed write path, the change feed that `relay events tail` reads,
  * and the queries.
  *
@@ -137,17 +143,42 @@ export class EventLog {
   #held = new Map<string, Held>();
   #holdTimer: NodeJS.Timeout | null = null;
   readonly #listeners = new Set<ChangeListener>();
-  /** The seq of the latest change numbered. */
+  /** The seq of the latest change numbered, and the last of this node's block. */
   #seq = 0;
+  #seqEnd = 0;
+  /** The first seq of the block reserved ahead, once the current one is half used. */
+  #nextBlock: number | null = null;
 
   constructor(store: Store, onError: (err: unknown) => void) {
     this.#store = store;
     this.#onError = onError;
   }
 
-  /** Numbering goes on from the highest seq in history. */
+  /** Numbering goes on above every seq used or reserved in the store (by this node before, or by another). */
   async start(): Promise<void> {
-    this.#seq = await this.#store.lastChangeSeq();
+    const first = await this.#store.reserveChangeSeqs(SEQ_BLOCK);
+    this.#seq = first - 1;
+    this.#seqEnd = first + SEQ_BLOCK - 1;
+  }
+
+  /** The next seq: from this node's block, moving to the block reserved ahead when it is used up. */
+  #nextSeq(): number {
+    if (this.#seq >= this.#seqEnd) {
+      const next = this.#nextBlock;
+      // Only a burst of SEQ_BLOCK / 2 changes within one round trip to the store gets here.
+      if (next === null) throw new RelayError('unavailable', 'history is waiting for the store to number its changes; try again');
+      this.#nextBlock = null;
+      this.#seq = next - 1;
+      this.#seqEnd = next + SEQ_BLOCK - 1;
+    }
+    const seq = ++this.#seq;
+    if (this.#seqEnd - seq === SEQ_BLOCK / 2 && this.#nextBlock === null) {
+      this.#store.reserveChangeSeqs(SEQ_BLOCK).then(
+        (first) => (this.#nextBlock = first),
+        (err: unknown) => this.#onError(err),
+      );
+    }
+    return seq;
   }
 
   /**
@@ -157,7 +188,7 @@ export class EventLog {
    * goes out in seq order. `event` is the event after the change (asked only if someone listens).
    */
   change(org: string, entry: Omit<TimelineRecord, 'seq'>, event: () => Omit<Event, 'status' | 'latencyMs'>): TimelineRecord {
-    const record: TimelineRecord = { seq: ++this.#seq, ...entry };
+    const record: TimelineRecord = { seq: this.#nextSeq(), ...entry };
     if (this.#listeners.size > 0) {
       const change: EventChange = { seq: record.seq, at: new Date(entry.at).toISOString(), type: entry.type, org, event: { ...event(), status: entry.status, latencyMs: entry.latencyMs } };
       for (const listener of this.#listeners) listener(change);
@@ -172,7 +203,11 @@ export class EventLog {
       this.#queue.push({ writes: merged, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
-        this.#flushing = new Promise((flushed) => setImmediate(() => flushed(this.#flush())));
+        // After the batch before it: with an asynchronous store two batches could otherwise
+        // overlap and commit out of order (an update before its insert). The batch is taken
+        // when it starts, so what comes meanwhile joins it.
+        const previous = this.#flushing;
+        this.#flushing = new Promise((flushed) => setImmediate(() => flushed(previous.then(() => this.#flush()))));
       }
     });
   }

@@ -372,6 +372,12 @@ export interface Store {
   listTimeline(eventId: string): Promise<TimelineRecord[]>;
   /** The highest seq ever given to a change (0 for none): numbering goes on from there after a restart. */
   lastChangeSeq(): Promise<number>;
+  /**
+   * Reserves `count` consecutive change numbers above every seq used or reserved before, for
+   * the caller alone (nodes sharing the store number their changes from such blocks); returns
+   * the first.
+   */
+  reserveChangeSeqs(count: number): Promise<number>;
   /** An organization's changes in (after, upTo], in seq order, filtered. */
   listChanges(org: string, query: ChangeQuery): Promise<ChangeRecord[]>;
   /** Agent events whose outcome the app has not acknowledged yet, oldest first: the work owed after a restart. */

@@ -347,6 +347,7 @@ export class SqliteStore implements Store {
   readonly #queries = new Map<string, Database.Statement<(string | number)[], EventRow>>();
   readonly #changeQueries = new Map<string, Database.Statement<(string | number)[], ChangeRow>>();
   readonly #checkpointer: Checkpointer;
+  #reservedSeq = 0;
 
   /** Refuses (StartupError) a file that is not a database, a corrupt one, and one of a newer schema. */
   constructor(path: string, log?: Logger) {
@@ -929,6 +930,13 @@ export class SqliteStore implements Store {
 
   async lastChangeSeq(): Promise<number> {
     return this.#stmts.lastChangeSeq.get()?.seq ?? 0;
+  }
+
+  /** One process has the database (the data dir's lock): what it reserved is remembered here, and forgetting it at a restart loses nothing. */
+  async reserveChangeSeqs(count: number): Promise<number> {
+    const first = Math.max(this.#reservedSeq, await this.lastChangeSeq()) + 1;
+    this.#reservedSeq = first + count - 1;
+    return first;
   }
 
   /** Through the timeline's primary key (seq), joined to each change's event for the filters. */
