@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from '../src/shared/duration.js';
 import { ADDRESS_VARIABLES, DEFAULT_HOST, DEFAULT_PORT, dataDirFrom } from '../src/shared/address.js';
@@ -27,13 +30,28 @@ export const SETTINGS = {
   maxConnectionsPerAddress: { flag: '--max-connections-per-address <n>', env: 'RELAY_MAX_CONNECTIONS_PER_ADDRESS', doc: 'open connections (HTTP and WebSocket) one client address may hold; 0: no cap', default: '0' },
   webhookAllowPrivate: { flag: '--webhook-allow-private', env: 'RELAY_WEBHOOK_ALLOW_PRIVATE', doc: 'let webhooks call loopback, private, link-local and other non-public addresses', default: 'false' },
   maxAttempts: { flag: '--max-attempts <n>', env: 'RELAY_MAX_ATTEMPTS', doc: 'deliveries of one event to agents that disconnect mid-work before it fails', default: '5' },
+  store: { flag: '--store <url>', env: 'RELAY_STORE', doc: 'where state is kept: sqlite:PATH, or postgres://user@host:port/db shared by several nodes', default: null },
+  broker: { flag: '--broker <url>', env: 'RELAY_BROKER', doc: 'how nodes pass publications and control messages: memory (one node), or redis://host:port[/db][?prefix=relay:]', default: 'memory' },
+  nodeId: { flag: '--node-id <id>', env: 'RELAY_NODE_ID', doc: "this node's name among several (letters, digits, . _ -)", default: null },
+  masterKeyFile: { flag: '--master-key-file <path>', env: 'RELAY_MASTER_KEY_FILE', doc: 'the key that seals channel secrets, the same on every node (or the key itself in RELAY_MASTER_KEY)', default: null },
   failedHandshakeLimit: { flag: '--failed-handshake-limit <limit>', env: 'RELAY_FAILED_HANDSHAKE_LIMIT', doc: 'refused credentials a client address may send to /v1/connect (N/min,burst=M) before its handshakes get 429 unchecked; off: no limit', default: '30/min,burst=30' },
 } as const satisfies Record<string, { flag: string; env: RelaydVariable; doc: string; default: string | null }>;
 
 export type SettingKey = keyof typeof SETTINGS;
 export type WrittenConfig = Partial<Record<SettingKey, string>>;
 
+/** Where the state is kept (daemon/store/index.ts opens it). */
+export type StoreLocation = { driver: 'sqlite'; path: string } | { driver: 'postgres'; url: string };
+/** How nodes reach each other (daemon/broker/index.ts). */
+export type BrokerLocation = { driver: 'memory' } | { driver: 'redis'; url: string };
+/** The master key given to the node; null: the data dir's master.key (made at first start). */
+export type MasterKeySource = { from: 'file'; path: string } | { from: 'env'; base64: string } | null;
+
 export interface Config {
+  store: StoreLocation;
+  broker: BrokerLocation;
+  nodeId: string;
+  masterKey: MasterKeySource;
   host: string;
   port: number;
   dataDir: string;
@@ -72,7 +90,58 @@ const boolean = z
   .pipe(z.enum(['true', 'false', '1', '0'], { message: 'must be true, false, 1 or 0' }))
   .transform((text) => text === 'true' || text === '1');
 
+/** A URL's text without its password, for messages and logs. */
+export function redactUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return text.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+  }
+}
+
+const storeLocation = z.string().transform((text, ctx): StoreLocation => {
+  const value = text.trim();
+  if (value.startsWith('sqlite:')) {
+    const path = value.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path.length > 0) return { driver: 'sqlite', path: resolve(path) };
+  } else if (/^postgres(ql)?:\/\//.test(value)) {
+    try {
+      const url = new URL(value);
+      if (url.hostname && url.pathname.length > 1) return { driver: 'postgres', url: value };
+    } catch {
+      // the message below says what is expected
+    }
+  }
+  ctx.addIssue({ code: 'custom', message: `invalid store "${redactUrl(value)}": use sqlite:PATH or postgres://user@host:port/database` });
+  return z.NEVER;
+});
+
+const brokerLocation = z.string().transform((text, ctx): BrokerLocation => {
+  const value = text.trim();
+  if (value === 'memory') return { driver: 'memory' };
+  if (/^rediss?:\/\//.test(value)) {
+    try {
+      const url = new URL(value);
+      const db = url.pathname.replace(/^\//, '');
+      if (url.hostname && (db === '' || /^\d+$/.test(db))) return { driver: 'redis', url: value };
+    } catch {
+      // the message below says what is expected
+    }
+  }
+  ctx.addIssue({ code: 'custom', message: `invalid broker "${redactUrl(value)}": use memory or redis://host:port[/db]` });
+  return z.NEVER;
+});
+
 const schema = z.object({
+  store: storeLocation.optional(),
+  broker: brokerLocation,
+  nodeId: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a node id is 1 to 63 letters, digits, dots, underscores and hyphens, starting with a letter or digit')
+    .optional(),
+  masterKeyFile: z.string().min(1).optional(),
   host: z.string().min(1),
   port: z.coerce.number().int().min(0).max(65535),
   dataDir: z.string().min(1),
@@ -105,6 +174,12 @@ const schema = z.object({
   webhookAllowPrivate: boolean,
 });
 
+/** The host's name and a random suffix: readable in `relay status`, and new at every start (a restarted node is a new node). */
+function defaultNodeId(): string {
+  const host = hostname().toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'node';
+  return `${host}-${randomBytes(3).toString('hex')}`;
+}
+
 export type ConfigResult = { config: Config; warnings: string[] } | { config: null; errors: string[]; warnings: string[] };
 
 /** An empty variable counts as unset, as the CLI reads them too (`RELAY_PORT=` is not port 0). */
@@ -128,8 +203,17 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
     return { config: null, errors, warnings };
   }
   const c = parsed.data;
+  const masterKeyEnv = nonEmpty(env['RELAY_MASTER_KEY']);
+  if (masterKeyEnv !== undefined && c.masterKeyFile !== undefined) {
+    return { config: null, errors: ['--master-key-file / RELAY_MASTER_KEY_FILE and RELAY_MASTER_KEY are both set: give the master key one way'], warnings };
+  }
+  const masterKey: MasterKeySource = c.masterKeyFile !== undefined ? { from: 'file', path: resolve(c.masterKeyFile) } : masterKeyEnv !== undefined ? { from: 'env', base64: masterKeyEnv } : null;
   return {
     config: {
+      store: c.store ?? { driver: 'sqlite', path: join(c.dataDir, 'relay.db') },
+      broker: c.broker,
+      nodeId: c.nodeId ?? defaultNodeId(),
+      masterKey,
       host: c.host,
       port: c.port,
       dataDir: c.dataDir,

@@ -1,7 +1,8 @@
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { adminTokenPath } from '../src/shared/address.js';
+import type { MasterKeySource } from './config.js';
 import type { SecretBox } from './core/secrets.js';
 import type { Logger } from './log.js';
 import { StartupError } from './startup-error.js';
@@ -53,9 +54,11 @@ export function prepareDataDir(dir: string, log: Logger): void {
  * one (an empty relay, or channel secrets nobody can read). master.key and admin-token open
  * to group or others are refused; the database's own files are set to 0600, with a warning.
  */
-export function checkDataFiles(dir: string, log: Logger): void {
+export function checkDataFiles(dir: string, log: Logger, keeps: { database: boolean; masterKey: boolean } = { database: true, masterKey: true }): void {
   const present = SIGNS_OF_USE.filter((name) => existsSync(join(dir, name)));
-  const missing = REQUIRED.filter((name) => !present.includes(name));
+  // A store elsewhere (PostgreSQL, sqlite:PATH) or a master key given otherwise is not missing from here.
+  const required = REQUIRED.filter((name) => (name === DB ? keeps.database : keeps.masterKey));
+  const missing = required.filter((name) => !present.includes(name));
   if (present.length > 0 && missing.length > 0) throw new StartupError(missingMessage(dir, present, missing));
 
   const open = SECRET_FILES.map((name) => join(dir, name)).filter((path) => existsSync(path) && statSync(path).mode & GROUP_OR_OTHERS);
@@ -87,6 +90,59 @@ function missingMessage(dir: string, present: string[], missing: string[]): stri
   );
 }
 
+/**
+ * The master key as configured: from --master-key-file (refused when group or others can
+ * read it, as master.key is), from RELAY_MASTER_KEY, or the data dir's master.key.
+ */
+export function loadConfiguredMasterKey(source: MasterKeySource, dir: string): Buffer {
+  if (source === null) return loadMasterKey(dir);
+  if (source.from === 'env') return parseKey(source.base64, 'RELAY_MASTER_KEY does not hold a master key (32 bytes in base64, as `openssl rand -base64 32` prints)');
+  let text: string;
+  try {
+    const mode = statSync(source.path).mode;
+    if (mode & GROUP_OR_OTHERS) {
+      throw new StartupError(`${source.path} (--master-key-file) is readable or writable by group or others (mode ${octal(mode)}): it decrypts every app's channel secret. Run: chmod 600 ${source.path}`);
+    }
+    text = readFileSync(source.path, 'utf8');
+  } catch (err) {
+    if (err instanceof StartupError) throw err;
+    throw new StartupError(`cannot read the master key file ${source.path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): check --master-key-file / RELAY_MASTER_KEY_FILE`);
+  }
+  return parseKey(text, `${source.path} (--master-key-file) does not hold a master key (32 bytes in base64, as \`openssl rand -base64 32\` prints)`);
+}
+
+function parseKey(text: string, problem: string): Buffer {
+  const trimmed = text.trim();
+  const key = Buffer.from(trimmed, 'base64');
+  if (key.length !== 32 || !/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) throw new StartupError(problem);
+  return key;
+}
+
+const keyName = (source: MasterKeySource, dir: string): string => (source === null ? join(dir, MASTER_KEY) : source.from === 'file' ? source.path : 'RELAY_MASTER_KEY');
+
+/** What the store keeps of the master key: enough to tell another key, nothing to recover this one. */
+export function masterKeyFingerprint(key: Buffer): string {
+  return createHmac('sha256', key).update('relay master key fingerprint v1').digest('base64url').slice(0, 22);
+}
+
+/**
+ * Every node sharing a store must seal channel secrets with one key: the first to start
+ * records the key's fingerprint in the store, and a node with another key is refused.
+ */
+export async function checkMasterKeyFingerprint(store: Pick<Store, 'claimSetting'>, key: Buffer, source: MasterKeySource, dir: string, shared: boolean): Promise<void> {
+  const mine = masterKeyFingerprint(key);
+  const stored = await store.claimSetting('masterKeyFingerprint', mine);
+  if (stored === mine) return;
+  const where = keyName(source, dir);
+  if (!shared) {
+    throw new StartupError(`${where} is not the key this store was first used with (its fingerprint is kept in the store). Put back the master key that belongs with this store, ${startOver(dir)}`);
+  }
+  throw new StartupError(
+    `this node's master key (${where}) is not the one the store's channel secrets are sealed with: every node sharing a store needs the same key. ` +
+      `Give this node the other nodes' key with --master-key-file or RELAY_MASTER_KEY`,
+  );
+}
+
 /** The AES-256-GCM key for channel secrets: read, or made (mode 0600, on disk before any secret is sealed with it) in a new data dir. */
 export function loadMasterKey(dir: string): Buffer {
   const path = join(dir, MASTER_KEY);
@@ -111,11 +167,11 @@ export function loadMasterKey(dir: string): Buffer {
  * (one from another install or another backup), which would otherwise show as 500s on every
  * channel request. Opening one sealed secret is enough: they all share the key.
  */
-export async function checkMasterKey(dir: string, store: Pick<Store, 'anyChannelSecret'>, secrets: SecretBox): Promise<void> {
+export async function checkMasterKey(dir: string, store: Pick<Store, 'anyChannelSecret'>, secrets: SecretBox, source: MasterKeySource): Promise<void> {
   const sealed = await store.anyChannelSecret();
   if (sealed === null || secrets.canOpen(sealed)) return;
   throw new StartupError(
-    `${join(dir, MASTER_KEY)} is not the key the channel secrets in ${join(dir, DB)} were sealed with (a master.key from another install or another backup?). ` +
+    `${keyName(source, dir)} is not the key the channel secrets in ${join(dir, DB)} were sealed with (a master.key from another install or another backup?). ` +
       `Put back the master.key that belongs with this relay.db, ${startOver(dir)}`,
   );
 }

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { DaemonStatus } from '../src/shared/api.js';
 import { RELAY_CLOSE } from '../src/shared/protocol/relay.js';
 import { CONTROL_CHANNEL, createBroker } from './broker/index.js';
@@ -25,7 +26,8 @@ import { EventLog } from './core/events.js';
 import { MemoryRateLimiter } from './core/rate-limit.js';
 import { TokenService } from './core/tokens.js';
 import { SecretBox } from './core/secrets.js';
-import { checkDataFiles, checkMasterKey, hasAdminTokenFile, loadMasterKey, prepareDataDir, writeAdminTokenFile } from './data-dir.js';
+import { checkDataFiles, checkMasterKey, checkMasterKeyFingerprint, hasAdminTokenFile, loadConfiguredMasterKey, prepareDataDir, writeAdminTokenFile } from './data-dir.js';
+import { NodeRegistry } from './core/nodes.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { guardConnections } from './http/connection-guard.js';
 import { createHttpHandler } from './http/handler.js';
@@ -58,18 +60,31 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
 
 /** Wiring only: builds the store, broker, core and transports, and the order they stop in. */
 async function startLocked(config: Config, log: Logger, clock: Clock, lock: DataDirLock): Promise<RunningDaemon> {
-  checkDataFiles(config.dataDir, log);
-  const secrets = new SecretBox(loadMasterKey(config.dataDir));
+  const databaseInDataDir = config.store.driver === 'sqlite' && config.store.path === join(config.dataDir, 'relay.db');
+  checkDataFiles(config.dataDir, log, { database: databaseInDataDir, masterKey: config.masterKey === null });
+  const masterKey = loadConfiguredMasterKey(config.masterKey, config.dataDir);
+  const secrets = new SecretBox(masterKey);
   const store = createStore({ driver: 'sqlite', dataDir: config.dataDir, log });
+  const startedAt = clock.now();
+  const nodes = new NodeRegistry({
+    store,
+    clock,
+    self: { id: config.nodeId, broker: config.broker.driver, version: VERSION, startedAt, sharedStore: config.store.driver === 'postgres' },
+    connections: () => connections.size,
+    onDropped: async (ids) => log.warn({ nodes: ids }, 'dropped nodes whose heartbeat stopped'),
+    onError: (err, what) => log.error({ err }, what),
+  });
   try {
-    await checkMasterKey(config.dataDir, store, secrets);
+    // Its message names relay.db in the data dir; elsewhere the fingerprint below tells a wrong key.
+    if (databaseInDataDir) await checkMasterKey(config.dataDir, store, secrets, config.masterKey);
+    await checkMasterKeyFingerprint(store, masterKey, config.masterKey, config.dataDir, config.store.driver === 'postgres');
+    await nodes.check();
   } catch (err) {
     await store.close();
     throw err;
   }
   const broker = createBroker({ driver: 'memory' });
   const counters = newCounters();
-  const startedAt = clock.now();
 
   const connections = new ConnectionRegistry(broker);
   const channelApps = new ChannelAppDirectory(store, secrets);
@@ -164,12 +179,25 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
 
   const status = async (): Promise<DaemonStatus> => {
     const all = await Promise.all((await orgs.list()).map((org) => apps.list(org.id)));
+    const now = clock.now();
+    const live = await nodes.list();
     return {
       status: 'ok',
       version: VERSION,
+      node: nodes.id,
       startedAt: new Date(startedAt).toISOString(),
-      uptimeMs: clock.now() - startedAt,
-      connections: connections.size,
+      uptimeMs: now - startedAt,
+      connections: live.reduce((sum, n) => sum + n.connections, 0),
+      nodes: live.map((n) => ({
+        id: n.id,
+        url: n.url,
+        version: n.version,
+        broker: n.broker,
+        startedAt: new Date(n.startedAt).toISOString(),
+        uptimeMs: now - n.startedAt,
+        connections: n.connections,
+        lastHeartbeatAt: new Date(n.heartbeatAt).toISOString(),
+      })),
       apps: all.flat().map((a) => ({ id: a.id, org: a.org, name: a.name, status: a.status, connected: a.connected, connections: a.connections, channelConnections: a.channelConnections, lastConnectedAt: a.lastConnectedAt })),
       counters: { ...counters },
     };
@@ -215,7 +243,8 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   lock.setUrl(url);
-  log.info({ url, dataDir: config.dataDir, adminTokenFile: `${config.dataDir}/admin-token`, version: VERSION }, 'relayd listening');
+  await nodes.start(url);
+  log.info({ url, node: nodes.id, dataDir: config.dataDir, adminTokenFile: `${config.dataDir}/admin-token`, version: VERSION }, 'relayd listening');
 
   /** soketi's order: refuse new work, close sockets (1001), drain, close the store, close listeners; all under one deadline. */
   const stop = async (): Promise<void> => {
@@ -235,6 +264,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     await webhooks.stop();
     await events.drain();
     await tokens.stop();
+    await nodes.stop().catch((err: unknown) => log.error({ err }, 'could not take this node out of the node list'));
     await broker.close();
     await store.close();
     lock.release();

@@ -110,12 +110,30 @@ export interface StatusApp {
   lastConnectedAt: string | null;
 }
 
-export interface DaemonStatus {
-  status: 'ok';
+/** A relayd sharing the store with the one asked, as of its latest heartbeat. */
+export interface NodeStatus {
+  id: string;
+  url: string;
   version: string;
+  /** 'memory' or 'redis'. */
+  broker: string;
   startedAt: string;
   uptimeMs: number;
   connections: number;
+  lastHeartbeatAt: string;
+}
+
+export interface DaemonStatus {
+  status: 'ok';
+  version: string;
+  /** The id of the node that answered. */
+  node: string;
+  startedAt: string;
+  uptimeMs: number;
+  /** Open sockets on every node. */
+  connections: number;
+  /** Every live node, the one that answered first. */
+  nodes: NodeStatus[];
   apps: StatusApp[];
   counters: {
     /** bcrypt comparisons made to verify app tokens since start (the credential cache keeps this low). */

@@ -22,8 +22,15 @@ export const RELAYD_VARIABLES = [
   'RELAY_WEBHOOK_ALLOW_PRIVATE',
   'RELAY_MAX_ATTEMPTS',
   'RELAY_FAILED_HANDSHAKE_LIMIT',
+  'RELAY_STORE',
+  'RELAY_BROKER',
+  'RELAY_NODE_ID',
+  'RELAY_MASTER_KEY_FILE',
 ] as const;
 export type RelaydVariable = (typeof RELAYD_VARIABLES)[number];
+
+/** relayd's settings that have no flag: a secret on a command line is seen by every user of the machine (ps). */
+export const RELAYD_SECRET_VARIABLES = ['RELAY_MASTER_KEY'] as const;
 
 /** The `relay` CLI's own (it also reads RELAY_HOST, RELAY_PORT and RELAY_DATA_DIR, as relayd does). */
 export const CLI_VARIABLES = ['RELAY_URL', 'RELAY_ADMIN_TOKEN', 'RELAY_PROFILE', 'RELAY_CONFIG_DIR', 'RELAY_DEBUG'] as const;
@@ -31,7 +38,7 @@ export const CLI_VARIABLES = ['RELAY_URL', 'RELAY_ADMIN_TOKEN', 'RELAY_PROFILE',
 /** What the examples in examples/ read. */
 export const EXAMPLE_VARIABLES = ['RELAY_APP_TOKEN', 'RELAY_AGENT_TOKEN'] as const;
 
-const KNOWN: ReadonlySet<string> = new Set<string>([...RELAYD_VARIABLES, ...CLI_VARIABLES, ...EXAMPLE_VARIABLES]);
+const KNOWN: ReadonlySet<string> = new Set<string>([...RELAYD_VARIABLES, ...RELAYD_SECRET_VARIABLES, ...CLI_VARIABLES, ...EXAMPLE_VARIABLES]);
 
 /** One warning for each RELAY_* variable in `env` that nothing in Relay reads, with the closest known name. */
 export function strayVariableWarnings(env: NodeJS.ProcessEnv): string[] {

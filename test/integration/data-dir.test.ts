@@ -187,3 +187,52 @@ describe('a damaged database', () => {
     expectRefusal(await startDaemonExpectingExit({ dataDir }), `${join(dataDir, 'relay.db')} is not a SQLite database`, 'from a backup');
   });
 });
+
+describe('a master key given to the node (--master-key-file, RELAY_MASTER_KEY)', () => {
+  const key = (): string => randomBytes(32).toString('base64');
+
+  it('seals with RELAY_MASTER_KEY, makes no master.key, and refuses another key later, even without apps', async () => {
+    const first = key();
+    const daemon = await startDaemon({ env: { RELAY_MASTER_KEY: first } });
+    expect(existsSync(join(daemon.dataDir, 'master.key'))).toBe(false);
+    await withApp(daemon);
+    expect(await daemon.stop()).toBe(0);
+    const again = await startDaemon({ dataDir: daemon.dataDir, env: { RELAY_MASTER_KEY: first } });
+    expect((await again.admin('GET', '/admin/v1/orgs/default/apps/acme-pm/credentials')).status).toBe(200);
+    expect(await again.stop()).toBe(0);
+    expectRefusal(await startDaemonExpectingExit({ dataDir: daemon.dataDir, env: { RELAY_MASTER_KEY: key() } }), 'RELAY_MASTER_KEY is not the key the channel secrets');
+
+    const empty = await startDaemon({ env: { RELAY_MASTER_KEY: first } });
+    expect(await empty.stop()).toBe(0);
+    expectRefusal(await startDaemonExpectingExit({ dataDir: empty.dataDir, env: { RELAY_MASTER_KEY: key() } }), 'RELAY_MASTER_KEY is not the key this store was first used with');
+  });
+
+  it('reads --master-key-file, refusing one others can read, one that holds no key, and a key given twice', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'cluster.key');
+    writeFileSync(file, key() + '\n', { mode: 0o600 });
+    const daemon = await startDaemon({ args: ['--master-key-file', file] });
+    expect(existsSync(join(daemon.dataDir, 'master.key'))).toBe(false);
+    expect(await daemon.stop()).toBe(0);
+
+    chmodSync(file, 0o644);
+    expectRefusal(await startDaemonExpectingExit({ args: ['--master-key-file', file] }), `${file} (--master-key-file) is readable or writable by group or others`, `chmod 600 ${file}`);
+    writeFileSync(join(dir, 'short.key'), 'c2hvcnQ=\n', { mode: 0o600 });
+    expectRefusal(await startDaemonExpectingExit({ args: ['--master-key-file', join(dir, 'short.key')] }), 'does not hold a master key (32 bytes in base64');
+    expectRefusal(await startDaemonExpectingExit({ env: { RELAY_MASTER_KEY: 'not a key' } }), 'RELAY_MASTER_KEY does not hold a master key');
+
+    const twice = await startDaemonExpectingExit({ args: ['--master-key-file', file], env: { RELAY_MASTER_KEY: key() } });
+    expect(twice.exitCode).toBe(2);
+    expect(twice.stderr).toContain('give the master key one way');
+  });
+
+  it('refuses a store or broker it cannot use, with exit 2 and the forms it takes', async () => {
+    const store = await startDaemonExpectingExit({ args: ['--store', 'mysql://localhost/relay'] });
+    expect(store.exitCode).toBe(2);
+    expect(store.stderr).toContain('--store / RELAY_STORE: invalid store "mysql://localhost/relay": use sqlite:PATH or postgres://user@host:port/database');
+    const broker = await startDaemonExpectingExit({ env: { RELAY_BROKER: 'redis://:hunter2@localhost:6379/x' } });
+    expect(broker.exitCode).toBe(2);
+    expect(broker.stderr).toContain('use memory or redis://host:port[/db]');
+    expect(broker.stderr).not.toContain('hunter2');
+  });
+});

@@ -47,10 +47,19 @@ async function render(ctx: Context, status: DaemonStatus): Promise<void> {
   const connected = status.apps.filter((a) => a.connected).length;
   details(ctx, [
     ['relayd', fmt`${s.status('ok')}, version ${status.version}`],
+    ['Node', status.nodes.length > 1 ? `${status.node} (one of ${status.nodes.length})` : status.node],
     ['Up since', `${time(ctx, status.startedAt, 'date')} (up ${duration(status.uptimeMs)})`],
     ['Connections', String(status.connections)],
     ['Apps', `${status.apps.length} (${connected} connected)`],
   ]);
+  if (status.nodes.length > 1) {
+    line(ctx);
+    await table(
+      ctx,
+      [column.id('NODE'), column.fixed('URL'), column.fixed('CONNECTIONS'), column.fixed('UP'), column.fixed('BROKER'), column.fixed('VERSION'), column.fixed('HEARTBEAT')],
+      status.nodes.map((n) => [n.id, n.url, String(n.connections), duration(n.uptimeMs), n.broker, n.version, time(ctx, n.lastHeartbeatAt, 'ago')]),
+    );
+  }
   if (status.apps.length === 0) return;
   line(ctx);
   await table(
