@@ -54,7 +54,7 @@ const BARE = `
   server.listen(0, '127.0.0.1', () => console.log(server.address().port));
 `;
 
-interface Target {
+export interface Target {
   name: string;
   wsUrl: string;
   publishUrl: string;
@@ -62,7 +62,7 @@ interface Target {
   pid: number;
 }
 
-interface Farm {
+export interface Farm {
   delivered: number;
   /** Called with every delivered frame when set; left unset while measuring throughput, so that the farm spends its time receiving. */
   onDelivery: ((raw: WebSocket.RawData) => void) | undefined;
@@ -70,7 +70,7 @@ interface Farm {
 }
 
 /** Opens `n` Pusher-protocol subscribers of `channel`, 100 handshakes at a time, and waits until each has its subscription confirmed. */
-async function subscribe(target: Target, n: number, channel: string): Promise<Farm> {
+export async function subscribe(target: Target, n: number, channel: string): Promise<Farm> {
   const sockets: WebSocket[] = [];
   const farm: Farm = {
     delivered: 0,
@@ -114,7 +114,7 @@ async function subscribe(target: Target, n: number, channel: string): Promise<Fa
 }
 
 /** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
@@ -124,14 +124,14 @@ function rssKb(pid: number): number {
 }
 
 /** The soft limit on open files of this process (the daemons it spawns inherit it). */
-function openFilesLimit(): number {
+export function openFilesLimit(): number {
   const soft = /Max open files\s+(\S+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
   return soft === undefined || soft === 'unlimited' ? Infinity : Number(soft);
 }
 
 const settle = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Throughput {
+export interface Throughput {
   perSecond: number;
   /** Share of one core the server used while it fanned out. */
   cpu: number;
@@ -139,7 +139,7 @@ interface Throughput {
 }
 
 /** `PUBLISHERS` keep-alive clients publishing to `channel` as fast as they are answered for `DURATION_S`; deliveries counted on the farm. */
-async function fanOut(target: Target, farm: Farm, channel: string): Promise<Throughput> {
+export async function fanOut(target: Target, farm: Farm, channel: string): Promise<Throughput> {
   const before = farm.delivered;
   const cpuBefore = cpuSeconds(target.pid);
   const started = performance.now();
@@ -220,7 +220,7 @@ async function startBare(): Promise<{ target: Target; proc: ChildProcess }> {
 }
 
 /** Registers an app with a publish token whose rate limit doesn't bind; the relayd target for its channel key. */
-async function relaydTarget(daemon: RelaydProcess, appId: string): Promise<Target> {
+export async function relaydTarget(daemon: RelaydProcess, appId: string): Promise<Target> {
   await daemon.admin('POST', '/admin/v1/orgs/default/apps', { id: appId, name: 'Bench' });
   const token = await daemon.admin<{ secret: string }>('POST', `/admin/v1/orgs/default/apps/${appId}/tokens`, {
     name: 'bench',

@@ -3,12 +3,12 @@ import type { RelaydProcess } from './lib/relayd-process.js';
 import { nodeScript } from './lib/baseline.js';
 import { fmt, heading, medianRound, row } from './lib/report.js';
 
-const CONNECTIONS = 50;
+export const CONNECTIONS = 50;
 /** Rounds alternate between the baseline and relayd, and each figure is the median of its rounds: a shared machine's drift hits both alike. */
-const ROUNDS = 5;
-const DURATION_S = 4;
+export const ROUNDS = 5;
+export const DURATION_S = 4;
 /** Each server is loaded this long first, uncounted: both are measured warm (JIT-compiled, buffers and SQLite pages grown). */
-const WARMUP_S = 2;
+export const WARMUP_S = 2;
 const BODY = JSON.stringify({ name: 'order-shipped', channels: ['orders', 'orders-eu'], data: JSON.stringify({ id: 12345, items: 3, note: 'x'.repeat(200) }) });
 
 /** A bare node `http` server in its own process that reads and parses the same JSON body. */
@@ -32,7 +32,7 @@ async function startBareHttp(): Promise<{ url: string; stop(): void }> {
   return { url: `http://127.0.0.1:${port}`, stop: () => proc.kill() };
 }
 
-async function load(url: string, headers: Record<string, string>, duration = DURATION_S): Promise<{ rps: number; non2xx: number; p99: number }> {
+export async function load(url: string, headers: Record<string, string>, duration = DURATION_S): Promise<{ rps: number; non2xx: number; p99: number }> {
   const result = await autocannon({
     url,
     method: 'POST',

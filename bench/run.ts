@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchCluster } from './cluster.js';
 import { benchFanout } from './fanout.js';
 import { benchHandshakes } from './handshake.js';
 import { benchPublish } from './publish.js';
@@ -16,6 +17,7 @@ const SECTIONS = {
   publish: benchPublish,
   roundtrip: benchRoundTrip,
   fanout: benchFanout,
+  cluster: benchCluster,
   webhooks: benchWebhooks,
 };
 type Section = keyof typeof SECTIONS;
