@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { DaemonStatus } from '../src/shared/api.js';
 import { RELAY_CLOSE } from '../src/shared/protocol/relay.js';
 import { CONTROL_CHANNEL, createBroker } from './broker/index.js';
@@ -60,7 +61,7 @@ export async function startDaemon(config: Config, log: Logger, clock: Clock = sy
 async function startLocked(config: Config, log: Logger, clock: Clock, lock: DataDirLock): Promise<RunningDaemon> {
   checkDataFiles(config.dataDir, log);
   const secrets = new SecretBox(loadMasterKey(config.dataDir));
-  const store = createStore({ driver: 'sqlite', dataDir: config.dataDir, log });
+  const store = await createStore({ location: { driver: 'sqlite', path: join(config.dataDir, 'relay.db') }, log });
   try {
     await checkMasterKey(config.dataDir, store, secrets);
   } catch (err) {
