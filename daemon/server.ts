@@ -64,7 +64,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   checkDataFiles(config.dataDir, log, { database: databaseInDataDir, masterKey: config.masterKey === null });
   const masterKey = loadConfiguredMasterKey(config.masterKey, config.dataDir);
   const secrets = new SecretBox(masterKey);
-  const store = createStore({ driver: 'sqlite', dataDir: config.dataDir, log });
+  const store = await createStore({ location: config.store, log });
   const startedAt = clock.now();
   const nodes = new NodeRegistry({
     store,

@@ -1,24 +1,32 @@
-import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Store } from './store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 
-export type StoreDriver = 'sqlite';
+/** Where the store is: a SQLite file (the default, in the data dir) or a PostgreSQL database that several relayd may share. */
+export type StoreLocation = { driver: 'sqlite'; path: string } | { driver: 'postgres'; url: string };
 
 export interface StoreConfig {
-  driver: StoreDriver;
-  dataDir: string;
+  location: StoreLocation;
   log: Logger;
 }
 
-/** Opens the store; a store it will not run on (corrupt, say) is a StartupError. */
-export function createStore(config: StoreConfig): Store {
-  switch (config.driver) {
+/**
+ * Opens the store and brings its schema up to date; a store it will not run on (a corrupt
+ * file, an unreachable server, a schema newer than this relayd) is a StartupError.
+ */
+export async function createStore(config: StoreConfig): Promise<Store> {
+  const { location, log } = config;
+  switch (location.driver) {
     case 'sqlite':
-      return new SqliteStore(join(config.dataDir, 'relay.db'), config.log);
+      return new SqliteStore(location.path, log);
+    case 'postgres': {
+      // Loaded only here: the default mode never loads the PostgreSQL client.
+      const { PostgresStore } = await import('./postgres/postgres-store.js');
+      return PostgresStore.open(location.url, log);
+    }
     default: {
-      const unknown: never = config.driver;
-      throw new Error(`unknown store driver "${String(unknown)}"`);
+      const unknown: never = location;
+      throw new Error(`unknown store driver "${String((unknown as { driver: unknown }).driver)}"`);
     }
   }
 }

@@ -1,0 +1,997 @@
+import { PostgresError } from 'postgres';
+import { RelayError } from '../../../src/shared/errors.js';
+import type { RateLimitProfile } from '../../../src/shared/rate-limits.js';
+import type { AppStatus, EventKind, EventStatus } from '../../../src/shared/api.js';
+import type {
+  AdminTokenRecord,
+  AgentRecord,
+  AgentTokenRecord,
+  ApiTokenRecord,
+  AppPatch,
+  AppRecord,
+  AppTokenRecord,
+  AuditRecord,
+  ChangeQuery,
+  ChangeRecord,
+  DeletedAppRecord,
+  EventPatch,
+  EventQuery,
+  EventRecord,
+  EventWrite,
+  NodeRecord,
+  OrgRecord,
+  Store,
+  TimelineRecord,
+  WebhookAttemptRecord,
+  WebhookAttemptWrite,
+  WebhookDeliveryRecord,
+  WebhookRecord,
+} from '../store.js';
+import { eventIdAt } from '../store.js';
+import type { Logger } from '../../log.js';
+import { StartupError } from '../../startup-error.js';
+import { MIGRATIONS } from './migrations.js';
+import { connect, describeUrl, refusal, type Pg, type Tx } from './pg.js';
+import { PostgresWebhookTables } from './webhook-tables.js';
+
+interface AppRow {
+  org: string;
+  id: string;
+  name: string;
+  description: string | null;
+  status: AppStatus;
+  created_at: number;
+  last_connected_at: number | null;
+  rate_limit_profile: RateLimitProfile;
+  channel_key: string;
+  channel_secret_enc: string;
+  client_events: boolean;
+  subscription_count: boolean;
+  channel_limits: string;
+}
+
+interface NodeRow {
+  id: string;
+  url: string;
+  broker: string;
+  version: string;
+  started_at: number;
+  heartbeat_at: number;
+  connections: number;
+}
+
+interface AppTokenRow {
+  id: string;
+  org: string;
+  app_id: string;
+  lookup_id: string | null;
+  hash: string;
+  created_at: number;
+  valid_until: number | null;
+}
+
+interface AuditRow {
+  id: string;
+  at: number;
+  actor: string;
+  action: string;
+  org: string | null;
+  target_type: string;
+  target_id: string;
+  details: string;
+}
+
+interface ApiTokenRow {
+  id: string;
+  org: string;
+  app_id: string;
+  name: string;
+  description: string | null;
+  scopes: string;
+  rate_limit: string | null;
+  hash: string;
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+interface EventRow {
+  id: string;
+  org: string;
+  app_id: string;
+  kind: EventKind;
+  agent: string | null;
+  thread: string | null;
+  name: string | null;
+  status: EventStatus;
+  channels: string | null;
+  payload: string | null;
+  socket_id: string | null;
+  latency_ms: number | null;
+  created_at: number;
+  ref: string | null;
+  attempt: number;
+  reply: string | null;
+  error: string | null;
+  outcome_at: number | null;
+  acked_at: number | null;
+}
+
+interface TimelineRow {
+  seq: number;
+  at: number;
+  type: string;
+  detail: string | null;
+  status: EventStatus;
+  latency_ms: number | null;
+}
+
+interface ChangeRow {
+  seq: number;
+  at: number;
+  type: string;
+  status: EventStatus;
+  latency_ms: number | null;
+  id: string;
+  org: string;
+  app_id: string;
+  kind: EventKind;
+  agent: string | null;
+  thread: string | null;
+  name: string | null;
+  channels: string | null;
+  created_at: number;
+}
+
+interface AgentRow {
+  org: string;
+  id: string;
+  name: string;
+  status: AppStatus;
+  timeout_ms: number;
+  created_at: number;
+  last_connected_at: number | null;
+}
+
+interface AgentTokenRow {
+  id: string;
+  org: string;
+  agent_id: string;
+  hash: string;
+  created_at: number;
+  valid_until: number | null;
+}
+
+interface DeletedAppRow {
+  org: string;
+  id: string;
+  name: string;
+  deleted_at: number;
+  purged_at: number | null;
+}
+
+const toApp = (row: AppRow): AppRecord => ({
+  org: row.org,
+  id: row.id,
+  name: row.name,
+  description: row.description,
+  status: row.status,
+  createdAt: row.created_at,
+  lastConnectedAt: row.last_connected_at,
+  rateLimitProfile: row.rate_limit_profile,
+  channelKey: row.channel_key,
+  channelSecretEnc: row.channel_secret_enc,
+  clientEvents: row.client_events,
+  subscriptionCount: row.subscription_count,
+  channelLimits: JSON.parse(row.channel_limits) as AppRecord['channelLimits'],
+});
+
+const toAppToken = (row: AppTokenRow): AppTokenRecord => ({
+  id: row.id,
+  org: row.org,
+  appId: row.app_id,
+  lookupId: row.lookup_id,
+  hash: row.hash,
+  createdAt: row.created_at,
+  validUntil: row.valid_until,
+});
+
+const toAgent = (row: AgentRow): AgentRecord => ({
+  org: row.org,
+  id: row.id,
+  name: row.name,
+  status: row.status,
+  timeoutMs: row.timeout_ms,
+  createdAt: row.created_at,
+  lastConnectedAt: row.last_connected_at,
+});
+
+const toAgentToken = (row: AgentTokenRow): AgentTokenRecord => ({
+  id: row.id,
+  org: row.org,
+  agentId: row.agent_id,
+  hash: row.hash,
+  createdAt: row.created_at,
+  validUntil: row.valid_until,
+});
+
+const toApiToken = (row: ApiTokenRow): ApiTokenRecord => ({
+  id: row.id,
+  org: row.org,
+  appId: row.app_id,
+  name: row.name,
+  description: row.description,
+  scopes: JSON.parse(row.scopes) as string[],
+  rateLimit: row.rate_limit === null ? null : (JSON.parse(row.rate_limit) as ApiTokenRecord['rateLimit']),
+  hash: row.hash,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  lastUsedAt: row.last_used_at,
+  revokedAt: row.revoked_at,
+});
+
+const toEvent = (row: EventRow): EventRecord => ({
+  id: row.id,
+  org: row.org,
+  appId: row.app_id,
+  kind: row.kind,
+  agent: row.agent,
+  thread: row.thread,
+  name: row.name,
+  status: row.status,
+  channels: row.channels === null ? null : (JSON.parse(row.channels) as string[]),
+  payload: row.payload,
+  socketId: row.socket_id,
+  latencyMs: row.latency_ms,
+  createdAt: row.created_at,
+  ref: row.ref,
+  attempt: row.attempt,
+  reply: row.reply,
+  error: row.error,
+  outcomeAt: row.outcome_at,
+  ackedAt: row.acked_at,
+});
+
+const toAudit = (row: AuditRow): AuditRecord => ({
+  id: row.id,
+  at: row.at,
+  actor: row.actor,
+  action: row.action,
+  org: row.org,
+  targetType: row.target_type,
+  targetId: row.target_id,
+  details: JSON.parse(row.details) as Record<string, unknown>,
+});
+
+const toDeletedApp = (row: DeletedAppRow): DeletedAppRecord => ({ org: row.org, id: row.id, name: row.name, deletedAt: row.deleted_at, purgedAt: row.purged_at });
+
+const toNode = (row: NodeRow): NodeRecord => ({
+  id: row.id,
+  url: row.url,
+  broker: row.broker,
+  version: row.version,
+  startedAt: row.started_at,
+  heartbeatAt: row.heartbeat_at,
+  connections: row.connections,
+});
+
+/** A row with the same key is there already. Other constraint failures (a missing organization, say) are bugs: core checks those first, and they stay errors. */
+function isDuplicate(err: unknown): boolean {
+  return err instanceof PostgresError && err.code === '23505';
+}
+
+/** Channel keys are unique across the daemon: `/app/{key}` names no organization. */
+function isDuplicateKey(err: unknown): boolean {
+  return isDuplicate(err) && (err as PostgresError).constraint_name === 'apps_channel_key_key';
+}
+
+const keyTaken = (key: string): RelayError =>
+  new RelayError('conflict', `channel key "${key}" is already another app's (keys are unique across relayd)`, {
+    hint: 'each app needs a key of its own; `relay apps credentials ID` shows an app\'s key',
+  });
+
+/**
+ * Taken by the transaction that migrates, so that nodes starting together on one database
+ * migrate it one after another (the later ones find nothing left to do). "relay" in ASCII.
+ */
+const MIGRATION_LOCK = 0x72656c6179;
+
+/** A change's status and latency: its own, or, for rows written before migration 11, its event's. */
+const CHANGE_STATE = 'coalesce(t.status, e.status) AS status, CASE WHEN t.status IS NULL THEN e.latency_ms ELSE t.latency_ms END AS latency_ms';
+
+/** Later values win, as consecutive `coalesce(new, old)` updates of one row would leave it. */
+function mergePatch(into: EventPatch, patch: EventPatch): void {
+  for (const [key, value] of Object.entries(patch) as [keyof EventPatch, EventPatch[keyof EventPatch]][]) {
+    if (value !== undefined && value !== null) (into as Record<string, unknown>)[key] = value;
+  }
+}
+
+/**
+ * The store for several relayd sharing one database: the same results, order, conflicts and
+ * atomicity as SqliteStore (a change and its audit entry in one transaction). Several nodes
+ * may use one database at once; what SQLite could keep in the process (the change numbers
+ * reserved) lives in the database.
+ */
+export class PostgresStore implements Store {
+  readonly #sql: Pg;
+  readonly #webhooks: PostgresWebhookTables;
+
+  private constructor(sql: Pg) {
+    this.#sql = sql;
+    this.#webhooks = new PostgresWebhookTables(sql);
+  }
+
+  /**
+   * Connects and brings the schema up to date. Refuses (StartupError, one line naming the
+   * URL without its password) a server it cannot reach or log in to, a missing database, and
+   * a schema newer than this relayd knows.
+   */
+  static async open(url: string, log?: Logger): Promise<PostgresStore> {
+    const sql = connect(url, log);
+    try {
+      await migrate(sql, url, log);
+    } catch (err) {
+      await sql.end({ timeout: 0 }).catch(() => {});
+      throw refusal(url, err);
+    }
+    return new PostgresStore(sql);
+  }
+
+  async close(): Promise<void> {
+    await this.#sql.end({ timeout: 5 });
+  }
+
+  async #audit(tx: Tx, entry: AuditRecord): Promise<void> {
+    await tx`
+      INSERT INTO audit (id, at, actor, action, org, target_type, target_id, details)
+      VALUES (${entry.id}, ${entry.at}, ${entry.actor}, ${entry.action}, ${entry.org}, ${entry.targetType}, ${entry.targetId}, ${JSON.stringify(entry.details)})`;
+  }
+
+  async claimSetting(key: string, value: string): Promise<string> {
+    const sql = this.#sql;
+    await sql`INSERT INTO settings (key, value) VALUES (${key}, ${value}) ON CONFLICT (key) DO NOTHING`;
+    const [row] = await sql<{ value: string }[]>`SELECT value FROM settings WHERE key = ${key}`;
+    return (row as { value: string }).value;
+  }
+
+  async upsertNode(n: NodeRecord): Promise<void> {
+    await this.#sql`
+      INSERT INTO nodes (id, url, broker, version, started_at, heartbeat_at, connections)
+      VALUES (${n.id}, ${n.url}, ${n.broker}, ${n.version}, ${n.startedAt}, ${n.heartbeatAt}, ${n.connections})
+      ON CONFLICT (id) DO UPDATE SET url = excluded.url, broker = excluded.broker, version = excluded.version, started_at = excluded.started_at,
+        heartbeat_at = excluded.heartbeat_at, connections = excluded.connections`;
+  }
+
+  async listNodes(since: number): Promise<NodeRecord[]> {
+    const rows = await this.#sql<NodeRow[]>`SELECT * FROM nodes WHERE heartbeat_at >= ${since} ORDER BY id`;
+    return rows.map(toNode);
+  }
+
+  async deleteNode(id: string): Promise<void> {
+    await this.#sql`DELETE FROM nodes WHERE id = ${id}`;
+  }
+
+  async pruneNodes(before: number): Promise<string[]> {
+    const rows = await this.#sql<{ id: string }[]>`DELETE FROM nodes WHERE heartbeat_at < ${before} RETURNING id`;
+    return rows.map((row) => row.id);
+  }
+
+  async insertAdminToken(token: AdminTokenRecord): Promise<void> {
+    await this.#sql`INSERT INTO admin_tokens (id, hash, created_at) VALUES (${token.id}, ${token.hash}, ${token.createdAt})`;
+  }
+
+  async findAdminTokenByHash(hash: string): Promise<AdminTokenRecord | null> {
+    const [row] = await this.#sql<{ id: string; hash: string; created_at: number }[]>`SELECT id, hash, created_at FROM admin_tokens WHERE hash = ${hash}`;
+    return row ? { id: row.id, hash: row.hash, createdAt: row.created_at } : null;
+  }
+
+  async listOrgs(): Promise<OrgRecord[]> {
+    const rows = await this.#sql<{ id: string; name: string; created_at: number }[]>`SELECT id, name, created_at FROM orgs ORDER BY created_at, id`;
+    return rows.map((row) => ({ id: row.id, name: row.name, createdAt: row.created_at }));
+  }
+
+  async getOrg(id: string): Promise<OrgRecord | null> {
+    const [row] = await this.#sql<{ id: string; name: string; created_at: number }[]>`SELECT id, name, created_at FROM orgs WHERE id = ${id}`;
+    return row ? { id: row.id, name: row.name, createdAt: row.created_at } : null;
+  }
+
+  async insertOrg(org: OrgRecord, audit: AuditRecord | null): Promise<void> {
+    try {
+      await this.#sql.begin(async (tx) => {
+        await tx`INSERT INTO orgs (id, name, created_at) VALUES (${org.id}, ${org.name}, ${org.createdAt})`;
+        if (audit) await this.#audit(tx, audit);
+      });
+    } catch (err) {
+      if (isDuplicate(err)) throw new RelayError('conflict', `organization "${org.id}" exists already`);
+      throw err;
+    }
+  }
+
+  async listApps(org: string | null): Promise<AppRecord[]> {
+    const sql = this.#sql;
+    const rows = org === null ? await sql<AppRow[]>`SELECT * FROM apps ORDER BY org, id` : await sql<AppRow[]>`SELECT * FROM apps WHERE org = ${org} ORDER BY id`;
+    return rows.map(toApp);
+  }
+
+  async getApp(org: string, id: string): Promise<AppRecord | null> {
+    const [row] = await this.#sql<AppRow[]>`SELECT * FROM apps WHERE org = ${org} AND id = ${id}`;
+    return row ? toApp(row) : null;
+  }
+
+  async getAppByChannelKey(key: string): Promise<AppRecord | null> {
+    const [row] = await this.#sql<AppRow[]>`SELECT * FROM apps WHERE channel_key = ${key}`;
+    return row ? toApp(row) : null;
+  }
+
+  async anyChannelSecret(): Promise<string | null> {
+    const [row] = await this.#sql<{ channel_secret_enc: string }[]>`SELECT channel_secret_enc FROM apps LIMIT 1`;
+    return row?.channel_secret_enc ?? null;
+  }
+
+  async insertApp(app: AppRecord, token: AppTokenRecord, audit: AuditRecord): Promise<void> {
+    try {
+      await this.#sql.begin(async (tx) => {
+        await tx`
+          INSERT INTO apps (org, id, name, description, status, created_at, last_connected_at, rate_limit_profile, channel_key, channel_secret_enc,
+            client_events, subscription_count, channel_limits)
+          VALUES (${app.org}, ${app.id}, ${app.name}, ${app.description}, ${app.status}, ${app.createdAt}, ${app.lastConnectedAt}, ${app.rateLimitProfile},
+            ${app.channelKey}, ${app.channelSecretEnc}, ${app.clientEvents}, ${app.subscriptionCount}, ${JSON.stringify(app.channelLimits)})`;
+        await this.#insertAppToken(tx, token);
+        await this.#audit(tx, audit);
+      });
+    } catch (err) {
+      if (isDuplicateKey(err)) throw keyTaken(app.channelKey);
+      if (isDuplicate(err)) throw new RelayError('conflict', `app "${app.id}" exists already in organization "${app.org}"`);
+      throw err;
+    }
+  }
+
+  async #insertAppToken(tx: Tx, t: AppTokenRecord): Promise<void> {
+    await tx`
+      INSERT INTO app_tokens (id, org, app_id, lookup_id, hash, created_at, valid_until)
+      VALUES (${t.id}, ${t.org}, ${t.appId}, ${t.lookupId}, ${t.hash}, ${t.createdAt}, ${t.validUntil})`;
+  }
+
+  async updateApp(org: string, id: string, patch: AppPatch, audit: AuditRecord): Promise<AppRecord | null> {
+    try {
+      return await this.#sql.begin(async (tx) => {
+        const [row] = await tx<AppRow[]>`
+          UPDATE apps SET name = coalesce(${patch.name ?? null}, name),
+            description = CASE WHEN ${patch.description !== undefined}::boolean THEN ${patch.description ?? null} ELSE description END,
+            rate_limit_profile = coalesce(${patch.rateLimitProfile ?? null}, rate_limit_profile),
+            client_events = coalesce(${patch.clientEvents ?? null}, client_events),
+            subscription_count = coalesce(${patch.subscriptionCount ?? null}, subscription_count),
+            channel_limits = coalesce(${patch.channelLimits === undefined ? null : JSON.stringify(patch.channelLimits)}, channel_limits),
+            channel_key = coalesce(${patch.channelKey ?? null}, channel_key),
+            channel_secret_enc = coalesce(${patch.channelSecretEnc ?? null}, channel_secret_enc)
+          WHERE org = ${org} AND id = ${id}
+          RETURNING *`;
+        if (!row) return null;
+        await this.#audit(tx, audit);
+        return toApp(row);
+      });
+    } catch (err) {
+      if (isDuplicateKey(err)) throw keyTaken(patch.channelKey ?? '');
+      throw err;
+    }
+  }
+
+  async setAppStatus(org: string, id: string, status: AppStatus, audit: AuditRecord): Promise<AppRecord | null> {
+    return this.#sql.begin(async (tx) => {
+      const [row] = await tx<AppRow[]>`UPDATE apps SET status = ${status} WHERE org = ${org} AND id = ${id} RETURNING *`;
+      if (!row) return null;
+      await this.#audit(tx, audit);
+      return toApp(row);
+    });
+  }
+
+  async setAppLastConnected(org: string, id: string, at: number): Promise<void> {
+    await this.#sql`UPDATE apps SET last_connected_at = greatest(coalesce(last_connected_at, 0), ${at}) WHERE org = ${org} AND id = ${id}`;
+  }
+
+  async setAppChannelSecret(org: string, id: string, channelSecretEnc: string, audit: AuditRecord): Promise<AppRecord | null> {
+    return this.#sql.begin(async (tx) => {
+      const [row] = await tx<AppRow[]>`UPDATE apps SET channel_secret_enc = ${channelSecretEnc} WHERE org = ${org} AND id = ${id} RETURNING *`;
+      if (!row) return null;
+      await this.#audit(tx, audit);
+      return toApp(row);
+    });
+  }
+
+  async deleteApp(org: string, id: string, options: { at: number; purge: boolean }, audit: AuditRecord): Promise<{ deleted: DeletedAppRecord; purgedEvents: number } | null> {
+    return this.#sql.begin(async (tx) => {
+      const [app] = await tx<{ name: string }[]>`SELECT name FROM apps WHERE org = ${org} AND id = ${id} FOR UPDATE`;
+      if (!app) return null;
+      await tx`DELETE FROM webhooks WHERE org = ${org} AND app_id = ${id}`;
+      await tx`DELETE FROM api_tokens WHERE org = ${org} AND app_id = ${id}`;
+      await tx`DELETE FROM app_tokens WHERE org = ${org} AND app_id = ${id}`;
+      await tx`DELETE FROM app_allowed_agents WHERE org = ${org} AND app_id = ${id}`;
+      await tx`DELETE FROM apps WHERE org = ${org} AND id = ${id}`;
+      const deleted: DeletedAppRecord = { org, id, name: app.name, deletedAt: options.at, purgedAt: options.purge ? options.at : null };
+      await tx`
+        INSERT INTO deleted_apps (org, id, name, deleted_at, purged_at) VALUES (${org}, ${id}, ${deleted.name}, ${deleted.deletedAt}, ${deleted.purgedAt})
+        ON CONFLICT (org, id) DO UPDATE SET name = excluded.name, deleted_at = excluded.deleted_at, purged_at = excluded.purged_at`;
+      const purgedEvents = options.purge ? await purgeApp(tx, org, id) : 0;
+      await this.#audit(tx, audit);
+      return { deleted, purgedEvents };
+    });
+  }
+
+  async getDeletedApp(org: string, id: string): Promise<DeletedAppRecord | null> {
+    const [row] = await this.#sql<DeletedAppRow[]>`SELECT * FROM deleted_apps WHERE org = ${org} AND id = ${id}`;
+    return row ? toDeletedApp(row) : null;
+  }
+
+  async purgeDeletedApp(org: string, id: string, at: number, audit: AuditRecord): Promise<{ deleted: DeletedAppRecord; purgedEvents: number } | null> {
+    return this.#sql.begin(async (tx) => {
+      const [row] = await tx<DeletedAppRow[]>`UPDATE deleted_apps SET purged_at = ${at} WHERE org = ${org} AND id = ${id} RETURNING *`;
+      if (!row) return null;
+      const purgedEvents = await purgeApp(tx, org, id);
+      await this.#audit(tx, audit);
+      return { deleted: toDeletedApp(row), purgedEvents };
+    });
+  }
+
+  async findValidAppTokens(appId: string, now: number): Promise<AppTokenRecord[]> {
+    const rows = await this.#sql<AppTokenRow[]>`
+      SELECT * FROM app_tokens WHERE app_id = ${appId} AND (valid_until IS NULL OR valid_until > ${now}) ORDER BY created_at DESC`;
+    return rows.map(toAppToken);
+  }
+
+  async findAppTokenByLookupId(lookupId: string): Promise<AppTokenRecord | null> {
+    const [row] = await this.#sql<AppTokenRow[]>`SELECT * FROM app_tokens WHERE lookup_id = ${lookupId}`;
+    return row ? toAppToken(row) : null;
+  }
+
+  async findValidLegacyAppTokens(appId: string, now: number): Promise<AppTokenRecord[]> {
+    const rows = await this.#sql<AppTokenRow[]>`
+      SELECT * FROM app_tokens WHERE app_id = ${appId} AND lookup_id IS NULL AND (valid_until IS NULL OR valid_until > ${now}) ORDER BY created_at DESC`;
+    return rows.map(toAppToken);
+  }
+
+  async rotateAppToken(token: AppTokenRecord, graceUntil: number, now: number, audit: AuditRecord): Promise<void> {
+    await this.#sql.begin(async (tx) => {
+      await this.#insertAppToken(tx, token);
+      await tx`
+        UPDATE app_tokens SET valid_until = least(coalesce(valid_until, ${graceUntil}), ${graceUntil})
+        WHERE org = ${token.org} AND app_id = ${token.appId} AND id != ${token.id} AND (valid_until IS NULL OR valid_until > ${now})`;
+      await this.#audit(tx, audit);
+    });
+  }
+
+  async listTokensInGrace(now: number): Promise<AppTokenRecord[]> {
+    const rows = await this.#sql<AppTokenRow[]>`SELECT * FROM app_tokens WHERE valid_until > ${now}`;
+    return rows.map(toAppToken);
+  }
+
+  async listAgents(org: string): Promise<AgentRecord[]> {
+    const rows = await this.#sql<AgentRow[]>`SELECT * FROM agents WHERE org = ${org} ORDER BY id`;
+    return rows.map(toAgent);
+  }
+
+  async getAgent(org: string, id: string): Promise<AgentRecord | null> {
+    const [row] = await this.#sql<AgentRow[]>`SELECT * FROM agents WHERE org = ${org} AND id = ${id}`;
+    return row ? toAgent(row) : null;
+  }
+
+  async insertAgent(agent: AgentRecord, token: AgentTokenRecord, audit: AuditRecord): Promise<void> {
+    try {
+      await this.#sql.begin(async (tx) => {
+        await tx`
+          INSERT INTO agents (org, id, name, status, timeout_ms, created_at, last_connected_at)
+          VALUES (${agent.org}, ${agent.id}, ${agent.name}, ${agent.status}, ${agent.timeoutMs}, ${agent.createdAt}, ${agent.lastConnectedAt})`;
+        await this.#insertAgentToken(tx, token);
+        await this.#audit(tx, audit);
+      });
+    } catch (err) {
+      if (isDuplicate(err)) throw new RelayError('conflict', `agent "${agent.id}" exists already in organization "${agent.org}"`);
+      throw err;
+    }
+  }
+
+  async #insertAgentToken(tx: Tx, t: AgentTokenRecord): Promise<void> {
+    await tx`
+      INSERT INTO agent_tokens (id, org, agent_id, hash, created_at, valid_until)
+      VALUES (${t.id}, ${t.org}, ${t.agentId}, ${t.hash}, ${t.createdAt}, ${t.validUntil})`;
+  }
+
+  async setAgentStatus(org: string, id: string, status: AppStatus, audit: AuditRecord): Promise<AgentRecord | null> {
+    return this.#sql.begin(async (tx) => {
+      const [row] = await tx<AgentRow[]>`UPDATE agents SET status = ${status} WHERE org = ${org} AND id = ${id} RETURNING *`;
+      if (!row) return null;
+      await this.#audit(tx, audit);
+      return toAgent(row);
+    });
+  }
+
+  async setAgentLastConnected(org: string, id: string, at: number): Promise<void> {
+    await this.#sql`UPDATE agents SET last_connected_at = greatest(coalesce(last_connected_at, 0), ${at}) WHERE org = ${org} AND id = ${id}`;
+  }
+
+  async deleteAgent(org: string, id: string, options: { purge: boolean }, audit: AuditRecord): Promise<{ purgedEvents: number } | null> {
+    return this.#sql.begin(async (tx) => {
+      const [agent] = await tx`SELECT 1 FROM agents WHERE org = ${org} AND id = ${id} FOR UPDATE`;
+      if (!agent) return null;
+      await tx`DELETE FROM agent_tokens WHERE org = ${org} AND agent_id = ${id}`;
+      await tx`DELETE FROM app_allowed_agents WHERE org = ${org} AND agent_id = ${id}`;
+      await tx`DELETE FROM agents WHERE org = ${org} AND id = ${id}`;
+      let purgedEvents = 0;
+      if (options.purge) {
+        purgedEvents = await deleteEvents(tx, tx`SELECT id FROM events WHERE org = ${org} AND kind = 'agent' AND agent = ${id}`);
+      }
+      await this.#audit(tx, audit);
+      return { purgedEvents };
+    });
+  }
+
+  async findAgentTokenByHash(hash: string): Promise<AgentTokenRecord | null> {
+    const [row] = await this.#sql<AgentTokenRow[]>`SELECT * FROM agent_tokens WHERE hash = ${hash}`;
+    return row ? toAgentToken(row) : null;
+  }
+
+  async findValidAgentTokens(org: string, agentId: string, now: number): Promise<AgentTokenRecord[]> {
+    const rows = await this.#sql<AgentTokenRow[]>`
+      SELECT * FROM agent_tokens WHERE org = ${org} AND agent_id = ${agentId} AND (valid_until IS NULL OR valid_until > ${now})`;
+    return rows.map(toAgentToken);
+  }
+
+  async rotateAgentToken(token: AgentTokenRecord, graceUntil: number, now: number, audit: AuditRecord): Promise<void> {
+    await this.#sql.begin(async (tx) => {
+      await this.#insertAgentToken(tx, token);
+      await tx`
+        UPDATE agent_tokens SET valid_until = least(coalesce(valid_until, ${graceUntil}), ${graceUntil})
+        WHERE org = ${token.org} AND agent_id = ${token.agentId} AND id != ${token.id} AND (valid_until IS NULL OR valid_until > ${now})`;
+      await this.#audit(tx, audit);
+    });
+  }
+
+  async listAgentTokensInGrace(now: number): Promise<AgentTokenRecord[]> {
+    const rows = await this.#sql<AgentTokenRow[]>`SELECT * FROM agent_tokens WHERE valid_until > ${now}`;
+    return rows.map(toAgentToken);
+  }
+
+  async listAllowedAgents(org: string, appId: string): Promise<string[]> {
+    return listAllowed(this.#sql, org, appId);
+  }
+
+  async appsAllowingAgent(org: string, agentId: string): Promise<{ appId: string; allowed: number }[]> {
+    const rows = await this.#sql<{ app_id: string; allowed: number }[]>`
+      SELECT a.app_id, (SELECT count(*) FROM app_allowed_agents b WHERE b.org = a.org AND b.app_id = a.app_id) AS allowed
+      FROM app_allowed_agents a WHERE a.org = ${org} AND a.agent_id = ${agentId} ORDER BY a.app_id`;
+    return rows.map((row) => ({ appId: row.app_id, allowed: row.allowed }));
+  }
+
+  async changeAllowedAgents(org: string, appId: string, change: { add: string[]; remove: string[] }, audit: AuditRecord): Promise<string[]> {
+    return this.#sql.begin(async (tx) => {
+      // Added, then removed: an agent in both lists ends up off the list, as in SQLite.
+      if (change.add.length > 0) {
+        await tx`
+          INSERT INTO app_allowed_agents (org, app_id, agent_id) SELECT ${org}, ${appId}, unnest(${change.add}::text[])
+          ON CONFLICT DO NOTHING`;
+      }
+      if (change.remove.length > 0) await tx`DELETE FROM app_allowed_agents WHERE org = ${org} AND app_id = ${appId} AND agent_id = ANY(${change.remove}::text[])`;
+      await this.#audit(tx, audit);
+      return listAllowed(tx, org, appId);
+    });
+  }
+
+  async insertApiToken(t: ApiTokenRecord, audit: AuditRecord): Promise<void> {
+    await this.#sql.begin(async (tx) => {
+      await tx`
+        INSERT INTO api_tokens (id, org, app_id, name, description, scopes, rate_limit, hash, created_at, expires_at, last_used_at, revoked_at)
+        VALUES (${t.id}, ${t.org}, ${t.appId}, ${t.name}, ${t.description}, ${JSON.stringify(t.scopes)}, ${t.rateLimit === null ? null : JSON.stringify(t.rateLimit)},
+          ${t.hash}, ${t.createdAt}, ${t.expiresAt}, ${t.lastUsedAt}, ${t.revokedAt})`;
+      await this.#audit(tx, audit);
+    });
+  }
+
+  async listApiTokens(org: string, appId: string): Promise<ApiTokenRecord[]> {
+    const rows = await this.#sql<ApiTokenRow[]>`SELECT * FROM api_tokens WHERE org = ${org} AND app_id = ${appId} ORDER BY created_at, id`;
+    return rows.map(toApiToken);
+  }
+
+  async getApiToken(id: string): Promise<ApiTokenRecord | null> {
+    const [row] = await this.#sql<ApiTokenRow[]>`SELECT * FROM api_tokens WHERE id = ${id}`;
+    return row ? toApiToken(row) : null;
+  }
+
+  async findApiTokenByHash(hash: string): Promise<ApiTokenRecord | null> {
+    const [row] = await this.#sql<ApiTokenRow[]>`SELECT * FROM api_tokens WHERE hash = ${hash}`;
+    return row ? toApiToken(row) : null;
+  }
+
+  async revokeApiToken(id: string, at: number, audit: AuditRecord): Promise<ApiTokenRecord | null> {
+    return this.#sql.begin(async (tx) => {
+      const revoked = await tx`UPDATE api_tokens SET revoked_at = ${at} WHERE id = ${id} AND revoked_at IS NULL`;
+      if (revoked.count > 0) await this.#audit(tx, audit);
+      const [row] = await tx<ApiTokenRow[]>`SELECT * FROM api_tokens WHERE id = ${id}`;
+      return row ? toApiToken(row) : null;
+    });
+  }
+
+  async rotateApiToken(id: string, hash: string, audit: AuditRecord): Promise<void> {
+    await this.#sql.begin(async (tx) => {
+      await tx`UPDATE api_tokens SET hash = ${hash} WHERE id = ${id}`;
+      await this.#audit(tx, audit);
+    });
+  }
+
+  async recordApiTokenUse(uses: { id: string; at: number }[]): Promise<void> {
+    if (uses.length === 0) return;
+    // One statement for the lot; a token named twice keeps its latest use. In id order, so
+    // that two nodes writing the same tokens lock them in the same order.
+    const latest = new Map<string, number>();
+    for (const use of uses) latest.set(use.id, Math.max(latest.get(use.id) ?? 0, use.at));
+    const ids = [...latest.keys()].sort();
+    await this.#sql`
+      UPDATE api_tokens t SET last_used_at = greatest(coalesce(t.last_used_at, 0), u.at)
+      FROM unnest(${ids}::text[], ${ids.map((id) => latest.get(id) as number)}::bigint[]) AS u(id, at)
+      WHERE t.id = u.id`;
+  }
+
+  async writeEvents(writes: EventWrite[]): Promise<void> {
+    const events: EventRecord[] = [];
+    const timeline: { eventId: string; t: TimelineRecord }[] = [];
+    // An event changed twice in the batch is written once, with what both changes leave.
+    const updates = new Map<string, EventPatch>();
+    for (const w of writes) {
+      if (w.type === 'insert') events.push(w.event);
+      else {
+        const patch = updates.get(w.id) ?? {};
+        mergePatch(patch, w.patch);
+        updates.set(w.id, patch);
+      }
+      const id = w.type === 'insert' ? w.event.id : w.id;
+      for (const t of w.timeline) timeline.push({ eventId: id, t });
+    }
+    if (events.length === 0 && updates.size === 0 && timeline.length === 0) return;
+    await this.#sql.begin((tx) => {
+      // Each table's rows go as one array a column (unnest): one statement whatever the
+      // batch's size, so it is prepared once, and one round trip for the batch. The inserts
+      // come before the updates (an update in a batch is of an event inserted before it, or
+      // in it), and the three are sent together.
+      const queries = [];
+      if (events.length > 0) queries.push(insertEvents(tx, events));
+      if (timeline.length > 0) queries.push(insertTimeline(tx, timeline));
+      if (updates.size > 0) queries.push(updateEvents(tx, updates));
+      return queries;
+    });
+  }
+
+  async queryEvents(org: string, query: EventQuery): Promise<EventRecord[]> {
+    const sql = this.#sql;
+    const filters = sql`AND`.join([
+      query.agent !== undefined && sql`agent = ${query.agent}`,
+      query.thread !== undefined && sql`thread = ${query.thread}`,
+      query.status !== undefined && sql`status = ${query.status}`,
+      // The id bound lets the index range start at the time; created_at makes it exact.
+      query.since !== undefined && sql`id >= ${eventIdAt(query.since)} AND created_at >= ${query.since}`,
+      query.before !== undefined && sql`id < ${query.before}`,
+    ]);
+    const where = filters.length > 0 ? sql`AND ${filters}` : sql``;
+    if (query.appId !== undefined) {
+      const rows = await sql<EventRow[]>`SELECT * FROM events WHERE org = ${org} AND app_id = ${query.appId} ${where} ORDER BY id DESC LIMIT ${query.limit}`;
+      return rows.map(toEvent);
+    }
+    // As SQLite does (no index by organization alone): the newest of each of its apps,
+    // with the deleted ones whose history is kept, through events_by_app, merged.
+    const rows = await sql<EventRow[]>`
+      SELECT e.* FROM (SELECT id FROM apps WHERE org = ${org} UNION SELECT id FROM deleted_apps WHERE org = ${org} AND purged_at IS NULL) a
+      CROSS JOIN LATERAL (SELECT * FROM events WHERE org = ${org} AND app_id = a.id ${where} ORDER BY id DESC LIMIT ${query.limit}) e
+      ORDER BY e.id DESC LIMIT ${query.limit}`;
+    return rows.map(toEvent);
+  }
+
+  async getEvent(id: string): Promise<EventRecord | null> {
+    const [row] = await this.#sql<EventRow[]>`SELECT * FROM events WHERE id = ${id}`;
+    return row ? toEvent(row) : null;
+  }
+
+  async listTimeline(eventId: string): Promise<TimelineRecord[]> {
+    const rows = await this.#sql<TimelineRow[]>`
+      SELECT t.seq, t.at, t.type, t.detail, ${this.#sql.unsafe(CHANGE_STATE)} FROM event_timeline t JOIN events e ON e.id = t.event_id
+      WHERE t.event_id = ${eventId} ORDER BY t.seq`;
+    return rows.map((row) => ({
+      seq: row.seq,
+      at: row.at,
+      type: row.type,
+      detail: row.detail === null ? null : (JSON.parse(row.detail) as Record<string, unknown>),
+      status: row.status,
+      latencyMs: row.latency_ms,
+    }));
+  }
+
+  async lastChangeSeq(): Promise<number> {
+    const [row] = await this.#sql<{ seq: number }[]>`SELECT greatest(removed, (SELECT max(seq) FROM event_timeline)) AS seq FROM change_seqs`;
+    return row?.seq ?? 0;
+  }
+
+  /** Atomic across nodes: the row lock makes a second node's reservation start where this one's ends. */
+  async reserveChangeSeqs(count: number): Promise<number> {
+    const [row] = await this.#sql<{ first: number }[]>`
+      UPDATE change_seqs SET reserved = greatest(reserved, removed, (SELECT max(seq) FROM event_timeline)) + ${count}::bigint
+      RETURNING reserved - ${count}::bigint + 1 AS first`;
+    return (row as { first: number }).first;
+  }
+
+  async listChanges(org: string, query: ChangeQuery): Promise<ChangeRecord[]> {
+    const sql = this.#sql;
+    const filters = sql`AND`.join([
+      query.appId !== undefined && sql`e.app_id = ${query.appId}`,
+      query.agent !== undefined && sql`e.agent = ${query.agent}`,
+      query.thread !== undefined && sql`e.thread = ${query.thread}`,
+      query.status !== undefined && sql`coalesce(t.status, e.status) = ${query.status}`,
+    ]);
+    const rows = await sql<ChangeRow[]>`
+      SELECT t.seq, t.at, t.type, ${sql.unsafe(CHANGE_STATE)}, e.id, e.org, e.app_id, e.kind, e.agent, e.thread, e.name, e.channels, e.created_at
+      FROM event_timeline t JOIN events e ON e.id = t.event_id
+      WHERE t.seq > ${query.after} AND t.seq <= ${query.upTo} AND e.org = ${org} ${filters.length > 0 ? sql`AND ${filters}` : sql``}
+      ORDER BY t.seq LIMIT ${query.limit}`;
+    return rows.map((row) => ({
+      seq: row.seq,
+      at: row.at,
+      type: row.type,
+      status: row.status,
+      latencyMs: row.latency_ms,
+      event: {
+        id: row.id,
+        org: row.org,
+        appId: row.app_id,
+        kind: row.kind,
+        agent: row.agent,
+        thread: row.thread,
+        name: row.name,
+        channels: row.channels === null ? null : (JSON.parse(row.channels) as string[]),
+        createdAt: row.created_at,
+      },
+    }));
+  }
+
+  async listUnsettledEvents(): Promise<EventRecord[]> {
+    const rows = await this.#sql<EventRow[]>`SELECT * FROM events WHERE kind = 'agent' AND acked_at IS NULL AND status != 'rejected' ORDER BY id`;
+    return rows.map(toEvent);
+  }
+
+  async pruneEvents(before: number, limit: number): Promise<number> {
+    return this.#sql.begin((tx) =>
+      // The id range finds them by the primary key (ids sort by creation time); created_at makes it exact.
+      deleteEvents(
+        tx,
+        tx`SELECT id FROM events WHERE id < ${eventIdAt(before)} AND created_at < ${before}
+             AND (kind = 'channel' OR status = 'rejected' OR acked_at IS NOT NULL) LIMIT ${limit}`,
+      ),
+    );
+  }
+
+  async insertWebhook(webhook: WebhookRecord, audit: AuditRecord): Promise<void> {
+    await this.#webhooks.insert(webhook, (tx) => this.#audit(tx, audit));
+  }
+
+  async listWebhooks(scope: { org: string; appId: string } | null): Promise<WebhookRecord[]> {
+    return this.#webhooks.list(scope);
+  }
+
+  async getWebhook(id: string): Promise<WebhookRecord | null> {
+    return this.#webhooks.get(id);
+  }
+
+  async deleteWebhook(id: string, audit: AuditRecord): Promise<void> {
+    await this.#webhooks.delete(id, (tx) => this.#audit(tx, audit));
+  }
+
+  async insertWebhookDeliveries(deliveries: WebhookDeliveryRecord[]): Promise<void> {
+    await this.#webhooks.insertDeliveries(deliveries);
+  }
+
+  async recordWebhookAttempt(write: WebhookAttemptWrite): Promise<void> {
+    await this.#webhooks.recordAttempt(write);
+  }
+
+  async listPendingWebhookDeliveries(): Promise<WebhookDeliveryRecord[]> {
+    return this.#webhooks.pending();
+  }
+
+  async listWebhookDeliveries(webhookId: string, limit: number): Promise<{ delivery: WebhookDeliveryRecord; attempts: WebhookAttemptRecord[] }[]> {
+    return this.#webhooks.deliveries(webhookId, limit);
+  }
+
+  async pruneWebhookDeliveries(before: number, limit: number): Promise<number> {
+    return this.#webhooks.prune(before, limit);
+  }
+
+  async insertAudit(entry: AuditRecord): Promise<void> {
+    await this.#sql.begin((tx) => this.#audit(tx, entry));
+  }
+
+  async listAudit(since: number | null, limit: number): Promise<AuditRecord[]> {
+    const rows = await this.#sql<AuditRow[]>`SELECT * FROM audit WHERE at >= ${since ?? 0} ORDER BY seq DESC LIMIT ${limit}`;
+    return rows.map(toAudit);
+  }
+}
+
+/**
+ * Applies the migrations this database lacks, in one transaction holding an advisory lock:
+ * nodes starting together take turns, and the later ones find the work done.
+ */
+async function migrate(sql: Pg, url: string, log?: Logger): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK}::bigint)`;
+    await tx`CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`;
+    const applied = new Set((await tx<{ version: number }[]>`SELECT version FROM schema_migrations`).map((row) => row.version));
+    const newest = Math.max(0, ...applied);
+    const known = Math.max(0, ...MIGRATIONS.map((m) => m.version));
+    if (newest > known) {
+      throw new StartupError(`the database ${describeUrl(url)} has schema version ${newest}, newer than this relayd knows (${known}): a newer relayd has run on it. Upgrade relayd`);
+    }
+    for (const migration of MIGRATIONS) {
+      if (applied.has(migration.version)) continue;
+      await tx.unsafe(migration.sql).simple();
+      await tx`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${migration.version}, ${migration.name}, ${Date.now()})`;
+      log?.info({ version: migration.version, name: migration.name }, 'migrated the PostgreSQL store');
+    }
+  });
+}
+
+function listAllowed(sql: Pg | Tx, org: string, appId: string): Promise<string[]> {
+  return sql<{ agent_id: string }[]>`SELECT agent_id FROM app_allowed_agents WHERE org = ${org} AND app_id = ${appId} ORDER BY agent_id`.then((rows) =>
+    rows.map((row) => row.agent_id),
+  );
+}
+
+function purgeApp(tx: Tx, org: string, id: string): Promise<number> {
+  return deleteEvents(tx, tx`SELECT id FROM events WHERE org = ${org} AND app_id = ${id}`);
+}
+
+/**
+ * Deletes the events `ids` selects with their timelines, keeping the highest seq deleted
+ * (SQLite's sqlite_sequence does the same for it), and returns how many events went.
+ */
+async function deleteEvents(tx: Tx, ids: ReturnType<Tx>): Promise<number> {
+  const [row] = await tx<{ n: number }[]>`
+    WITH doomed AS MATERIALIZED (${ids}),
+      timeline AS (DELETE FROM event_timeline WHERE event_id IN (SELECT id FROM doomed) RETURNING seq),
+      kept AS (UPDATE change_seqs SET removed = greatest(removed, (SELECT max(seq) FROM timeline))),
+      gone AS (DELETE FROM events WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+    SELECT count(*) AS n FROM gone`;
+  return row?.n ?? 0;
+}
+
+const EVENT_COLUMNS = 'id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at, ref, attempt, reply, error, outcome_at, acked_at';
+
+function insertEvents(tx: Tx, events: EventRecord[]) {
+  const col = <T>(f: (e: EventRecord) => T): T[] => events.map(f);
+  return tx`
+    INSERT INTO events (${tx.unsafe(EVENT_COLUMNS)})
+    SELECT * FROM unnest(
+      ${col((e) => e.id)}::text[], ${col((e) => e.org)}::text[], ${col((e) => e.appId)}::text[], ${col((e) => e.kind)}::text[],
+      ${col((e) => e.agent)}::text[], ${col((e) => e.thread)}::text[], ${col((e) => e.name)}::text[], ${col((e) => e.status)}::text[],
+      ${col((e) => (e.channels === null ? null : JSON.stringify(e.channels)))}::text[], ${col((e) => e.payload)}::text[], ${col((e) => e.socketId)}::text[],
+      ${col((e) => e.latencyMs)}::bigint[], ${col((e) => e.createdAt)}::bigint[], ${col((e) => e.ref)}::text[], ${col((e) => e.attempt)}::bigint[],
+      ${col((e) => e.reply)}::text[], ${col((e) => e.error)}::text[], ${col((e) => e.outcomeAt)}::bigint[], ${col((e) => e.ackedAt)}::bigint[]
+    )`;
+}
+
+function insertTimeline(tx: Tx, rows: { eventId: string; t: TimelineRecord }[]) {
+  const col = <T>(f: (r: { eventId: string; t: TimelineRecord }) => T): T[] => rows.map(f);
+  return tx`
+    INSERT INTO event_timeline (seq, event_id, at, type, detail, status, latency_ms)
+    SELECT * FROM unnest(
+      ${col((r) => r.t.seq)}::bigint[], ${col((r) => r.eventId)}::text[], ${col((r) => r.t.at)}::bigint[], ${col((r) => r.t.type)}::text[],
+      ${col((r) => (r.t.detail === null ? null : JSON.stringify(r.t.detail)))}::text[], ${col((r) => r.t.status)}::text[], ${col((r) => r.t.latencyMs)}::bigint[]
+    )`;
+}
+
+function updateEvents(tx: Tx, updates: Map<string, EventPatch>) {
+  const patches = [...updates];
+  const col = <T>(f: (p: EventPatch) => T): T[] => patches.map(([, p]) => f(p));
+  return tx`
+    UPDATE events e SET status = coalesce(u.status, e.status), attempt = coalesce(u.attempt, e.attempt), reply = coalesce(u.reply, e.reply),
+      error = coalesce(u.error, e.error), outcome_at = coalesce(u.outcome_at, e.outcome_at), latency_ms = coalesce(u.latency_ms, e.latency_ms),
+      acked_at = coalesce(u.acked_at, e.acked_at)
+    FROM unnest(
+      ${patches.map(([id]) => id)}::text[], ${col((p) => p.status ?? null)}::text[], ${col((p) => p.attempt ?? null)}::bigint[], ${col((p) => p.reply ?? null)}::text[],
+      ${col((p) => p.error ?? null)}::text[], ${col((p) => p.outcomeAt ?? null)}::bigint[], ${col((p) => p.latencyMs ?? null)}::bigint[], ${col((p) => p.ackedAt ?? null)}::bigint[]
+    ) AS u(id, status, attempt, reply, error, outcome_at, latency_ms, acked_at)
+    WHERE e.id = u.id`;
+}

@@ -1,0 +1,169 @@
+import type { WebhookEventType } from '../../../src/shared/webhooks.js';
+import type { DeliveryStatus, WebhookAttemptRecord, WebhookAttemptWrite, WebhookDeliveryRecord, WebhookRecord } from '../store.js';
+import type { Pg, Tx } from './pg.js';
+
+interface WebhookRow {
+  id: string;
+  org: string;
+  app_id: string;
+  url: string;
+  events: string;
+  created_at: number;
+  last_attempt_at: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  failures_in_row: number;
+}
+
+interface DeliveryRow {
+  id: string;
+  webhook_id: string;
+  body: string;
+  event_names: string;
+  created_at: number;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: number | null;
+  settled_at: number | null;
+}
+
+interface AttemptRow {
+  delivery_id: string;
+  at: number;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+}
+
+const toWebhook = (row: WebhookRow): WebhookRecord => ({
+  id: row.id,
+  org: row.org,
+  appId: row.app_id,
+  url: row.url,
+  events: JSON.parse(row.events) as WebhookEventType[],
+  createdAt: row.created_at,
+  lastAttemptAt: row.last_attempt_at,
+  lastStatusCode: row.last_status_code,
+  lastError: row.last_error,
+  failuresInRow: row.failures_in_row,
+});
+
+const toDelivery = (row: DeliveryRow): WebhookDeliveryRecord => ({
+  id: row.id,
+  webhookId: row.webhook_id,
+  body: row.body,
+  eventNames: JSON.parse(row.event_names) as WebhookEventType[],
+  createdAt: row.created_at,
+  status: row.status,
+  attempts: row.attempts,
+  nextAttemptAt: row.next_attempt_at,
+  settledAt: row.settled_at,
+});
+
+const toAttempt = (row: AttemptRow): WebhookAttemptRecord => ({
+  deliveryId: row.delivery_id,
+  at: row.at,
+  statusCode: row.status_code,
+  durationMs: row.duration_ms,
+  error: row.error,
+});
+
+/** The webhook tables of the PostgreSQL store: the same queries and transactions as SQLite's (webhook-tables.ts there). */
+export class PostgresWebhookTables {
+  readonly #sql: Pg;
+
+  constructor(sql: Pg) {
+    this.#sql = sql;
+  }
+
+  /** `audit` runs in the same transaction as the change. */
+  async insert(w: WebhookRecord, audit: (tx: Tx) => Promise<unknown>): Promise<void> {
+    await this.#sql.begin(async (tx) => {
+      await tx`
+        INSERT INTO webhooks (id, org, app_id, url, events, created_at, last_attempt_at, last_status_code, last_error, failures_in_row)
+        VALUES (${w.id}, ${w.org}, ${w.appId}, ${w.url}, ${JSON.stringify(w.events)}, ${w.createdAt}, ${w.lastAttemptAt}, ${w.lastStatusCode}, ${w.lastError}, ${w.failuresInRow})`;
+      await audit(tx);
+    });
+  }
+
+  async list(scope: { org: string; appId: string } | null): Promise<WebhookRecord[]> {
+    const sql = this.#sql;
+    const rows =
+      scope === null
+        ? await sql<WebhookRow[]>`SELECT * FROM webhooks ORDER BY created_at, id`
+        : await sql<WebhookRow[]>`SELECT * FROM webhooks WHERE org = ${scope.org} AND app_id = ${scope.appId} ORDER BY created_at, id`;
+    return rows.map(toWebhook);
+  }
+
+  async get(id: string): Promise<WebhookRecord | null> {
+    const [row] = await this.#sql<WebhookRow[]>`SELECT * FROM webhooks WHERE id = ${id}`;
+    return row ? toWebhook(row) : null;
+  }
+
+  async delete(id: string, audit: (tx: Tx) => Promise<unknown>): Promise<void> {
+    await this.#sql.begin(async (tx) => {
+      await tx`DELETE FROM webhooks WHERE id = ${id}`;
+      await audit(tx);
+    });
+  }
+
+  async insertDeliveries(deliveries: WebhookDeliveryRecord[]): Promise<void> {
+    if (deliveries.length === 0) return;
+    const rows = deliveries.map((d) => ({
+      id: d.id,
+      webhook_id: d.webhookId,
+      body: d.body,
+      event_names: JSON.stringify(d.eventNames),
+      created_at: d.createdAt,
+      status: d.status,
+      attempts: d.attempts,
+      next_attempt_at: d.nextAttemptAt,
+      settled_at: d.settledAt,
+    }));
+    // One statement for all of them: atomic as SQLite's transaction is.
+    await this.#sql`INSERT INTO webhook_deliveries ${this.#sql(rows, 'id', 'webhook_id', 'body', 'event_names', 'created_at', 'status', 'attempts', 'next_attempt_at', 'settled_at')}`;
+  }
+
+  async recordAttempt(write: WebhookAttemptWrite): Promise<void> {
+    const { attempt: a, delivery: d, webhook: w } = write;
+    await this.#sql.begin(async (tx) => {
+      const updated = await tx`
+        UPDATE webhook_deliveries SET status = ${d.status}, attempts = ${d.attempts}, next_attempt_at = ${d.nextAttemptAt}, settled_at = ${d.settledAt}
+        WHERE id = ${d.id}`;
+      // The webhook may have been removed while the attempt was in flight: then there is nothing to record.
+      if (updated.count === 0) return;
+      await Promise.all([
+        tx`INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms, error) VALUES (${a.deliveryId}, ${a.at}, ${a.statusCode}, ${a.durationMs}, ${a.error})`,
+        tx`UPDATE webhooks SET last_attempt_at = ${w.lastAttemptAt}, last_status_code = ${w.lastStatusCode}, last_error = ${w.lastError},
+             failures_in_row = ${w.failuresInRow} WHERE id = ${w.id}`,
+      ]);
+    });
+  }
+
+  async pending(): Promise<WebhookDeliveryRecord[]> {
+    // NULLS FIRST: SQLite's order, where NULL sorts before every value.
+    const rows = await this.#sql<DeliveryRow[]>`SELECT * FROM webhook_deliveries WHERE status = 'pending' ORDER BY next_attempt_at NULLS FIRST, id`;
+    return rows.map(toDelivery);
+  }
+
+  async deliveries(webhookId: string, limit: number): Promise<{ delivery: WebhookDeliveryRecord; attempts: WebhookAttemptRecord[] }[]> {
+    const sql = this.#sql;
+    const rows = await sql<DeliveryRow[]>`SELECT * FROM webhook_deliveries WHERE webhook_id = ${webhookId} ORDER BY id DESC LIMIT ${limit}`;
+    if (rows.length === 0) return [];
+    const attempts = await sql<AttemptRow[]>`SELECT * FROM webhook_attempts WHERE delivery_id = ANY(${rows.map((r) => r.id)}::text[]) ORDER BY seq`;
+    const byDelivery = new Map<string, WebhookAttemptRecord[]>(rows.map((r) => [r.id, []]));
+    for (const row of attempts) byDelivery.get(row.delivery_id)?.push(toAttempt(row));
+    return rows.map((row) => ({ delivery: toDelivery(row), attempts: byDelivery.get(row.id) ?? [] }));
+  }
+
+  async prune(before: number, limit: number): Promise<number> {
+    const [row] = await this.#sql<{ n: number }[]>`
+      WITH gone AS (
+        DELETE FROM webhook_deliveries WHERE id IN (
+          SELECT id FROM webhook_deliveries WHERE status != 'pending' AND settled_at < ${before} LIMIT ${limit}
+        ) RETURNING 1
+      )
+      SELECT count(*) AS n FROM gone`;
+    return row?.n ?? 0;
+  }
+}
