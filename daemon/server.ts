@@ -83,7 +83,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     await store.close();
     throw err;
   }
-  const broker = createBroker({ driver: 'memory' });
+  const broker = await createBroker({ location: { driver: 'memory' }, log });
   const counters = newCounters();
 
   const connections = new ConnectionRegistry(broker);

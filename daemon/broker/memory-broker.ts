@@ -1,15 +1,22 @@
 import type { Broker, BrokerEventHandler } from './broker.js';
 
+/** One node's broker: publications go straight to this node's handler. It is never unavailable. */
 export class MemoryBroker implements Broker {
+  readonly driver = 'memory';
   readonly #subscribed = new Set<string>();
   #handler: BrokerEventHandler | null = null;
+  #closed = false;
+
+  get available(): boolean {
+    return !this.#closed;
+  }
 
   registerEventHandler(handler: BrokerEventHandler): void {
     this.#handler = handler;
   }
 
   async subscribe(channel: string): Promise<void> {
-    this.#subscribed.add(channel);
+    if (!this.#closed) this.#subscribed.add(channel);
   }
 
   async unsubscribe(channel: string): Promise<void> {
@@ -20,7 +27,12 @@ export class MemoryBroker implements Broker {
     if (this.#subscribed.has(channel)) this.#handler?.handlePublication(channel, message());
   }
 
+  onStatus(): () => void {
+    return () => {};
+  }
+
   async close(): Promise<void> {
+    this.#closed = true;
     this.#subscribed.clear();
     this.#handler = null;
   }
