@@ -8,6 +8,7 @@ import { strayVariableWarnings, type RelaydVariable } from '../src/shared/enviro
 import { isRateLimitProfile, parseRateLimit } from '../src/shared/rate-limits.js';
 import { parseInput } from '../src/shared/schemas.js';
 import type { LogLevel } from './log.js';
+import type { BrokerLocation } from './broker/index.js';
 import type { StoreLocation } from './store/index.js';
 
 /**
@@ -41,8 +42,6 @@ export const SETTINGS = {
 export type SettingKey = keyof typeof SETTINGS;
 export type WrittenConfig = Partial<Record<SettingKey, string>>;
 
-/** How nodes reach each other (daemon/broker/index.ts). */
-export type BrokerLocation = { driver: 'memory' } | { driver: 'redis'; url: string };
 /** The master key given to the node; null: the data dir's master.key (made at first start). */
 export type MasterKeySource = { from: 'file'; path: string } | { from: 'env'; base64: string } | null;
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { DaemonStatus } from '../src/shared/api.js';
 import { RELAY_CLOSE } from '../src/shared/protocol/relay.js';
-import { CONTROL_CHANNEL, createBroker } from './broker/index.js';
+import { CONTROL_CHANNEL, createBroker, type Broker } from './broker/index.js';
 import type { Config } from './config.js';
 import { AdminAuth } from './core/admin.js';
 import { AgentService } from './core/agents.js';
@@ -83,7 +83,13 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     await store.close();
     throw err;
   }
-  const broker = await createBroker({ location: { driver: 'memory' }, log });
+  let broker: Broker;
+  try {
+    broker = await createBroker({ location: config.broker, log });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const counters = newCounters();
 
   const connections = new ConnectionRegistry(broker);
