@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { DaemonStatus } from '../src/shared/api.js';
 import { RELAY_CLOSE } from '../src/shared/protocol/relay.js';
-import { CONTROL_CHANNEL, createBroker, type Broker } from './broker/index.js';
+import { createBroker, type Broker } from './broker/index.js';
 import type { Config } from './config.js';
 import { AdminAuth } from './core/admin.js';
 import { AgentService } from './core/agents.js';
@@ -11,6 +11,7 @@ import { AppService } from './core/apps.js';
 import { listAudit } from './core/audit.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { ConnectionRegistry } from './core/connections.js';
+import { ControlBus } from './core/control.js';
 import { BcryptAppTokenVerifier, CachedAppTokenVerifier } from './core/credentials.js';
 import { newCounters } from './core/metrics.js';
 import { OrgService } from './core/orgs.js';
@@ -92,8 +93,10 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   }
   const counters = newCounters();
 
-  const connections = new ConnectionRegistry(broker);
-  const channelApps = new ChannelAppDirectory(store, secrets);
+  // Until --node-id and the node registry: a fresh id per start, and no other node counted.
+  const control = new ControlBus({ broker, nodeId: config.nodeId, aliveNodes: async () => nodes.aliveCount(), onError: (err, what) => log.warn({ err }, what) });
+  const connections = new ConnectionRegistry(control);
+  const channelApps = new ChannelAppDirectory(store, secrets, clock);
   const events = new EventLog(store, (err) => log.error({ err }, 'could not record changes of events in history'));
   const webhooks = new WebhookService({
     store,
@@ -104,39 +107,47 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     debounceMs: config.webhookDebounceMs,
     userAgent: `relayd/${VERSION} (webhooks)`,
     allowPrivate: config.webhookAllowPrivate,
+    webhooksChanged: (org, appId) => control.send({ type: 'webhooksChanged', org, appId }),
     onError: (err, what) => log.error({ err }, what),
   });
   const channels = new ChannelService({ log: events, clock, broker, apps: channelApps, webhooks });
   broker.registerEventHandler({
     handlePublication: (channel, data) => {
-      if (channel === CONTROL_CHANNEL) connections.handleControl(data);
+      if (control.owns(channel)) control.handlePublication(channel, data);
       else if (channel.startsWith(BROKER_PREFIX)) channels.handlePublication(channel, data);
     },
   });
-  await broker.subscribe(CONTROL_CHANNEL);
+  await control.start();
 
-  const routing = new RoutingDirectory(store);
+  const routing = new RoutingDirectory(store, clock);
   const verifier = new CachedAppTokenVerifier(new BcryptAppTokenVerifier(store, clock, counters), clock, counters);
   const orgs = new OrgService(store, clock);
-  const tokens = new TokenService(store, clock, counters);
+  const tokens = new TokenService(store, clock, counters, (org, appId, tokenId) => control.send({ type: 'tokenRevoked', org, appId, tokenId }));
+  // The caches' control messages, each handled here on every node (the sender's included).
+  control.on('appChanged', ({ org, appId }) => {
+    verifier.invalidateApp(appId);
+    tokens.invalidateApp(org, appId);
+    channelApps.invalidate(org, appId);
+    routing.allowlistChanged(org, appId);
+  });
+  control.on('tokenRevoked', ({ tokenId }) => tokens.forgetToken(tokenId));
+  control.on('agentChanged', ({ org, agentId }) => routing.agentChanged(org, agentId));
+  control.on('allowlistChanged', ({ org, appId }) => routing.allowlistChanged(org, appId));
+  control.on('webhooksChanged', ({ org, appId }) => webhooks.reload(org, appId));
   const apps = new AppService({
     store,
     clock,
     secrets,
     connections,
     events,
-    appChanged: (org, id) => {
-      verifier.invalidateApp(id);
-      tokens.invalidateApp(org, id);
-      channelApps.invalidate(org, id);
-      routing.allowlistChanged(org, id);
-    },
+    appChanged: (org, appId) => control.send({ type: 'appChanged', org, appId }),
     appDeleting: async (org, id) => {
       await dispatcher.forgetApp(org, id);
       // Held changes of its events are written before a purge can delete their rows.
       await events.drain();
     },
-    appDeleted: (org, id) => webhooks.forgetApp(org, id),
+    appDeleted: (org, appId) => control.send({ type: 'webhooksChanged', org, appId }),
+    onError: (err, what) => log.error({ err }, what),
   });
   const adminAuth = new AdminAuth(store, clock, counters);
   const agents = new AgentService({
@@ -144,12 +155,13 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     clock,
     connections,
     counters,
-    agentChanged: (org, id) => routing.agentChanged(org, id),
+    agentChanged: (org, agentId) => control.send({ type: 'agentChanged', org, agentId }),
     agentDeleting: async (org, id, purge) => {
       await dispatcher.forgetAgent(org, id, purge);
       await events.drain();
     },
-    allowlistChanged: (org, appId) => routing.allowlistChanged(org, appId),
+    allowlistChanged: (org, appId) => control.send({ type: 'allowlistChanged', org, appId }),
+    onError: (err, what) => log.error({ err }, what),
   });
   const dispatcher = new Dispatcher({
     store,
@@ -271,6 +283,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     await events.drain();
     await tokens.stop();
     await nodes.stop().catch((err: unknown) => log.error({ err }, 'could not take this node out of the node list'));
+    control.close();
     await broker.close();
     await store.close();
     lock.release();

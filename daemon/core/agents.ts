@@ -5,7 +5,7 @@ import type { AgentRecord, AgentTokenRecord, Store } from '../store/store.js';
 import { CLOSE_APP_INACTIVE, CLOSE_TOKEN_EXPIRED } from './apps.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
-import type { ConnectionRegistry } from './connections.js';
+import type { ConnectionCounts, ConnectionRegistry } from './connections.js';
 import { GraceTimers } from './grace.js';
 import type { Counters } from './metrics.js';
 import { fastHash, newAgentToken, randomBase62 } from './secrets.js';
@@ -24,12 +24,14 @@ export interface AgentsDeps {
   clock: Clock;
   connections: ConnectionRegistry;
   counters: Counters;
-  /** Told after an agent's status changes, so that caches of it drop their copies. */
-  agentChanged(org: string, id: string): void;
+  /** Told after an agent's status changes, so that caches of it drop their copies on every node (awaited, as apps' appChanged). */
+  agentChanged(org: string, id: string): Promise<void>;
   /** Before an agent is deleted: the events still waiting for it fail (their apps are told), so that none waits on it afterwards. */
   agentDeleting(org: string, id: string, purge: boolean): Promise<void>;
   /** After an agent is deleted, for each app whose allowlist named it. */
-  allowlistChanged(org: string, appId: string): void;
+  allowlistChanged(org: string, appId: string): Promise<void>;
+  /** A failure with nobody to answer (the end of a grace period). */
+  onError(err: unknown, what: string): void;
 }
 
 /** Agents (the services that receive events and reply): lifecycle and the check of their tokens. */
@@ -72,7 +74,9 @@ export class AgentService {
 
   async list(org: string): Promise<Agent[]> {
     if (!(await this.#deps.store.getOrg(org))) throw new RelayError('not_found', `organization "${org}" not found`);
-    return Promise.all((await this.#deps.store.listAgents(org)).map((record) => this.#toAgent(record)));
+    const records = await this.#deps.store.listAgents(org);
+    const counts = await this.#deps.connections.counts({ org });
+    return Promise.all(records.map((record) => this.#toAgent(record, counts)));
   }
 
   async show(org: string, id: string): Promise<Agent> {
@@ -83,7 +87,7 @@ export class AgentService {
     const current = await this.require(org, id);
     if (current.status === 'inactive') return { agent: await this.#toAgent(current), changed: false };
     const updated = await this.#deps.store.setAgentStatus(org, id, 'inactive', auditRecord(this.#deps.clock, actor, 'agent.deactivate', { org, type: 'agent', id }));
-    this.#deps.agentChanged(org, id);
+    await this.#deps.agentChanged(org, id);
     if (!updated) throw notFound(org, id);
     await this.#deps.connections.closeOwner({ role: 'agent', org, ownerId: id, keepCredentials: null, code: CLOSE_APP_INACTIVE, reason: 'agent deactivated' });
     return { agent: await this.#toAgent(updated), changed: true };
@@ -113,8 +117,8 @@ export class AgentService {
     await this.#deps.agentDeleting(org, id, options.purge);
     const result = await store.deleteAgent(org, id, { purge: options.purge }, auditRecord(clock, actor, 'agent.delete', { org, type: 'agent', id }, { purge: options.purge }));
     if (!result) throw notFound(org, id);
-    this.#deps.agentChanged(org, id);
-    for (const app of allowing) this.#deps.allowlistChanged(org, app.appId);
+    await this.#deps.agentChanged(org, id);
+    for (const app of allowing) await this.#deps.allowlistChanged(org, app.appId);
     return { id, org, deletedAt: new Date(clock.now()).toISOString(), historyKept: !options.purge, purgedEvents: result.purgedEvents, changed: true };
   }
 
@@ -122,7 +126,7 @@ export class AgentService {
     const current = await this.require(org, id);
     if (current.status === 'active') return { agent: await this.#toAgent(current), changed: false };
     const updated = await this.#deps.store.setAgentStatus(org, id, 'active', auditRecord(this.#deps.clock, actor, 'agent.activate', { org, type: 'agent', id }));
-    this.#deps.agentChanged(org, id);
+    await this.#deps.agentChanged(org, id);
     if (!updated) throw notFound(org, id);
     return { agent: await this.#toAgent(updated), changed: true };
   }
@@ -170,8 +174,12 @@ export class AgentService {
 
   #scheduleGraceEnd(org: string, agentId: string, at: number): void {
     this.#grace.schedule(`agent:${org}/${agentId}`, at, async () => {
-      const valid = (await this.#deps.store.findValidAgentTokens(org, agentId, this.#deps.clock.now())).map((t) => t.id);
-      await this.#deps.connections.closeOwner({ role: 'agent', org, ownerId: agentId, keepCredentials: valid, code: CLOSE_TOKEN_EXPIRED, reason: 'token expired' });
+      try {
+        const valid = (await this.#deps.store.findValidAgentTokens(org, agentId, this.#deps.clock.now())).map((t) => t.id);
+        await this.#deps.connections.closeOwner({ role: 'agent', org, ownerId: agentId, keepCredentials: valid, code: CLOSE_TOKEN_EXPIRED, reason: 'token expired' });
+      } catch (err) {
+        this.#deps.onError(err, `could not end the grace period of agent ${agentId}`);
+      }
     });
   }
 
@@ -179,10 +187,11 @@ export class AgentService {
     return { id: `agk_${randomBase62(16)}`, org, agentId, hash: fastHash(secret), createdAt: now, validUntil: null };
   }
 
-  async #toAgent(record: AgentRecord): Promise<Agent> {
+  /** `counts`: the cluster's, asked once for a whole list; asked for this agent alone otherwise. */
+  async #toAgent(record: AgentRecord, counts?: ConnectionCounts): Promise<Agent> {
     const now = this.#deps.clock.now();
     const graceEnds = (await this.#deps.store.findValidAgentTokens(record.org, record.id, now)).filter((t) => t.validUntil !== null).map((t) => t.validUntil as number);
-    const connections = this.#deps.connections.count('agent', record.org, record.id);
+    const connections = (counts ?? (await this.#deps.connections.counts({ org: record.org, ownerId: record.id }))).of('agent', record.org, record.id);
     return {
       id: record.id,
       name: record.name,

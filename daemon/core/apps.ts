@@ -8,7 +8,7 @@ import { effectiveLimits } from './pusher-auth.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
 import { GraceTimers } from './grace.js';
-import type { ConnectionRegistry } from './connections.js';
+import type { ConnectionCounts, ConnectionRegistry } from './connections.js';
 import type { EventLog } from './events.js';
 import { bcryptHash, newAppToken, randomBase62, randomHex, type NewAppToken, type SecretBox } from './secrets.js';
 
@@ -26,12 +26,18 @@ export interface AppsDeps {
   connections: ConnectionRegistry;
   /** History, for the app's recent events. */
   events: EventLog;
-  /** Told after an app's status, settings, allowlist or tokens change, so that caches of it drop their copies. */
-  appChanged(org: string, id: string): void;
+  /**
+   * Told after an app's status, settings, allowlist or tokens change, so that caches of it
+   * drop their copies on every node; awaited, so that the change's request answers only once
+   * every node can see it.
+   */
+  appChanged(org: string, id: string): Promise<void>;
   /** Before an app is deleted: its events in flight are settled, so that nothing waits on it afterwards. */
   appDeleting(org: string, id: string): Promise<void>;
-  /** After an app is deleted (its webhooks with it): what is kept in memory of it goes. */
-  appDeleted(org: string, id: string): void;
+  /** After an app is deleted (its webhooks with it): what is kept in memory of it goes, on every node. */
+  appDeleted(org: string, id: string): Promise<void>;
+  /** A failure with nobody to answer (the end of a grace period). */
+  onError(err: unknown, what: string): void;
 }
 
 /** A change to an app: its settings and (from an admin) its channel key and secret. */
@@ -97,12 +103,16 @@ export class AppService {
     };
     const token = await this.#newTokenRecord(org, input.id, issued, now);
     await store.insertApp(record, token, auditRecord(clock, actor, 'app.register', { org, type: 'app', id: input.id }, { name: input.name, ...keptCredentials(input) }));
+    // A node may still hold what it knew of an app deleted under this id.
+    await this.#deps.appChanged(org, input.id);
     return { app: await this.#toApp(record), secret: issued.token };
   }
 
   async list(org: string): Promise<App[]> {
     await this.#requireOrg(org);
-    return Promise.all((await this.#deps.store.listApps(org)).map((record) => this.#toApp(record)));
+    const records = await this.#deps.store.listApps(org);
+    const counts = await this.#deps.connections.counts({ org });
+    return Promise.all(records.map((record) => this.#toApp(record, counts)));
   }
 
   async show(org: string, id: string): Promise<AppShow> {
@@ -134,7 +144,7 @@ export class AppService {
     if (channelSecret !== undefined) patch.channelSecretEnc = this.#deps.secrets.seal(channelSecret);
     const updated = await this.#deps.store.updateApp(org, id, patch, auditRecord(this.#deps.clock, actor, 'app.update', { org, type: 'app', id }, audited));
     if (!updated) throw notFound(org, id);
-    this.#deps.appChanged(org, id);
+    await this.#deps.appChanged(org, id);
     if (channelKey !== undefined && channelKey !== current.channelKey) {
       await this.#deps.connections.closeOwner({ role: 'channel', org, ownerId: id, keepCredentials: [channelKey], code: PUSHER_CLOSE.appNotFound, reason: 'the app key changed' });
     }
@@ -146,7 +156,7 @@ export class AppService {
     if (current.status === 'inactive') return { app: await this.#toApp(current), changed: false };
     const updated = await this.#deps.store.setAppStatus(org, id, 'inactive', auditRecord(this.#deps.clock, actor, 'app.deactivate', { org, type: 'app', id }));
     if (!updated) throw notFound(org, id);
-    this.#deps.appChanged(org, id);
+    await this.#deps.appChanged(org, id);
     await this.#deps.connections.closeOwner({ role: 'app', org, ownerId: id, keepCredentials: null, code: CLOSE_APP_INACTIVE, reason: 'app deactivated' });
     await this.#deps.connections.closeOwner({ role: 'channel', org, ownerId: id, keepCredentials: null, code: PUSHER_CLOSE.appDisabled, reason: 'app deactivated' });
     return { app: await this.#toApp(updated), changed: true };
@@ -175,8 +185,8 @@ export class AppService {
     await this.#deps.appDeleting(org, id);
     const result = await store.deleteApp(org, id, { at: clock.now(), purge: options.purge }, auditRecord(clock, actor, 'app.delete', { org, type: 'app', id }, { purge: options.purge }));
     if (!result) throw notFound(org, id);
-    this.#deps.appChanged(org, id);
-    this.#deps.appDeleted(org, id);
+    await this.#deps.appChanged(org, id);
+    await this.#deps.appDeleted(org, id);
     return toDeleted(result.deleted, result.purgedEvents, true);
   }
 
@@ -185,7 +195,7 @@ export class AppService {
     if (current.status === 'active') return { app: await this.#toApp(current), changed: false };
     const updated = await this.#deps.store.setAppStatus(org, id, 'active', auditRecord(this.#deps.clock, actor, 'app.activate', { org, type: 'app', id }));
     if (!updated) throw notFound(org, id);
-    this.#deps.appChanged(org, id);
+    await this.#deps.appChanged(org, id);
     return { app: await this.#toApp(updated), changed: true };
   }
 
@@ -197,7 +207,7 @@ export class AppService {
     const token = await this.#newTokenRecord(org, id, issued, now);
     const graceUntil = now + graceMs;
     await store.rotateAppToken(token, graceUntil, now, auditRecord(clock, actor, 'app.rotate', { org, type: 'app', id }, { graceMs }));
-    this.#deps.appChanged(org, id);
+    await this.#deps.appChanged(org, id);
     this.#scheduleGraceEnd(org, id, graceUntil);
     return { app: await this.#toApp(await this.#require(org, id)), secret: issued.token, previousValidUntil: new Date(graceUntil).toISOString() };
   }
@@ -219,7 +229,7 @@ export class AppService {
       auditRecord(this.#deps.clock, actor, 'app.rotate-channel-secret', { org, type: 'app', id }),
     );
     if (!updated) throw notFound(org, id);
-    this.#deps.appChanged(org, id);
+    await this.#deps.appChanged(org, id);
     return { appId: id, key: updated.channelKey, secret };
   }
 
@@ -228,7 +238,7 @@ export class AppService {
     await this.#require(org, id);
     await this.#requireAgents(org, agents);
     const allowed = await this.#deps.store.changeAllowedAgents(org, id, { add: agents, remove: [] }, auditRecord(this.#deps.clock, actor, 'app.allow', { org, type: 'app', id }, { agents }));
-    this.#deps.appChanged(org, id);
+    await this.#deps.appChanged(org, id);
     return { appId: id, allowedAgents: allowed };
   }
 
@@ -236,7 +246,7 @@ export class AppService {
   async disallow(actor: Actor, org: string, id: string, agents: string[]): Promise<AllowedAgents> {
     await this.#require(org, id);
     const allowed = await this.#deps.store.changeAllowedAgents(org, id, { add: [], remove: agents }, auditRecord(this.#deps.clock, actor, 'app.disallow', { org, type: 'app', id }, { agents }));
-    this.#deps.appChanged(org, id);
+    await this.#deps.appChanged(org, id);
     return { appId: id, allowedAgents: allowed };
   }
 
@@ -258,13 +268,13 @@ export class AppService {
   }
 
   #scheduleGraceEnd(org: string, appId: string, at: number): void {
-    this.#grace.schedule(`${org}/${appId}`, at, () => this.#endGrace(org, appId));
+    this.#grace.schedule(`${org}/${appId}`, at, () => this.#endGrace(org, appId).catch((err: unknown) => this.#deps.onError(err, `could not end the grace period of app ${appId}`)));
   }
 
   /** Closes (4001) the app's sockets whose token is no longer valid. */
   async #endGrace(org: string, appId: string): Promise<void> {
     const valid = (await this.#deps.store.findValidAppTokens(appId, this.#deps.clock.now())).filter((t) => t.org === org).map((t) => t.id);
-    this.#deps.appChanged(org, appId);
+    await this.#deps.appChanged(org, appId);
     await this.#deps.connections.closeOwner({ role: 'app', org, ownerId: appId, keepCredentials: valid, code: CLOSE_TOKEN_EXPIRED, reason: 'token expired' });
   }
 
@@ -289,13 +299,15 @@ export class AppService {
     throw notFound(org, id);
   }
 
-  async #toApp(record: AppRecord): Promise<App> {
+  /** `counts`: the cluster's, asked once for a whole list; asked for this app alone otherwise. */
+  async #toApp(record: AppRecord, counts?: ConnectionCounts): Promise<App> {
     const now = this.#deps.clock.now();
     const graceEnds = (await this.#deps.store.findValidAppTokens(record.id, now))
       .filter((t) => t.org === record.org && t.validUntil !== null)
       .map((t) => t.validUntil as number);
-    const connections = this.#deps.connections.count('app', record.org, record.id);
-    const channelConnections = this.#deps.connections.count('channel', record.org, record.id);
+    const counted = counts ?? (await this.#deps.connections.counts({ org: record.org, ownerId: record.id }));
+    const connections = counted.of('app', record.org, record.id);
+    const channelConnections = counted.of('channel', record.org, record.id);
     return {
       id: record.id,
       name: record.name,

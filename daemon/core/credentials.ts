@@ -3,6 +3,7 @@ import { RelayError } from '../../src/shared/errors.js';
 import { parseAppToken, type AppTokenParts } from '../../src/shared/ids.js';
 import type { AppTokenRecord, Store } from '../store/store.js';
 import type { Clock } from './clock.js';
+import { CACHE_TTL_MS } from './control.js';
 import type { Counters } from './metrics.js';
 import { bcryptCompare, fastHash } from './secrets.js';
 
@@ -73,20 +74,23 @@ export class BcryptAppTokenVerifier implements AppTokenVerifier {
 
 /** Refusals expire so that a burst of one wrong token costs one verification, not a thousand. */
 const NEGATIVE_TTL_MS = 60_000;
+/** Verified tokens are checked again after this, in case a node missed an app's invalidation. */
+const POSITIVE_TTL_MS = CACHE_TTL_MS;
 const MAX_ENTRIES = 10_000;
 
 /**
  * Remembers verified tokens by the SHA-256 of the whole token (never the token itself, and
  * never the lookup id alone, which is no secret), and shares one verification among
  * concurrent handshakes with the same token, so that a burst of connections pays bcrypt once.
- * Rotation and status changes invalidate an app's entries at once. Refusals are kept apart
+ * Rotation and status changes invalidate an app's entries at once, on every node (a control
+ * message); a verified token is also checked again after CACHE_TTL_MS. Refusals are kept apart
  * from verified tokens, so that a spray of forged tokens cannot push verified ones out.
  */
 export class CachedAppTokenVerifier implements AppTokenVerifier {
   readonly #inner: AppTokenVerifier;
   readonly #clock: Clock;
   readonly #counters: Counters;
-  readonly #verified = new Map<string, AppPrincipal>();
+  readonly #verified = new Map<string, { principal: AppPrincipal; until: number }>();
   /** Refused tokens' keys, to when the refusal expires. */
   readonly #refused = new Map<string, number>();
   readonly #inFlight = new Map<string, Promise<AppPrincipal>>();
@@ -107,9 +111,9 @@ export class CachedAppTokenVerifier implements AppTokenVerifier {
     }
     const key = fastHash(token);
     const now = this.#clock.now();
-    const principal = this.#verified.get(key);
-    if (principal) {
-      if (principal.validUntil === null || principal.validUntil > now) return principal;
+    const verified = this.#verified.get(key);
+    if (verified) {
+      if (verified.until > now) return verified.principal;
       this.#verified.delete(key);
     }
     const refusedUntil = this.#refused.get(key);
@@ -125,7 +129,8 @@ export class CachedAppTokenVerifier implements AppTokenVerifier {
       .verify(token)
       .then(
         (verified) => {
-          if (current()) remember(this.#verified, key, verified);
+          const until = Math.min(this.#clock.now() + POSITIVE_TTL_MS, verified.validUntil ?? Infinity);
+          if (current()) remember(this.#verified, key, { principal: verified, until });
           return verified;
         },
         (err: unknown) => {
@@ -141,7 +146,7 @@ export class CachedAppTokenVerifier implements AppTokenVerifier {
   invalidateApp(appId: string): void {
     this.#generation.set(appId, (this.#generation.get(appId) ?? 0) + 1);
     // Refusals stay: a refused token never becomes valid (new tokens are fresh random strings).
-    for (const [key, principal] of this.#verified) {
+    for (const [key, { principal }] of this.#verified) {
       if (principal.appId === appId) this.#verified.delete(key);
     }
     this.#inner.invalidateApp(appId);

@@ -3,6 +3,8 @@ import { RelayError } from '../../src/shared/errors.js';
 import type { AppRecord, Store } from '../store/store.js';
 import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from '../../src/shared/protocol/pusher.js';
 import { RATE_LIMIT_PROFILES } from '../../src/shared/rate-limits.js';
+import { CACHE_TTL_MS } from './control.js';
+import type { Clock } from './clock.js';
 import type { Limit } from './rate-limit.js';
 import { constantTimeEqual, type SecretBox } from './secrets.js';
 
@@ -27,33 +29,43 @@ export function effectiveLimits(record: Pick<AppRecord, 'channelLimits'>): Chann
 /**
  * The apps by Pusher key, with their secrets opened once: a handshake or a signed request
  * must not pay a database read and an AES decryption each time. Dropped by `invalidate`
- * whenever an app changes (status, settings, channel secret).
+ * on every node whenever an app changes (status, settings, channel key or secret), and read
+ * again after CACHE_TTL_MS in case a node missed that.
  */
 export class ChannelAppDirectory {
   readonly #store: Store;
   readonly #secrets: SecretBox;
-  readonly #byKey = new Map<string, ChannelApp>();
+  readonly #clock: Clock;
+  readonly #byKey = new Map<string, { app: ChannelApp; until: number }>();
   /** `org/id` → key, so that publishers (who name the app) share the cache. */
   readonly #keys = new Map<string, string>();
+  /** Bumped by every invalidation: a load that straddles one is not kept, being possibly older than it. */
+  #generation = 0;
 
-  constructor(store: Store, secrets: SecretBox) {
+  constructor(store: Store, secrets: SecretBox, clock: Clock) {
     this.#store = store;
     this.#secrets = secrets;
+    this.#clock = clock;
   }
 
   async byKey(key: string): Promise<ChannelApp | null> {
     const cached = this.#byKey.get(key);
-    if (cached) return cached;
-    return this.#load(await this.#store.getAppByChannelKey(key));
+    if (cached && cached.until > this.#clock.now()) return cached.app;
+    const generation = this.#generation;
+    const record = await this.#store.getAppByChannelKey(key);
+    if (!record && cached && generation === this.#generation) this.#forget(cached.app.org, cached.app.id);
+    return this.#load(record, generation);
   }
 
   async byId(org: string, id: string): Promise<ChannelApp | null> {
     const key = this.#keys.get(`${org}/${id}`);
-    if (key !== undefined) return this.byKey(key);
-    return this.#load(await this.#store.getApp(org, id));
+    const cached = key === undefined ? undefined : this.#byKey.get(key);
+    if (cached && cached.until > this.#clock.now() && cached.app.org === org && cached.app.id === id) return cached.app;
+    const generation = this.#generation;
+    return this.#load(await this.#store.getApp(org, id), generation);
   }
 
-  #load(record: AppRecord | null): ChannelApp | null {
+  #load(record: AppRecord | null, generation: number): ChannelApp | null {
     if (!record) return null;
     const app: ChannelApp = {
       org: record.org,
@@ -66,7 +78,12 @@ export class ChannelAppDirectory {
       limits: effectiveLimits(record),
       rateLimit: RATE_LIMIT_PROFILES[record.rateLimitProfile],
     };
-    this.#byKey.set(app.key, app);
+    if (generation !== this.#generation) return app;
+    // Read again after its TTL, the app may have another key, and its key may have been another app's.
+    this.#forget(app.org, app.id);
+    const former = this.#byKey.get(app.key);
+    if (former) this.#forget(former.app.org, former.app.id);
+    this.#byKey.set(app.key, { app, until: this.#clock.now() + CACHE_TTL_MS });
     this.#keys.set(`${app.org}/${app.id}`, app.key);
     return app;
   }
@@ -87,6 +104,11 @@ export class ChannelAppDirectory {
   }
 
   invalidate(org: string, id: string): void {
+    this.#generation++;
+    this.#forget(org, id);
+  }
+
+  #forget(org: string, id: string): void {
     const key = this.#keys.get(`${org}/${id}`);
     if (key !== undefined) this.#byKey.delete(key);
     this.#keys.delete(`${org}/${id}`);

@@ -7,6 +7,7 @@ import { grants, type Scope } from '../../src/shared/scopes.js';
 import type { ApiTokenRecord, AppRecord, Store } from '../store/store.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
+import { CACHE_TTL_MS } from './control.js';
 import type { Counters } from './metrics.js';
 import { rateBucket } from './rate-limit.js';
 import { fastHash, newApiToken, randomBase62 } from './secrets.js';
@@ -43,18 +44,24 @@ export class TokenService {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #counters: Counters;
+  readonly #tokenRevoked: (org: string, appId: string, tokenId: string) => Promise<void>;
   /**
    * Verified tokens by secret hash, with what the hot path needs of their app. Revoke and
-   * rotate drop an entry at once, and any change to an app drops its tokens' entries.
+   * rotate drop an entry on every node (`tokenRevoked`, then `forgetToken`), any change to an
+   * app drops its tokens' entries, and none is kept longer than CACHE_TTL_MS.
    */
-  readonly #byHash = new Map<string, { record: ApiTokenRecord; appActive: boolean; rateLimit: RateLimit; rateBucket: string }>();
+  readonly #byHash = new Map<string, { record: ApiTokenRecord; appActive: boolean; rateLimit: RateLimit; rateBucket: string; until: number }>();
+  /** Bumped by every invalidation: a lookup that straddles one is not kept, being possibly older than it. */
+  #generation = 0;
   readonly #pendingUse = new Map<string, number>();
   #flushTimer: NodeJS.Timeout | null = null;
 
-  constructor(store: Store, clock: Clock, counters: Counters) {
+  /** `tokenRevoked`: told after a token is revoked or rotated, so that every node forgets it; awaited. */
+  constructor(store: Store, clock: Clock, counters: Counters, tokenRevoked: (org: string, appId: string, tokenId: string) => Promise<void>) {
     this.#store = store;
     this.#clock = clock;
     this.#counters = counters;
+    this.#tokenRevoked = tokenRevoked;
   }
 
   start(): void {
@@ -113,7 +120,7 @@ export class TokenService {
     const app = await this.#requireApp(current.org, current.appId);
     if (current.revokedAt !== null) return { token: this.#toToken(current, app), changed: false };
     const revoked = await this.#store.revokeApiToken(id, this.#clock.now(), auditRecord(this.#clock, actor, 'token.revoke', { org: current.org, type: 'token', id }));
-    this.#byHash.delete(current.hash);
+    await this.#tokenRevoked(current.org, current.appId, id);
     return { token: this.#toToken(revoked ?? current, app), changed: true };
   }
 
@@ -128,7 +135,7 @@ export class TokenService {
     const secret = newApiToken();
     const record: ApiTokenRecord = { ...current, hash: fastHash(secret) };
     await this.#store.rotateApiToken(id, record.hash, auditRecord(this.#clock, actor, 'token.rotate', { org: current.org, type: 'token', id }));
-    this.#byHash.delete(current.hash);
+    await this.#tokenRevoked(current.org, current.appId, id);
     return { token: this.#toToken(record, app), secret };
   }
 
@@ -142,8 +149,14 @@ export class TokenService {
       throw refused();
     }
     const hash = fastHash(secret);
+    const now = this.#clock.now();
     let entry = this.#byHash.get(hash);
+    if (entry && entry.until <= now) {
+      this.#byHash.delete(hash);
+      entry = undefined;
+    }
     if (!entry) {
+      const generation = this.#generation;
       const record = await this.#store.findApiTokenByHash(hash);
       if (!record) throw refused();
       const app = await this.#store.getApp(record.org, record.appId);
@@ -153,11 +166,11 @@ export class TokenService {
         appActive: app.status === 'active',
         rateLimit: effectiveLimit(record, app),
         rateBucket: record.rateLimit === null ? rateBucket.app(record.org, record.appId) : rateBucket.token(record.id),
+        until: now + CACHE_TTL_MS,
       };
-      this.#byHash.set(hash, entry);
+      if (generation === this.#generation) this.#byHash.set(hash, entry);
     }
     const { record } = entry;
-    const now = this.#clock.now();
     if (!entry.appActive || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt <= now)) throw refused();
     this.#pendingUse.set(record.id, now);
     return { tokenId: record.id, org: record.org, appId: record.appId, scopes: record.scopes, rateLimit: entry.rateLimit, rateBucket: entry.rateBucket };
@@ -165,9 +178,16 @@ export class TokenService {
 
   /** Drops what the cache knows of an app's tokens (its status or default profile changed). */
   invalidateApp(org: string, appId: string): void {
+    this.#generation++;
     for (const [hash, entry] of this.#byHash) {
       if (entry.record.org === org && entry.record.appId === appId) this.#byHash.delete(hash);
     }
+  }
+
+  /** Drops a revoked or rotated token (found by its id: its secret's hash may be another node's to know). */
+  forgetToken(tokenId: string): void {
+    this.#generation++;
+    for (const [hash, entry] of this.#byHash) if (entry.record.id === tokenId) this.#byHash.delete(hash);
   }
 
   /** Throws insufficient_scope naming the scope when the token lacks it. */

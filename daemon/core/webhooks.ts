@@ -8,6 +8,7 @@ import type { WebhookEvent } from '../../src/shared/webhooks.js';
 import type { Store, WebhookAttemptRecord, WebhookDeliveryRecord, WebhookRecord } from '../store/store.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
+import { CACHE_TTL_MS } from './control.js';
 import { compositeKey } from './keys.js';
 import { hmacHex, type ChannelAppDirectory } from './pusher-auth.js';
 import { randomBase62 } from './secrets.js';
@@ -35,6 +36,8 @@ export interface WebhooksDeps {
   userAgent: string;
   /** Let webhooks call loopback, private and other non-public addresses (`--webhook-allow-private`). */
   allowPrivate: boolean;
+  /** Told after an app's webhooks are added or removed, so that every node reads them again (`reload`); awaited. */
+  webhooksChanged(org: string, appId: string): Promise<void>;
   onError(err: unknown, what: string): void;
 }
 
@@ -128,6 +131,9 @@ export class WebhookService implements WebhookSink {
   readonly #inFlight = new Map<string, number>();
   readonly #aborts = new Set<AbortController>();
   readonly #writes = new Set<Promise<unknown>>();
+  /** Changes to the index of endpoints, one after the other, so that a later read of the store is applied later. */
+  #indexing: Promise<void> = Promise.resolve();
+  #refreshTimer: NodeJS.Timeout | null = null;
   #inFlightTotal = 0;
   #stopped = false;
 
@@ -137,12 +143,16 @@ export class WebhookService implements WebhookSink {
   }
 
   async start(): Promise<void> {
-    for (const webhook of await this.#deps.store.listWebhooks(null)) this.#index(webhook);
+    await this.#reindex(null);
     for (const delivery of await this.#deps.store.listPendingWebhookDeliveries()) this.#schedule(delivery);
+    // The backstop of the webhooksChanged messages: a node that missed one reads every endpoint again.
+    this.#refreshTimer = setInterval(() => void this.#reindex(null).catch((err: unknown) => this.#deps.onError(err, 'could not read the webhooks again')), CACHE_TTL_MS);
+    this.#refreshTimer.unref();
   }
 
   /** Buffered events are stored (they go out after the restart); attempts in flight are cut and retried then. */
   async stop(): Promise<void> {
+    if (this.#refreshTimer) clearInterval(this.#refreshTimer);
     for (const [key, held] of this.#held) this.#release(key, held);
     for (const id of [...this.#buffers.keys()]) this.#flush(id);
     this.#stopped = true;
@@ -173,7 +183,7 @@ export class WebhookService implements WebhookSink {
       failuresInRow: 0,
     };
     await store.insertWebhook(record, auditRecord(clock, actor, 'webhook.add', { org, type: 'app', id: appId }, { webhookId: record.id, url: record.url, events: record.events }));
-    this.#index(record);
+    await this.#deps.webhooksChanged(org, appId);
     return toWebhook(record);
   }
 
@@ -186,21 +196,17 @@ export class WebhookService implements WebhookSink {
   async remove(actor: Actor, id: string, owner?: { org: string; appId: string }): Promise<Webhook> {
     const record = await this.#require(id, owner);
     await this.#deps.store.deleteWebhook(id, auditRecord(this.#deps.clock, actor, 'webhook.remove', { org: record.org, type: 'app', id: record.appId }, { webhookId: id, url: record.url }));
-    this.#unindex(record);
-    const buffer = this.#buffers.get(id);
-    if (buffer) clearTimeout(buffer.timer);
-    this.#buffers.delete(id);
+    await this.#deps.webhooksChanged(record.org, record.appId);
     return toWebhook(record);
   }
 
-  /** The app was deleted, its webhooks with it (in the store): they leave memory too, and their deliveries stop. */
-  forgetApp(org: string, appId: string): void {
-    for (const record of [...(this.#byApp.get(`${org}/${appId}`) ?? [])]) {
-      this.#unindex(record);
-      const buffer = this.#buffers.get(record.id);
-      if (buffer) clearTimeout(buffer.timer);
-      this.#buffers.delete(record.id);
-    }
+  /**
+   * Reads an app's endpoints again (a webhooksChanged message, from this node or another):
+   * new ones are indexed, removed ones (or a deleted app's) leave memory and their
+   * deliveries stop.
+   */
+  async reload(org: string, appId: string): Promise<void> {
+    await this.#reindex({ org, appId });
   }
 
   async deliveries(id: string, limit: number): Promise<WebhookDelivery[]> {
@@ -410,18 +416,36 @@ export class WebhookService implements WebhookSink {
     void work.finally(() => this.#writes.delete(work));
   }
 
+  /** Reads one app's endpoints (or all) from the store and makes the index match, after the reads queued before it. */
+  #reindex(scope: { org: string; appId: string } | null): Promise<void> {
+    const next = this.#indexing.then(async () => {
+      const fresh = await this.#deps.store.listWebhooks(scope);
+      const apps = new Set(scope ? [`${scope.org}/${scope.appId}`] : this.#byApp.keys());
+      const ids = new Set(fresh.map((w) => w.id));
+      for (const key of apps) for (const record of [...(this.#byApp.get(key) ?? [])]) if (!ids.has(record.id)) this.#unindex(record);
+      // A webhook already known keeps its object: it holds the outcome of attempts in flight.
+      for (const record of fresh) if (!this.#byId.has(record.id)) this.#index(record);
+    });
+    this.#indexing = next.catch(() => undefined);
+    return next;
+  }
+
   #index(record: WebhookRecord): void {
     const key = `${record.org}/${record.appId}`;
     this.#byApp.set(key, [...(this.#byApp.get(key) ?? []), record]);
     this.#byId.set(record.id, record);
   }
 
+  /** The webhook leaves memory; its buffered events go with it, and its deliveries stop. */
   #unindex(record: WebhookRecord): void {
     const key = `${record.org}/${record.appId}`;
     const rest = (this.#byApp.get(key) ?? []).filter((w) => w.id !== record.id);
     if (rest.length === 0) this.#byApp.delete(key);
     else this.#byApp.set(key, rest);
     this.#byId.delete(record.id);
+    const buffer = this.#buffers.get(record.id);
+    if (buffer) clearTimeout(buffer.timer);
+    this.#buffers.delete(record.id);
   }
 
   async #require(id: string, owner?: { org: string; appId: string }): Promise<WebhookRecord> {

@@ -342,7 +342,7 @@ function adminRoutes(s: HttpServices): Route[] {
       query: ConnectionsQuery,
       handle: async (ctx) => {
         await s.orgs.require(p(ctx, 'org'));
-        const all = s.connections.list({ org: p(ctx, 'org'), ownerId: ctx.query.app });
+        const all = await s.connections.list({ org: p(ctx, 'org'), ownerId: ctx.query.app });
         // An app id names apps; an agent may share it, and is not what `--app` asks for.
         return { body: { connections: ctx.query.app === undefined ? all : all.filter((c) => c.role !== 'agent') } };
       },
@@ -387,7 +387,7 @@ function adminRoutes(s: HttpServices): Route[] {
       method: 'DELETE',
       path: '/admin/v1/connections/:id',
       auth: 'admin',
-      handle: async (ctx) => ({ body: { connection: s.connections.closeById(p(ctx, 'id')) } }),
+      handle: async (ctx) => ({ body: { connection: await s.connections.closeById(p(ctx, 'id')) } }),
     }),
 
     route<undefined, AuditQuery>({
@@ -443,7 +443,7 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/connections`,
       auth: { scope: 'connections:read' },
-      handle: async (ctx) => ({ body: { connections: s.connections.list({ org: ctx.principal.org, ownerId: ctx.principal.appId }).filter((c) => c.role !== 'agent') } }),
+      handle: async (ctx) => ({ body: { connections: (await s.connections.list({ org: ctx.principal.org, ownerId: ctx.principal.appId })).filter((c) => c.role !== 'agent') } }),
     }),
     route({
       method: 'DELETE',

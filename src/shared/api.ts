@@ -225,6 +225,8 @@ export interface Connection {
   remoteAddress: string | null;
   /** The Pusher socket id of a channel connection; null for the others. */
   socketId: string | null;
+  /** The id of the relayd node that holds the socket. */
+  node: string;
 }
 
 export interface ChannelSummary {

@@ -19,8 +19,9 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
       }
       await table(
         ctx,
-        [column.id('ID'), column.fixed('ROLE'), column.id('OWNER'), column.id('SOCKET ID'), column.fixed('OPENED'), column.text('REMOTE ADDRESS')],
-        result.connections.map((c) => [c.id, c.role, c.ownerId, c.socketId ?? '-', time(ctx, c.openedAt, 'ago'), c.remoteAddress ?? '-']),
+        // NODE last, so that piped fields keep their places from before there were several nodes.
+        [column.id('ID'), column.fixed('ROLE'), column.id('OWNER'), column.id('SOCKET ID'), column.fixed('OPENED'), column.text('REMOTE ADDRESS'), column.id('NODE')],
+        result.connections.map((c) => [c.id, c.role, c.ownerId, c.socketId ?? '-', time(ctx, c.openedAt, 'ago'), c.remoteAddress ?? '-', c.node]),
       );
     },
   });
