@@ -67,11 +67,11 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   const secrets = new SecretBox(masterKey);
   const store = await createStore({ location: config.store, log });
   const startedAt = clock.now();
-  const nodes = new NodeRegistry({
+  const nodes: NodeRegistry = new NodeRegistry({
     store,
     clock,
     self: { id: config.nodeId, broker: config.broker.driver, version: VERSION, startedAt, sharedStore: config.store.driver === 'postgres' },
-    connections: () => connections.size,
+    connections: (): number => connections.size,
     onDropped: async (ids) => log.warn({ nodes: ids }, 'dropped nodes whose heartbeat stopped'),
     onError: (err, what) => log.error({ err }, what),
   });
@@ -94,7 +94,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   const counters = newCounters();
 
   // Until --node-id and the node registry: a fresh id per start, and no other node counted.
-  const control = new ControlBus({ broker, nodeId: config.nodeId, aliveNodes: async () => nodes.aliveCount(), onError: (err, what) => log.warn({ err }, what) });
+  const control = new ControlBus({ broker, nodeId: config.nodeId, aliveNodes: async (): Promise<number> => nodes.aliveCount(), onError: (err, what) => log.warn({ err }, what) });
   const connections = new ConnectionRegistry(control);
   const channelApps = new ChannelAppDirectory(store, secrets, clock);
   const events = new EventLog(store, (err) => log.error({ err }, 'could not record changes of events in history'));
