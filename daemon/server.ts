@@ -94,7 +94,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   const counters = newCounters();
 
   // Until --node-id and the node registry: a fresh id per start, and no other node counted.
-  const control = new ControlBus({ broker, nodeId: config.nodeId, aliveNodes: async (): Promise<number> => nodes.aliveCount(), onError: (err, what) => log.warn({ err }, what) });
+  const control = new ControlBus({ broker, nodeId: config.nodeId, aliveNodes: (): Promise<number> => nodes.aliveCount(), onError: (err, what) => log.warn({ err }, what) });
   const connections = new ConnectionRegistry(control);
   const channelApps = new ChannelAppDirectory(store, secrets, clock);
   const events = new EventLog(store, (err) => log.error({ err }, 'could not record changes of events in history'));

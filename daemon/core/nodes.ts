@@ -36,8 +36,6 @@ export class NodeRegistry {
   #url = '';
   #timer: NodeJS.Timeout | null = null;
   #beating: Promise<void> = Promise.resolve();
-  /** The live nodes as of the latest heartbeat: cheap to ask for on every cluster-wide question. */
-  #alive: NodeRecord[] = [];
 
   constructor(deps: NodesDeps) {
     this.#deps = deps;
@@ -87,7 +85,6 @@ export class NodeRegistry {
     await store.upsertNode({ id: self.id, url: this.#url, broker: self.broker, version: self.version, startedAt: self.startedAt, heartbeatAt: now, connections: this.#deps.connections() });
     const dropped = await store.pruneNodes(now - SILENT_AFTER_MS);
     if (dropped.length > 0) await this.#deps.onDropped(dropped);
-    this.#alive = await store.listNodes(now - SILENT_AFTER_MS);
   }
 
   /** The live nodes, this one first, each with its connections as of its latest heartbeat. */
@@ -99,9 +96,11 @@ export class NodeRegistry {
     return [...nodes].sort((a, b) => (a.id === self.id ? -1 : b.id === self.id ? 1 : a.id < b.id ? -1 : 1));
   }
 
-  /** How many nodes answer a question to all of them (at least this one). */
-  aliveCount(): number {
-    return Math.max(1, this.#alive.length);
+  /** How many nodes answer a question to all of them (at least this one), as the store says now: a node that just started counts. */
+  async aliveCount(): Promise<number> {
+    const { store, clock, self } = this.#deps;
+    if (!self.sharedStore) return 1;
+    return Math.max(1, (await store.listNodes(clock.now() - SILENT_AFTER_MS)).length);
   }
 
   /** Takes the node out of the list at a clean shutdown, so that the others do not wait for it. */
