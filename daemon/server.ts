@@ -22,7 +22,7 @@ import { ChannelAppDirectory } from './core/pusher-auth.js';
 import { WebhookService } from './core/webhooks.js';
 import { PusherEndpoint } from './ws/pusher.js';
 import { EventLog } from './core/events.js';
-import { MemoryRateLimiter } from './core/rate-limit.js';
+import { createRateLimiter } from './ratelimit/index.js';
 import { TokenService } from './core/tokens.js';
 import { SecretBox } from './core/secrets.js';
 import { checkDataFiles, checkMasterKey, hasAdminTokenFile, loadMasterKey, prepareDataDir, writeAdminTokenFile } from './data-dir.js';
@@ -138,7 +138,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     webhooks,
     onError: (err, what) => log.error({ err }, what),
   });
-  const rateLimiter = new MemoryRateLimiter(clock);
+  const rateLimiter = await createRateLimiter({ location: { driver: 'memory' }, clock, log });
   const relay = new RelayService({ verifier, apps, agents, routing, dispatcher, counters, webhooks, rateLimiter, failedHandshakes: config.failedHandshakeLimit });
   const pruner = new HistoryPruner({
     store,
@@ -236,6 +236,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     await events.drain();
     await tokens.stop();
     await broker.close();
+    await rateLimiter.close();
     await store.close();
     lock.release();
     server.closeAllConnections();

@@ -3,7 +3,7 @@ import { RelayError } from '../../src/shared/errors.js';
 import type { AppRecord, Store } from '../store/store.js';
 import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from '../../src/shared/protocol/pusher.js';
 import { RATE_LIMIT_PROFILES } from '../../src/shared/rate-limits.js';
-import type { Limit } from './rate-limit.js';
+import type { Limit } from '../ratelimit/rate-limiter.js';
 import { constantTimeEqual, type SecretBox } from './secrets.js';
 
 /** An app as the channel side needs it: its Pusher key and secret (opened), status and settings. */
