@@ -49,6 +49,7 @@ export class RedisRateLimiter implements RateLimiter {
   readonly #clock: Clock;
   readonly #log: Logger;
   #available = true;
+  #lastError: Error | null = null;
   #closed = false;
 
   static async connect(target: RedisTarget, clock: Clock, log: Logger): Promise<RedisRateLimiter> {
@@ -64,6 +65,7 @@ export class RedisRateLimiter implements RateLimiter {
     this.#clock = clock;
     this.#log = log;
     watchRedis(redis, (ready, err) => {
+      this.#lastError = ready ? null : (err ?? this.#lastError);
       if (this.#closed || ready === this.#available) return;
       this.#available = ready;
       if (ready) log.info({ redis: target.display }, "rate limiter's connection restored");
@@ -91,7 +93,7 @@ export class RedisRateLimiter implements RateLimiter {
       reply = await this.#redis.relayBucket(`${this.#target.prefix}ratelimit:${key}`, String(this.#clock.now()), String(limit.perMinute), String(limit.burst), take ? '1' : '0');
     } catch (err) {
       this.#log.debug({ err }, 'rate limiter: Redis failed');
-      throw redisUnavailable('rate limiter', this.#target, err);
+      throw redisUnavailable('rate limiter', this.#target, err, this.#lastError);
     }
     return decision(limit, Number(reply[1]), reply[0] === 1);
   }
