@@ -24,7 +24,7 @@ import { ChannelAppDirectory } from './core/pusher-auth.js';
 import { WebhookService } from './core/webhooks.js';
 import { PusherEndpoint } from './ws/pusher.js';
 import { EventLog } from './core/events.js';
-import { MemoryRateLimiter } from './core/rate-limit.js';
+import { createRateLimiter } from './ratelimit/index.js';
 import { TokenService } from './core/tokens.js';
 import { SecretBox } from './core/secrets.js';
 import { checkDataFiles, checkMasterKey, checkMasterKeyFingerprint, hasAdminTokenFile, loadConfiguredMasterKey, prepareDataDir, writeAdminTokenFile } from './data-dir.js';
@@ -171,7 +171,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     webhooks,
     onError: (err, what) => log.error({ err }, what),
   });
-  const rateLimiter = new MemoryRateLimiter(clock);
+  const rateLimiter = await createRateLimiter({ location: config.broker, clock, log });
   const relay = new RelayService({ verifier, apps, agents, routing, dispatcher, counters, webhooks, rateLimiter, failedHandshakes: config.failedHandshakeLimit });
   const pruner = new HistoryPruner({
     store,
@@ -285,6 +285,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     await nodes.stop().catch((err: unknown) => log.error({ err }, 'could not take this node out of the node list'));
     control.close();
     await broker.close();
+    await rateLimiter.close();
     await store.close();
     lock.release();
     server.closeAllConnections();

@@ -90,7 +90,7 @@ export class RedisBroker implements Broker {
       () => undefined,
       (err: unknown) => {
         if (this.#channels.get(channel) === subscribing) this.#channels.delete(channel);
-        throw redisUnavailable('broker', this.#target, err);
+        throw redisUnavailable('broker', this.#target, err, this.#lastError);
       },
     );
     this.#channels.set(channel, subscribing);
@@ -114,7 +114,7 @@ export class RedisBroker implements Broker {
     try {
       await this.#publisher.publish(this.#target.prefix + channel, data);
     } catch (err) {
-      throw redisUnavailable('broker', this.#target, err);
+      throw redisUnavailable('broker', this.#target, err, this.#lastError);
     }
   }
 
@@ -155,7 +155,10 @@ export class RedisBroker implements Broker {
     const available = this.#publisherUp && this.#subscriberUp;
     if (available === this.#available) return;
     this.#available = available;
-    if (available) this.#log.info({ broker: this.#target.display }, 'broker connection restored');
+    if (available) {
+      this.#lastError = null;
+      this.#log.info({ broker: this.#target.display }, 'broker connection restored');
+    }
     else this.#log.warn({ broker: this.#target.display, reason: this.#lastError?.message }, 'broker connection lost: publications fail (503) until it is back');
     for (const listener of this.#listeners) {
       try {

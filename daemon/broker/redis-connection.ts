@@ -41,9 +41,16 @@ export function parseRedisUrl(text: string): RedisTarget {
   return { url: url.toString(), prefix, display: `${url.protocol}//${user}${url.host}${db}` };
 }
 
-/** The same failure wherever Redis is used: 503, naming what could not be reached. */
-export function redisUnavailable(what: string, target: RedisTarget, err: unknown): RelayError {
-  const reason = err instanceof Error ? err.message : String(err);
+/**
+ * The same failure wherever Redis is used: 503, naming what could not be reached and why in
+ * words for an operator: a lost connection by its last error (`connect ECONNREFUSED ...`)
+ * rather than by ioredis's queue settings.
+ */
+export function redisUnavailable(what: string, target: RedisTarget, err: unknown, connectionError: Error | null): RelayError {
+  const message = err instanceof Error ? err.message : String(err);
+  let reason = message;
+  if (message === 'Command timed out') reason = `no answer within ${COMMAND_TIMEOUT_MS} ms`;
+  else if (/enableOfflineQueue|Connection is closed|max retries per request/i.test(message)) reason = `connection lost${connectionError ? ` (${connectionError.message})` : ''}, reconnecting`;
   return new RelayError('unavailable', `the ${what} (Redis at ${target.display}) is unreachable: ${reason}`, { cause: err });
 }
 

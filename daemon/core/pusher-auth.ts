@@ -5,7 +5,7 @@ import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from '../../src/shared/pro
 import { RATE_LIMIT_PROFILES } from '../../src/shared/rate-limits.js';
 import { CACHE_TTL_MS } from './control.js';
 import type { Clock } from './clock.js';
-import type { Limit } from './rate-limit.js';
+import type { Limit } from '../ratelimit/rate-limiter.js';
 import { constantTimeEqual, type SecretBox } from './secrets.js';
 
 /** An app as the channel side needs it: its Pusher key and secret (opened), status and settings. */

@@ -14,7 +14,8 @@ import type { AppService } from './apps.js';
 import type { AppTokenVerifier } from './credentials.js';
 import type { Dispatcher, Rejection, Session } from './dispatcher.js';
 import type { Counters } from './metrics.js';
-import { rateBucket, type Limit, type RateLimiter } from './rate-limit.js';
+import type { Limit, RateLimiter } from '../ratelimit/rate-limiter.js';
+import { rateBucket } from './rate-limit.js';
 import type { RoutingDirectory } from './routing.js';
 import type { WebhookSink } from './webhooks.js';
 

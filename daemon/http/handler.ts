@@ -9,7 +9,8 @@ import { sendError, sendJson } from './respond.js';
 import { lingerOnClose } from './connection-guard.js';
 import type { HttpServices, Route } from './routes.js';
 import type { ApiPrincipal } from '../core/tokens.js';
-import { rateBucket, type Limit } from '../core/rate-limit.js';
+import { rateBucket } from '../core/rate-limit.js';
+import type { Limit } from '../ratelimit/rate-limiter.js';
 import { verifyBodyMd5 } from '../core/pusher-auth.js';
 import type { Scope } from '../../src/shared/scopes.js';
 

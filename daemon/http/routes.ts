@@ -39,7 +39,7 @@ import type { AgentService } from '../core/agents.js';
 import type { ChannelService } from '../core/channels.js';
 import type { ConnectionRegistry } from '../core/connections.js';
 import type { EventLog } from '../core/events.js';
-import type { RateLimiter } from '../core/rate-limit.js';
+import type { RateLimiter } from '../ratelimit/rate-limiter.js';
 import type { ApiPrincipal, TokenService } from '../core/tokens.js';
 import { validate } from './middleware/body.js';
 import type { DaemonStatus } from '../../src/shared/api.js';
