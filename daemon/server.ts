@@ -93,7 +93,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   }
   const counters = newCounters();
 
-  // Until --node-id and the node registry: a fresh id per start, and no other node counted.
+  // Questions to every node wait for as many answers as the registry counts live nodes.
   const control = new ControlBus({ broker, nodeId: config.nodeId, aliveNodes: (): Promise<number> => nodes.aliveCount(), onError: (err, what) => log.warn({ err }, what) });
   const connections = new ConnectionRegistry(control);
   const channelApps = new ChannelAppDirectory(store, secrets, clock);
@@ -134,6 +134,15 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   control.on('agentChanged', ({ org, agentId }) => routing.agentChanged(org, agentId));
   control.on('allowlistChanged', ({ org, appId }) => routing.allowlistChanged(org, appId));
   control.on('webhooksChanged', ({ org, appId }) => webhooks.reload(org, appId));
+  // Back from a broker outage, this node may have missed some of those: it drops everything.
+  broker.onStatus((available) => {
+    if (!available) return;
+    verifier.dropAll();
+    tokens.dropAll();
+    channelApps.dropAll();
+    routing.dropAll();
+    webhooks.reloadAll().catch((err: unknown) => log.error({ err }, 'could not read the webhooks again'));
+  });
   const apps = new AppService({
     store,
     clock,

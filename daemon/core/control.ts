@@ -172,7 +172,7 @@ export class ControlBus {
   async send(message: ControlMessage): Promise<void> {
     await this.#handleMessage(message);
     await this.#publish(CONTROL_CHANNEL, { kind: 'message', from: this.nodeId, message }, {
-      message: `could not tell the other relayd nodes (${message.type}): the broker is unreachable`,
+      message: `could not tell the other relayd nodes (${message.type})`,
       hint: `the change itself is saved; the other nodes see it within ${CACHE_TTL_MS / 1000}s`,
     });
   }
@@ -206,7 +206,7 @@ export class ControlBus {
     });
     try {
       await this.#publish(CONTROL_CHANNEL, { kind: 'question', from: this.nodeId, id, replyTo: this.replyChannel, question }, {
-        message: `could not ask the other relayd nodes (${question.type}): the broker is unreachable`,
+        message: `could not ask the other relayd nodes (${question.type})`,
         hint: 'try again when the broker is back',
       });
     } catch (err) {
@@ -301,7 +301,9 @@ export class ControlBus {
     try {
       await this.#deps.broker.publish(channel, () => JSON.stringify(envelope));
     } catch (err) {
-      throw new RelayError('unavailable', refusal.message, { cause: err, hint: refusal.hint });
+      // The broker's own refusal names it (and why); anything else is said plainly.
+      const why = err instanceof Error ? err.message : String(err);
+      throw new RelayError('unavailable', `${refusal.message}: ${why}`, { cause: err, hint: refusal.hint });
     }
   }
 }

@@ -96,6 +96,8 @@ export class CachedAppTokenVerifier implements AppTokenVerifier {
   readonly #inFlight = new Map<string, Promise<AppPrincipal>>();
   /** Bumped per app on invalidation, so that a verification started before it is not cached after it. */
   readonly #generation = new Map<string, number>();
+  /** Bumped when everything is dropped, to the same end. */
+  #epoch = 0;
 
   constructor(inner: AppTokenVerifier, clock: Clock, counters: Counters) {
     this.#inner = inner;
@@ -124,7 +126,8 @@ export class CachedAppTokenVerifier implements AppTokenVerifier {
     const pending = this.#inFlight.get(key);
     if (pending) return pending;
     const generation = this.#generation.get(parsed.appId) ?? 0;
-    const current = (): boolean => (this.#generation.get(parsed.appId) ?? 0) === generation;
+    const epoch = this.#epoch;
+    const current = (): boolean => (this.#generation.get(parsed.appId) ?? 0) === generation && this.#epoch === epoch;
     const verification = this.#inner
       .verify(token)
       .then(
@@ -150,6 +153,12 @@ export class CachedAppTokenVerifier implements AppTokenVerifier {
       if (principal.appId === appId) this.#verified.delete(key);
     }
     this.#inner.invalidateApp(appId);
+  }
+
+  /** Forgets every verified token (this node may have missed invalidations while the broker was away). */
+  dropAll(): void {
+    this.#epoch++;
+    this.#verified.clear();
   }
 }
 

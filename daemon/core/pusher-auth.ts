@@ -108,6 +108,13 @@ export class ChannelAppDirectory {
     this.#forget(org, id);
   }
 
+  /** Forgets every app (this node may have missed invalidations while the broker was away). */
+  dropAll(): void {
+    this.#generation++;
+    this.#byKey.clear();
+    this.#keys.clear();
+  }
+
   #forget(org: string, id: string): void {
     const key = this.#keys.get(`${org}/${id}`);
     if (key !== undefined) this.#byKey.delete(key);

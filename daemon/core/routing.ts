@@ -51,6 +51,13 @@ export class RoutingDirectory {
     this.#agents.delete(key(org, id));
   }
 
+  /** Forgets everything (this node may have missed invalidations while the broker was away). */
+  dropAll(): void {
+    this.#generation++;
+    this.#agents.clear();
+    this.#allowlists.clear();
+  }
+
   allowlistChanged(org: string, appId: string): void {
     this.#generation++;
     this.#allowlists.delete(key(org, appId));

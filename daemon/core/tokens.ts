@@ -184,6 +184,12 @@ export class TokenService {
     }
   }
 
+  /** Forgets every token (this node may have missed invalidations while the broker was away). */
+  dropAll(): void {
+    this.#generation++;
+    this.#byHash.clear();
+  }
+
   /** Drops a revoked or rotated token (found by its id: its secret's hash may be another node's to know). */
   forgetToken(tokenId: string): void {
     this.#generation++;

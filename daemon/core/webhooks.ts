@@ -209,6 +209,11 @@ export class WebhookService implements WebhookSink {
     await this.#reindex({ org, appId });
   }
 
+  /** Reads every endpoint again (this node may have missed webhooksChanged messages while the broker was away). */
+  async reloadAll(): Promise<void> {
+    await this.#reindex(null);
+  }
+
   async deliveries(id: string, limit: number): Promise<WebhookDelivery[]> {
     await this.#require(id);
     return (await this.#deps.store.listWebhookDeliveries(id, limit)).map(({ delivery, attempts }) => toDelivery(delivery, attempts));
