@@ -580,13 +580,21 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
           { type: 'update', id: e.id, patch: { attempt: 1 }, timeline: [sent] },
           { type: 'update', id: e.id, patch: { status: 'delivered', reply: '"hi"', outcomeAt: at + 5, latencyMs: 5 }, timeline: [replied] },
         ]);
+        // Updates of an event of an earlier batch, beside a new event and its own update.
+        const f = event(at + 8, { kind: 'agent', agent: 'athena', thread: 'u', status: 'pending', channels: null });
+        const fAccepted = step(at + 8, 'accepted');
+        const fSent = step(at + 9, 'sent');
         await store.writeEvents([
           { type: 'update', id: e.id, patch: { attempt: 2 }, timeline: [] },
+          { type: 'insert', event: f, timeline: [fAccepted] },
           { type: 'update', id: e.id, patch: { ackedAt: at + 9, latencyMs: undefined }, timeline: [acked] },
+          { type: 'update', id: f.id, patch: { attempt: 1 }, timeline: [fSent] },
         ]);
         expect(await store.getEvent(e.id)).toEqual({ ...e, status: 'delivered', attempt: 2, reply: '"hi"', outcomeAt: at + 5, latencyMs: 5, ackedAt: at + 9 });
         expect(await store.listTimeline(e.id)).toEqual([accepted, sent, replied, acked]);
-        expect(await store.listUnsettledEvents()).toEqual([]);
+        expect(await store.getEvent(f.id)).toEqual({ ...f, attempt: 1 });
+        expect(await store.listTimeline(f.id)).toEqual([fAccepted, fSent]);
+        expect(await store.listUnsettledEvents()).toEqual([{ ...f, attempt: 1 }]);
       });
 
       it('keeps payloads and names byte for byte, whatever characters they hold', async () => {
