@@ -730,13 +730,20 @@ export class PostgresStore implements Store {
       WHERE t.id = u.id`;
   }
 
+  /**
+   * The whole batch is one statement (one round trip, atomic without BEGIN and COMMIT, one
+   * prepared statement whatever its size: each table's rows go as one array a column). An
+   * update of an event inserted in the same batch is applied to the row before it is
+   * inserted, as SQLite's inserts-then-updates leave it; the UPDATE takes the events of
+   * earlier batches, which it sees (the statement's parts do not see each other's rows).
+   */
   async writeEvents(writes: EventWrite[]): Promise<void> {
-    const events: EventRecord[] = [];
+    const inserted = new Map<string, EventRecord>();
     const timeline: { eventId: string; t: TimelineRecord }[] = [];
     // An event changed twice in the batch is written once, with what both changes leave.
     const updates = new Map<string, EventPatch>();
     for (const w of writes) {
-      if (w.type === 'insert') events.push(w.event);
+      if (w.type === 'insert') inserted.set(w.event.id, w.event);
       else {
         const patch = updates.get(w.id) ?? {};
         mergePatch(patch, w.patch);
@@ -745,18 +752,44 @@ export class PostgresStore implements Store {
       const id = w.type === 'insert' ? w.event.id : w.id;
       for (const t of w.timeline) timeline.push({ eventId: id, t });
     }
-    if (events.length === 0 && updates.size === 0 && timeline.length === 0) return;
-    await this.#sql.begin((tx) => {
-      // Each table's rows go as one array a column (unnest): one statement whatever the
-      // batch's size, so it is prepared once, and one round trip for the batch. The inserts
-      // come before the updates (an update in a batch is of an event inserted before it, or
-      // in it), and the three are sent together.
-      const queries = [];
-      if (events.length > 0) queries.push(insertEvents(tx, events));
-      if (timeline.length > 0) queries.push(insertTimeline(tx, timeline));
-      if (updates.size > 0) queries.push(updateEvents(tx, updates));
-      return queries;
-    });
+    if (inserted.size === 0 && updates.size === 0 && timeline.length === 0) return;
+    for (const [id, patch] of updates) {
+      const event = inserted.get(id);
+      if (!event) continue;
+      inserted.set(id, { ...event, ...patch });
+      updates.delete(id);
+    }
+    const events = [...inserted.values()];
+    const patches = [...updates];
+    const ev = <T>(f: (e: EventRecord) => T): T[] => events.map(f);
+    const tl = <T>(f: (r: { eventId: string; t: TimelineRecord }) => T): T[] => timeline.map(f);
+    const up = <T>(f: (p: EventPatch) => T): T[] => patches.map(([, p]) => f(p));
+    await this.#sql`
+      WITH new_events AS (
+        INSERT INTO events (id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at, ref, attempt, reply, error, outcome_at, acked_at)
+        SELECT * FROM unnest(
+          ${ev((e) => e.id)}::text[], ${ev((e) => e.org)}::text[], ${ev((e) => e.appId)}::text[], ${ev((e) => e.kind)}::text[],
+          ${ev((e) => e.agent)}::text[], ${ev((e) => e.thread)}::text[], ${ev((e) => e.name)}::text[], ${ev((e) => e.status)}::text[],
+          ${ev((e) => (e.channels === null ? null : JSON.stringify(e.channels)))}::text[], ${ev((e) => e.payload)}::text[], ${ev((e) => e.socketId)}::text[],
+          ${ev((e) => e.latencyMs)}::bigint[], ${ev((e) => e.createdAt)}::bigint[], ${ev((e) => e.ref)}::text[], ${ev((e) => e.attempt)}::bigint[],
+          ${ev((e) => e.reply)}::text[], ${ev((e) => e.error)}::text[], ${ev((e) => e.outcomeAt)}::bigint[], ${ev((e) => e.ackedAt)}::bigint[]
+        )
+      ),
+      new_changes AS (
+        INSERT INTO event_timeline (seq, event_id, at, type, detail, status, latency_ms)
+        SELECT * FROM unnest(
+          ${tl((r) => r.t.seq)}::bigint[], ${tl((r) => r.eventId)}::text[], ${tl((r) => r.t.at)}::bigint[], ${tl((r) => r.t.type)}::text[],
+          ${tl((r) => (r.t.detail === null ? null : JSON.stringify(r.t.detail)))}::text[], ${tl((r) => r.t.status)}::text[], ${tl((r) => r.t.latencyMs)}::bigint[]
+        )
+      )
+      UPDATE events e SET status = coalesce(u.status, e.status), attempt = coalesce(u.attempt, e.attempt), reply = coalesce(u.reply, e.reply),
+        error = coalesce(u.error, e.error), outcome_at = coalesce(u.outcome_at, e.outcome_at), latency_ms = coalesce(u.latency_ms, e.latency_ms),
+        acked_at = coalesce(u.acked_at, e.acked_at)
+      FROM unnest(
+        ${patches.map(([id]) => id)}::text[], ${up((p) => p.status ?? null)}::text[], ${up((p) => p.attempt ?? null)}::bigint[], ${up((p) => p.reply ?? null)}::text[],
+        ${up((p) => p.error ?? null)}::text[], ${up((p) => p.outcomeAt ?? null)}::bigint[], ${up((p) => p.latencyMs ?? null)}::bigint[], ${up((p) => p.ackedAt ?? null)}::bigint[]
+      ) AS u(id, status, attempt, reply, error, outcome_at, latency_ms, acked_at)
+      WHERE e.id = u.id`;
   }
 
   async queryEvents(org: string, query: EventQuery): Promise<EventRecord[]> {
@@ -955,43 +988,4 @@ async function deleteEvents(tx: Tx, ids: ReturnType<Tx>): Promise<number> {
       gone AS (DELETE FROM events WHERE id IN (SELECT id FROM doomed) RETURNING 1)
     SELECT count(*) AS n FROM gone`;
   return row?.n ?? 0;
-}
-
-const EVENT_COLUMNS = 'id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at, ref, attempt, reply, error, outcome_at, acked_at';
-
-function insertEvents(tx: Tx, events: EventRecord[]) {
-  const col = <T>(f: (e: EventRecord) => T): T[] => events.map(f);
-  return tx`
-    INSERT INTO events (${tx.unsafe(EVENT_COLUMNS)})
-    SELECT * FROM unnest(
-      ${col((e) => e.id)}::text[], ${col((e) => e.org)}::text[], ${col((e) => e.appId)}::text[], ${col((e) => e.kind)}::text[],
-      ${col((e) => e.agent)}::text[], ${col((e) => e.thread)}::text[], ${col((e) => e.name)}::text[], ${col((e) => e.status)}::text[],
-      ${col((e) => (e.channels === null ? null : JSON.stringify(e.channels)))}::text[], ${col((e) => e.payload)}::text[], ${col((e) => e.socketId)}::text[],
-      ${col((e) => e.latencyMs)}::bigint[], ${col((e) => e.createdAt)}::bigint[], ${col((e) => e.ref)}::text[], ${col((e) => e.attempt)}::bigint[],
-      ${col((e) => e.reply)}::text[], ${col((e) => e.error)}::text[], ${col((e) => e.outcomeAt)}::bigint[], ${col((e) => e.ackedAt)}::bigint[]
-    )`;
-}
-
-function insertTimeline(tx: Tx, rows: { eventId: string; t: TimelineRecord }[]) {
-  const col = <T>(f: (r: { eventId: string; t: TimelineRecord }) => T): T[] => rows.map(f);
-  return tx`
-    INSERT INTO event_timeline (seq, event_id, at, type, detail, status, latency_ms)
-    SELECT * FROM unnest(
-      ${col((r) => r.t.seq)}::bigint[], ${col((r) => r.eventId)}::text[], ${col((r) => r.t.at)}::bigint[], ${col((r) => r.t.type)}::text[],
-      ${col((r) => (r.t.detail === null ? null : JSON.stringify(r.t.detail)))}::text[], ${col((r) => r.t.status)}::text[], ${col((r) => r.t.latencyMs)}::bigint[]
-    )`;
-}
-
-function updateEvents(tx: Tx, updates: Map<string, EventPatch>) {
-  const patches = [...updates];
-  const col = <T>(f: (p: EventPatch) => T): T[] => patches.map(([, p]) => f(p));
-  return tx`
-    UPDATE events e SET status = coalesce(u.status, e.status), attempt = coalesce(u.attempt, e.attempt), reply = coalesce(u.reply, e.reply),
-      error = coalesce(u.error, e.error), outcome_at = coalesce(u.outcome_at, e.outcome_at), latency_ms = coalesce(u.latency_ms, e.latency_ms),
-      acked_at = coalesce(u.acked_at, e.acked_at)
-    FROM unnest(
-      ${patches.map(([id]) => id)}::text[], ${col((p) => p.status ?? null)}::text[], ${col((p) => p.attempt ?? null)}::bigint[], ${col((p) => p.reply ?? null)}::text[],
-      ${col((p) => p.error ?? null)}::text[], ${col((p) => p.outcomeAt ?? null)}::bigint[], ${col((p) => p.latencyMs ?? null)}::bigint[], ${col((p) => p.ackedAt ?? null)}::bigint[]
-    ) AS u(id, status, attempt, reply, error, outcome_at, latency_ms, acked_at)
-    WHERE e.id = u.id`;
 }

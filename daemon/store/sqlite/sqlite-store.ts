@@ -934,7 +934,8 @@ export class SqliteStore implements Store {
 
   /** One process has the database (the data dir's lock): what it reserved is remembered here, and forgetting it at a restart loses nothing. */
   async reserveChangeSeqs(count: number): Promise<number> {
-    const first = Math.max(this.#reservedSeq, await this.lastChangeSeq()) + 1;
+    // Read and set without an await between: calls made together must not get the same block.
+    const first = Math.max(this.#reservedSeq, this.#stmts.lastChangeSeq.get()?.seq ?? 0) + 1;
     this.#reservedSeq = first + count - 1;
     return first;
   }
