@@ -114,9 +114,10 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     webhooksChanged: (org, appId) => control.send({ type: 'webhooksChanged', org, appId }),
     onError: (err, what) => log.error({ err }, what),
   });
+  // On the broker's Redis when there is one: the nodes that share publications share channel state.
   let channelState: ChannelState;
   try {
-    channelState = await createChannelState({ location: { driver: 'memory' }, nodeId: config.nodeId, clock });
+    channelState = await createChannelState({ location: config.broker, nodeId: config.nodeId, clock });
   } catch (err) {
     await broker.close();
     await store.close();
