@@ -68,7 +68,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   const secrets = new SecretBox(masterKey);
   const store = await createStore({ location: config.store, log });
   const startedAt = clock.now();
-  const nodes = new NodeRegistry({
+  const nodes: NodeRegistry = new NodeRegistry({
     store,
     clock,
     self: { id: config.nodeId, broker: config.broker.driver, version: VERSION, startedAt, sharedStore: config.store.driver === 'postgres' },
