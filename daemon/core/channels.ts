@@ -13,7 +13,7 @@ import {
 import { SERVER_TO_USER_PREFIX, type BatchBody, type PublishBody } from '../../src/shared/schemas.js';
 import type { WebhookEvent } from '../../src/shared/webhooks.js';
 import type { Broker } from '../broker/broker.js';
-import type { AppRef, ChannelState, ChannelCounts, JoinResult, LeaveResult, MemberJoin, Members } from '../channel-state/channel-state.js';
+import type { AppRef, ChannelCounts, ChannelState, JoinResult, MemberJoin, Members } from '../channel-state/channel-state.js';
 import type { EventRecord, TimelineRecord } from '../store/store.js';
 import type { Clock } from './clock.js';
 import { newEventId, toEvent, type EventLog } from './events.js';
@@ -112,6 +112,10 @@ export interface ChannelsDeps {
 const COUNT_EVERY_CHANGE_UP_TO = 100;
 const COUNT_INTERVAL_MS = 5000;
 
+/** How often leaves the channel state missed are tried again, and how many are kept meanwhile. */
+const RETRY_UNRECORDED_MS = 1000;
+const MAX_UNRECORDED = 100_000;
+
 const encode = (frame: PusherFrame): Buffer => Buffer.from(JSON.stringify(frame));
 const appKey = (org: string, id: string): string => `${org}/${id}`;
 /** Broker channels of subscriber channels; org and app ids are slugs and channel names have no `:`. */
@@ -148,6 +152,9 @@ export class ChannelService {
   readonly #countTimers = new Map<string, NodeJS.Timeout>();
   /** Disconnects still recording their leaves: shutdown waits for them. */
   readonly #leaving = new Set<Promise<void>>();
+  /** Leaves and closed sessions the channel state missed, oldest first, and the retry of them. */
+  readonly #unrecorded: Array<() => Promise<void>> = [];
+  #retryTimer: NodeJS.Timeout | null = null;
 
   constructor(deps: ChannelsDeps) {
     this.#deps = deps;
@@ -163,6 +170,11 @@ export class ChannelService {
     for (const timer of this.#countTimers.values()) clearTimeout(timer);
     this.#countTimers.clear();
     await Promise.all([...this.#leaving]);
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    // One last try: what this node held would otherwise stay counted until its peers drop it.
+    if (this.#unrecorded.length > 0) await this.#retryUnrecorded();
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
   }
 
   // ---- subscribers ----
@@ -191,8 +203,12 @@ export class ChannelService {
       await Promise.all([...subscriber.channels.keys()].map((name) => this.#unsubscribe(subscriber, name)));
       subscriber.app.sessions.delete(subscriber);
       this.#dropAppIfIdle(subscriber.app);
-      await this.#deps.state.closeSession(subscriber.app.ref);
-    }).catch((err: unknown) => this.#deps.onError(err, 'could not record a closed channel connection in the channel state'));
+      const close = (): Promise<void> => this.#deps.state.closeSession(subscriber.app.ref);
+      await close().catch((err: unknown) => {
+        this.#deps.onError(err, 'could not record a closed channel connection in the channel state; retrying');
+        this.#recordLater(close);
+      });
+    }).catch((err: unknown) => this.#deps.onError(err, 'could not disconnect a channel subscriber'));
     this.#leaving.add(done);
     void done.then(() => this.#leaving.delete(done));
     return done;
@@ -283,20 +299,59 @@ export class ChannelService {
     channel.subscribers.delete(subscriber.session.socketId);
     this.#closeChannelIfEmpty(channel);
     if (channel.type === 'user') return;
-    const ref = subscriber.app.ref;
-    let left: LeaveResult;
+    const leave = this.#recordLeave.bind(this, subscriber.app.ref, name, channel.type, userId, subscriber.app.subscriptionCount);
     try {
-      left = await this.#deps.state.leave(ref, name, userId);
+      await leave();
     } catch (err) {
-      this.#deps.onError(err, `could not record that a subscriber left ${name} in the channel state`);
-      return;
+      this.#deps.onError(err, `could not record that a subscriber left ${name} in the channel state; retrying`);
+      this.#recordLater(leave);
     }
+  }
+
+  /** A leave in the channel state, and what it crossed (member_removed, the count, vacated) told once for the cluster. */
+  async #recordLeave(ref: AppRef, name: string, type: ChannelType, userId: string | null, counting: boolean): Promise<void> {
+    const left = await this.#deps.state.leave(ref, name, userId);
     if (left.memberRemoved && userId !== null) {
-      await this.#fanOut(channel.broker, '', { event: 'pusher_internal:member_removed', channel: name, data: JSON.stringify({ user_id: userId }) });
+      await this.#fanOut(brokerChannel(ref.org, ref.appId, name), '', { event: 'pusher_internal:member_removed', channel: name, data: JSON.stringify({ user_id: userId }) });
       this.#hook(ref, { name: 'member_removed', channel: name, user_id: userId });
     }
-    if (channel.type !== 'presence' && subscriber.app.subscriptionCount) this.#countChanged(ref, name, left.count);
+    if (type !== 'presence' && counting) this.#countChanged(ref, name, left.count);
     if (left.vacated) this.#hook(ref, { name: 'channel_vacated', channel: name });
+  }
+
+  /**
+   * A leave or a closed session the channel state could not take (its Redis unreachable)
+   * would leave this node's share too high for good: it is retried, in order, until the state
+   * answers again. (A failed join is refused to the client instead.)
+   */
+  #recordLater(record: () => Promise<void>): void {
+    if (this.#unrecorded.length >= MAX_UNRECORDED) {
+      this.#deps.onError(new Error(`over ${MAX_UNRECORDED} changes waiting`), 'dropped a change the channel state could not take: counts stay high until this node restarts');
+      return;
+    }
+    this.#unrecorded.push(record);
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retryTimer || this.#unrecorded.length === 0) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      void this.#retryUnrecorded();
+    }, RETRY_UNRECORDED_MS);
+    this.#retryTimer.unref();
+  }
+
+  async #retryUnrecorded(): Promise<void> {
+    while (this.#unrecorded.length > 0) {
+      try {
+        await (this.#unrecorded[0] as () => Promise<void>)();
+      } catch {
+        this.#scheduleRetry();
+        return;
+      }
+      this.#unrecorded.shift();
+    }
   }
 
   /** `pusher:signin` (§1.10): binds a user to the connection once its signature checks out. */
