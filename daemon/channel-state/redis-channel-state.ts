@@ -1,5 +1,5 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { connectRedis, quitRedis, redisUnavailable, type RedisTarget } from '../broker/redis-connection.js';
+import { connectRedis, quitRedis, redisUnavailable, watchRedis, type RedisTarget } from '../broker/redis-connection.js';
 import type { AppRef, CachedEvent, ChannelCounts, ChannelState, DroppedShare, JoinResult, LeaveResult, MemberJoin, Members } from './channel-state.js';
 
 /*
@@ -188,6 +188,8 @@ export class RedisChannelState implements ChannelState {
   readonly #target: RedisTarget;
   readonly #nodeId: string;
   readonly #p: string;
+  /** Why the connection is down, for the 503's message (the broker logs the outage itself). */
+  #lastError: Error | null = null;
 
   static async connect(target: RedisTarget, nodeId: string): Promise<RedisChannelState> {
     const redis = await connectRedis(target, 'channel-state', 'channel state');
@@ -200,6 +202,9 @@ export class RedisChannelState implements ChannelState {
     this.#target = target;
     this.#nodeId = nodeId;
     this.#p = `${target.prefix}cs:`;
+    watchRedis(redis, (ready, err) => {
+      this.#lastError = ready ? null : (err ?? this.#lastError);
+    });
   }
 
   async join(app: AppRef, name: string, member: MemberJoin | null): Promise<JoinResult> {
@@ -333,16 +338,16 @@ export class RedisChannelState implements ChannelState {
     try {
       return await command;
     } catch (err) {
-      throw redisUnavailable('channel state', this.#target, err);
+      throw redisUnavailable('channel state', this.#target, err, this.#lastError);
     }
   }
 
   /** A pipeline or transaction's replies, failing as a whole on the first error. */
   async #exec(commands: ChainableCommander): Promise<unknown[]> {
     const replies = await this.#run(commands.exec());
-    if (!replies) throw redisUnavailable('channel state', this.#target, new Error('transaction discarded'));
+    if (!replies) throw redisUnavailable('channel state', this.#target, new Error('transaction discarded'), this.#lastError);
     return replies.map(([err, reply]) => {
-      if (err) throw redisUnavailable('channel state', this.#target, err);
+      if (err) throw redisUnavailable('channel state', this.#target, err, this.#lastError);
       return reply;
     });
   }
