@@ -20,6 +20,7 @@ import { Dispatcher } from './core/dispatcher.js';
 import { HistoryPruner } from './core/retention.js';
 import { RoutingDirectory } from './core/routing.js';
 import { BROKER_PREFIX, ChannelService } from './core/channels.js';
+import { createChannelState, type ChannelState } from './channel-state/index.js';
 import { ChannelAppDirectory } from './core/pusher-auth.js';
 import { WebhookService } from './core/webhooks.js';
 import { PusherEndpoint } from './ws/pusher.js';
@@ -72,7 +73,10 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     clock,
     self: { id: config.nodeId, broker: config.broker.driver, version: VERSION, startedAt, sharedStore: config.store.driver === 'postgres' },
     connections: (): number => connections.size,
-    onDropped: async (ids) => log.warn({ nodes: ids }, 'dropped nodes whose heartbeat stopped'),
+    onDropped: async (ids: string[]): Promise<void> => {
+      log.warn({ nodes: ids }, 'dropped nodes whose heartbeat stopped');
+      for (const id of ids) await channels.dropNode(id);
+    },
     onError: (err, what) => log.error({ err }, what),
   });
   try {
@@ -110,7 +114,25 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     webhooksChanged: (org, appId) => control.send({ type: 'webhooksChanged', org, appId }),
     onError: (err, what) => log.error({ err }, what),
   });
-  const channels = new ChannelService({ log: events, clock, broker, apps: channelApps, webhooks });
+  // On the broker's Redis when there is one: the nodes that share publications share channel state.
+  let channelState: ChannelState;
+  try {
+    channelState = await createChannelState({ location: config.broker, nodeId: config.nodeId, clock });
+  } catch (err) {
+    await broker.close();
+    await store.close();
+    throw err;
+  }
+  const channels = new ChannelService({
+    log: events,
+    clock,
+    broker,
+    state: channelState,
+    nodeId: config.nodeId,
+    apps: channelApps,
+    webhooks,
+    onError: (err, what) => log.error({ err }, what),
+  });
   broker.registerEventHandler({
     handlePublication: (channel, data) => {
       if (control.owns(channel)) control.handlePublication(channel, data);
@@ -118,6 +140,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     },
   });
   await control.start();
+  await channels.start();
 
   const routing = new RoutingDirectory(store, clock);
   const verifier = new CachedAppTokenVerifier(new BcryptAppTokenVerifier(store, clock, counters), clock, counters);
@@ -286,6 +309,8 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     pusherEndpoint.closeAll();
     connections.closeAll(RELAY_CLOSE.goingAway, 'relayd shutting down');
     await Promise.all([relayEndpoint.drain(deadline), pusherEndpoint.drain(deadline)]);
+    await channels.drain();
+    await channelState.close();
     server.closeIdleConnections();
     await pruner.stop();
     await webhooks.stop();

@@ -13,6 +13,7 @@ import {
 import { SERVER_TO_USER_PREFIX, type BatchBody, type PublishBody } from '../../src/shared/schemas.js';
 import type { WebhookEvent } from '../../src/shared/webhooks.js';
 import type { Broker } from '../broker/broker.js';
+import type { AppRef, ChannelCounts, ChannelState, JoinResult, MemberJoin, Members } from '../channel-state/channel-state.js';
 import type { EventRecord, TimelineRecord } from '../store/store.js';
 import type { Clock } from './clock.js';
 import { newEventId, toEvent, type EventLog } from './events.js';
@@ -47,28 +48,23 @@ export interface PublishResult {
   channels?: Record<string, ChannelInfo>;
 }
 
-interface Member {
-  info: unknown;
-  /** This user's connections in the channel: member_added on the first, member_removed after the last. */
-  sockets: number;
-}
-
 interface LocalChannel {
   app: AppState;
   name: string;
   type: ChannelType | 'user';
   broker: string;
   subscribers: Map<string, Subscriber>;
-  /** Presence channels only. */
-  members: Map<string, Member> | null;
-  /** Subscription counting: when the count last went out, and the send waiting for its turn. */
-  countSentAt: number;
-  countTimer: NodeJS.Timeout | null;
+  /** Subscriptions on their way in (waiting for the broker or the channel state): the channel stays open for them. */
+  joining: number;
+  /** Settles once the broker delivers the channel's publications to this node; rejects when it could not subscribe. */
+  ready: Promise<void>;
 }
 
 interface AppState {
   org: string;
   id: string;
+  /** The app as the channel state knows it. */
+  ref: AppRef;
   channels: Map<string, LocalChannel>;
   sessions: Set<Subscriber>;
   /** The app's subscription counting switch, as of its latest connection or subscription here. */
@@ -84,10 +80,12 @@ export interface Subscriber {
   readonly channels: Map<string, string | null>;
   /** The user it signed in as (`pusher:signin`). */
   userId: string | null;
-  /** Set by `disconnect`: a subscription still awaiting its app lookup must not land after it. */
+  /** Set by `disconnect`: a subscription still waiting for its turn must not land after it. */
   closed: boolean;
   clientWindowStart: number;
   clientEventsInWindow: number;
+  /** Its subscribes, unsubscribes, client events and disconnect run one after another, in the order they came; null when none is running. */
+  queue: Promise<void> | null;
 }
 
 export interface SubscribeRequest {
@@ -100,86 +98,132 @@ export interface ChannelsDeps {
   log: EventLog;
   clock: Clock;
   broker: Broker;
+  /** The cluster's counts, members, sessions and cache channels. */
+  state: ChannelState;
+  /** This node's id: it ignores its own messages on the control channel. */
+  nodeId: string;
   apps: ChannelAppDirectory;
   webhooks: WebhookSink;
+  /** What could not be done with nobody to tell (an internal frame the broker refused, a leave the channel state missed). */
+  onError: (err: unknown, what: string) => void;
 }
-
-/** A cache channel's last published event. */
-interface CachedEvent {
-  event: string;
-  data: string;
-  expiresAt: number;
-}
-
-/** What the cache channels' last events may take in all, over every app; past it the least recently published go. */
-const MAX_CACHED_BYTES = 64 * 1024 * 1024;
-const cachedBytes = (cached: CachedEvent): number => cached.event.length + cached.data.length;
-
-/** Empty cache channels whose cache_miss webhook went out, remembered so that it goes out once; past this the oldest are forgotten. */
-const MAX_MISSES_REMEMBERED = 100_000;
 
 /** Subscription counts of channels with more subscribers than this go out at most every COUNT_INTERVAL_MS (§1.11). */
 const COUNT_EVERY_CHANGE_UP_TO = 100;
 const COUNT_INTERVAL_MS = 5000;
+
+/** How often leaves the channel state missed are tried again, and how many are kept meanwhile. */
+const RETRY_UNRECORDED_MS = 1000;
+const MAX_UNRECORDED = 100_000;
 
 const encode = (frame: PusherFrame): Buffer => Buffer.from(JSON.stringify(frame));
 const appKey = (org: string, id: string): string => `${org}/${id}`;
 /** Broker channels of subscriber channels; org and app ids are slugs and channel names have no `:`. */
 export const BROKER_PREFIX = '$ch:';
 const brokerChannel = (org: string, appId: string, channel: string): string => `${BROKER_PREFIX}${org}:${appId}:${channel}`;
+/** The channel service's messages between nodes (no org id starts with `$`). */
+export const CHANNELS_CONTROL = `${BROKER_PREFIX}$control`;
+
+/** A message on CHANNELS_CONTROL. */
+type ChannelsControl = { type: 'terminateUser'; node: string; org: string; appId: string; userId: string; code: number };
+
+const noop = (): void => undefined;
 
 /**
  * The channel side: subscribers and their channels (public, private, encrypted, presence,
  * and each signed-in user's own), publishing (durable first, then fan-out), client
  * events, and the channel state the APIs read.
  *
- * Fan-out goes through the broker, subscribed once per channel with local subscribers
- * (centrifuge's node-level subscription): a publication is `exclude-socket-id \n frame`,
- * and the frame is encoded once and the same Buffer sent to every subscriber.
- * Presence membership and counts are this node's; the multi-node mode will move them to
- * shared state.
+ * This node's sockets and their subscriptions are kept here (the hub); what the cluster
+ * shares (counts, presence members, sessions per app, cache channels) is asked of the
+ * ChannelState port, which also decides which node's change raises a webhook. Fan-out goes
+ * through the broker, subscribed once per channel with local subscribers (centrifuge's
+ * node-level subscription): a publication is `exclude-socket-id \n frame`, and the frame is
+ * encoded once and the same Buffer sent to every local subscriber. A subscription is
+ * confirmed once the broker delivers the channel here and the state has recorded it.
  */
 export class ChannelService {
   readonly #deps: ChannelsDeps;
   readonly #apps = new Map<string, AppState>();
   readonly #byBroker = new Map<string, LocalChannel>();
-  /** Cache channels' last events, by broker channel, least recently published first. */
-  readonly #cache = new Map<string, CachedEvent>();
-  #cacheBytes = 0;
-  /** Cache channels whose miss raised a cache_miss webhook, and when: one until the cache fills (or a TTL later). */
-  readonly #missReported = new Map<string, number>();
+  /** Broker subscribes and unsubscribes of one channel, one after another (centrifuge's lock per channel). */
+  readonly #brokerOps = new Map<string, Promise<void>>();
+  /** Busy channels' subscription counts waiting for their window, by broker channel. */
+  readonly #countTimers = new Map<string, NodeJS.Timeout>();
+  /** Disconnects still recording their leaves: shutdown waits for them. */
+  readonly #leaving = new Set<Promise<void>>();
+  /** Leaves and closed sessions the channel state missed, oldest first, and the retry of them. */
+  readonly #unrecorded: Array<() => Promise<void>> = [];
+  #retryTimer: NodeJS.Timeout | null = null;
 
   constructor(deps: ChannelsDeps) {
     this.#deps = deps;
-    setInterval(() => this.#sweepCache(), 60_000).unref();
+  }
+
+  /** Listens for the other nodes' messages to this service. */
+  async start(): Promise<void> {
+    await this.#deps.broker.subscribe(CHANNELS_CONTROL);
+  }
+
+  /** Shutdown, once the sockets are closed: waits for their leaves to be recorded. */
+  async drain(): Promise<void> {
+    for (const timer of this.#countTimers.values()) clearTimeout(timer);
+    this.#countTimers.clear();
+    await Promise.all([...this.#leaving]);
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    // One last try: what this node held would otherwise stay counted until its peers drop it.
+    if (this.#unrecorded.length > 0) await this.#retryUnrecorded();
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
   }
 
   // ---- subscribers ----
 
-  /** Admits a socket for the app with this key: 4001 unknown, 4003 inactive, 4004 over its connection limit. */
+  /** Admits a socket for the app with this key: 4001 unknown, 4003 inactive, 4004 over its connection limit (on every node). */
   async connect(key: string, session: ChannelSession): Promise<Subscriber> {
     const app = await this.#deps.apps.byKey(key);
     if (!app) throw new RelayError('not_found', `App key ${key} does not exist`);
     if (!app.active) throw new RelayError('conflict', `app "${app.id}" is deactivated`);
-    const state = this.#appState(app.org, app.id, true) as AppState;
-    state.subscriptionCount = app.subscriptionCount;
     const max = app.limits.maxConnections;
-    if (max !== null && state.sessions.size >= max) {
+    if (!(await this.#deps.state.openSession({ org: app.org, appId: app.id }, max))) {
       throw new RelayError('over_quota', `app "${app.id}" has reached its limit of ${max} channel connections`);
     }
-    const subscriber: Subscriber = { session, app: state, key, channels: new Map(), userId: null, closed: false, clientWindowStart: 0, clientEventsInWindow: 0 };
+    // Looked up after the wait: an idle app's state may have gone meanwhile.
+    const state = this.#appState(app.org, app.id, true) as AppState;
+    state.subscriptionCount = app.subscriptionCount;
+    const subscriber: Subscriber = { session, app: state, key, channels: new Map(), userId: null, closed: false, clientWindowStart: 0, clientEventsInWindow: 0, queue: null };
     state.sessions.add(subscriber);
     return subscriber;
   }
 
-  disconnect(subscriber: Subscriber): void {
+  /** Never rejects: what cannot be recorded is logged. */
+  disconnect(subscriber: Subscriber): Promise<void> {
     subscriber.closed = true;
-    for (const name of [...subscriber.channels.keys()]) this.unsubscribe(subscriber, name);
-    subscriber.app.sessions.delete(subscriber);
-    this.#dropAppIfIdle(subscriber.app);
+    const done = this.#serial(subscriber, async () => {
+      await Promise.all([...subscriber.channels.keys()].map((name) => this.#unsubscribe(subscriber, name)));
+      subscriber.app.sessions.delete(subscriber);
+      this.#dropAppIfIdle(subscriber.app);
+      const close = (): Promise<void> => this.#deps.state.closeSession(subscriber.app.ref);
+      await close().catch((err: unknown) => {
+        this.#deps.onError(err, 'could not record a closed channel connection in the channel state; retrying');
+        this.#recordLater(close);
+      });
+    }).catch((err: unknown) => this.#deps.onError(err, 'could not disconnect a channel subscriber'));
+    this.#leaving.add(done);
+    void done.then(() => this.#leaving.delete(done));
+    return done;
   }
 
-  async subscribe(subscriber: Subscriber, request: SubscribeRequest): Promise<void> {
+  subscribe(subscriber: Subscriber, request: SubscribeRequest): Promise<void> {
+    return this.#serial(subscriber, () => this.#subscribe(subscriber, request));
+  }
+
+  /** Silent and idempotent, as Pusher's; never rejects. */
+  unsubscribe(subscriber: Subscriber, name: unknown): Promise<void> {
+    return this.#serial(subscriber, () => this.#unsubscribe(subscriber, name)).catch((err: unknown) => this.#deps.onError(err, 'could not unsubscribe a subscriber'));
+  }
+
+  async #subscribe(subscriber: Subscriber, request: SubscribeRequest): Promise<void> {
     const { channel: name, auth, channel_data: channelData } = request;
     if (typeof name !== 'string') throw new RelayError('invalid_request', 'pusher:subscribe needs data.channel, a string');
     const userChannel = name.startsWith(SERVER_TO_USER_PREFIX);
@@ -188,8 +232,7 @@ export class ChannelService {
     const app = await this.#app(subscriber);
     subscriber.app.subscriptionCount = app.subscriptionCount;
     const type = userChannel ? 'user' : channelType(name);
-    let userId: string | null = null;
-    let userInfo: unknown = undefined;
+    let member: MemberJoin | null = null;
     if (type === 'user') {
       if (subscriber.userId === null || name !== `${SERVER_TO_USER_PREFIX}${subscriber.userId}`) {
         throw new RelayError('unauthorized', `only the connection signed in as "${name.slice(SERVER_TO_USER_PREFIX.length)}" may subscribe to ${name}`);
@@ -199,63 +242,116 @@ export class ChannelService {
     } else if (type === 'presence') {
       if (typeof channelData !== 'string') throw new RelayError('invalid_request', `presence channel ${name} needs channel_data, the JSON string your auth endpoint returned`);
       verifySocketAuth(app, auth, `${subscriber.session.socketId}:${name}:${channelData}`);
-      ({ userId, userInfo } = parseChannelData(channelData, app));
+      const { userId, userInfo } = parseChannelData(channelData, app);
+      member = { userId, info: userInfo, maxMembers: app.limits.maxPresenceMembers };
     }
 
     if (subscriber.closed) return;
+    const ref = subscriber.app.ref;
     if (subscriber.channels.has(name)) {
-      this.#send(subscriber, this.#succeeded(this.#channel(subscriber.app, name)));
+      this.#send(subscriber, this.#succeeded(name, type === 'presence' ? await this.#deps.state.members(ref, name) : null));
       return;
     }
     if (subscriber.channels.size >= app.limits.maxSubscriptionsPerConnection) {
       throw new RelayError('over_quota', `this connection is subscribed to ${subscriber.channels.size} channels, the app's limit (maxSubscriptionsPerConnection); unsubscribe from some first`);
     }
     const channel = this.#channel(subscriber.app, name) ?? this.#openChannel(subscriber.app, name, type);
-    if (channel.members && userId !== null && !channel.members.has(userId) && channel.members.size >= app.limits.maxPresenceMembers) {
+    channel.joining++;
+    let joined: JoinResult | null = null;
+    try {
+      await channel.ready;
+      if (type !== 'user') joined = await this.#deps.state.join(ref, name, member);
+    } catch (err) {
+      channel.joining--;
+      this.#closeChannelIfEmpty(channel);
+      throw err;
+    }
+    channel.joining--;
+    if (joined?.full) {
       this.#closeChannelIfEmpty(channel);
       throw new RelayError('over_quota', `presence channel ${name} is full: it has ${app.limits.maxPresenceMembers} members, the app's limit`);
     }
+    // A disconnect waiting behind this subscription records the leave.
     channel.subscribers.set(subscriber.session.socketId, subscriber);
-    subscriber.channels.set(name, userId);
-    if (channel.subscribers.size === 1) this.#hook(channel, { name: 'channel_occupied', channel: name });
-    let joined = false;
-    if (channel.members && userId !== null) {
-      const member = channel.members.get(userId);
-      if (member) member.sockets++;
-      else {
-        channel.members.set(userId, { info: userInfo, sockets: 1 });
-        joined = true;
-      }
+    subscriber.channels.set(name, member?.userId ?? null);
+    if (!joined) {
+      this.#send(subscriber, this.#succeeded(name, null));
+      return;
     }
-    this.#send(subscriber, this.#succeeded(channel));
-    this.#countChanged(channel);
-    if (channel.type !== 'user' && isCacheChannel(name)) this.#sendCached(subscriber, channel);
-    if (joined) {
-      const data = JSON.stringify(userInfo === undefined ? { user_id: userId } : { user_id: userId, user_info: userInfo });
-      this.#fanOut(channel, subscriber.session.socketId, { event: 'pusher_internal:member_added', channel: name, data });
-      this.#hook(channel, { name: 'member_added', channel: name, user_id: userId });
+    this.#send(subscriber, this.#succeeded(name, joined.members));
+    if (joined.occupied) this.#hook(ref, { name: 'channel_occupied', channel: name });
+    if (type !== 'presence' && subscriber.app.subscriptionCount) this.#countChanged(ref, name, joined.count);
+    if (isCacheChannel(name)) await this.#sendCached(subscriber, name);
+    if (joined.memberAdded && member) {
+      const { userId, info } = member;
+      const data = JSON.stringify(info === undefined ? { user_id: userId } : { user_id: userId, user_info: info });
+      await this.#fanOut(channel.broker, subscriber.session.socketId, { event: 'pusher_internal:member_added', channel: name, data });
+      this.#hook(ref, { name: 'member_added', channel: name, user_id: userId });
     }
   }
 
-  /** Silent and idempotent, as Pusher's. */
-  unsubscribe(subscriber: Subscriber, name: unknown): void {
+  async #unsubscribe(subscriber: Subscriber, name: unknown): Promise<void> {
     if (typeof name !== 'string' || !subscriber.channels.has(name)) return;
     const userId = subscriber.channels.get(name) ?? null;
     subscriber.channels.delete(name);
     const channel = this.#channel(subscriber.app, name);
     if (!channel) return;
     channel.subscribers.delete(subscriber.session.socketId);
-    if (channel.members && userId !== null) {
-      const member = channel.members.get(userId);
-      if (member && --member.sockets === 0) {
-        channel.members.delete(userId);
-        this.#fanOut(channel, '', { event: 'pusher_internal:member_removed', channel: name, data: JSON.stringify({ user_id: userId }) });
-        this.#hook(channel, { name: 'member_removed', channel: name, user_id: userId });
-      }
-    }
-    this.#countChanged(channel);
-    if (channel.subscribers.size === 0) this.#hook(channel, { name: 'channel_vacated', channel: name });
     this.#closeChannelIfEmpty(channel);
+    if (channel.type === 'user') return;
+    const leave = this.#recordLeave.bind(this, subscriber.app.ref, name, channel.type, userId, subscriber.app.subscriptionCount);
+    try {
+      await leave();
+    } catch (err) {
+      this.#deps.onError(err, `could not record that a subscriber left ${name} in the channel state; retrying`);
+      this.#recordLater(leave);
+    }
+  }
+
+  /** A leave in the channel state, and what it crossed (member_removed, the count, vacated) told once for the cluster. */
+  async #recordLeave(ref: AppRef, name: string, type: ChannelType, userId: string | null, counting: boolean): Promise<void> {
+    const left = await this.#deps.state.leave(ref, name, userId);
+    if (left.memberRemoved && userId !== null) {
+      await this.#fanOut(brokerChannel(ref.org, ref.appId, name), '', { event: 'pusher_internal:member_removed', channel: name, data: JSON.stringify({ user_id: userId }) });
+      this.#hook(ref, { name: 'member_removed', channel: name, user_id: userId });
+    }
+    if (type !== 'presence' && counting) this.#countChanged(ref, name, left.count);
+    if (left.vacated) this.#hook(ref, { name: 'channel_vacated', channel: name });
+  }
+
+  /**
+   * A leave or a closed session the channel state could not take (its Redis unreachable)
+   * would leave this node's share too high for good: it is retried, in order, until the state
+   * answers again. (A failed join is refused to the client instead.)
+   */
+  #recordLater(record: () => Promise<void>): void {
+    if (this.#unrecorded.length >= MAX_UNRECORDED) {
+      this.#deps.onError(new Error(`over ${MAX_UNRECORDED} changes waiting`), 'dropped a change the channel state could not take: counts stay high until this node restarts');
+      return;
+    }
+    this.#unrecorded.push(record);
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retryTimer || this.#unrecorded.length === 0) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      void this.#retryUnrecorded();
+    }, RETRY_UNRECORDED_MS);
+    this.#retryTimer.unref();
+  }
+
+  async #retryUnrecorded(): Promise<void> {
+    while (this.#unrecorded.length > 0) {
+      try {
+        await (this.#unrecorded[0] as () => Promise<void>)();
+      } catch {
+        this.#scheduleRetry();
+        return;
+      }
+      this.#unrecorded.shift();
+    }
   }
 
   /** `pusher:signin` (§1.10): binds a user to the connection once its signature checks out. */
@@ -279,7 +375,11 @@ export class ChannelService {
   }
 
   /** A `client-` event from a subscriber (§1.7): private and presence channels, the app's switch and rate, never echoed. */
-  async clientEvent(subscriber: Subscriber, event: string, name: unknown, data: unknown): Promise<void> {
+  clientEvent(subscriber: Subscriber, event: string, name: unknown, data: unknown): Promise<void> {
+    return this.#serial(subscriber, () => this.#clientEvent(subscriber, event, name, data));
+  }
+
+  async #clientEvent(subscriber: Subscriber, event: string, name: unknown, data: unknown): Promise<void> {
     const app = await this.#app(subscriber);
     if (!app.clientEvents) {
       throw new RelayError('invalid_request', `client events are off for app "${app.id}"; turn them on with \`relay apps update ${app.id} --client-events on\``);
@@ -307,14 +407,15 @@ export class ChannelService {
     const userId = subscriber.channels.get(name) ?? null;
     const frame: PusherFrame = { event, channel: name, data };
     if (type === 'presence' && userId !== null) frame.user_id = userId;
-    this.#fanOut(channel, subscriber.session.socketId, frame);
+    await this.#fanOut(channel.broker, subscriber.session.socketId, frame);
     const hook: WebhookEvent = { name: 'client_event', channel: name, event, data: typeof data === 'string' ? data : JSON.stringify(data ?? null), socket_id: subscriber.session.socketId };
     if (type === 'presence' && userId !== null) hook['user_id'] = userId;
-    this.#hook(channel, hook);
+    this.#hook(subscriber.app.ref, hook);
   }
 
   // ---- publishing ----
 
+  /** Rejects with RelayError('unavailable') when the broker cannot take it (the event is in history by then). */
   async publish(publisher: Publisher, body: PublishBody): Promise<PublishResult> {
     const app = await this.#publishingApp(publisher);
     const channels = body.channels ?? [body.channel as string];
@@ -324,10 +425,10 @@ export class ChannelService {
     const attributes = checkInfo(body.info);
     const record = this.#record(app, publisher, body.name, channels, body.data, body.socket_id);
     await this.#deps.log.write([{ type: 'insert', event: record, timeline: [this.#published(record)] }]);
-    for (const name of channels) this.#publishFrame(publisher, name, body.socket_id, { event: body.name, channel: name, data: body.data });
-    for (const name of channels) if (isCacheChannel(name)) this.#cacheSet(publisher, name, body.name, body.data);
+    if (channels.length === 1) await this.#publishTo(publisher, channels[0] as string, body.socket_id, body.name, body.data);
+    else await Promise.all(channels.map((name) => this.#publishTo(publisher, name, body.socket_id, body.name, body.data)));
     const result: PublishResult = { id: record.id };
-    if (attributes.size > 0) result.channels = Object.fromEntries(channels.map((c) => [c, this.#info(publisher, c, attributes)]));
+    if (attributes.size > 0) result.channels = Object.fromEntries(await Promise.all(channels.map(async (c) => [c, await this.#info(publisher, c, attributes)])));
     return result;
   }
 
@@ -337,71 +438,95 @@ export class ChannelService {
     const attributes = body.batch.map((event) => checkInfo(event.info));
     const records = body.batch.map((event, i) => this.#record(app, publisher, event.name, [event.channel], event.data, event.socket_id, `batch[${i}].data`));
     await this.#deps.log.write(records.map((event) => ({ type: 'insert', event, timeline: [this.#published(event)] })));
-    for (const event of body.batch) this.#publishFrame(publisher, event.channel, event.socket_id, { event: event.name, channel: event.channel, data: event.data });
-    for (const event of body.batch) if (isCacheChannel(event.channel)) this.#cacheSet(publisher, event.channel, event.name, event.data);
+    // Issued in batch order: the broker keeps one node's publications to a channel in that order.
+    await Promise.all(body.batch.map((event) => this.#publishTo(publisher, event.channel, event.socket_id, event.name, event.data)));
     const result: { ids: string[]; batch?: ChannelInfo[] } = { ids: records.map((r) => r.id) };
-    if (body.batch.some((e) => e.info !== undefined)) result.batch = body.batch.map((e, i) => this.#info(publisher, e.channel, attributes[i] as ReadonlySet<string>));
+    if (body.batch.some((e) => e.info !== undefined)) result.batch = await Promise.all(body.batch.map((e, i) => this.#info(publisher, e.channel, attributes[i] as ReadonlySet<string>)));
     return result;
   }
 
   // ---- channel state ----
 
-  /** Occupied channels, by name, with their counts. */
-  list(publisher: Publisher, prefix: string | undefined): ChannelSummary[] {
-    const state = this.#appState(publisher.org, publisher.appId, false);
-    if (!state) return [];
-    return [...state.channels.values()]
-      .filter((c) => c.type !== 'user' && (prefix === undefined || c.name.startsWith(prefix)))
-      .sort((a, b) => (a.name < b.name ? -1 : 1))
-      .map((c) => ({ name: c.name, subscriptionCount: c.subscribers.size, userCount: c.members ? c.members.size : null }));
+  /** Occupied channels on every node, by name, with their counts. */
+  async list(publisher: Publisher, prefix: string | undefined): Promise<ChannelSummary[]> {
+    const occupied = await this.#deps.state.occupied(publisher, prefix);
+    return occupied.map((c) => ({ name: c.name, subscriptionCount: c.subscriptionCount, userCount: channelType(c.name) === 'presence' ? c.userCount : null }));
   }
 
-  show(publisher: Publisher, name: string): ChannelSummary & { occupied: boolean } {
-    const channel = this.#channelOf(publisher, name);
+  async show(publisher: Publisher, name: string): Promise<ChannelSummary & { occupied: boolean }> {
+    const counts = await this.#deps.state.counts(publisher, name);
     const presence = channelType(name) === 'presence';
-    return { name, occupied: channel !== undefined, subscriptionCount: channel?.subscribers.size ?? 0, userCount: presence ? (channel?.members?.size ?? 0) : null };
+    return { name, occupied: counts !== null, subscriptionCount: counts?.subscriptionCount ?? 0, userCount: presence ? (counts?.userCount ?? 0) : null };
   }
 
   /** Pusher's `GET /channels`: `info=user_count` only with `filter_by_prefix=presence-`, as Pusher's. */
-  pusherList(publisher: Publisher, prefix: string | undefined, info: string | undefined): { channels: Record<string, ChannelInfo> } {
+  async pusherList(publisher: Publisher, prefix: string | undefined, info: string | undefined): Promise<{ channels: Record<string, ChannelInfo> }> {
     const attributes = checkInfo(info);
     if (attributes.has('user_count') && !prefix?.startsWith('presence-')) {
       throw new RelayError('invalid_request', 'info=user_count needs filter_by_prefix=presence- (only presence channels have users)');
     }
-    return { channels: Object.fromEntries(this.list(publisher, prefix).map((c) => [c.name, this.#info(publisher, c.name, attributes)])) };
+    const occupied = await this.#deps.state.occupied(publisher, prefix);
+    return { channels: Object.fromEntries(occupied.map((c) => [c.name, countsInfo(c, attributes)])) };
   }
 
   /** Pusher's `GET /channels/{name}`: user_count for presence channels, subscription_count for the others. */
-  pusherShow(publisher: Publisher, name: string, info: string | undefined): { occupied: boolean } & ChannelInfo {
+  async pusherShow(publisher: Publisher, name: string, info: string | undefined): Promise<{ occupied: boolean } & ChannelInfo> {
     const attributes = checkInfo(info, true);
     if (attributes.has('cache') && !isCacheChannel(name)) throw new RelayError('invalid_request', `info=cache is for cache channels (cache-, private-cache-, private-encrypted-cache-, presence-cache-); ${name} is not one`);
     const presence = channelType(name) === 'presence';
     if (attributes.has('user_count') && !presence) throw new RelayError('invalid_request', `info=user_count is for presence channels; ${name} is not one`);
     if (attributes.has('subscription_count') && presence) throw new RelayError('invalid_request', 'info=subscription_count is for non-presence channels; ask presence channels for user_count');
-    return { occupied: this.#channelOf(publisher, name) !== undefined, ...this.#info(publisher, name, attributes) };
+    const [counts, info_] = await Promise.all([this.#deps.state.counts(publisher, name), this.#info(publisher, name, attributes)]);
+    return { occupied: counts !== null, ...info_ };
   }
 
-  users(publisher: Publisher, name: string): { id: string }[] {
+  async users(publisher: Publisher, name: string): Promise<{ id: string }[]> {
     if (channelType(name) !== 'presence') throw new RelayError('invalid_request', `"${name}" is not a presence channel; only presence- channels have users`);
-    return [...(this.#channelOf(publisher, name)?.members?.keys() ?? [])].map((id) => ({ id }));
+    return Object.keys(await this.#deps.state.members(publisher, name)).map((id) => ({ id }));
   }
 
-  /** Closes (4009) the connections signed in as this user, as Pusher's terminate_connections. */
-  terminateUser(publisher: Publisher, userId: string, code: number): number {
-    const state = this.#appState(publisher.org, publisher.appId, false);
-    let closed = 0;
-    for (const s of state?.sessions ?? []) {
-      if (s.userId !== userId) continue;
-      s.session.close(code, 'connection terminated by the app');
-      closed++;
-    }
+  /**
+   * Closes (4009) the connections signed in as this user on every node, as Pusher's
+   * terminate_connections: this node's at once, the others' through the broker. The count is
+   * this node's alone; rejects with RelayError('unavailable') when the broker cannot reach
+   * the others (this node's are closed by then).
+   */
+  async terminateUser(publisher: Publisher, userId: string, code: number): Promise<number> {
+    const closed = this.#terminateLocal(publisher.org, publisher.appId, userId, code);
+    const message: ChannelsControl = { type: 'terminateUser', node: this.#deps.nodeId, org: publisher.org, appId: publisher.appId, userId, code };
+    await this.#deps.broker.publish(CHANNELS_CONTROL, () => JSON.stringify(message));
     return closed;
+  }
+
+  /**
+   * A node stopped (its heartbeat did): its share of counts, members and sessions goes, and
+   * the cluster hears of it once, from the node that calls this: member_removed to the
+   * channels' subscribers, and the member_removed, subscription_count and channel_vacated
+   * webhooks.
+   */
+  async dropNode(nodeId: string): Promise<void> {
+    for (const share of await this.#deps.state.dropNode(nodeId)) {
+      const ref: AppRef = { org: share.org, appId: share.appId };
+      const broker = brokerChannel(share.org, share.appId, share.channel);
+      for (const userId of share.membersRemoved) {
+        await this.#fanOut(broker, '', { event: 'pusher_internal:member_removed', channel: share.channel, data: JSON.stringify({ user_id: userId }) });
+        this.#hook(ref, { name: 'member_removed', channel: share.channel, user_id: userId });
+      }
+      if (channelType(share.channel) !== 'presence') {
+        const app = await this.#deps.apps.byId(share.org, share.appId).catch(() => null);
+        if (app?.subscriptionCount) this.#countChanged(ref, share.channel, share.count);
+      }
+      if (share.vacated) this.#hook(ref, { name: 'channel_vacated', channel: share.channel });
+    }
   }
 
   /** A publication from the broker: the frame to every local subscriber of the channel but the excluded one. */
   handlePublication(broker: string, data: string): void {
     const channel = this.#byBroker.get(broker);
-    if (!channel) return;
+    if (!channel) {
+      if (broker === CHANNELS_CONTROL) this.#handleControl(data);
+      return;
+    }
     const newline = data.indexOf('\n');
     const exclude = data.slice(0, newline);
     const frame = Buffer.from(data.slice(newline + 1));
@@ -410,126 +535,157 @@ export class ChannelService {
 
   // ---- internals ----
 
-  #publishFrame(publisher: Publisher, name: string, exclude: string | undefined, frame: PusherFrame): void {
-    void this.#deps.broker.publish(brokerChannel(publisher.org, publisher.appId, name), () => `${exclude ?? ''}\n${JSON.stringify(frame)}`);
-  }
-
-  /** Webhook events of subscriber channels (a signed-in user's own channel raises none). */
-  #hook(channel: LocalChannel, event: WebhookEvent): void {
-    if (channel.type !== 'user') this.#deps.webhooks.emit(channel.app.org, channel.app.id, event);
-  }
-
-  #fanOut(channel: LocalChannel, exclude: string, frame: PusherFrame): void {
-    void this.#deps.broker.publish(channel.broker, () => `${exclude}\n${JSON.stringify(frame)}`);
-  }
-
-  #info(publisher: Publisher, name: string, attributes: ReadonlySet<string>): ChannelInfo {
-    const channel = this.#channelOf(publisher, name);
-    const out: ChannelInfo = {};
-    if (attributes.has('user_count')) out.user_count = channel?.members?.size ?? 0;
-    if (attributes.has('subscription_count')) out.subscription_count = channel?.subscribers.size ?? 0;
-    if (attributes.has('cache')) {
-      const cached = this.#cached(brokerChannel(publisher.org, publisher.appId, name));
-      out.cache = cached ? { data: cached.data, ttl: Math.ceil((cached.expiresAt - this.#deps.clock.now()) / 1000) } : null;
+  #handleControl(data: string): void {
+    let message: ChannelsControl;
+    try {
+      message = JSON.parse(data) as ChannelsControl;
+    } catch (err) {
+      this.#deps.onError(err, 'unreadable message on the channels control channel');
+      return;
     }
+    if (message.node === this.#deps.nodeId) return;
+    if (message.type === 'terminateUser') this.#terminateLocal(message.org, message.appId, message.userId, message.code);
+  }
+
+  #terminateLocal(org: string, appId: string, userId: string, code: number): number {
+    let closed = 0;
+    for (const s of this.#appState(org, appId, false)?.sessions ?? []) {
+      if (s.userId !== userId) continue;
+      s.session.close(code, 'connection terminated by the app');
+      closed++;
+    }
+    return closed;
+  }
+
+  /**
+   * One subscriber's operations in the order they came: a subscribe is answered before the
+   * unsubscribe after it is done, and a disconnect leaves what it joined.
+   */
+  #serial(subscriber: Subscriber, job: () => Promise<void>): Promise<void> {
+    const run = subscriber.queue ? subscriber.queue.then(job) : job();
+    const tail = run.then(noop, noop);
+    subscriber.queue = tail;
+    void tail.then(() => {
+      if (subscriber.queue === tail) subscriber.queue = null;
+    });
+    return run;
+  }
+
+  /** Broker subscribes and unsubscribes of one channel run one after another, in the order asked. */
+  #brokerOp(broker: string, op: () => Promise<void>): Promise<void> {
+    const previous = this.#brokerOps.get(broker);
+    const run = previous ? previous.then(op) : op();
+    const tail = run.then(noop, noop);
+    this.#brokerOps.set(broker, tail);
+    void tail.then(() => {
+      if (this.#brokerOps.get(broker) === tail) this.#brokerOps.delete(broker);
+    });
+    return run;
+  }
+
+  /** A publisher's event to one channel: its cache first (a subscriber that comes meanwhile gets it twice rather than never), then the broker. */
+  async #publishTo(publisher: Publisher, name: string, exclude: string | undefined, event: string, data: string): Promise<void> {
+    if (isCacheChannel(name)) await this.#deps.state.cacheSet(publisher, name, { event, data }, CACHE_TTL_MS);
+    await this.#deps.broker.publish(brokerChannel(publisher.org, publisher.appId, name), () => `${exclude ?? ''}\n${JSON.stringify({ event, channel: name, data })}`);
+  }
+
+  /** Webhook events of subscriber channels (a signed-in user's own channel raises none, and never gets here). */
+  #hook(app: AppRef, event: WebhookEvent): void {
+    this.#deps.webhooks.emit(app.org, app.appId, event);
+  }
+
+  /** A frame of relayd's own to a channel on every node; with nobody to tell of a failure, it is logged. */
+  async #fanOut(broker: string, exclude: string, frame: PusherFrame): Promise<void> {
+    try {
+      await this.#deps.broker.publish(broker, () => `${exclude}\n${JSON.stringify(frame)}`);
+    } catch (err) {
+      this.#deps.onError(err, `could not send ${frame.event} to ${frame.channel ?? 'a channel'}`);
+    }
+  }
+
+  async #info(publisher: Publisher, name: string, attributes: ReadonlySet<string>): Promise<ChannelInfo> {
+    if (attributes.size === 0) return {};
+    const wantsCounts = attributes.has('user_count') || attributes.has('subscription_count');
+    const [counts, cached] = await Promise.all([
+      wantsCounts ? this.#deps.state.counts(publisher, name) : null,
+      attributes.has('cache') ? this.#deps.state.cacheGet(publisher, name) : null,
+    ]);
+    const out = countsInfo(counts, attributes);
+    if (attributes.has('cache')) out.cache = cached ? { data: cached.data, ttl: Math.ceil(cached.ttlMs / 1000) } : null;
     return out;
   }
 
   // ---- subscription counting (§1.11) ----
 
   /**
-   * With the app's subscription counting on, a non-presence channel's subscribers get
-   * `pusher_internal:subscription_count` and the app the `subscription_count` webhook: on
-   * every change, or at most every 5 s (the latest count) for channels of over 100.
+   * With the app's subscription counting on, a non-presence channel's subscribers on every
+   * node get `pusher_internal:subscription_count` and the app the `subscription_count`
+   * webhook, with the cluster's count: on every change, or at most every 5 s (the latest
+   * count) for channels of over 100; the window is the cluster's.
    */
-  #countChanged(channel: LocalChannel): void {
-    if (channel.members || channel.type === 'user' || !channel.app.subscriptionCount) return;
-    if (channel.countTimer && channel.subscribers.size === 0) {
-      // The last one left: the 0 goes out now, the channel is closing.
-      clearTimeout(channel.countTimer);
-      channel.countTimer = null;
+  #countChanged(app: AppRef, name: string, count: number): void {
+    const broker = brokerChannel(app.org, app.appId, name);
+    const timer = this.#countTimers.get(broker);
+    if (timer) {
+      if (count > 0) return;
+      // The last one left: the 0 goes out now.
+      clearTimeout(timer);
+      this.#countTimers.delete(broker);
     }
-    if (channel.countTimer) return;
-    const wait = channel.subscribers.size > COUNT_EVERY_CHANGE_UP_TO ? channel.countSentAt + COUNT_INTERVAL_MS - this.#deps.clock.now() : 0;
-    if (wait <= 0) {
-      this.#sendCount(channel);
-      return;
-    }
-    channel.countTimer = setTimeout(() => {
-      channel.countTimer = null;
-      this.#sendCount(channel);
-    }, wait);
-    channel.countTimer.unref();
+    void this.#sendCountWhenDue(app, name, broker, count);
   }
 
-  #sendCount(channel: LocalChannel): void {
-    const count = channel.subscribers.size;
-    channel.countSentAt = this.#deps.clock.now();
-    if (count > 0) this.#fanOut(channel, '', { event: 'pusher_internal:subscription_count', channel: channel.name, data: JSON.stringify({ subscription_count: count }) });
-    this.#hook(channel, { name: 'subscription_count', channel: channel.name, subscription_count: count });
+  async #sendCountWhenDue(app: AppRef, name: string, broker: string, count: number): Promise<void> {
+    try {
+      const wait = await this.#deps.state.claimCountSend(app, name, COUNT_INTERVAL_MS, count <= COUNT_EVERY_CHANGE_UP_TO);
+      if (wait <= 0) {
+        if (count > 0) await this.#fanOut(broker, '', { event: 'pusher_internal:subscription_count', channel: name, data: JSON.stringify({ subscription_count: count }) });
+        this.#hook(app, { name: 'subscription_count', channel: name, subscription_count: count });
+        return;
+      }
+      if (this.#countTimers.has(broker)) return;
+      const timer = setTimeout(() => {
+        this.#countTimers.delete(broker);
+        void this.#sendLatestCount(app, name, broker);
+      }, wait);
+      timer.unref();
+      this.#countTimers.set(broker, timer);
+    } catch (err) {
+      this.#deps.onError(err, `could not send the subscription count of ${name}`);
+    }
+  }
+
+  async #sendLatestCount(app: AppRef, name: string, broker: string): Promise<void> {
+    try {
+      const counts = await this.#deps.state.counts(app, name);
+      await this.#sendCountWhenDue(app, name, broker, counts?.subscriptionCount ?? 0);
+    } catch (err) {
+      this.#deps.onError(err, `could not send the subscription count of ${name}`);
+    }
   }
 
   // ---- cache channels (§1.9) ----
 
-  #cacheSet(publisher: Publisher, name: string, event: string, data: string): void {
-    const key = brokerChannel(publisher.org, publisher.appId, name);
-    this.#uncache(key);
-    const cached = { event, data, expiresAt: this.#deps.clock.now() + CACHE_TTL_MS };
-    this.#cache.set(key, cached);
-    this.#cacheBytes += cachedBytes(cached);
-    this.#missReported.delete(key);
-    for (const oldest of this.#cache.keys()) {
-      if (this.#cacheBytes <= MAX_CACHED_BYTES) break;
-      this.#uncache(oldest);
+  /** Right after subscription_succeeded: the last event as a normal channel event, or pusher:cache_miss (and, once for the cluster, the cache_miss webhook). */
+  async #sendCached(subscriber: Subscriber, name: string): Promise<void> {
+    const ref = subscriber.app.ref;
+    try {
+      const cached = await this.#deps.state.cacheGet(ref, name);
+      if (cached) {
+        this.#send(subscriber, { event: cached.event, channel: name, data: cached.data });
+        return;
+      }
+      this.#send(subscriber, { event: 'pusher:cache_miss', channel: name });
+      if (await this.#deps.state.claimCacheMiss(ref, name, CACHE_TTL_MS)) this.#hook(ref, { name: 'cache_miss', channel: name });
+    } catch (err) {
+      this.#deps.onError(err, `could not read the cache of ${name}`);
     }
   }
 
-  #uncache(key: string): void {
-    const cached = this.#cache.get(key);
-    if (!cached) return;
-    this.#cache.delete(key);
-    this.#cacheBytes -= cachedBytes(cached);
-  }
-
-  #cached(key: string): CachedEvent | undefined {
-    const cached = this.#cache.get(key);
-    if (cached && cached.expiresAt <= this.#deps.clock.now()) {
-      this.#uncache(key);
-      return undefined;
-    }
-    return cached;
-  }
-
-  /** Right after subscription_succeeded: the last event as a normal channel event, or pusher:cache_miss (and, once, the cache_miss webhook). */
-  #sendCached(subscriber: Subscriber, channel: LocalChannel): void {
-    const cached = this.#cached(channel.broker);
-    if (cached) {
-      this.#send(subscriber, { event: cached.event, channel: channel.name, data: cached.data });
-      return;
-    }
-    this.#send(subscriber, { event: 'pusher:cache_miss', channel: channel.name });
-    const now = this.#deps.clock.now();
-    const reported = this.#missReported.get(channel.broker);
-    if (reported !== undefined && now - reported < CACHE_TTL_MS) return;
-    this.#missReported.delete(channel.broker);
-    this.#missReported.set(channel.broker, now);
-    if (this.#missReported.size > MAX_MISSES_REMEMBERED) this.#missReported.delete(this.#missReported.keys().next().value as string);
-    this.#hook(channel, { name: 'cache_miss', channel: channel.name });
-  }
-
-  #sweepCache(): void {
-    const now = this.#deps.clock.now();
-    for (const [key, cached] of this.#cache) if (cached.expiresAt <= now) this.#uncache(key);
-    for (const [key, at] of this.#missReported) if (now - at >= CACHE_TTL_MS) this.#missReported.delete(key);
-  }
-
-  #succeeded(channel: LocalChannel | undefined): PusherFrame {
-    const name = channel?.name ?? '';
-    if (!channel?.members) return { event: 'pusher_internal:subscription_succeeded', channel: name, data: '{}' };
-    const hash: Record<string, unknown> = {};
-    for (const [id, member] of channel.members) hash[id] = member.info ?? null;
-    const ids = Object.keys(hash);
-    return { event: 'pusher_internal:subscription_succeeded', channel: name, data: JSON.stringify({ presence: { ids, hash, count: ids.length } }) };
+  #succeeded(name: string, members: Members | null): PusherFrame {
+    if (!members) return { event: 'pusher_internal:subscription_succeeded', channel: name, data: '{}' };
+    const ids = Object.keys(members);
+    return { event: 'pusher_internal:subscription_succeeded', channel: name, data: JSON.stringify({ presence: { ids, hash: members, count: ids.length } }) };
   }
 
   #send(subscriber: Subscriber, frame: PusherFrame): void {
@@ -552,7 +708,7 @@ export class ChannelService {
     const key = appKey(org, id);
     let state = this.#apps.get(key);
     if (!state && create) {
-      state = { org, id, channels: new Map(), sessions: new Set(), subscriptionCount: false };
+      state = { org, id, ref: { org, appId: id }, channels: new Map(), sessions: new Set(), subscriptionCount: false };
       this.#apps.set(key, state);
     }
     return state;
@@ -566,25 +722,22 @@ export class ChannelService {
     return state.channels.get(name);
   }
 
-  #channelOf(publisher: Publisher, name: string): LocalChannel | undefined {
-    return this.#appState(publisher.org, publisher.appId, false)?.channels.get(name);
-  }
-
   #openChannel(state: AppState, name: string, type: ChannelType | 'user'): LocalChannel {
     const broker = brokerChannel(state.org, state.id, name);
-    const channel: LocalChannel = { app: state, name, type, broker, subscribers: new Map(), members: type === 'presence' ? new Map() : null, countSentAt: 0, countTimer: null };
+    const ready = this.#brokerOp(broker, () => this.#deps.broker.subscribe(broker));
+    // Its subscribers hear of a failure; the channel itself must not raise an unhandled rejection.
+    ready.catch(noop);
+    const channel: LocalChannel = { app: state, name, type, broker, subscribers: new Map(), joining: 0, ready };
     state.channels.set(name, channel);
     this.#byBroker.set(broker, channel);
-    void this.#deps.broker.subscribe(broker);
     return channel;
   }
 
   #closeChannelIfEmpty(channel: LocalChannel): void {
-    if (channel.subscribers.size > 0) return;
-    if (channel.countTimer) clearTimeout(channel.countTimer);
+    if (channel.subscribers.size > 0 || channel.joining > 0 || channel.app.channels.get(channel.name) !== channel) return;
     channel.app.channels.delete(channel.name);
     this.#byBroker.delete(channel.broker);
-    void this.#deps.broker.unsubscribe(channel.broker);
+    void this.#brokerOp(channel.broker, () => this.#deps.broker.unsubscribe(channel.broker)).catch((err: unknown) => this.#deps.onError(err, `could not unsubscribe from ${channel.name} on the broker`));
     this.#dropAppIfIdle(channel.app);
   }
 
@@ -625,6 +778,14 @@ export class ChannelService {
 
 /** Most requests ask for no `info`: one shared empty set for them. */
 const NO_ATTRIBUTES: ReadonlySet<string> = new Set();
+
+/** The count attributes asked for, from a channel's counts (null: unoccupied). */
+function countsInfo(counts: ChannelCounts | null, attributes: ReadonlySet<string>): ChannelInfo {
+  const out: ChannelInfo = {};
+  if (attributes.has('user_count')) out.user_count = counts?.userCount ?? 0;
+  if (attributes.has('subscription_count')) out.subscription_count = counts?.subscriptionCount ?? 0;
+  return out;
+}
 
 /** `info` attributes: user_count and subscription_count, and `cache` where one channel is asked about. */
 function checkInfo(info: string | undefined, cache = false): ReadonlySet<string> {

@@ -380,7 +380,7 @@ function adminRoutes(s: HttpServices): Route[] {
       query: AdminChannelsQuery,
       handle: async (ctx) => {
         await s.apps.require(p(ctx, 'org'), p(ctx, 'app'));
-        return { body: { channels: s.channels.list({ org: p(ctx, 'org'), appId: p(ctx, 'app') }, ctx.query.prefix) } };
+        return { body: { channels: await s.channels.list({ org: p(ctx, 'org'), appId: p(ctx, 'app') }, ctx.query.prefix) } };
       },
     }),
     route({
@@ -425,19 +425,19 @@ function publicRoutes(s: HttpServices): Route[] {
       path: `${base}/channels`,
       auth: { scope: 'channels:read' },
       query: ChannelsQuery,
-      handle: async (ctx) => ({ body: { channels: s.channels.list(ctx.publisher, ctx.query.filter_by_prefix) } }),
+      handle: async (ctx) => ({ body: { channels: await s.channels.list(ctx.publisher, ctx.query.filter_by_prefix) } }),
     }),
     route({
       method: 'GET',
       path: `${base}/channels/:channel`,
       auth: { scope: 'channels:read' },
-      handle: async (ctx) => ({ body: s.channels.show(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) }),
+      handle: async (ctx) => ({ body: await s.channels.show(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) }),
     }),
     route({
       method: 'GET',
       path: `${base}/channels/:channel/users`,
       auth: { scope: 'presence:read' },
-      handle: async (ctx) => ({ body: { users: s.channels.users(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) } }),
+      handle: async (ctx) => ({ body: { users: await s.channels.users(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) } }),
     }),
     route({
       method: 'GET',
@@ -527,27 +527,27 @@ function pusherRoutes(s: HttpServices): Route[] {
       path: `${base}/channels`,
       auth: 'pusher',
       query: PusherChannelsQuery,
-      handle: async (ctx) => ({ body: s.channels.pusherList(ctx.publisher, ctx.query.filter_by_prefix, ctx.query.info) }),
+      handle: async (ctx) => ({ body: await s.channels.pusherList(ctx.publisher, ctx.query.filter_by_prefix, ctx.query.info) }),
     }),
     route<undefined, PusherChannelQuery>({
       method: 'GET',
       path: `${base}/channels/:channel`,
       auth: 'pusher',
       query: PusherChannelQuery,
-      handle: async (ctx) => ({ body: s.channels.pusherShow(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name'), ctx.query.info) }),
+      handle: async (ctx) => ({ body: await s.channels.pusherShow(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name'), ctx.query.info) }),
     }),
     route({
       method: 'GET',
       path: `${base}/channels/:channel/users`,
       auth: 'pusher',
-      handle: async (ctx) => ({ body: { users: s.channels.users(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) } }),
+      handle: async (ctx) => ({ body: { users: await s.channels.users(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) } }),
     }),
     route({
       method: 'POST',
       path: `${base}/users/:user/terminate_connections`,
       auth: 'pusher',
       handle: async (ctx) => {
-        s.channels.terminateUser(ctx.publisher, validate(userIdParam, p(ctx, 'user'), 'user id'), PUSHER_CLOSE.unauthorized);
+        await s.channels.terminateUser(ctx.publisher, validate(userIdParam, p(ctx, 'user'), 'user id'), PUSHER_CLOSE.unauthorized);
         return { body: {} };
       },
     }),

@@ -134,7 +134,8 @@ export class PusherEndpoint {
         if (!socket) return;
         sockets.delete(this);
         connections.remove(socket.id);
-        if (socket.subscriber) channels.disconnect(socket.subscriber);
+        // Never rejects: a leave the channel state missed is logged there.
+        if (socket.subscriber) void channels.disconnect(socket.subscriber);
       },
       message(data, isBinary) {
         onMessage(this, data, isBinary);
@@ -196,7 +197,7 @@ export class PusherEndpoint {
       return;
     }
     if (ws.readyState !== ws.OPEN) {
-      channels.disconnect(subscriber);
+      void channels.disconnect(subscriber);
       return;
     }
     socket.subscriber = subscriber;
@@ -250,7 +251,7 @@ export class PusherEndpoint {
         return;
       }
       case 'pusher:unsubscribe':
-        channels.unsubscribe(subscriber, decodeData(payload)?.['channel']);
+        void channels.unsubscribe(subscriber, decodeData(payload)?.['channel']);
         return;
       case 'pusher:signin':
         channels.signIn(subscriber, decodeData(payload) ?? {}).catch(fail(undefined));
