@@ -20,7 +20,12 @@ export class OrgService {
   /** A fresh daemon has one organization, `default`. */
   async ensureDefault(): Promise<void> {
     if (await this.#store.getOrg(DEFAULT_ORG)) return;
-    await this.#store.insertOrg({ id: DEFAULT_ORG, name: 'Default', createdAt: this.#clock.now() }, null);
+    try {
+      await this.#store.insertOrg({ id: DEFAULT_ORG, name: 'Default', createdAt: this.#clock.now() }, null);
+    } catch (err) {
+      // Another node sharing the store made it meanwhile (nodes starting together).
+      if (!(err instanceof RelayError && err.code === 'conflict')) throw err;
+    }
   }
 
   async list(): Promise<Org[]> {
