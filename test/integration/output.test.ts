@@ -211,7 +211,7 @@ describe('one form for each kind of value', () => {
     expect(event.timeline.length).toBeGreaterThan(1);
     const steps = show.slice(show.indexOf('Timeline') + 1).map((line) => /^ {2}(\S+) {2}(\S+)/.exec(line)?.slice(1));
     expect(steps).toEqual(event.timeline.map((t) => [t.at.slice(11, 23), t.type]));
-    expect(new Set(steps.map((step) => step?.[0])).size).toBe(steps.length);
+    // (Two steps may fall in one millisecond: their times then read the same, and that is right.)
     const piped = (await ok(['events', 'show', delivered], daemon)).split('\n');
     const pipedSteps = piped.slice(piped.indexOf('Timeline') + 1).filter(Boolean);
     expect(pipedSteps.map((s) => s.trim().split('  ')[0])).toEqual(event.timeline.map((t) => t.at));
