@@ -128,7 +128,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     clock,
     broker,
     state: channelState,
-    nodeId: config.nodeId,
+    terminateUser: (message) => control.send({ type: 'terminateUser', ...message }),
     apps: channelApps,
     webhooks,
     onError: (err, what) => log.error({ err }, what),
@@ -140,7 +140,6 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     },
   });
   await control.start();
-  await channels.start();
 
   const routing = new RoutingDirectory(store, clock);
   const verifier = new CachedAppTokenVerifier(new BcryptAppTokenVerifier(store, clock, counters), clock, counters);
@@ -157,6 +156,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   control.on('agentChanged', ({ org, agentId }) => routing.agentChanged(org, agentId));
   control.on('allowlistChanged', ({ org, appId }) => routing.allowlistChanged(org, appId));
   control.on('webhooksChanged', ({ org, appId }) => webhooks.reload(org, appId));
+  control.on('terminateUser', (message) => channels.terminateLocal(message));
   // Back from a broker outage, this node may have missed some of those: it drops everything.
   broker.onStatus((available) => {
     if (!available) return;

@@ -100,8 +100,8 @@ export interface ChannelsDeps {
   broker: Broker;
   /** The cluster's counts, members, sessions and cache channels. */
   state: ChannelState;
-  /** This node's id: it ignores its own messages on the control channel. */
-  nodeId: string;
+  /** Tells every node, this one included, to close the user's sockets (the control bus's terminateUser). */
+  terminateUser: (message: TerminateUser) => Promise<void>;
   apps: ChannelAppDirectory;
   webhooks: WebhookSink;
   /** What could not be done with nobody to tell (an internal frame the broker refused, a leave the channel state missed). */
@@ -121,11 +121,13 @@ const appKey = (org: string, id: string): string => `${org}/${id}`;
 /** Broker channels of subscriber channels; org and app ids are slugs and channel names have no `:`. */
 export const BROKER_PREFIX = '$ch:';
 const brokerChannel = (org: string, appId: string, channel: string): string => `${BROKER_PREFIX}${org}:${appId}:${channel}`;
-/** The channel service's messages between nodes (no org id starts with `$`). */
-export const CHANNELS_CONTROL = `${BROKER_PREFIX}$control`;
-
-/** A message on CHANNELS_CONTROL. */
-type ChannelsControl = { type: 'terminateUser'; node: string; org: string; appId: string; userId: string; code: number };
+/** Pusher's terminate_connections for one user, on every node: each closes its own sockets (`terminateLocal`). */
+export interface TerminateUser {
+  org: string;
+  appId: string;
+  userId: string;
+  code: number;
+}
 
 const noop = (): void => undefined;
 
@@ -161,10 +163,6 @@ export class ChannelService {
   }
 
   /** Listens for the other nodes' messages to this service. */
-  async start(): Promise<void> {
-    await this.#deps.broker.subscribe(CHANNELS_CONTROL);
-  }
-
   /** Shutdown, once the sockets are closed: waits for their leaves to be recorded. */
   async drain(): Promise<void> {
     for (const timer of this.#countTimers.values()) clearTimeout(timer);
@@ -487,15 +485,15 @@ export class ChannelService {
 
   /**
    * Closes (4009) the connections signed in as this user on every node, as Pusher's
-   * terminate_connections: this node's at once, the others' through the broker. The count is
-   * this node's alone; rejects with RelayError('unavailable') when the broker cannot reach
-   * the others (this node's are closed by then).
+   * terminate_connections. The count is this node's alone; rejects with
+   * RelayError('unavailable') when the broker cannot reach the others (this node's are
+   * closed by then).
    */
   async terminateUser(publisher: Publisher, userId: string, code: number): Promise<number> {
-    const closed = this.#terminateLocal(publisher.org, publisher.appId, userId, code);
-    const message: ChannelsControl = { type: 'terminateUser', node: this.#deps.nodeId, org: publisher.org, appId: publisher.appId, userId, code };
-    await this.#deps.broker.publish(CHANNELS_CONTROL, () => JSON.stringify(message));
-    return closed;
+    let here = 0;
+    for (const s of this.#appState(publisher.org, publisher.appId, false)?.sessions ?? []) if (s.userId === userId) here++;
+    await this.#deps.terminateUser({ org: publisher.org, appId: publisher.appId, userId, code });
+    return here;
   }
 
   /**
@@ -523,10 +521,7 @@ export class ChannelService {
   /** A publication from the broker: the frame to every local subscriber of the channel but the excluded one. */
   handlePublication(broker: string, data: string): void {
     const channel = this.#byBroker.get(broker);
-    if (!channel) {
-      if (broker === CHANNELS_CONTROL) this.#handleControl(data);
-      return;
-    }
+    if (!channel) return;
     const newline = data.indexOf('\n');
     const exclude = data.slice(0, newline);
     const frame = Buffer.from(data.slice(newline + 1));
@@ -535,26 +530,11 @@ export class ChannelService {
 
   // ---- internals ----
 
-  #handleControl(data: string): void {
-    let message: ChannelsControl;
-    try {
-      message = JSON.parse(data) as ChannelsControl;
-    } catch (err) {
-      this.#deps.onError(err, 'unreadable message on the channels control channel');
-      return;
-    }
-    if (message.node === this.#deps.nodeId) return;
-    if (message.type === 'terminateUser') this.#terminateLocal(message.org, message.appId, message.userId, message.code);
-  }
-
-  #terminateLocal(org: string, appId: string, userId: string, code: number): number {
-    let closed = 0;
+  /** The control bus's terminateUser, on this node. */
+  terminateLocal({ org, appId, userId, code }: TerminateUser): void {
     for (const s of this.#appState(org, appId, false)?.sessions ?? []) {
-      if (s.userId !== userId) continue;
-      s.session.close(code, 'connection terminated by the app');
-      closed++;
+      if (s.userId === userId) s.session.close(code, 'connection terminated by the app');
     }
-    return closed;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { RelayError } from '../../src/shared/errors.js';
+import { MAX_USER_ID } from '../../src/shared/protocol/pusher.js';
 import { CONTROL_CHANNEL, type Broker } from '../broker/broker.js';
 
 /**
@@ -54,7 +55,9 @@ const closeConnections = z.object({
   reason: z.string().max(123),
 });
 
-const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, closeConnections]);
+const terminateUser = z.object({ type: z.literal('terminateUser'), org: name, appId: name, userId: z.string().min(1).max(MAX_USER_ID), code: z.number().int() });
+
+const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, closeConnections, terminateUser]);
 export type ControlMessage = z.infer<typeof ControlMessage>;
 export type MessageType = ControlMessage['type'];
 
