@@ -1,7 +1,6 @@
 import { PostgresError } from 'postgres';
 import { RelayError } from '../../../src/shared/errors.js';
-import type { RateLimitProfile } from '../../../src/shared/rate-limits.js';
-import type { AppStatus, EventKind, EventStatus } from '../../../src/shared/api.js';
+import type { AppStatus } from '../../../src/shared/api.js';
 import type {
   AdminTokenRecord,
   AgentRecord,
@@ -32,249 +31,9 @@ import type { Logger } from '../../log.js';
 import { StartupError } from '../../startup-error.js';
 import { MIGRATIONS } from './migrations.js';
 import { connect, describeUrl, refusal, type Pg, type Tx } from './pg.js';
+import { toAgent, toAgentToken, toApiToken, toApp, toAppToken, toAudit, toChange, toDeletedApp, toEvent, toNode, toTimeline } from '../rows.js';
+import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRow, ChangeRow, DeletedAppRow, EventRow, NodeRow, TimelineRow } from '../rows.js';
 import { PostgresWebhookTables } from './webhook-tables.js';
-
-interface AppRow {
-  org: string;
-  id: string;
-  name: string;
-  description: string | null;
-  status: AppStatus;
-  created_at: number;
-  last_connected_at: number | null;
-  rate_limit_profile: RateLimitProfile;
-  channel_key: string;
-  channel_secret_enc: string;
-  client_events: boolean;
-  subscription_count: boolean;
-  channel_limits: string;
-}
-
-interface NodeRow {
-  id: string;
-  url: string;
-  broker: string;
-  version: string;
-  started_at: number;
-  heartbeat_at: number;
-  connections: number;
-}
-
-interface AppTokenRow {
-  id: string;
-  org: string;
-  app_id: string;
-  lookup_id: string | null;
-  hash: string;
-  created_at: number;
-  valid_until: number | null;
-}
-
-interface AuditRow {
-  id: string;
-  at: number;
-  actor: string;
-  action: string;
-  org: string | null;
-  target_type: string;
-  target_id: string;
-  details: string;
-}
-
-interface ApiTokenRow {
-  id: string;
-  org: string;
-  app_id: string;
-  name: string;
-  description: string | null;
-  scopes: string;
-  rate_limit: string | null;
-  hash: string;
-  created_at: number;
-  expires_at: number | null;
-  last_used_at: number | null;
-  revoked_at: number | null;
-}
-
-interface EventRow {
-  id: string;
-  org: string;
-  app_id: string;
-  kind: EventKind;
-  agent: string | null;
-  thread: string | null;
-  name: string | null;
-  status: EventStatus;
-  channels: string | null;
-  payload: string | null;
-  socket_id: string | null;
-  latency_ms: number | null;
-  created_at: number;
-  ref: string | null;
-  attempt: number;
-  reply: string | null;
-  error: string | null;
-  outcome_at: number | null;
-  acked_at: number | null;
-}
-
-interface TimelineRow {
-  seq: number;
-  at: number;
-  type: string;
-  detail: string | null;
-  status: EventStatus;
-  latency_ms: number | null;
-}
-
-interface ChangeRow {
-  seq: number;
-  at: number;
-  type: string;
-  status: EventStatus;
-  latency_ms: number | null;
-  id: string;
-  org: string;
-  app_id: string;
-  kind: EventKind;
-  agent: string | null;
-  thread: string | null;
-  name: string | null;
-  channels: string | null;
-  created_at: number;
-}
-
-interface AgentRow {
-  org: string;
-  id: string;
-  name: string;
-  status: AppStatus;
-  timeout_ms: number;
-  created_at: number;
-  last_connected_at: number | null;
-}
-
-interface AgentTokenRow {
-  id: string;
-  org: string;
-  agent_id: string;
-  hash: string;
-  created_at: number;
-  valid_until: number | null;
-}
-
-interface DeletedAppRow {
-  org: string;
-  id: string;
-  name: string;
-  deleted_at: number;
-  purged_at: number | null;
-}
-
-const toApp = (row: AppRow): AppRecord => ({
-  org: row.org,
-  id: row.id,
-  name: row.name,
-  description: row.description,
-  status: row.status,
-  createdAt: row.created_at,
-  lastConnectedAt: row.last_connected_at,
-  rateLimitProfile: row.rate_limit_profile,
-  channelKey: row.channel_key,
-  channelSecretEnc: row.channel_secret_enc,
-  clientEvents: row.client_events,
-  subscriptionCount: row.subscription_count,
-  channelLimits: JSON.parse(row.channel_limits) as AppRecord['channelLimits'],
-});
-
-const toAppToken = (row: AppTokenRow): AppTokenRecord => ({
-  id: row.id,
-  org: row.org,
-  appId: row.app_id,
-  lookupId: row.lookup_id,
-  hash: row.hash,
-  createdAt: row.created_at,
-  validUntil: row.valid_until,
-});
-
-const toAgent = (row: AgentRow): AgentRecord => ({
-  org: row.org,
-  id: row.id,
-  name: row.name,
-  status: row.status,
-  timeoutMs: row.timeout_ms,
-  createdAt: row.created_at,
-  lastConnectedAt: row.last_connected_at,
-});
-
-const toAgentToken = (row: AgentTokenRow): AgentTokenRecord => ({
-  id: row.id,
-  org: row.org,
-  agentId: row.agent_id,
-  hash: row.hash,
-  createdAt: row.created_at,
-  validUntil: row.valid_until,
-});
-
-const toApiToken = (row: ApiTokenRow): ApiTokenRecord => ({
-  id: row.id,
-  org: row.org,
-  appId: row.app_id,
-  name: row.name,
-  description: row.description,
-  scopes: JSON.parse(row.scopes) as string[],
-  rateLimit: row.rate_limit === null ? null : (JSON.parse(row.rate_limit) as ApiTokenRecord['rateLimit']),
-  hash: row.hash,
-  createdAt: row.created_at,
-  expiresAt: row.expires_at,
-  lastUsedAt: row.last_used_at,
-  revokedAt: row.revoked_at,
-});
-
-const toEvent = (row: EventRow): EventRecord => ({
-  id: row.id,
-  org: row.org,
-  appId: row.app_id,
-  kind: row.kind,
-  agent: row.agent,
-  thread: row.thread,
-  name: row.name,
-  status: row.status,
-  channels: row.channels === null ? null : (JSON.parse(row.channels) as string[]),
-  payload: row.payload,
-  socketId: row.socket_id,
-  latencyMs: row.latency_ms,
-  createdAt: row.created_at,
-  ref: row.ref,
-  attempt: row.attempt,
-  reply: row.reply,
-  error: row.error,
-  outcomeAt: row.outcome_at,
-  ackedAt: row.acked_at,
-});
-
-const toAudit = (row: AuditRow): AuditRecord => ({
-  id: row.id,
-  at: row.at,
-  actor: row.actor,
-  action: row.action,
-  org: row.org,
-  targetType: row.target_type,
-  targetId: row.target_id,
-  details: JSON.parse(row.details) as Record<string, unknown>,
-});
-
-const toDeletedApp = (row: DeletedAppRow): DeletedAppRecord => ({ org: row.org, id: row.id, name: row.name, deletedAt: row.deleted_at, purgedAt: row.purged_at });
-
-const toNode = (row: NodeRow): NodeRecord => ({
-  id: row.id,
-  url: row.url,
-  broker: row.broker,
-  version: row.version,
-  startedAt: row.started_at,
-  heartbeatAt: row.heartbeat_at,
-  connections: row.connections,
-});
 
 /** A row with the same key is there already. Other constraint failures (a missing organization, say) are bugs: core checks those first, and they stay errors. */
 function isDuplicate(err: unknown): boolean {
@@ -825,14 +584,7 @@ export class PostgresStore implements Store {
     const rows = await this.#sql<TimelineRow[]>`
       SELECT t.seq, t.at, t.type, t.detail, ${this.#sql.unsafe(CHANGE_STATE)} FROM event_timeline t JOIN events e ON e.id = t.event_id
       WHERE t.event_id = ${eventId} ORDER BY t.seq`;
-    return rows.map((row) => ({
-      seq: row.seq,
-      at: row.at,
-      type: row.type,
-      detail: row.detail === null ? null : (JSON.parse(row.detail) as Record<string, unknown>),
-      status: row.status,
-      latencyMs: row.latency_ms,
-    }));
+    return rows.map(toTimeline);
   }
 
   async lastChangeSeq(): Promise<number> {
@@ -861,24 +613,7 @@ export class PostgresStore implements Store {
       FROM event_timeline t JOIN events e ON e.id = t.event_id
       WHERE t.seq > ${query.after} AND t.seq <= ${query.upTo} AND e.org = ${org} ${filters.length > 0 ? sql`AND ${filters}` : sql``}
       ORDER BY t.seq LIMIT ${query.limit}`;
-    return rows.map((row) => ({
-      seq: row.seq,
-      at: row.at,
-      type: row.type,
-      status: row.status,
-      latencyMs: row.latency_ms,
-      event: {
-        id: row.id,
-        org: row.org,
-        appId: row.app_id,
-        kind: row.kind,
-        agent: row.agent,
-        thread: row.thread,
-        name: row.name,
-        channels: row.channels === null ? null : (JSON.parse(row.channels) as string[]),
-        createdAt: row.created_at,
-      },
-    }));
+    return rows.map(toChange);
   }
 
   async listUnsettledEvents(): Promise<EventRecord[]> {
