@@ -25,7 +25,7 @@ import { ChannelAppDirectory } from './core/pusher-auth.js';
 import { WebhookService } from './core/webhooks.js';
 import { PusherEndpoint } from './ws/pusher.js';
 import { EventLog } from './core/events.js';
-import { createRateLimiter } from './ratelimit/index.js';
+import { createRateLimiter, type RateLimiter } from './ratelimit/index.js';
 import { TokenService } from './core/tokens.js';
 import { SecretBox } from './core/secrets.js';
 import { checkDataFiles, checkMasterKey, checkMasterKeyFingerprint, hasAdminTokenFile, loadConfiguredMasterKey, prepareDataDir, writeAdminTokenFile } from './data-dir.js';
@@ -116,8 +116,14 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   });
   // On the broker's Redis when there is one: the nodes that share publications share channel state.
   let channelState: ChannelState;
+  let rateLimiter: RateLimiter;
   try {
     channelState = await createChannelState({ location: config.broker, nodeId: config.nodeId, clock });
+    // One bucket per key for the cluster: where the broker is.
+    rateLimiter = await createRateLimiter({ location: config.broker, clock, log }).catch(async (err: unknown) => {
+      await channelState.close();
+      throw err;
+    });
   } catch (err) {
     await broker.close();
     await store.close();
@@ -203,7 +209,6 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     webhooks,
     onError: (err, what) => log.error({ err }, what),
   });
-  const rateLimiter = await createRateLimiter({ location: config.broker, clock, log });
   const relay = new RelayService({ verifier, apps, agents, routing, dispatcher, counters, webhooks, rateLimiter, failedHandshakes: config.failedHandshakeLimit });
   const pruner = new HistoryPruner({
     store,
