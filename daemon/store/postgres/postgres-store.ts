@@ -692,12 +692,16 @@ async function migrate(sql: Pg, url: string, log?: Logger): Promise<void> {
     if (newest > known) {
       throw new StartupError(`the database ${describeUrl(url)} has schema version ${newest}, newer than this relayd knows (${known}): a newer relayd has run on it. Upgrade relayd`);
     }
+    const done: number[] = [];
     for (const migration of MIGRATIONS) {
       if (applied.has(migration.version)) continue;
       await tx.unsafe(migration.sql).simple();
       await tx`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${migration.version}, ${migration.name}, ${Date.now()})`;
-      log?.info({ version: migration.version, name: migration.name }, 'migrated the PostgreSQL store');
+      log?.debug({ version: migration.version, name: migration.name }, 'applied a migration to the PostgreSQL store');
+      done.push(migration.version);
     }
+    // One line for the lot: a new database takes every migration at once.
+    if (done.length > 0) log?.info({ from: done[0], to: done.at(-1), store: describeUrl(url) }, 'brought the PostgreSQL store schema up to date');
   });
 }
 
