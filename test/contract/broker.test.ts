@@ -8,7 +8,7 @@ import type { Logger } from '../../daemon/log.js';
 import { StartupError } from '../../daemon/startup-error.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { REDIS_URL, createTestRedisPrefix, servicesFor } from '../helpers/services.js';
-import { TcpProxy } from './broker-tcp-proxy.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { Inbox, describeBroker } from './broker.contract.js';
 
 const quiet: Logger = pino({ level: 'silent' });

@@ -6,7 +6,7 @@ import { createRateLimiter } from '../../daemon/ratelimit/index.js';
 import type { RateLimiter } from '../../daemon/ratelimit/rate-limiter.js';
 import { StartupError } from '../../daemon/startup-error.js';
 import { REDIS_URL, createTestRedisPrefix, servicesFor } from '../helpers/services.js';
-import { TcpProxy } from './broker-tcp-proxy.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { describeRateLimiter, fakeClock } from './rate-limiter.contract.js';
 
 const quiet: Logger = pino({ level: 'silent' });

@@ -6,7 +6,8 @@ import { relay } from '../helpers/cli.js';
 import { startCluster } from '../helpers/cluster.js';
 import type { Daemon } from '../helpers/daemon.js';
 import { channelName, collect, openRawSocket, registerChannelApp, subscribed, subscriberClient, type ChannelApp } from '../helpers/pusher.js';
-import { servicesFor } from '../helpers/services.js';
+import { createTestDatabase, servicesFor } from '../helpers/services.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
  * Two (or three) real relayd on one PostgreSQL database and one Redis, driven as a user would
@@ -252,3 +253,32 @@ describe.skipIf(!ready)('Redis going away under a trickle of publishes', () => {
   });
 });
 
+
+describe.skipIf(!ready)('PostgreSQL going away', () => {
+  it('answers 503 while the store is unreachable, stays up, and serves again once it is back', async () => {
+    const db = await createTestDatabase();
+    const proxy = await TcpProxy.start(db.url);
+    try {
+      const cluster = await startCluster([]);
+      const node = await cluster.start('node-a', { args: ['--store', proxy.urlFor(db.url)] });
+      await registerChannelApp(node);
+      const token = await apiToken(node, 'acme-pm');
+      expect((await publish(node, 'acme-pm', token.secret)).status).toBe(200);
+
+      proxy.cut();
+      const during = await publish(node, 'acme-pm', token.secret);
+      expect(during.status).toBe(503);
+      expect(((await during.json()) as { error: { code: string } }).error.code).toBe('unavailable');
+      const listed = await relay(['apps', 'list', '--json'], { daemon: node });
+      expect(listed.exitCode).toBe(1);
+      expect(listed.stderr).toMatch(/unavailable|store/i);
+      expect(node.process.exitCode).toBeNull();
+
+      proxy.restore();
+      await expect.poll(async () => (await publish(node, 'acme-pm', token.secret)).status, { timeout: 15_000, interval: 250 }).toBe(200);
+    } finally {
+      await proxy.close();
+      await db.drop();
+    }
+  });
+});

@@ -7,7 +7,7 @@ import { ControlBus, type ControlMessage } from '../../daemon/core/control.js';
 import type { Logger } from '../../daemon/log.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { REDIS_URL, createTestRedisPrefix, servicesFor } from '../helpers/services.js';
-import { TcpProxy } from '../contract/broker-tcp-proxy.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const quiet: Logger = pino({ level: 'silent' });
 

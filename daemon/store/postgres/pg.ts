@@ -1,6 +1,7 @@
 import postgres, { PostgresError, type Sql, type TransactionSql } from 'postgres';
 import type { Logger } from '../../log.js';
 import { StartupError } from '../../startup-error.js';
+import { RelayError } from '../../../src/shared/errors.js';
 
 /** int8 (BIGINT, count(*)) read as a number: times are epoch ms, far below 2^53. */
 export type PgTypes = { bigint: number };
@@ -93,4 +94,52 @@ export function refusal(url: string, err: unknown): unknown {
     default:
       return err;
   }
+}
+
+/** Errors that say PostgreSQL cannot be reached now (not that a query was wrong): the connection's, and the server's "going away" ones. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+
+/**
+ * The store with PostgreSQL's "cannot be reached" errors turned into RelayError('unavailable')
+ * (503, and the client's retry advice) in every method, as a wrapper: the driver's methods stay
+ * plain SQL. postgres reconnects by itself at the next query once the server answers again.
+ */
+export function withUnavailable<T extends object>(store: T, url: string): T {
+  const where = describeUrl(url);
+  const translate = (err: unknown): never => {
+    const code = errorCode(err);
+    if (code !== undefined && UNREACHABLE.has(code)) {
+      throw new RelayError('unavailable', `the store (PostgreSQL at ${where}) is unreachable (${code}); try again shortly`);
+    }
+    throw err;
+  };
+  // A Proxy rather than 60-odd hand-written forwarders; each method is called on the store itself, so its private fields work.
+  return new Proxy(store, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]): unknown => {
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+        return result instanceof Promise ? result.catch(translate) : result;
+      };
+    },
+  });
 }

@@ -30,7 +30,7 @@ import { eventIdAt } from '../store.js';
 import type { Logger } from '../../log.js';
 import { StartupError } from '../../startup-error.js';
 import { MIGRATIONS } from './migrations.js';
-import { connect, describeUrl, refusal, type Pg, type Tx } from './pg.js';
+import { connect, describeUrl, refusal, withUnavailable, type Pg, type Tx } from './pg.js';
 import { toAgent, toAgentToken, toApiToken, toApp, toAppToken, toAudit, toChange, toDeletedApp, toEvent, toNode, toTimeline } from '../rows.js';
 import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRow, ChangeRow, DeletedAppRow, EventRow, NodeRow, TimelineRow } from '../rows.js';
 import { PostgresWebhookTables } from './webhook-tables.js';
@@ -94,7 +94,7 @@ export class PostgresStore implements Store {
       await sql.end({ timeout: 0 }).catch(() => {});
       throw refusal(url, err);
     }
-    return new PostgresStore(sql);
+    return withUnavailable(new PostgresStore(sql), url);
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 
 /**
- * A TCP proxy in front of the machine's Redis, so that a test can take Redis away from one
+ * A TCP proxy in front of one of the machine's services (Redis, PostgreSQL), so that a test can take it away from one
  * client (and give it back) without touching the server other tests share.
  * - `cut()`: drops every connection and refuses new ones (each accepted and closed at once,
  *   counted in `refused`), as an unreachable Redis would.
