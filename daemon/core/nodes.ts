@@ -57,7 +57,7 @@ export class NodeRegistry {
     const ago = (n: NodeRecord): string => `${Math.max(0, Math.round((clock.now() - n.heartbeatAt) / 1000))}s ago`;
     const same = others.find((n) => n.id === self.id);
     if (same) {
-      throw new StartupError(`another relayd runs as node "${self.id}" (${same.url || 'starting'}, heard from ${ago(same)}): give each node its own --node-id, or leave it unset for a generated one`);
+      throw new StartupError(`another relayd runs as node "${self.id}" (${same.url || 'starting'}, heard from ${ago(same)}): give each node its own --node-id, or leave it unset for a generated one (if that node was killed, its heartbeat lapses within ${SILENT_AFTER_MS / 1000}s and this one can start)`);
     }
     const alone = others.find((n) => n.id !== self.id && (self.broker === 'memory' || n.broker === 'memory'));
     if (alone) {

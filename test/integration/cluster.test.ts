@@ -133,7 +133,7 @@ describe.skipIf(!ready)('several relayd as one, on PostgreSQL and Redis', () => 
     expect(onA.isOpen()).toBe(true);
   });
 
-  it('lists the nodes in relay status, and refuses a node with another master key or the memory broker', async () => {
+  it('lists the nodes in relay status, and refuses a node with another master key, a node id in use, or the memory broker', async () => {
     const cluster = await startCluster();
     const [a] = cluster.nodes as [Daemon, Daemon];
     const status = await relay(['status', '--json'], { daemon: a });
@@ -148,6 +148,10 @@ describe.skipIf(!ready)('several relayd as one, on PostgreSQL and Redis', () => 
     const otherKey = await cluster.startExpectingExit('node-c', { env: { RELAY_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') } });
     expect(otherKey.exitCode).toBe(1);
     expect(otherKey.stderr).toContain("this node's master key (RELAY_MASTER_KEY) is not the one the store's channel secrets are sealed with");
+
+    const taken = await cluster.startExpectingExit('node-b');
+    expect(taken.exitCode).toBe(1);
+    expect(taken.entries.find((e) => e.level >= 50)?.msg).toMatch(/another relayd runs as node "node-b" .*its heartbeat lapses within 15s/);
 
     const memory = await cluster.startExpectingExit('node-d', { args: ['--broker', 'memory'] });
     expect(memory.exitCode).toBe(1);
