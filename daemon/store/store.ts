@@ -284,6 +284,20 @@ export interface Store {
   /** Deletes the nodes silent since before `before`; returns their ids. */
   pruneNodes(before: number): Promise<string[]>;
 
+  /**
+   * Takes the lease `name` for `holder` until `until`, or extends it: when nobody holds it,
+   * when `holder` does already, or when its holder's lease ran out before `now`. Atomic
+   * across nodes; true when `holder` holds it afterwards.
+   */
+  acquireLease(name: string, holder: string, now: number, until: number): Promise<boolean>;
+  /**
+   * Extends every lease `holder` still holds to `until`; returns their names. A lease that
+   * ran out and was taken by another node is not among them: its work is no longer ours.
+   */
+  renewLeases(holder: string, until: number): Promise<string[]>;
+  /** Gives the lease up, if `holder` holds it. */
+  releaseLease(name: string, holder: string): Promise<void>;
+
   insertAdminToken(token: AdminTokenRecord): Promise<void>;
   findAdminTokenByHash(hash: string): Promise<AdminTokenRecord | null>;
 

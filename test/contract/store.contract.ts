@@ -932,6 +932,27 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         await store.deleteNode('node-z');
         expect((await store.listNodes(0)).map((n) => n.id)).toEqual(['node-a']);
       });
+
+      it('gives a lease to one node at a time, extends it for its holder, and hands it over once it runs out', async () => {
+        const store = await emptyStore();
+        const raced = await Promise.all(['node-a', 'node-b', 'node-c'].map((n) => store.acquireLease('leader', n, NOW, NOW + 15_000)));
+        expect(raced.filter(Boolean)).toHaveLength(1);
+        const holder = ['node-a', 'node-b', 'node-c'][raced.indexOf(true)] as string;
+        const other = holder === 'node-a' ? 'node-b' : 'node-a';
+        expect(await store.acquireLease('leader', holder, NOW + 1000, NOW + 16_000)).toBe(true);
+        expect(await store.acquireLease('leader', other, NOW + 15_500, NOW + 30_000)).toBe(false);
+        expect(await store.acquireLease('agent:o:a', other, NOW, NOW + 15_000)).toBe(true);
+        expect((await store.renewLeases(holder, NOW + 20_000)).sort()).toEqual(['leader']);
+        expect(await store.acquireLease('leader', other, NOW + 19_000, NOW + 40_000)).toBe(false);
+        // Silent past its expiry: the next node takes over, and the old holder's renewal no longer includes it.
+        expect(await store.acquireLease('leader', other, NOW + 20_001, NOW + 40_000)).toBe(true);
+        expect(await store.renewLeases(holder, NOW + 50_000)).toEqual([]);
+        expect((await store.renewLeases(other, NOW + 50_000)).sort()).toEqual(['agent:o:a', 'leader']);
+        await store.releaseLease('leader', holder);
+        expect(await store.acquireLease('leader', holder, NOW + 21_000, NOW + 50_000)).toBe(false);
+        await store.releaseLease('leader', other);
+        expect(await store.acquireLease('leader', holder, NOW + 21_000, NOW + 50_000)).toBe(true);
+      });
     });
   });
 }

@@ -306,4 +306,16 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 14,
+    name: 'leases',
+    sql: `
+      CREATE TABLE leases (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        holder TEXT COLLATE "C" NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX leases_by_holder ON leases (holder);
+    `,
+  },
 ];

@@ -114,6 +114,24 @@ export class PostgresStore implements Store {
     return (row as { value: string }).value;
   }
 
+  async acquireLease(name: string, holder: string, now: number, until: number): Promise<boolean> {
+    const rows = await this.#sql`
+      INSERT INTO leases (name, holder, expires_at) VALUES (${name}, ${holder}, ${until})
+      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+      WHERE leases.holder = excluded.holder OR leases.expires_at < ${now}
+      RETURNING name`;
+    return rows.length === 1;
+  }
+
+  async renewLeases(holder: string, until: number): Promise<string[]> {
+    const rows = await this.#sql<{ name: string }[]>`UPDATE leases SET expires_at = ${until} WHERE holder = ${holder} RETURNING name`;
+    return rows.map((r) => r.name);
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.#sql`DELETE FROM leases WHERE name = ${name} AND holder = ${holder}`;
+  }
+
   async upsertNode(n: NodeRecord): Promise<void> {
     await this.#sql`
       INSERT INTO nodes (id, url, broker, version, started_at, heartbeat_at, connections)

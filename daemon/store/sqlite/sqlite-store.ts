@@ -137,6 +137,14 @@ export class SqliteStore implements Store {
     this.#stmts = {
       claimSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
       getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
+      acquireLease: db.prepare<[{ name: string; holder: string; now: number; until: number }], { name: string }>(
+        `INSERT INTO leases (name, holder, expires_at) VALUES (@name, @holder, @until)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+         WHERE leases.holder = excluded.holder OR leases.expires_at < @now
+         RETURNING name`,
+      ),
+      renewLeases: db.prepare<[number, string], { name: string }>('UPDATE leases SET expires_at = ? WHERE holder = ? RETURNING name'),
+      releaseLease: db.prepare('DELETE FROM leases WHERE name = ? AND holder = ?'),
       upsertNode: db.prepare(
         `INSERT INTO nodes (id, url, broker, version, started_at, heartbeat_at, connections) VALUES (@id, @url, @broker, @version, @startedAt, @heartbeatAt, @connections)
          ON CONFLICT (id) DO UPDATE SET url = excluded.url, broker = excluded.broker, version = excluded.version, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, connections = excluded.connections`,
@@ -782,6 +790,18 @@ export class SqliteStore implements Store {
   async claimSetting(key: string, value: string): Promise<string> {
     this.#stmts.claimSetting.run(key, value);
     return (this.#stmts.getSetting.get(key) as { value: string }).value;
+  }
+
+  async acquireLease(name: string, holder: string, now: number, until: number): Promise<boolean> {
+    return this.#stmts.acquireLease.get({ name, holder, now, until }) !== undefined;
+  }
+
+  async renewLeases(holder: string, until: number): Promise<string[]> {
+    return this.#stmts.renewLeases.all(until, holder).map((r) => r.name);
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.#stmts.releaseLease.run(name, holder);
   }
 
   async upsertNode(node: NodeRecord): Promise<void> {

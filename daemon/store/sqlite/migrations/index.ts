@@ -316,4 +316,18 @@ export const MIGRATIONS: Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 14,
+    name: 'leases',
+    sql: `
+      -- Work that one node at a time does (background jobs, an agent's queue): the node that
+      -- holds a lease renews it; when it stops renewing, another takes the lease over.
+      CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX leases_by_holder ON leases (holder);
+    `,
+  },
 ];
