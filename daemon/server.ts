@@ -30,6 +30,7 @@ import { TokenService } from './core/tokens.js';
 import { SecretBox } from './core/secrets.js';
 import { checkDataFiles, checkMasterKey, checkMasterKeyFingerprint, hasAdminTokenFile, loadConfiguredMasterKey, prepareDataDir, writeAdminTokenFile } from './data-dir.js';
 import { NodeRegistry } from './core/nodes.js';
+import { Leader, Leases } from './core/leases.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { guardConnections } from './http/connection-guard.js';
 import { createHttpHandler } from './http/handler.js';
@@ -185,6 +186,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
       await events.drain();
     },
     appDeleted: (org, appId) => control.send({ type: 'webhooksChanged', org, appId }),
+    graceStarted: (org, id, at) => control.send({ type: 'graceStarted', role: 'app', org, id, at }),
     onError: (err, what) => log.error({ err }, what),
   });
   const adminAuth = new AdminAuth(store, clock, counters);
@@ -199,6 +201,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
       await events.drain();
     },
     allowlistChanged: (org, appId) => control.send({ type: 'allowlistChanged', org, appId }),
+    graceStarted: (org, id, at) => control.send({ type: 'graceStarted', role: 'agent', org, id, at }),
     onError: (err, what) => log.error({ err }, what),
   });
   const dispatcher = new Dispatcher({
@@ -219,14 +222,18 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     onError: (err) => log.error({ err }, 'could not prune history'),
   });
 
+  control.on('graceStarted', ({ role, org, id, at }) => (role === 'app' ? apps : agents).graceStarted(org, id, at));
+  // Work that runs once for the cluster, on the node holding the leader lease.
+  const leases = new Leases({ store, clock, holder: config.nodeId, onError: (err, what) => log.error({ err }, what) });
+  const leader = new Leader(leases, [apps, agents, pruner], (err, what) => log.error({ err }, what));
+
   await orgs.ensureDefault();
-  await apps.start();
-  await agents.start();
   tokens.start();
   await events.start();
   await dispatcher.start();
   await webhooks.start();
-  pruner.start();
+  await leader.start();
+  leases.start();
   if (!hasAdminTokenFile(config.dataDir)) {
     const path = writeAdminTokenFile(config.dataDir, await adminAuth.issue());
     log.info({ path }, 'wrote a new admin token (relay reads it from there)');
@@ -307,8 +314,6 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     draining = true;
     server.close();
     http.endStreams();
-    apps.stop();
-    agents.stop();
     relayEndpoint.stop();
     dispatcher.stop();
     pusherEndpoint.closeAll();
@@ -317,9 +322,10 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     await channels.drain();
     await channelState.close();
     server.closeIdleConnections();
-    await pruner.stop();
+    await leader.stop();
     await webhooks.stop();
     await events.drain();
+    await leases.stop();
     await tokens.stop();
     await nodes.stop().catch((err: unknown) => log.error({ err }, 'could not take this node out of the node list'));
     control.close();

@@ -6,7 +6,7 @@ import { CLOSE_APP_INACTIVE, CLOSE_TOKEN_EXPIRED } from './apps.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
 import type { ConnectionCounts, ConnectionRegistry } from './connections.js';
-import { GraceTimers } from './grace.js';
+import { GraceTimers, LEADERLESS_MS } from './grace.js';
 import type { Counters } from './metrics.js';
 import { fastHash, newAgentToken, randomBase62 } from './secrets.js';
 
@@ -28,6 +28,8 @@ export interface AgentsDeps {
   agentChanged(org: string, id: string): Promise<void>;
   /** Before an agent is deleted: the events still waiting for it fail (their apps are told), so that none waits on it afterwards. */
   agentDeleting(org: string, id: string, purge: boolean): Promise<void>;
+  /** A rotation's grace period runs until `at`: the cluster's leader arms its end (`graceStarted` there). */
+  graceStarted(org: string, id: string, at: number): Promise<void>;
   /** After an agent is deleted, for each app whose allowlist named it. */
   allowlistChanged(org: string, appId: string): Promise<void>;
   /** A failure with nobody to answer (the end of a grace period). */
@@ -44,14 +46,24 @@ export class AgentService {
     this.#grace = new GraceTimers(deps.clock);
   }
 
-  async start(): Promise<void> {
-    for (const token of await this.#deps.store.listAgentTokensInGrace(this.#deps.clock.now())) {
+  /**
+   * The cluster's leader ends the grace periods: every one still running is armed here (at
+   * start, or when a leader died), and those that ended while no node led end now.
+   */
+  async lead(): Promise<void> {
+    this.#grace.lead();
+    for (const token of await this.#deps.store.listAgentTokensInGrace(this.#deps.clock.now() - LEADERLESS_MS)) {
       if (token.validUntil !== null) this.#scheduleGraceEnd(token.org, token.agentId, token.validUntil);
     }
   }
 
-  stop(): void {
-    this.#grace.stop();
+  follow(): void {
+    this.#grace.follow();
+  }
+
+  /** A rotation on any node: the leader arms its end (told by graceStarted). */
+  graceStarted(org: string, id: string, at: number): void {
+    this.#scheduleGraceEnd(org, id, at);
   }
 
   async register(actor: Actor, org: string, input: { id: string; name: string; timeoutMs?: number | undefined }): Promise<AgentRegistered> {
@@ -138,7 +150,7 @@ export class AgentService {
     const secret = newAgentToken(id);
     const graceUntil = now + graceMs;
     await store.rotateAgentToken(this.#tokenRecord(org, id, secret, now), graceUntil, now, auditRecord(clock, actor, 'agent.rotate', { org, type: 'agent', id }, { graceMs }));
-    this.#scheduleGraceEnd(org, id, graceUntil);
+    await this.#deps.graceStarted(org, id, graceUntil);
     return { agent: await this.#toAgent(await this.require(org, id)), secret, previousValidUntil: new Date(graceUntil).toISOString() };
   }
 

@@ -7,7 +7,7 @@ import type { AppPatch, AppRecord, AppTokenRecord, DeletedAppRecord, Store } fro
 import { effectiveLimits } from './pusher-auth.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
-import { GraceTimers } from './grace.js';
+import { GraceTimers, LEADERLESS_MS } from './grace.js';
 import type { ConnectionCounts, ConnectionRegistry } from './connections.js';
 import type { EventLog } from './events.js';
 import { bcryptHash, newAppToken, randomBase62, randomHex, type NewAppToken, type SecretBox } from './secrets.js';
@@ -34,6 +34,8 @@ export interface AppsDeps {
   appChanged(org: string, id: string): Promise<void>;
   /** Before an app is deleted: its events in flight are settled, so that nothing waits on it afterwards. */
   appDeleting(org: string, id: string): Promise<void>;
+  /** A rotation's grace period runs until `at`: the cluster's leader arms its end (`graceStarted` there). */
+  graceStarted(org: string, id: string, at: number): Promise<void>;
   /** After an app is deleted (its webhooks with it): what is kept in memory of it goes, on every node. */
   appDeleted(org: string, id: string): Promise<void>;
   /** A failure with nobody to answer (the end of a grace period). */
@@ -62,15 +64,24 @@ export class AppService {
     this.#grace = new GraceTimers(deps.clock);
   }
 
-  /** Arms the end of every grace period still running (after a restart). */
-  async start(): Promise<void> {
-    for (const token of await this.#deps.store.listTokensInGrace(this.#deps.clock.now())) {
+  /**
+   * The cluster's leader ends the grace periods: every one still running is armed here (at
+   * start, or when a leader died), and those that ended while no node led end now.
+   */
+  async lead(): Promise<void> {
+    this.#grace.lead();
+    for (const token of await this.#deps.store.listTokensInGrace(this.#deps.clock.now() - LEADERLESS_MS)) {
       if (token.validUntil !== null) this.#scheduleGraceEnd(token.org, token.appId, token.validUntil);
     }
   }
 
-  stop(): void {
-    this.#grace.stop();
+  follow(): void {
+    this.#grace.follow();
+  }
+
+  /** A rotation on any node: the leader arms its end (told by graceStarted). */
+  graceStarted(org: string, id: string, at: number): void {
+    this.#scheduleGraceEnd(org, id, at);
   }
 
   async register(actor: Actor, org: string, input: RegisterApp): Promise<AppRegistered> {
@@ -208,7 +219,7 @@ export class AppService {
     const graceUntil = now + graceMs;
     await store.rotateAppToken(token, graceUntil, now, auditRecord(clock, actor, 'app.rotate', { org, type: 'app', id }, { graceMs }));
     await this.#deps.appChanged(org, id);
-    this.#scheduleGraceEnd(org, id, graceUntil);
+    await this.#deps.graceStarted(org, id, graceUntil);
     return { app: await this.#toApp(await this.#require(org, id)), secret: issued.token, previousValidUntil: new Date(graceUntil).toISOString() };
   }
 

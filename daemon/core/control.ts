@@ -55,9 +55,12 @@ const closeConnections = z.object({
   reason: z.string().max(123),
 });
 
+/** A rotation's grace period runs until `at`: the leader arms its end. */
+const graceStarted = z.object({ type: z.literal('graceStarted'), role: z.enum(['app', 'agent']), org: name, id: name, at: z.number().int() });
+
 const terminateUser = z.object({ type: z.literal('terminateUser'), org: name, appId: name, userId: z.string().min(1).max(MAX_USER_ID), code: z.number().int() });
 
-const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, closeConnections, terminateUser]);
+const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, closeConnections, terminateUser, graceStarted]);
 export type ControlMessage = z.infer<typeof ControlMessage>;
 export type MessageType = ControlMessage['type'];
 

@@ -27,8 +27,13 @@ export class HistoryPruner {
     this.#deps = deps;
   }
 
-  start(): void {
+  /** Pruning runs once for the cluster: on the leader, from when it starts leading. */
+  lead(): void {
     this.#arm(Math.min(10_000, this.#deps.everyMs));
+  }
+
+  async follow(): Promise<void> {
+    await this.stop();
   }
 
   #arm(delay: number): void {

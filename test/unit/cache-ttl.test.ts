@@ -43,8 +43,8 @@ async function cluster() {
   const events = new EventLog(store, (err) => { throw err; });
   const lost = async (): Promise<void> => undefined;
   const nodeA = {
-    apps: new AppService({ store, clock, secrets, connections, events, appChanged: lost, appDeleting: lost, appDeleted: lost, onError: (err) => { throw err; } }),
-    agents: new AgentService({ store, clock, connections, counters: newCounters(), agentChanged: lost, agentDeleting: lost, allowlistChanged: lost, onError: (err) => { throw err; } }),
+    apps: new AppService({ store, clock, secrets, connections, events, appChanged: lost, appDeleting: lost, appDeleted: lost, graceStarted: lost, onError: (err) => { throw err; } }),
+    agents: new AgentService({ store, clock, connections, counters: newCounters(), agentChanged: lost, agentDeleting: lost, allowlistChanged: lost, graceStarted: lost, onError: (err) => { throw err; } }),
     tokens: new TokenService(store, clock, newCounters(), lost),
   };
   const nodeB = {
