@@ -148,6 +148,8 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   });
   await control.start();
 
+  // Work one node at a time does: the background jobs (the leader's), each agent's queue (its owner's).
+  const leases = new Leases({ store, clock, holder: config.nodeId, onError: (err, what) => log.error({ err }, what) });
   const routing = new RoutingDirectory(store, clock);
   const verifier = new CachedAppTokenVerifier(new BcryptAppTokenVerifier(store, clock, counters), clock, counters);
   const orgs = new OrgService(store, clock);
@@ -208,6 +210,14 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     store,
     log: events,
     clock,
+    nodeId: config.nodeId,
+    leases,
+    peers: {
+      work: (message) => control.tell(null, message),
+      outcome: (node, message) => control.tell(node, message),
+      released: (org, agent) => control.tell(null, { type: 'agentReleased', org, agent }),
+      forget: (message) => control.tell(null, message),
+    },
     maxAttempts: config.maxAttempts,
     webhooks,
     onError: (err, what) => log.error({ err }, what),
@@ -223,14 +233,16 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   });
 
   control.on('graceStarted', ({ role, org, id, at }) => (role === 'app' ? apps : agents).graceStarted(org, id, at));
+  control.on('agentWork', (message) => dispatcher.receiveWork(message));
+  control.on('agentOutcome', (message) => dispatcher.receiveOutcome(message));
+  control.on('agentReleased', ({ org, agent }) => dispatcher.agentReleased(org, agent));
+  control.on('agentRelayForget', (message) => dispatcher.forget(message));
   // Work that runs once for the cluster, on the node holding the leader lease.
-  const leases = new Leases({ store, clock, holder: config.nodeId, onError: (err, what) => log.error({ err }, what) });
   const leader = new Leader(leases, [apps, agents, pruner], (err, what) => log.error({ err }, what));
 
   await orgs.ensureDefault();
   tokens.start();
   await events.start();
-  await dispatcher.start();
   await webhooks.start();
   await leader.start();
   leases.start();
@@ -325,6 +337,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     await leader.stop();
     await webhooks.stop();
     await events.drain();
+    await dispatcher.release();
     await leases.stop();
     await tokens.stop();
     await nodes.stop().catch((err: unknown) => log.error({ err }, 'could not take this node out of the node list'));

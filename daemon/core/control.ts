@@ -58,9 +58,50 @@ const closeConnections = z.object({
 /** A rotation's grace period runs until `at`: the leader arms its end. */
 const graceStarted = z.object({ type: z.literal('graceStarted'), role: z.enum(['app', 'agent']), org: name, id: name, at: z.number().int() });
 
+/**
+ * The agent relay between nodes. An event accepted on one node goes to the node that owns its
+ * agent's queue (the holder of the agent's lease: a node where the agent is connected); its
+ * outcome comes back to the node of the app connection that sent it.
+ */
+const text = z.string().max(2_000_000);
+const agentWork = z.object({
+  type: z.literal('agentWork'),
+  id: name,
+  org: name,
+  appId: name,
+  agent: name,
+  thread: text,
+  name: text.nullable(),
+  ref: text.nullable(),
+  payload: text,
+  createdAt: z.number().int(),
+  timeoutMs: z.number().int(),
+  sender: name.nullable(),
+  senderNode: name,
+});
+const agentOutcome = z.object({
+  type: z.literal('agentOutcome'),
+  id: name,
+  org: name,
+  appId: name,
+  agent: name,
+  thread: text,
+  name: text.nullable(),
+  createdAt: z.number().int(),
+  attempt: z.number().int(),
+  status: z.enum(['pending', 'delivered', 'failed', 'rejected']),
+  latencyMs: z.number().int().nullable(),
+  sender: name.nullable(),
+  frame: text,
+});
+/** The node that owned an agent's queue gave it up (its last connection of the agent closed): another node with one takes it. */
+const agentReleased = z.object({ type: z.literal('agentReleased'), org: name, agent: name });
+/** An app or agent is being deleted: every node drops what it holds in memory of its events (the deleting node settles them in the store). */
+const agentRelayForget = z.object({ type: z.literal('agentRelayForget'), org: name, appId: name.nullable(), agent: name.nullable(), purge: z.boolean() });
+
 const terminateUser = z.object({ type: z.literal('terminateUser'), org: name, appId: name, userId: z.string().min(1).max(MAX_USER_ID), code: z.number().int() });
 
-const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, closeConnections, terminateUser, graceStarted]);
+const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, closeConnections, terminateUser, graceStarted, agentWork, agentOutcome, agentReleased, agentRelayForget]);
 export type ControlMessage = z.infer<typeof ControlMessage>;
 export type MessageType = ControlMessage['type'];
 
@@ -180,6 +221,18 @@ export class ControlBus {
     await this.#publish(CONTROL_CHANNEL, { kind: 'message', from: this.nodeId, message }, {
       message: `could not tell the other relayd nodes (${message.type})`,
       hint: `the change itself is saved; the other nodes see it within ${CACHE_TTL_MS / 1000}s`,
+    });
+  }
+
+  /**
+   * Tells `node` (null: every other node) without handling the message here. Published at
+   * once, in call order: two messages told one after the other arrive in that order.
+   */
+  async tell(node: string | null, message: ControlMessage): Promise<void> {
+    if (node === this.nodeId) return;
+    await this.#publish(node === null ? CONTROL_CHANNEL : nodeChannel(node), { kind: 'message', from: this.nodeId, message }, {
+      message: `could not reach the other relayd nodes (${message.type})`,
+      hint: 'try again when the broker is back',
     });
   }
 

@@ -4,8 +4,10 @@ import type { EventError, EventErrorCode } from '../../src/shared/protocol/relay
 import type { EventPatch, EventRecord, Store, TimelineRecord } from '../store/store.js';
 import { DEFAULT_AGENT_TIMEOUT_MS } from './agents.js';
 import type { Clock } from './clock.js';
+import type { ControlMessage } from './control.js';
 import { newEventId, type EventLog } from './events.js';
 import { compositeKey as key } from './keys.js';
+import type { Leases } from './leases.js';
 import type { WebhookSink } from './webhooks.js';
 
 /** A relay-protocol socket as the dispatcher sees it. */
@@ -18,19 +20,39 @@ export interface Session {
   send(data: string): boolean;
 }
 
+export type AgentWork = Extract<ControlMessage, { type: 'agentWork' }>;
+export type AgentOutcome = Extract<ControlMessage, { type: 'agentOutcome' }>;
+type Forget = Extract<ControlMessage, { type: 'agentRelayForget' }>;
+
+/** The other nodes, over the control bus. Each call publishes at once: two calls arrive in their order. */
+export interface Peers {
+  /** To every other node: the owner of the event's agent takes it. */
+  work(message: AgentWork): Promise<void>;
+  /** To `node` (null: every other node): it holds the app's connection the outcome goes to. */
+  outcome(node: string | null, message: AgentOutcome): Promise<void>;
+  /** To every other node: this node no longer owns the agent's queue. */
+  released(org: string, agent: string): Promise<void>;
+  /** To every other node: drop what you hold of these events. */
+  forget(message: Forget): Promise<void>;
+}
+
 export interface DispatcherDeps {
   store: Store;
   log: EventLog;
   clock: Clock;
+  /** This node's id, the holder of its leases. */
+  nodeId: string;
+  leases: Leases;
+  peers: Peers;
   /** Deliveries to an agent that end with it disconnecting before the event fails. */
   maxAttempts: number;
   webhooks: WebhookSink;
   onError(err: unknown, what: string): void;
 }
 
-type JobState = 'accepting' | 'waiting' | 'inflight' | 'settled';
+type JobState = 'waiting' | 'inflight' | 'settled';
 
-/** An accepted agent event from its acceptance until its app acknowledges the outcome. */
+/** An accepted agent event on the node that owns its agent's queue, from acceptance until it has an outcome. */
 interface Job {
   id: string;
   org: string;
@@ -47,14 +69,30 @@ interface Job {
   state: JobState;
   status: Event['status'];
   latencyMs: number | null;
-  /** The app connection that sent it: its outcome goes there first. */
+  /** The app connection that sent it, and its node: the outcome goes there first. */
   sender: string | null;
+  senderNode: string | null;
   /** The agent connection working on it. */
   worker: string | null;
   timer: NodeJS.Timeout | null;
-  /** The encoded `reply` or `failed` frame, once there is an outcome. */
-  outcome: string | null;
-  /** The app connection the outcome was last sent to. */
+}
+
+/** An event's outcome on the node of the app's connection, until the app acknowledges it. */
+interface Outcome {
+  id: string;
+  org: string;
+  appId: string;
+  agent: string;
+  thread: string;
+  name: string | null;
+  createdAt: number;
+  attempt: number;
+  status: Event['status'];
+  latencyMs: number | null;
+  sender: string | null;
+  /** The encoded `reply` or `failed` frame. */
+  frame: string;
+  /** The app connection it was last sent to. */
   sentTo: string | null;
 }
 
@@ -65,58 +103,63 @@ interface AgentConnection {
 
 export type Rejection = { code: EventErrorCode; message: string };
 
+/** How long an event settled (or acked) here is remembered, so that a read of the store begun before it was written does not bring it back. */
+const RECENT_MS = 60_000;
 
 /** JSON of `head` with one more member whose value is JSON text already: payloads are never parsed again. */
 function withRaw(head: object, name: string, json: string): string {
   return `${JSON.stringify(head).slice(0, -1)},"${name}":${json}}`;
 }
 
+/** Ids are letters, digits and hyphens: a colon keeps the parts apart (and PostgreSQL text takes no NUL). */
+const leaseName = (org: string, agent: string): string => `agent:${org}:${agent}`;
+
 /**
  * The agent relay's routing, after the edges have parsed and authenticated: durable
  * acceptance, per-thread order, delivery to an agent connection, timeouts, redelivery on
  * disconnect, and outcomes held for the app until it acknowledges them.
  *
- * Order: each (app, agent, thread) has a FIFO queue and only its head is ever with the
- * agent; the head leaves the queue when it has an outcome. The slot in the queue is taken
- * when the frame arrives, before anything asynchronous, so that acceptance order is
- * arrival order.
+ * Across nodes: each agent's queue is owned by one node at a time, the holder of the agent's
+ * lease, taken by a node where the agent is connected (SQS's visibility timeout, a JetStream
+ * consumer's ack wait). An event is accepted (stored) on the app's node and handed to the
+ * owner; the owner delivers it to its connections of the agent, times it out, and sends the
+ * outcome back to the app's node, which holds it until the app acknowledges it. A node that
+ * dies stops renewing its leases; another node where the agent connects takes its queue over
+ * from the store and redelivers what was in flight (attempt + 1). On one node, the same code
+ * runs with this node owning every connected agent.
+ *
+ * Order: each (app, agent, thread) has a FIFO queue, by acceptance, on the owner, and only its
+ * head is ever with the agent; the head leaves the queue when it has an outcome. Events of one
+ * thread are checked and stored in arrival order on the node that accepts them.
  */
 export class Dispatcher {
   readonly #deps: DispatcherDeps;
-  /** Every unsettled job, by event id. */
+  // ---- the owner's side: the queues of the agents whose lease this node holds
+  /** Every job of an owned agent without an outcome, by event id. */
   readonly #jobs = new Map<string, Job>();
   readonly #threads = new Map<string, Job[]>();
   /** Thread heads waiting for a connection of their agent, in the order they became ready. */
   readonly #ready = new Map<string, Set<Job>>();
   readonly #agents = new Map<string, Map<string, AgentConnection>>();
+  /** Agents whose lease this node holds; those still reading their work from the store dispatch nothing yet. */
+  readonly #owned = new Map<string, { org: string; agent: string }>();
+  readonly #loading = new Set<string>();
+  /** Agents this node is taking or giving up the lease of: one at a time per agent. */
+  readonly #moving = new Map<string, Promise<void>>();
+  /** Events settled here, and outcomes acknowledged here, lately: a store read begun before that was written must not bring them back. */
+  readonly #settled = new Map<string, number>();
+  readonly #acked = new Map<string, number>();
+  // ---- the app's side: its connections on this node and the outcomes they are owed
   readonly #apps = new Map<string, Map<string, Session>>();
-  /** Outcomes not yet acknowledged, per app. */
-  readonly #outbox = new Map<string, Set<Job>>();
+  readonly #outbox = new Map<string, Map<string, Outcome>>();
+  /** Per thread, the acceptance under way on this node: the next one is checked after it. */
+  readonly #turns = new Map<string, Promise<unknown>>();
   #stopping = false;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
-  }
-
-  /** Picks up the work owed from before a restart: pending events, and outcomes never acked. */
-  async start(): Promise<void> {
-    const timeouts = new Map<string, number>();
-    for (const record of await this.#deps.store.listUnsettledEvents()) {
-      const agentKey = key(record.org, record.agent ?? '');
-      let timeoutMs = timeouts.get(agentKey);
-      if (timeoutMs === undefined) {
-        timeoutMs = (await this.#deps.store.getAgent(record.org, record.agent ?? ''))?.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
-        timeouts.set(agentKey, timeoutMs);
-      }
-      const job = this.#fromRecord(record, timeoutMs);
-      this.#jobs.set(job.id, job);
-      if (job.outcome !== null) this.#outboxOf(job).add(job);
-      else this.#threadOf(job).push(job);
-    }
-    for (const queue of this.#threads.values()) {
-      const head = queue[0];
-      if (head) this.#schedule(head);
-    }
+    // Each renewal: agents connected here whose queue nobody could be given yet (its owner died), and a re-read of the owned queues.
+    deps.leases.onTick(() => this.#tick());
   }
 
   /** Shutdown: timers off, and agents cut off by it are not held against their events. */
@@ -125,18 +168,32 @@ export class Dispatcher {
     for (const job of this.#jobs.values()) if (job.timer) clearTimeout(job.timer);
   }
 
-  get pending(): number {
-    return this.#jobs.size;
+  /** Shutdown, once history is written: the owned queues are given up, and the other nodes told, so that one with the agent takes them at once. */
+  async release(): Promise<void> {
+    for (const [agentKey, { org, agent }] of [...this.#owned]) {
+      await this.#deps.leases.release(leaseName(org, agent)).catch((err: unknown) => this.#deps.onError(err, `could not give up the queue of agent ${agent}`));
+      this.#owned.delete(agentKey);
+      await this.#deps.peers.released(org, agent).catch((err: unknown) => this.#deps.onError(err, 'could not tell the other nodes'));
+    }
   }
 
   // ---- connections
 
-  openApp(session: Session): void {
-    const conns = this.#apps.get(key(session.org, session.ownerId)) ?? new Map<string, Session>();
-    this.#apps.set(key(session.org, session.ownerId), conns);
+  /** The app's connection: the outcomes it is owed go to it, those held here and those in the store. */
+  async openApp(session: Session): Promise<void> {
+    const appKey = key(session.org, session.ownerId);
+    const conns = this.#apps.get(appKey) ?? new Map<string, Session>();
+    this.#apps.set(appKey, conns);
     conns.set(session.id, session);
-    for (const job of this.#outbox.get(key(session.org, session.ownerId)) ?? []) {
-      if (job.sentTo === null || !conns.has(job.sentTo)) this.#sendOutcome(job);
+    for (const outcome of this.#outbox.get(appKey)?.values() ?? []) {
+      if (outcome.sentTo === null || !conns.has(outcome.sentTo)) this.#sendOutcome(outcome);
+    }
+    // Outcomes stored by another node, or before a restart.
+    await this.#deps.log.caughtUp();
+    const owed = await this.#deps.store.listUnsettledEvents({ org: session.org, appId: session.ownerId });
+    for (const record of owed) {
+      if (record.outcomeAt === null || this.#outbox.get(appKey)?.has(record.id) || this.#acked.has(record.id)) continue;
+      this.#takeOutcome(outcomeFromRecord(record));
     }
   }
 
@@ -144,25 +201,29 @@ export class Dispatcher {
     const appKey = key(session.org, session.ownerId);
     const conns = this.#apps.get(appKey);
     conns?.delete(session.id);
-    if (conns?.size === 0) this.#apps.delete(appKey);
-    // Outcomes that went to this connection and were never acked go to another one.
-    for (const job of this.#outbox.get(appKey) ?? []) {
-      if (job.sentTo === session.id) {
-        job.sentTo = null;
-        this.#sendOutcome(job);
+    if (conns?.size === 0) {
+      // The store keeps them: whichever node the app connects to next reads them from there.
+      this.#apps.delete(appKey);
+      this.#outbox.delete(appKey);
+      return;
+    }
+    // Outcomes that went to this connection and were never acked go to another one here.
+    for (const outcome of this.#outbox.get(appKey)?.values() ?? []) {
+      if (outcome.sentTo === session.id) {
+        outcome.sentTo = null;
+        this.#sendOutcome(outcome);
       }
     }
   }
 
-  openAgent(session: Session): void {
+  /** The agent's connection: its queue is dispatched here if this node owns it, or can take it. */
+  async openAgent(session: Session): Promise<void> {
     const agentKey = key(session.org, session.ownerId);
     const conns = this.#agents.get(agentKey) ?? new Map<string, AgentConnection>();
     this.#agents.set(agentKey, conns);
     conns.set(session.id, { session, inflight: new Set() });
-    const ready = this.#ready.get(agentKey);
-    if (!ready) return;
-    this.#ready.delete(agentKey);
-    for (const job of ready) this.#dispatch(job, this.#leastLoaded(conns));
+    if (this.#owned.has(agentKey)) this.#dispatchReady(agentKey);
+    else await this.#own(session.org, session.ownerId);
   }
 
   closeAgent(session: Session): void {
@@ -185,22 +246,109 @@ export class Dispatcher {
       this.#hold(job, {}, 'interrupted', { attempt: job.attempt, connectionId: session.id });
       if (!this.#stopping) this.#schedule(job);
     }
+    if (conns.size === 0 && this.#owned.has(agentKey) && !this.#stopping) void this.#disown(session.org, session.ownerId);
+  }
+
+  // ---- owning an agent's queue
+
+  /** One lease move of an agent at a time on this node. */
+  #move(org: string, agent: string, step: () => Promise<void>): Promise<void> {
+    const agentKey = key(org, agent);
+    const previous = this.#moving.get(agentKey) ?? Promise.resolve();
+    const next = previous.then(step).catch((err: unknown) => this.#deps.onError(err, `could not move the queue of agent ${agent}`));
+    this.#moving.set(agentKey, next);
+    void next.then(() => {
+      if (this.#moving.get(agentKey) === next) this.#moving.delete(agentKey);
+    });
+    return next;
+  }
+
+  /** Takes the agent's lease if it is free, then its work from the store; dispatches it to the connections here. */
+  #own(org: string, agent: string): Promise<void> {
+    return this.#move(org, agent, async () => {
+      const agentKey = key(org, agent);
+      if (this.#owned.has(agentKey) || !this.#agents.has(agentKey) || this.#stopping) return;
+      if (!(await this.#deps.leases.acquire(leaseName(org, agent), () => this.#lost(org, agent)))) return;
+      this.#owned.set(agentKey, { org, agent });
+      this.#loading.add(agentKey);
+      try {
+        await this.#load(org, agent);
+      } finally {
+        this.#loading.delete(agentKey);
+      }
+      // Every thread head found or handed over meanwhile is in the ready set.
+      this.#dispatchReady(agentKey);
+    });
+  }
+
+  /** The owned agent's events without an outcome, from the store, beside those already here. */
+  async #load(org: string, agent: string): Promise<void> {
+    await this.#deps.log.caughtUp();
+    const records = await this.#deps.store.listUnsettledEvents({ org, agent });
+    if (!records.some((r) => r.outcomeAt === null && !this.#jobs.has(r.id))) return;
+    const timeoutMs = (await this.#deps.store.getAgent(org, agent))?.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
+    for (const record of records) {
+      if (record.outcomeAt !== null || this.#settled.has(record.id)) continue;
+      this.#enqueue(jobFromRecord(record, timeoutMs));
+    }
+  }
+
+  /** The agent's last connection here closed: its queue goes back to the store for the next node where it connects. */
+  #disown(org: string, agent: string): Promise<void> {
+    return this.#move(org, agent, async () => {
+      const agentKey = key(org, agent);
+      if (!this.#owned.has(agentKey)) return;
+      // What the next owner reads (each attempt made) is written first.
+      await this.#deps.log.drain();
+      if (this.#agents.has(agentKey) || this.#stopping) return;
+      this.#forgetJobs((job) => job.org === org && job.agent === agent);
+      this.#owned.delete(agentKey);
+      await this.#deps.leases.release(leaseName(org, agent));
+      await this.#deps.peers.released(org, agent);
+    });
+  }
+
+  /** Another node took the lease (this one was silent past it): its jobs here are no longer ours to deliver. */
+  #lost(org: string, agent: string): void {
+    const agentKey = key(org, agent);
+    this.#owned.delete(agentKey);
+    this.#forgetJobs((job) => job.org === org && job.agent === agent);
+  }
+
+  /** Another node gave up an agent's queue: this node takes it if the agent is connected here. */
+  async agentReleased(org: string, agent: string): Promise<void> {
+    if (this.#agents.has(key(org, agent))) await this.#own(org, agent);
+  }
+
+  async #tick(): Promise<void> {
+    const now = this.#deps.clock.now();
+    for (const recent of [this.#settled, this.#acked]) for (const [id, at] of recent) if (now - at > RECENT_MS) recent.delete(id);
+    for (const [agentKey, conns] of this.#agents) {
+      const { org, ownerId } = (conns.values().next().value as AgentConnection).session;
+      if (!this.#owned.has(agentKey)) await this.#own(org, ownerId);
+      // A hand-over missed (a broker outage) is found in the store.
+      else if (!this.#loading.has(agentKey)) await this.#move(org, ownerId, () => this.#load(org, ownerId));
+    }
   }
 
   // ---- apps and agents deleted
 
   /**
    * The app is being deleted: its events leave the relay. Those without an outcome fail (an
-   * agent's reply would have nowhere to go); none waits for an ack any more.
+   * agent's reply would have nowhere to go); none waits for an ack any more. Every node drops
+   * what it holds of them; this one settles them in the store.
    */
   async forgetApp(org: string, appId: string): Promise<void> {
-    const writes: Promise<boolean>[] = [];
+    const forget: Forget = { type: 'agentRelayForget', org, appId, agent: null, purge: true };
+    this.forget(forget);
+    await this.#deps.peers.forget(forget);
+    await this.#deps.log.caughtUp();
     const error = { code: 'app_deleted', message: `app "${appId}" was deleted` };
-    for (const job of [...this.#jobs.values()]) {
-      if (job.org !== org || job.appId !== appId) continue;
-      this.#drop(job);
-      const now = this.#deps.clock.now();
-      if (job.outcome === null) {
+    const now = this.#deps.clock.now();
+    const writes: Promise<boolean>[] = [];
+    for (const record of await this.#deps.store.listUnsettledEvents({ org, appId })) {
+      const job = jobFromRecord(record, 0);
+      if (record.outcomeAt === null) {
         job.status = 'failed';
         writes.push(this.#record(job, { status: 'failed', error: JSON.stringify(error), outcomeAt: now, ackedAt: now }, 'failed', { attempt: job.attempt, code: error.code }));
       } else {
@@ -215,16 +363,35 @@ export class Dispatcher {
    * told as for any failure. With `purge` (their history is going), none waits for an ack.
    */
   async forgetAgent(org: string, agent: string, purge: boolean): Promise<void> {
+    const jobs: Forget = { type: 'agentRelayForget', org, appId: null, agent, purge: false };
+    this.forget(jobs);
+    await this.#deps.peers.forget(jobs);
+    await this.#deps.log.caughtUp();
     const message = `agent "${agent}" was deleted`;
-    for (const job of [...this.#jobs.values()]) {
-      if (job.org === org && job.agent === agent && job.outcome === null) await this.#settle(job, { error: { code: 'agent_not_found', message } });
+    for (const record of await this.#deps.store.listUnsettledEvents({ org, agent })) {
+      if (record.outcomeAt === null) await this.#settle(jobFromRecord(record, 0), { error: { code: 'agent_not_found', message } });
     }
-    this.#ready.delete(key(org, agent));
     if (!purge) return;
-    for (const job of [...this.#jobs.values()]) if (job.org === org && job.agent === agent) this.#drop(job);
+    const outcomes: Forget = { ...jobs, purge: true };
+    this.forget(outcomes);
+    await this.#deps.peers.forget(outcomes);
   }
 
-  /** Takes a job out of every queue and timer, without a word to anyone. */
+  /** Drops, without a word to anyone, what this node holds of the events of an app or agent being deleted. */
+  forget(message: Forget): void {
+    const matches = (e: { org: string; appId: string; agent: string }): boolean =>
+      e.org === message.org && (message.appId === null || e.appId === message.appId) && (message.agent === null || e.agent === message.agent);
+    this.#forgetJobs(matches);
+    if (message.agent !== null) this.#ready.delete(key(message.org, message.agent));
+    if (!message.purge) return;
+    for (const outbox of this.#outbox.values()) for (const [id, outcome] of outbox) if (matches(outcome)) outbox.delete(id);
+  }
+
+  /** Takes jobs out of every queue and timer, without a word to anyone. */
+  #forgetJobs(which: (job: Job) => boolean): void {
+    for (const job of [...this.#jobs.values()]) if (which(job)) this.#drop(job);
+  }
+
   #drop(job: Job): void {
     if (job.timer) clearTimeout(job.timer);
     job.timer = null;
@@ -235,7 +402,6 @@ export class Dispatcher {
     const queue = this.#threads.get(threadKey)?.filter((j) => j !== job);
     if (queue && queue.length > 0) this.#threads.set(threadKey, queue);
     else this.#threads.delete(threadKey);
-    this.#outbox.get(key(job.org, job.appId))?.delete(job);
     this.#jobs.delete(job.id);
     job.state = 'settled';
   }
@@ -243,7 +409,8 @@ export class Dispatcher {
   // ---- frames from apps
 
   /**
-   * Takes the event's place in its thread at once, then checks and stores it. Resolves with
+   * Checks and stores the event, after the one before it on its thread (from this node), so
+   * that acceptance order is arrival order; then hands it to its agent's owner. Resolves with
    * the event id once it is durable (`accepted`), or with the reason it was refused.
    */
   async accept(
@@ -264,47 +431,121 @@ export class Dispatcher {
       createdAt: now,
       timeoutMs: DEFAULT_AGENT_TIMEOUT_MS,
       attempt: 0,
-      state: 'accepting',
+      state: 'waiting',
       status: 'pending',
       latencyMs: null,
       sender: app.id,
+      senderNode: this.#deps.nodeId,
       worker: null,
       timer: null,
-      outcome: null,
-      sentTo: null,
     };
-    const queue = this.#threadOf(job);
-    queue.push(job);
-    try {
+    // The write is issued in turn; its commit is awaited outside it, so that a thread's events still commit together.
+    const issued = this.#inTurn(key(job.org, job.appId, job.agent, job.thread), async () => {
       const checked = await check();
       if ('code' in checked) {
-        this.#leaveThread(job);
         job.status = 'rejected';
-        await this.#insert(job, { error: JSON.stringify(checked) }, 'rejected', { code: checked.code });
-        this.#hook(job, 'event_rejected', { error: checked });
-        return { eventId: job.id, rejection: checked };
+        return { rejection: checked, written: this.#insert(job, { error: JSON.stringify(checked) }, 'rejected', { code: checked.code }) };
       }
       job.timeoutMs = checked.timeoutMs;
-      await this.#insert(job, {}, 'accepted', null);
+      return { rejection: null, written: this.#insert(job, {}, 'accepted', null) };
+    });
+    let rejection: Rejection | null;
+    try {
+      const turn = await issued;
+      rejection = turn.rejection;
+      await turn.written;
     } catch (err) {
-      this.#leaveThread(job);
       this.#deps.onError(err, 'could not accept an event');
       throw err;
     }
-    this.#jobs.set(job.id, job);
-    job.state = 'waiting';
-    if (queue[0] === job) this.#schedule(job);
+    if (rejection) {
+      this.#hook(job, 'event_rejected', { error: rejection });
+      return { eventId: job.id, rejection };
+    }
+    this.#route(job);
     return { eventId: job.id, rejection: null };
   }
 
+  /** Runs `step` after the previous step of the same key on this node has finished. */
+  #inTurn<T>(turnKey: string, step: () => Promise<T>): Promise<T> {
+    const previous = this.#turns.get(turnKey) ?? Promise.resolve();
+    const mine = previous.then(step);
+    const done = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#turns.set(turnKey, done);
+    void done.then(() => {
+      if (this.#turns.get(turnKey) === done) this.#turns.delete(turnKey);
+    });
+    return mine;
+  }
+
+  /** An accepted event to its agent's queue: here if this node owns it, else to the owner (if none, it waits in the store for one). */
+  #route(job: Job): void {
+    if (this.#owned.has(key(job.org, job.agent))) {
+      this.#enqueue(job);
+      return;
+    }
+    const work: AgentWork = {
+      type: 'agentWork',
+      id: job.id,
+      org: job.org,
+      appId: job.appId,
+      agent: job.agent,
+      thread: job.thread,
+      name: job.name,
+      ref: job.ref,
+      payload: job.payload,
+      createdAt: job.createdAt,
+      timeoutMs: job.timeoutMs,
+      sender: job.sender,
+      senderNode: this.#deps.nodeId,
+    };
+    this.#deps.peers.work(work).catch((err: unknown) => this.#deps.onError(err, `could not hand ${job.id} to the node of agent ${job.agent}; it waits in history for it`));
+  }
+
+  /** An event accepted on another node, for an agent whose queue this node owns. */
+  receiveWork(work: AgentWork): void {
+    if (!this.#owned.has(key(work.org, work.agent))) return;
+    const { type: _type, ...fields } = work;
+    this.#enqueue({ ...fields, attempt: 0, state: 'waiting', status: 'pending', latencyMs: null, worker: null, timer: null });
+  }
+
+  /** Into its thread's queue, in id (acceptance) order, behind the head if that is with the agent. */
+  #enqueue(job: Job): void {
+    if (this.#jobs.has(job.id)) return;
+    this.#jobs.set(job.id, job);
+    const queue = this.#threadOf(job);
+    let at = queue.length;
+    while (at > 0 && (queue[at - 1] as Job).id > job.id && !(at - 1 === 0 && (queue[0] as Job).state === 'inflight')) at--;
+    queue.splice(at, 0, job);
+    if (at === 0) {
+      const displaced = queue[1];
+      if (displaced && displaced.state === 'waiting') this.#ready.get(key(job.org, job.agent))?.delete(displaced);
+      this.#schedule(job);
+    }
+  }
+
   /** The app acknowledges an outcome: it is settled for good. */
-  ack(app: Session, eventId: string): Rejection | null {
-    const job = this.#jobs.get(eventId);
-    if (!job || job.org !== app.org || job.appId !== app.ownerId) return { code: 'invalid_request', message: `event ${eventId} is not an unacknowledged event of this app` };
-    if (job.outcome === null) return { code: 'invalid_request', message: `event ${eventId} has no reply or failure to acknowledge yet` };
-    this.#jobs.delete(job.id);
-    this.#outboxOf(job).delete(job);
-    this.#hold(job, { ackedAt: this.#deps.clock.now() }, 'acked', null);
+  async ack(app: Session, eventId: string): Promise<Rejection | null> {
+    const appKey = key(app.org, app.ownerId);
+    const held = this.#outbox.get(appKey)?.get(eventId);
+    if (held) {
+      this.#outbox.get(appKey)?.delete(eventId);
+      this.#acked.set(eventId, this.#deps.clock.now());
+      this.#deps.log.hold(eventId, { ackedAt: this.#deps.clock.now() }, this.#change(held, 'acked', null));
+      return null;
+    }
+    // An outcome this node never held (sent by another node): the store knows it.
+    await this.#deps.log.caughtUp();
+    const record = await this.#deps.store.getEvent(eventId);
+    if (!record || record.kind !== 'agent' || record.org !== app.org || record.appId !== app.ownerId || record.ackedAt !== null || record.status === 'rejected') {
+      return { code: 'invalid_request', message: `event ${eventId} is not an unacknowledged event of this app` };
+    }
+    if (record.outcomeAt === null) return { code: 'invalid_request', message: `event ${eventId} has no reply or failure to acknowledge yet` };
+    this.#acked.set(eventId, this.#deps.clock.now());
+    this.#deps.log.hold(eventId, { ackedAt: this.#deps.clock.now() }, this.#change(outcomeFromRecord(record), 'acked', null));
     return null;
   }
 
@@ -313,7 +554,7 @@ export class Dispatcher {
   /** The agent's reply or error for an event it was given. */
   answer(agent: Session, eventId: string, answer: { reply: string } | { error: EventError }): Rejection | null {
     const job = this.#jobs.get(eventId);
-    if (!job || job.org !== agent.org || job.agent !== agent.ownerId || job.outcome !== null) {
+    if (!job || job.org !== agent.org || job.agent !== agent.ownerId || job.state === 'settled') {
       return { code: 'invalid_request', message: `event ${eventId} is not waiting for a reply from agent "${agent.ownerId}"` };
     }
     // A reply for an event given to another (perhaps dropped) connection of the same agent still counts.
@@ -324,18 +565,26 @@ export class Dispatcher {
     return null;
   }
 
-  // ---- routing
+  // ---- routing on the owner
 
   #schedule(job: Job): void {
     const agentKey = key(job.org, job.agent);
     const conns = this.#agents.get(agentKey);
-    if (conns && conns.size > 0) {
+    if (conns && conns.size > 0 && !this.#loading.has(agentKey) && this.#owned.has(agentKey)) {
       this.#dispatch(job, this.#leastLoaded(conns));
       return;
     }
     const ready = this.#ready.get(agentKey) ?? new Set<Job>();
     this.#ready.set(agentKey, ready);
     ready.add(job);
+  }
+
+  #dispatchReady(agentKey: string): void {
+    const ready = this.#ready.get(agentKey);
+    const conns = this.#agents.get(agentKey);
+    if (!ready || !conns || this.#loading.has(agentKey)) return;
+    this.#ready.delete(agentKey);
+    for (const job of ready) this.#dispatch(job, this.#leastLoaded(conns));
   }
 
   #leastLoaded(conns: Map<string, AgentConnection>): AgentConnection {
@@ -373,11 +622,12 @@ export class Dispatcher {
     const now = this.#deps.clock.now();
     job.latencyMs = now - job.createdAt;
     const head = { eventId: job.id, ref: job.ref, agent: job.agent, thread: job.thread };
+    let frame: string;
     if ('reply' in answer) {
-      job.outcome = withRaw({ type: 'reply', ...head, latencyMs: job.latencyMs }, 'payload', answer.reply);
+      frame = withRaw({ type: 'reply', ...head, latencyMs: job.latencyMs }, 'payload', answer.reply);
     } else {
       job.status = 'failed';
-      job.outcome = JSON.stringify({ type: 'failed', ...head, error: answer.error, latencyMs: job.latencyMs });
+      frame = JSON.stringify({ type: 'failed', ...head, error: answer.error, latencyMs: job.latencyMs });
     }
     const patch: EventPatch =
       'reply' in answer
@@ -387,28 +637,72 @@ export class Dispatcher {
     if (!(await this.#record(job, patch, 'reply' in answer ? 'replied' : 'failed', detail))) return;
     if (!('reply' in answer)) this.#hook(job, 'event_failed', { error: answer.error, attempt: job.attempt, latency_ms: job.latencyMs });
     this.#leaveThread(job);
-    this.#outboxOf(job).add(job);
-    this.#sendOutcome(job);
+    this.#jobs.delete(job.id);
+    this.#settled.set(job.id, now);
+    const outcome: AgentOutcome = {
+      type: 'agentOutcome',
+      id: job.id,
+      org: job.org,
+      appId: job.appId,
+      agent: job.agent,
+      thread: job.thread,
+      name: job.name,
+      createdAt: job.createdAt,
+      attempt: job.attempt,
+      status: job.status,
+      latencyMs: job.latencyMs,
+      sender: job.sender,
+      frame,
+    };
+    // To the sender's node; taken over from a node that died, the sender is unknown: every node with the app's connection.
+    if (job.senderNode === this.#deps.nodeId || job.senderNode === null) this.receiveOutcome(outcome);
+    if (job.senderNode !== this.#deps.nodeId) {
+      this.#deps.peers.outcome(job.senderNode, outcome).catch((err: unknown) => this.#deps.onError(err, `could not send the outcome of ${job.id} to the app's node; the app gets it when it reconnects`));
+    }
   }
 
-  /** To the connection that sent the event, else to another of the app's; else it waits for one. */
-  #sendOutcome(job: Job): void {
-    const conns = this.#apps.get(key(job.org, job.appId));
-    if (!conns || conns.size === 0 || job.outcome === null) return;
-    const sender = job.sender !== null ? conns.get(job.sender) : undefined;
-    const outcome = job.outcome;
+  // ---- outcomes, on the app's side
+
+  /**
+   * An outcome for an app connected here: held until acknowledged. Without a connection of
+   * the app here, the store holds it for the node the app connects to (its outcome was
+   * committed before this message was sent, so that node's read finds it).
+   */
+  receiveOutcome(message: AgentOutcome): void {
+    const appKey = key(message.org, message.appId);
+    if (!this.#apps.has(appKey) || this.#outbox.get(appKey)?.has(message.id)) return;
+    const { type: _type, ...fields } = message;
+    this.#takeOutcome({ ...fields, sentTo: null });
+  }
+
+  #takeOutcome(outcome: Outcome): void {
+    const appKey = key(outcome.org, outcome.appId);
+    let outbox = this.#outbox.get(appKey);
+    if (!outbox) {
+      outbox = new Map();
+      this.#outbox.set(appKey, outbox);
+    }
+    outbox.set(outcome.id, outcome);
+    this.#sendOutcome(outcome);
+  }
+
+  /** To the connection that sent the event, else to another of the app's here; else it waits for one. */
+  #sendOutcome(outcome: Outcome): void {
+    const conns = this.#apps.get(key(outcome.org, outcome.appId));
+    if (!conns || conns.size === 0) return;
+    const sender = outcome.sender !== null ? conns.get(outcome.sender) : undefined;
     // A socket the app is closing takes nothing: the next one does, or the next connection.
-    const conn = [...(sender ? [sender] : []), ...conns.values()].find((c) => c.send(outcome));
+    const conn = [...(sender ? [sender] : []), ...conns.values()].find((c) => c.send(outcome.frame));
     if (!conn) return;
-    job.sentTo = conn.id;
-    const delivered = job.status === 'pending';
-    if (delivered) job.status = 'delivered';
-    this.#hold(job, delivered ? { status: 'delivered' } : {}, 'sent', { connectionId: conn.id });
-    if (delivered) this.#hook(job, 'event_delivered', { attempt: job.attempt, latency_ms: job.latencyMs });
+    outcome.sentTo = conn.id;
+    const delivered = outcome.status === 'pending';
+    if (delivered) outcome.status = 'delivered';
+    this.#deps.log.hold(outcome.id, delivered ? { status: 'delivered' } : {}, this.#change(outcome, 'sent', { connectionId: conn.id }));
+    if (delivered) this.#hook(outcome, 'event_delivered', { attempt: outcome.attempt, latency_ms: outcome.latencyMs });
   }
 
   /** The event's webhook: who sent what to whom, and the outcome's fields. */
-  #hook(job: Job, name: 'event_delivered' | 'event_failed' | 'event_rejected', fields: Record<string, unknown>): void {
+  #hook(job: Job | Outcome, name: 'event_delivered' | 'event_failed' | 'event_rejected', fields: Record<string, unknown>): void {
     this.#deps.webhooks.emit(job.org, job.appId, { name, event_id: job.id, app_id: job.appId, agent: job.agent, thread: job.thread, event: job.name, ...fields });
   }
 
@@ -435,16 +729,6 @@ export class Dispatcher {
       this.#threads.set(threadKey, queue);
     }
     return queue;
-  }
-
-  #outboxOf(job: Job): Set<Job> {
-    const appKey = key(job.org, job.appId);
-    let outbox = this.#outbox.get(appKey);
-    if (!outbox) {
-      outbox = new Set();
-      this.#outbox.set(appKey, outbox);
-    }
-    return outbox;
   }
 
   // ---- history
@@ -497,7 +781,7 @@ export class Dispatcher {
   }
 
   /** The change numbered and on the live feed, with the event's state as it leaves it; written or held by the caller at once. */
-  #change(job: Job, type: string, detail: TimelineRecord['detail']): TimelineRecord {
+  #change(job: Job | Outcome, type: string, detail: TimelineRecord['detail']): TimelineRecord {
     const entry = { at: this.#deps.clock.now(), type, detail, status: job.status, latencyMs: job.latencyMs };
     return this.#deps.log.change(job.org, entry, () => ({
       id: job.id,
@@ -510,39 +794,54 @@ export class Dispatcher {
       channels: null,
     }));
   }
+}
 
-  #fromRecord(record: EventRecord, timeoutMs: number): Job {
-    const agent = record.agent ?? '';
-    const thread = record.thread ?? '';
-    const head = { eventId: record.id, ref: record.ref, agent, thread };
-    let outcome: string | null = null;
-    if (record.outcomeAt !== null) {
-      outcome =
-        record.reply !== null
-          ? withRaw({ type: 'reply', ...head, latencyMs: record.latencyMs }, 'payload', record.reply)
-          : JSON.stringify({ type: 'failed', ...head, error: JSON.parse(record.error ?? 'null') as unknown, latencyMs: record.latencyMs });
-    }
-    return {
-      id: record.id,
-      org: record.org,
-      appId: record.appId,
-      agent,
-      thread,
-      name: record.name,
-      ref: record.ref,
-      payload: record.payload ?? 'null',
-      createdAt: record.createdAt,
-      timeoutMs,
-      attempt: record.attempt,
-      state: outcome === null ? 'waiting' : 'settled',
-      status: record.status,
-      latencyMs: record.latencyMs,
-      // The connections of before the restart are gone.
-      sender: null,
-      worker: null,
-      timer: null,
-      outcome,
-      sentTo: null,
-    };
-  }
+/** An event without an outcome, from history: for the node that takes its agent's queue over (the connections of before are gone). */
+function jobFromRecord(record: EventRecord, timeoutMs: number): Job {
+  return {
+    id: record.id,
+    org: record.org,
+    appId: record.appId,
+    agent: record.agent ?? '',
+    thread: record.thread ?? '',
+    name: record.name,
+    ref: record.ref,
+    payload: record.payload ?? 'null',
+    createdAt: record.createdAt,
+    timeoutMs,
+    attempt: record.attempt,
+    state: 'waiting',
+    status: record.status,
+    latencyMs: record.latencyMs,
+    sender: null,
+    senderNode: null,
+    worker: null,
+    timer: null,
+  };
+}
+
+/** An outcome the app has not acknowledged, from history. */
+function outcomeFromRecord(record: EventRecord): Outcome {
+  const agent = record.agent ?? '';
+  const thread = record.thread ?? '';
+  const head = { eventId: record.id, ref: record.ref, agent, thread };
+  const frame =
+    record.reply !== null
+      ? withRaw({ type: 'reply', ...head, latencyMs: record.latencyMs }, 'payload', record.reply)
+      : JSON.stringify({ type: 'failed', ...head, error: JSON.parse(record.error ?? 'null') as unknown, latencyMs: record.latencyMs });
+  return {
+    id: record.id,
+    org: record.org,
+    appId: record.appId,
+    agent,
+    thread,
+    name: record.name,
+    createdAt: record.createdAt,
+    attempt: record.attempt,
+    status: record.status,
+    latencyMs: record.latencyMs,
+    sender: null,
+    frame,
+    sentTo: null,
+  };
 }

@@ -213,7 +213,7 @@ export class EventLog {
   }
 
   /** For readers: every change made so far, held ones included, is committed (or has failed). */
-  async #caughtUp(): Promise<void> {
+  async caughtUp(): Promise<void> {
     if (this.#held.size > 0) void this.#writeHeld();
     await this.#flushing;
   }
@@ -295,7 +295,7 @@ export class EventLog {
     };
     const replay = async (to: (change: EventChange) => void): Promise<void> => {
       if (from < head) {
-        await this.#caughtUp();
+        await this.caughtUp();
         const query = { after: from, upTo: head, appId: filter.app, agent: filter.agent, thread: filter.thread, status: filter.status, limit: REPLAY_PAGE };
         for (;;) {
           const page = await this.#store.listChanges(filter.org, query);
@@ -327,7 +327,7 @@ export class EventLog {
 
   /** Newest first, a page of `limit` with the cursor of the next. */
   async list(org: string, query: EventQuery): Promise<EventList> {
-    await this.#caughtUp();
+    await this.caughtUp();
     const records = await this.#store.queryEvents(org, { ...query, limit: query.limit + 1 });
     const page = records.slice(0, query.limit);
     const next = records.length > query.limit ? (page[page.length - 1]?.id ?? null) : null;
@@ -335,7 +335,7 @@ export class EventLog {
   }
 
   async show(id: string): Promise<EventDetail> {
-    await this.#caughtUp();
+    await this.caughtUp();
     const record = await this.#store.getEvent(id);
     if (!record) throw new RelayError('not_found', `event ${id} not found`);
     const timeline: TimelineEntry[] = (await this.#store.listTimeline(id)).map((t) => ({ ...t.detail, at: new Date(t.at).toISOString(), type: t.type }));

@@ -109,10 +109,10 @@ export class RelayService {
   async open(session: RelaySession): Promise<void> {
     this.#connectionHook(session, 'connection_opened');
     if (session.role === 'app') {
-      this.#deps.dispatcher.openApp(session);
+      await this.#deps.dispatcher.openApp(session);
       await this.#deps.apps.recordConnected(session.org, session.ownerId);
     } else {
-      this.#deps.dispatcher.openAgent(session);
+      await this.#deps.dispatcher.openAgent(session);
       await this.#deps.agents.recordConnected(session.org, session.ownerId);
     }
   }
@@ -162,7 +162,7 @@ export class RelayService {
         await this.#event(session, parsed.data as AppEventFrame);
         return;
       case 'ack':
-        problem = dispatcher.ack(session, valid.eventId);
+        problem = await dispatcher.ack(session, valid.eventId);
         break;
       case 'reply':
         problem = dispatcher.answer(session, valid.eventId, { reply: JSON.stringify((parsed.data as { payload: unknown }).payload) });

@@ -268,6 +268,12 @@ export interface NodeRecord {
   connections: number;
 }
 
+export interface UnsettledScope {
+  org: string;
+  agent?: string | undefined;
+  appId?: string | undefined;
+}
+
 export interface Store {
   close(): Promise<void>;
 
@@ -394,8 +400,12 @@ export interface Store {
   reserveChangeSeqs(count: number): Promise<number>;
   /** An organization's changes in (after, upTo], in seq order, filtered. */
   listChanges(org: string, query: ChangeQuery): Promise<ChangeRecord[]>;
-  /** Agent events whose outcome the app has not acknowledged yet, oldest first: the work owed after a restart. */
-  listUnsettledEvents(): Promise<EventRecord[]>;
+  /**
+   * Agent events of the organization whose outcome the app has not acknowledged yet, oldest
+   * first, of one agent or one app (or both): the work an agent's new owner takes over, and
+   * the outcomes owed to an app that connects.
+   */
+  listUnsettledEvents(scope: UnsettledScope): Promise<EventRecord[]>;
   /**
    * Deletes up to `limit` settled events created before `before` (channel events, rejected
    * ones, and agent events whose outcome was acked) with their timelines; returns how many.

@@ -594,7 +594,7 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         expect(await store.listTimeline(e.id)).toEqual([accepted, sent, replied, acked]);
         expect(await store.getEvent(f.id)).toEqual({ ...f, attempt: 1 });
         expect(await store.listTimeline(f.id)).toEqual([fAccepted, fSent]);
-        expect(await store.listUnsettledEvents()).toEqual([{ ...f, attempt: 1 }]);
+        expect(await store.listUnsettledEvents({ org: 'default' })).toEqual([{ ...f, attempt: 1 }]);
       });
 
       it('keeps payloads and names byte for byte, whatever characters they hold', async () => {
@@ -627,7 +627,15 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         const owed = [agentEvent(0, {}), agentEvent(1, { status: 'delivered', reply: '1' }), agentEvent(2, { status: 'failed', error: '{"code":"timeout"}' })];
         const settled = [agentEvent(3, { status: 'rejected' }), agentEvent(4, { status: 'delivered', ackedAt: at + 5 }), event(at + 5)];
         await store.writeEvents([...settled, ...owed].map((e) => ({ type: 'insert', event: e, timeline: [] })));
-        expect(await store.listUnsettledEvents()).toEqual(owed);
+        expect(await store.listUnsettledEvents({ org: 'default' })).toEqual(owed);
+        // Of one agent, of one app, of both; of another organization, none.
+        await addApp(store, 'other-app');
+        const other = [agentEvent(6, { agent: 'hermes' }), agentEvent(7, { appId: 'other-app', status: 'failed', error: '{}' })];
+        await store.writeEvents(other.map((e) => ({ type: 'insert', event: e, timeline: [] })));
+        expect(await store.listUnsettledEvents({ org: 'default', agent: 'athena' })).toEqual([...owed, other[1]]);
+        expect(await store.listUnsettledEvents({ org: 'default', appId: 'other-app' })).toEqual([other[1]]);
+        expect(await store.listUnsettledEvents({ org: 'default', agent: 'hermes', appId: 'acme-pm' })).toEqual([other[0]]);
+        expect(await store.listUnsettledEvents({ org: 'elsewhere' })).toEqual([]);
       });
     });
 

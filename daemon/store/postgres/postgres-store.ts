@@ -25,6 +25,7 @@ import type {
   WebhookAttemptWrite,
   WebhookDeliveryRecord,
   WebhookRecord,
+  UnsettledScope,
 } from '../store.js';
 import { eventIdAt } from '../store.js';
 import type { Logger } from '../../log.js';
@@ -634,8 +635,12 @@ export class PostgresStore implements Store {
     return rows.map(toChange);
   }
 
-  async listUnsettledEvents(): Promise<EventRecord[]> {
-    const rows = await this.#sql<EventRow[]>`SELECT * FROM events WHERE kind = 'agent' AND acked_at IS NULL AND status != 'rejected' ORDER BY id`;
+  async listUnsettledEvents(scope: UnsettledScope): Promise<EventRecord[]> {
+    const sql = this.#sql;
+    const rows = await sql<EventRow[]>`
+      SELECT * FROM events WHERE kind = 'agent' AND acked_at IS NULL AND status != 'rejected' AND org = ${scope.org}
+        ${scope.agent === undefined ? sql`` : sql`AND agent = ${scope.agent}`} ${scope.appId === undefined ? sql`` : sql`AND app_id = ${scope.appId}`}
+      ORDER BY id`;
     return rows.map(toEvent);
   }
 

@@ -27,6 +27,7 @@ import type {
   TimelineRecord,
   ChangeQuery,
   ChangeRecord,
+  UnsettledScope,
 } from '../store.js';
 import { eventIdAt } from '../store.js';
 import type { Logger } from '../../log.js';
@@ -251,8 +252,9 @@ export class SqliteStore implements Store {
       ),
       // AUTOINCREMENT keeps the highest seq ever used here, even once pruning has deleted its row.
       lastChangeSeq: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'event_timeline'"),
-      listUnsettled: db.prepare<[], EventRow>(
-        "SELECT * FROM events WHERE kind = 'agent' AND acked_at IS NULL AND status != 'rejected' ORDER BY id",
+      listUnsettled: db.prepare<[{ org: string; agent: string | null; appId: string | null }], EventRow>(
+        `SELECT * FROM events WHERE kind = 'agent' AND acked_at IS NULL AND status != 'rejected'
+           AND org = @org AND (@agent IS NULL OR agent = @agent) AND (@appId IS NULL OR app_id = @appId) ORDER BY id`,
       ),
       // The id range finds them by the primary key (ids sort by creation time); created_at makes it exact.
       prunable: db.prepare<[string, number, number], { id: string }>(
@@ -731,8 +733,8 @@ export class SqliteStore implements Store {
     return stmt.all(...params, query.limit).map(toChange);
   }
 
-  async listUnsettledEvents(): Promise<EventRecord[]> {
-    return this.#stmts.listUnsettled.all().map(toEvent);
+  async listUnsettledEvents(scope: UnsettledScope): Promise<EventRecord[]> {
+    return this.#stmts.listUnsettled.all({ org: scope.org, agent: scope.agent ?? null, appId: scope.appId ?? null }).map(toEvent);
   }
 
   async pruneEvents(before: number, limit: number): Promise<number> {
