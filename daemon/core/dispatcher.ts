@@ -103,9 +103,6 @@ interface AgentConnection {
 
 export type Rejection = { code: EventErrorCode; message: string };
 
-/** How long an event settled (or acked) here is remembered, so that a read of the store begun before it was written does not bring it back. */
-const RECENT_MS = 60_000;
-
 /** JSON of `head` with one more member whose value is JSON text already: payloads are never parsed again. */
 function withRaw(head: object, name: string, json: string): string {
   return `${JSON.stringify(head).slice(0, -1)},"${name}":${json}}`;
@@ -146,9 +143,11 @@ export class Dispatcher {
   readonly #loading = new Set<string>();
   /** Agents this node is taking or giving up the lease of: one at a time per agent. */
   readonly #moving = new Map<string, Promise<void>>();
-  /** Events settled here, and outcomes acknowledged here, lately: a store read begun before that was written must not bring them back. */
-  readonly #settled = new Map<string, number>();
-  readonly #acked = new Map<string, number>();
+  /**
+   * For each read of the store under way, the events settled or acknowledged here meanwhile:
+   * the read may have found them as they were before, and must not bring them back.
+   */
+  readonly #reads = new Set<Set<string>>();
   // ---- the app's side: its connections on this node and the outcomes they are owed
   readonly #apps = new Map<string, Map<string, Session>>();
   readonly #outbox = new Map<string, Map<string, Outcome>>();
@@ -189,10 +188,9 @@ export class Dispatcher {
       if (outcome.sentTo === null || !conns.has(outcome.sentTo)) this.#sendOutcome(outcome);
     }
     // Outcomes stored by another node, or before a restart.
-    await this.#deps.log.caughtUp();
-    const owed = await this.#deps.store.listUnsettledEvents({ org: session.org, appId: session.ownerId });
-    for (const record of owed) {
-      if (record.outcomeAt === null || this.#outbox.get(appKey)?.has(record.id) || this.#acked.has(record.id)) continue;
+    const { records, changed } = await this.#read({ org: session.org, appId: session.ownerId });
+    for (const record of records) {
+      if (record.outcomeAt === null || this.#outbox.get(appKey)?.has(record.id) || changed.has(record.id)) continue;
       this.#takeOutcome(outcomeFromRecord(record));
     }
   }
@@ -283,12 +281,11 @@ export class Dispatcher {
 
   /** The owned agent's events without an outcome, from the store, beside those already here. */
   async #load(org: string, agent: string): Promise<void> {
-    await this.#deps.log.caughtUp();
-    const records = await this.#deps.store.listUnsettledEvents({ org, agent });
+    const { records, changed } = await this.#read({ org, agent });
     if (!records.some((r) => r.outcomeAt === null && !this.#jobs.has(r.id))) return;
     const timeoutMs = (await this.#deps.store.getAgent(org, agent))?.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
     for (const record of records) {
-      if (record.outcomeAt !== null || this.#settled.has(record.id)) continue;
+      if (record.outcomeAt !== null || changed.has(record.id)) continue;
       this.#enqueue(jobFromRecord(record, timeoutMs));
     }
   }
@@ -320,9 +317,23 @@ export class Dispatcher {
     if (this.#agents.has(key(org, agent))) await this.#own(org, agent);
   }
 
+  /** The unsettled events in the store (every change made here before it, held ones included), and what was settled or acked here while it was read. */
+  async #read(scope: { org: string; agent?: string; appId?: string }): Promise<{ records: EventRecord[]; changed: Set<string> }> {
+    const changed = new Set<string>();
+    this.#reads.add(changed);
+    try {
+      await this.#deps.log.caughtUp();
+      return { records: await this.#deps.store.listUnsettledEvents(scope), changed };
+    } finally {
+      this.#reads.delete(changed);
+    }
+  }
+
+  #changedWhileReading(id: string): void {
+    for (const changed of this.#reads) changed.add(id);
+  }
+
   async #tick(): Promise<void> {
-    const now = this.#deps.clock.now();
-    for (const recent of [this.#settled, this.#acked]) for (const [id, at] of recent) if (now - at > RECENT_MS) recent.delete(id);
     for (const [agentKey, conns] of this.#agents) {
       const { org, ownerId } = (conns.values().next().value as AgentConnection).session;
       if (!this.#owned.has(agentKey)) await this.#own(org, ownerId);
@@ -533,7 +544,7 @@ export class Dispatcher {
     const held = this.#outbox.get(appKey)?.get(eventId);
     if (held) {
       this.#outbox.get(appKey)?.delete(eventId);
-      this.#acked.set(eventId, this.#deps.clock.now());
+      this.#changedWhileReading(eventId);
       this.#deps.log.hold(eventId, { ackedAt: this.#deps.clock.now() }, this.#change(held, 'acked', null));
       return null;
     }
@@ -544,7 +555,7 @@ export class Dispatcher {
       return { code: 'invalid_request', message: `event ${eventId} is not an unacknowledged event of this app` };
     }
     if (record.outcomeAt === null) return { code: 'invalid_request', message: `event ${eventId} has no reply or failure to acknowledge yet` };
-    this.#acked.set(eventId, this.#deps.clock.now());
+    this.#changedWhileReading(eventId);
     this.#deps.log.hold(eventId, { ackedAt: this.#deps.clock.now() }, this.#change(outcomeFromRecord(record), 'acked', null));
     return null;
   }
@@ -638,7 +649,7 @@ export class Dispatcher {
     if (!('reply' in answer)) this.#hook(job, 'event_failed', { error: answer.error, attempt: job.attempt, latency_ms: job.latencyMs });
     this.#leaveThread(job);
     this.#jobs.delete(job.id);
-    this.#settled.set(job.id, now);
+    this.#changedWhileReading(job.id);
     const outcome: AgentOutcome = {
       type: 'agentOutcome',
       id: job.id,
