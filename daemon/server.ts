@@ -237,6 +237,20 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   control.on('agentOutcome', (message) => dispatcher.receiveOutcome(message));
   control.on('agentReleased', ({ org, agent }) => dispatcher.agentReleased(org, agent));
   control.on('agentRelayForget', (message) => dispatcher.forget(message));
+  // relay events tail against any node: the changes of the others come to it while it has followers.
+  control.on('followChanges', ({ org, node }) => {
+    if (node !== config.nodeId) events.exportTo(org, node);
+    return true;
+  });
+  control.on('eventChange', ({ change }) => events.receive(change));
+  events.share({
+    want: async (org) => {
+      await control.ask({ type: 'followChanges', org, node: config.nodeId });
+    },
+    send: (node, change) => {
+      control.tell(node, { type: 'eventChange', change }).catch((err: unknown) => log.warn({ err }, 'could not send a change of history to a node following it'));
+    },
+  });
   // Work that runs once for the cluster, on the node holding the leader lease.
   const leader = new Leader(leases, [apps, agents, pruner], (err, what) => log.error({ err }, what));
 

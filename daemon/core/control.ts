@@ -99,9 +99,32 @@ const agentReleased = z.object({ type: z.literal('agentReleased'), org: name, ag
 /** An app or agent is being deleted: every node drops what it holds in memory of its events (the deleting node settles them in the store). */
 const agentRelayForget = z.object({ type: z.literal('agentRelayForget'), org: name, appId: name.nullable(), agent: name.nullable(), purge: z.boolean() });
 
+/** A change of an event made on the sender, for the followers (`relay events tail`) of its organization here. */
+const eventChange = z.object({
+  type: z.literal('eventChange'),
+  change: z.object({
+    seq: z.number().int(),
+    at: z.string(),
+    type: z.string(),
+    org: name,
+    event: z.object({
+      id: name,
+      kind: z.enum(['agent', 'channel']),
+      appId: name,
+      agent: name.nullable(),
+      thread: text.nullable(),
+      name: text.nullable(),
+      status: z.enum(['pending', 'delivered', 'failed', 'rejected']),
+      latencyMs: z.number().nullable(),
+      createdAt: z.string(),
+      channels: z.array(text).nullable(),
+    }),
+  }),
+});
+
 const terminateUser = z.object({ type: z.literal('terminateUser'), org: name, appId: name, userId: z.string().min(1).max(MAX_USER_ID), code: z.number().int() });
 
-const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, closeConnections, terminateUser, graceStarted, agentWork, agentOutcome, agentReleased, agentRelayForget]);
+const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, closeConnections, terminateUser, graceStarted, agentWork, agentOutcome, agentReleased, agentRelayForget, eventChange]);
 export type ControlMessage = z.infer<typeof ControlMessage>;
 export type MessageType = ControlMessage['type'];
 
@@ -117,6 +140,11 @@ const QUESTIONS = {
     question: z.object({ type: z.literal('countConnections'), org: name.optional(), ownerId: name.optional() }),
     answer: z.object({ total: z.number().int(), owners: z.array(z.object({ role, org: name, ownerId: name, count: z.number().int() })) }),
   },
+  /** Sends the organization's changes to `node` from now on (for a while, renewed): each node answers once it does. */
+  followChanges: {
+    question: z.object({ type: z.literal('followChanges'), org: name, node: name }),
+    answer: z.boolean(),
+  },
   /** Closes the socket if this node holds it (and it is `owner`'s, when given): its description, or null. */
   closeConnection: {
     question: z.object({ type: z.literal('closeConnection'), id: name, owner: z.object({ org: name, ownerId: name }).nullable() }),
@@ -130,7 +158,7 @@ export type QuestionOf<K extends QuestionType> = z.infer<Questions[K]['question'
 export type AnswerOf<K extends QuestionType> = z.infer<Questions[K]['answer']>;
 export type ControlQuestion = { [K in QuestionType]: QuestionOf<K> }[QuestionType];
 
-const ControlQuestion = z.discriminatedUnion('type', [QUESTIONS.listConnections.question, QUESTIONS.countConnections.question, QUESTIONS.closeConnection.question]);
+const ControlQuestion = z.discriminatedUnion('type', [QUESTIONS.listConnections.question, QUESTIONS.countConnections.question, QUESTIONS.closeConnection.question, QUESTIONS.followChanges.question]);
 
 type MessageOf<K extends MessageType> = Extract<ControlMessage, { type: K }>;
 

@@ -57,6 +57,21 @@ interface Held {
 
 export type ChangeListener = (change: EventChange) => void;
 
+/**
+ * The other nodes, for `events tail` against any node: a node with followers of an
+ * organization asks every node to send it that organization's changes (`want`, answered once
+ * each node does, so that nothing made after the tail starts is missed), renewing the wish
+ * while it has followers; the others `send` it their changes as they make them.
+ */
+export interface ChangePeers {
+  want(org: string): Promise<void>;
+  send(node: string, change: EventChange): void;
+}
+
+/** How often a node with followers renews its wish, and how long a wish holds unrenewed (a follower's node that died). */
+export const WANT_RENEW_MS = 10_000;
+export const WANT_TTL_MS = 3 * WANT_RENEW_MS;
+
 /** Which changes a follower wants: those of its organization, narrowed as `events list` narrows. */
 export interface ChangeFilter {
   org: string;
@@ -143,6 +158,12 @@ export class EventLog {
   #held = new Map<string, Held>();
   #holdTimer: NodeJS.Timeout | null = null;
   readonly #listeners = new Set<ChangeListener>();
+  #peers: ChangePeers | null = null;
+  /** Per organization, the other nodes following its changes, each until when. */
+  readonly #exports = new Map<string, Map<string, number>>();
+  /** Followers here per organization: while there are any, the wish is renewed. */
+  readonly #following = new Map<string, number>();
+  #renewal: NodeJS.Timeout | null = null;
   /** The seq of the latest change numbered, and the last of this node's block. */
   #seq = 0;
   #seqEnd = 0;
@@ -189,11 +210,54 @@ export class EventLog {
    */
   change(org: string, entry: Omit<TimelineRecord, 'seq'>, event: () => Omit<Event, 'status' | 'latencyMs'>): TimelineRecord {
     const record: TimelineRecord = { seq: this.#nextSeq(), ...entry };
-    if (this.#listeners.size > 0) {
+    const followers = this.#exports.size > 0 ? this.#exports.get(org) : undefined;
+    if (this.#listeners.size > 0 || followers) {
       const change: EventChange = { seq: record.seq, at: new Date(entry.at).toISOString(), type: entry.type, org, event: { ...event(), status: entry.status, latencyMs: entry.latencyMs } };
       for (const listener of this.#listeners) listener(change);
+      if (followers) this.#export(org, followers, change);
     }
     return record;
+  }
+
+  /** Where the other nodes' changes come from, and this node's go. */
+  share(peers: ChangePeers): void {
+    this.#peers = peers;
+  }
+
+  /** Another node follows the organization's changes, for WANT_TTL_MS unless it renews its wish (wall-clock time: a wish is between processes). */
+  exportTo(org: string, node: string): void {
+    const followers = this.#exports.get(org) ?? new Map<string, number>();
+    this.#exports.set(org, followers);
+    followers.set(node, Date.now() + WANT_TTL_MS);
+  }
+
+  #export(org: string, followers: Map<string, number>, change: EventChange): void {
+    const now = Date.now();
+    for (const [node, until] of followers) {
+      if (until < now) followers.delete(node);
+      else this.#peers?.send(node, change);
+    }
+    if (followers.size === 0) this.#exports.delete(org);
+  }
+
+  /** A change made on another node, for the followers here. */
+  receive(change: EventChange): void {
+    for (const listener of this.#listeners) listener(change);
+  }
+
+  #followed(org: string, by: number): void {
+    const count = (this.#following.get(org) ?? 0) + by;
+    if (count > 0) this.#following.set(org, count);
+    else this.#following.delete(org);
+    if (this.#following.size > 0 && !this.#renewal && this.#peers) {
+      this.#renewal = setInterval(() => {
+        for (const followed of this.#following.keys()) this.#peers?.want(followed).catch(this.#onError);
+      }, WANT_RENEW_MS);
+      this.#renewal.unref();
+    } else if (this.#following.size === 0 && this.#renewal) {
+      clearInterval(this.#renewal);
+      this.#renewal = null;
+    }
   }
 
   /** Durable writes: resolves once they are committed. An update takes the held changes of its event with it. */
@@ -289,11 +353,16 @@ export class EventLog {
       else send?.(change);
     };
     this.#listeners.add(listener);
+    this.#followed(filter.org, 1);
     const stop = (): void => {
+      if (stopped) return;
       stopped = true;
       this.#listeners.delete(listener);
+      this.#followed(filter.org, -1);
     };
     const replay = async (to: (change: EventChange) => void): Promise<void> => {
+      // Every node sends its changes here from now on; what they make meanwhile waits in the buffer.
+      await this.#peers?.want(filter.org);
       if (from < head) {
         await this.caughtUp();
         const query = { after: from, upTo: head, appId: filter.app, agent: filter.agent, thread: filter.thread, status: filter.status, limit: REPLAY_PAGE };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { relay } from '../helpers/cli.js';
+import { relay, relayRunning } from '../helpers/cli.js';
 import { startCluster } from '../helpers/cluster.js';
 import type { Daemon } from '../helpers/daemon.js';
 import { servicesFor } from '../helpers/services.js';
@@ -87,6 +87,31 @@ describe.skipIf(!ready)('the agent relay across nodes', () => {
       }),
     );
     expect(replies).toEqual([true, true]);
+  });
+
+  it('shows on node A, in relay events tail, an event sent and replied through node B, every change in order', async () => {
+    const { nodes } = await startCluster();
+    const [a, b] = nodes as [Daemon, Daemon];
+    const { appToken, agentToken } = await credentials(a);
+    const tail = relayRunning(['events', 'tail', '--json', '--agent', 'athena'], { daemon: a });
+    // tail says on stderr when the stream is open; an event before that would not be seen.
+    await tail.waitFor('stderr', 'Watching events');
+    const agent = await connectOk(b, agentToken);
+    const app = await connectOk(b, appToken);
+    const eventId = await sendEvent(app, { agent: 'athena', thread: 'watched', payload: 1 });
+    const frame = await expectFrame(agent, 'event');
+    agent.send({ type: 'reply', eventId: frame.eventId, payload: 'ok' });
+    await expectFrame(app, 'reply');
+    app.send({ type: 'ack', eventId });
+    await tail.waitFor('stdout', '"acked"');
+    const lines = tail
+      .stdout()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { type: string; event: { id: string; status: string } });
+    expect(lines.filter((l) => l.event.id === eventId).map((l) => l.type)).toEqual(['accepted', 'dispatched', 'replied', 'sent', 'acked']);
+    expect(lines.at(-1)?.event.status).toBe('delivered');
+    expect((await tail.interrupt()).exitCode).toBe(0);
   });
 
   it('loses nothing accepted when the node holding the agent\'s work is killed: the in-flight event comes again (attempt 2) on the other node', async () => {
