@@ -16,20 +16,20 @@ const SAMPLE_EVERY = 10;
 /** Publishes/s of the light-load latency run: what the cluster adds when nothing queues. */
 const TRICKLE = 5;
 
-const cleanEnv = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RELAY_')));
+export const cleanEnv = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RELAY_')));
 
-interface Node {
+export interface Node {
   daemon: RelaydProcess;
   dir: string;
 }
 
-async function startNode(args: string[], masterKey: string): Promise<Node> {
+export async function startNode(args: string[], masterKey: string): Promise<Node> {
   const dir = mkdtempSync(join(tmpdir(), 'relay-bench-cluster-'));
   const daemon = await spawnRelayd(dir, args, { ...cleanEnv(), RELAY_MASTER_KEY: masterKey });
   return { daemon, dir };
 }
 
-async function stopNode(node: Node): Promise<void> {
+export async function stopNode(node: Node): Promise<void> {
   await node.daemon.stop();
   rmSync(node.dir, { recursive: true, force: true });
 }

@@ -1,6 +1,9 @@
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
+import { randomBytes } from 'node:crypto';
+import { startNode, stopNode, type Node } from './cluster.js';
 import type { RelaydProcess } from './lib/relayd-process.js';
+import { HOW_TO_START, POSTGRES_URL, REDIS_URL, createTestDatabase, createTestRedisPrefix, reachable } from './lib/services.js';
 import { nodeScript } from './lib/baseline.js';
 import { fmt, heading, percentile, row } from './lib/report.js';
 
@@ -13,6 +16,8 @@ const WARMUP = 500;
  * its latency is relayd's own work and not a queue. The saturated run measures the queue.
  */
 const PACED_RATE = 2000;
+/** The cluster's paced load: within what two nodes on PostgreSQL + Redis sustain beside each other on 2 cores. */
+const CLUSTER_PACED_RATE = 500;
 
 /** The baseline: a bare `ws` server in its own process that sends every message back. */
 const ECHO = `
@@ -162,5 +167,52 @@ export async function benchRoundTrip(daemon: RelaydProcess): Promise<void> {
   } finally {
     echo.proc.kill();
     agentProc.proc.kill();
+  }
+  await crossNode();
+}
+
+/**
+ * Two nodes on PostgreSQL + Redis: the app on node A with its agent on A (one node does all),
+ * then with its agent on B (the event and the reply each cross the broker), at a paced load.
+ */
+async function crossNode(): Promise<void> {
+  for (const [service, url] of [['postgres', POSTGRES_URL], ['redis', REDIS_URL]] as const) {
+    if (!(await reachable(url))) {
+      row(`  across nodes: skipped: ${HOW_TO_START[service]} is not reachable`, '');
+      return;
+    }
+  }
+  const db = await createTestDatabase();
+  const redis = await createTestRedisPrefix();
+  const masterKey = randomBytes(32).toString('base64');
+  const nodes: Node[] = [];
+  try {
+    const a = await startNode(['--store', db.url, '--broker', redis.url, '--node-id', 'bench-a'], masterKey);
+    nodes.push(a);
+    const b = await startNode(['--store', db.url, '--broker', redis.url, '--node-id', 'bench-b'], masterKey);
+    nodes.push(b);
+    const app = await a.daemon.admin<{ secret: string }>('POST', '/admin/v1/orgs/default/apps', { id: 'bench-relay', name: 'Bench' });
+    const agent = await a.daemon.admin<{ secret: string }>('POST', '/admin/v1/orgs/default/agents', { id: 'bench-agent', name: 'Bench agent' });
+    const pace: Pace = { kind: 'paced', perSecond: CLUSTER_PACED_RATE };
+    const runWithAgentOn = async (node: Node): Promise<Run> => {
+      const agentProc = await nodeScript(AGENT, { URL: `${node.daemon.wsUrl}/v1/connect`, TOKEN: agent.body.secret });
+      try {
+        return await relayRun(a.daemon, app.body.secret, 100, pace);
+      } finally {
+        agentProc.proc.kill();
+        await new Promise((resolve) => agentProc.proc.once('exit', resolve));
+      }
+    };
+    const same = await runWithAgentOn(a);
+    const cross = await runWithAgentOn(b);
+    const [s50, s99, c50, c99] = [percentile(same.latencies, 50), percentile(same.latencies, 99), percentile(cross.latencies, 50), percentile(cross.latencies, 99)];
+    process.stdout.write(`  Two nodes on PostgreSQL + Redis, app on node A, 100 concurrent threads, ${fmt(CLUSTER_PACED_RATE, 0)} events/s in all:
+`);
+    row('  agent on node A too (baseline) p50 / p99', `${fmt(s50, 2)} / ${fmt(s99, 2)} ms`);
+    row('  agent on node B p50 / p99', `${fmt(c50, 2)} / ${fmt(c99, 2)} ms`, `p50 ${fmt(c50 - s50, 2)} ms above one node (goal: at most 2 ms), p99 ${fmt(c99 / s99, 1)}x`);
+  } finally {
+    for (const node of nodes) await stopNode(node);
+    await db.drop();
+    await redis.drop();
   }
 }
