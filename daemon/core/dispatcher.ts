@@ -295,8 +295,8 @@ export class Dispatcher {
     return this.#move(org, agent, async () => {
       const agentKey = key(org, agent);
       if (!this.#owned.has(agentKey)) return;
-      // What the next owner reads (each attempt made) is written first.
-      await this.#deps.log.drain();
+      // What the next owner reads (each attempt made) is written first; not drain(), which under steady traffic may not end.
+      await this.#deps.log.caughtUp();
       if (this.#agents.has(agentKey) || this.#stopping) return;
       this.#forgetJobs((job) => job.org === org && job.agent === agent);
       this.#owned.delete(agentKey);
@@ -523,13 +523,13 @@ export class Dispatcher {
     this.#enqueue({ ...fields, attempt: 0, state: 'waiting', status: 'pending', latencyMs: null, worker: null, timer: null });
   }
 
-  /** Into its thread's queue, in id (acceptance) order, behind the head if that is with the agent. */
+  /** Into its thread's queue, in id (acceptance) order, behind the head if that is with the agent (or getting its outcome). */
   #enqueue(job: Job): void {
     if (this.#jobs.has(job.id)) return;
     this.#jobs.set(job.id, job);
     const queue = this.#threadOf(job);
     let at = queue.length;
-    while (at > 0 && (queue[at - 1] as Job).id > job.id && !(at - 1 === 0 && (queue[0] as Job).state === 'inflight')) at--;
+    while (at > 0 && (queue[at - 1] as Job).id > job.id && !(at === 1 && (queue[0] as Job).state !== 'waiting')) at--;
     queue.splice(at, 0, job);
     if (at === 0) {
       const displaced = queue[1];
