@@ -479,8 +479,9 @@ export class Dispatcher {
 
   /** Runs `step` after the previous step of the same key on this node has finished. */
   #inTurn<T>(turnKey: string, step: () => Promise<T>): Promise<T> {
-    const previous = this.#turns.get(turnKey) ?? Promise.resolve();
-    const mine = previous.then(step);
+    const previous = this.#turns.get(turnKey);
+    // Alone on its thread (the usual case), it starts at once.
+    const mine = previous ? previous.then(step) : step();
     const done = mine.then(
       () => undefined,
       () => undefined,
