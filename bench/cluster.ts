@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { cpuSeconds, fanOut, openFilesLimit, relaydTarget, subscribe, type Farm, type Target, type Throughput } from './fanout.js';
 import { spawnRelayd, type RelaydProcess } from './lib/relayd-process.js';
 import { fmt, heading, medianRound, percentile, row } from './lib/report.js';
-import { HOW_TO_START, POSTGRES_URL, REDIS_URL, createTestDatabase, createTestRedisPrefix, reachable } from './lib/services.js';
+import { createTestDatabase, createTestRedisPrefix, unreachableService } from './lib/services.js';
 import { CONNECTIONS, DURATION_S, ROUNDS, WARMUP_S, load } from './publish.js';
 
 const SUBSCRIBERS = 1000;
@@ -122,11 +122,10 @@ async function steadyLatencies(target: Target, farms: Farm[], channel: string, p
  */
 export async function benchCluster(daemon: RelaydProcess): Promise<void> {
   heading('Cluster mode: PostgreSQL store and Redis broker beside the SQLite + memory default');
-  for (const [service, url] of [['postgres', POSTGRES_URL], ['redis', REDIS_URL]] as const) {
-    if (!(await reachable(url))) {
-      row(`skipped: ${HOW_TO_START[service]} is not reachable`, '');
-      return;
-    }
+  const missing = await unreachableService();
+  if (missing) {
+    row(`skipped: ${missing}`, '');
+    return;
   }
   const db = await createTestDatabase();
   const redis = await createTestRedisPrefix();

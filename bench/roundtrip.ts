@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { randomBytes } from 'node:crypto';
 import { startNode, stopNode, type Node } from './cluster.js';
 import type { RelaydProcess } from './lib/relayd-process.js';
-import { HOW_TO_START, POSTGRES_URL, REDIS_URL, createTestDatabase, createTestRedisPrefix, reachable } from './lib/services.js';
+import { createTestDatabase, createTestRedisPrefix, unreachableService } from './lib/services.js';
 import { nodeScript } from './lib/baseline.js';
 import { fmt, heading, percentile, row } from './lib/report.js';
 
@@ -176,11 +176,10 @@ export async function benchRoundTrip(daemon: RelaydProcess): Promise<void> {
  * then with its agent on B (the event and the reply each cross the broker), at a paced load.
  */
 async function crossNode(): Promise<void> {
-  for (const [service, url] of [['postgres', POSTGRES_URL], ['redis', REDIS_URL]] as const) {
-    if (!(await reachable(url))) {
-      row(`  across nodes: skipped: ${HOW_TO_START[service]} is not reachable`, '');
-      return;
-    }
+  const missing = await unreachableService();
+  if (missing) {
+    row(`  across nodes: skipped: ${missing}`, '');
+    return;
   }
   const db = await createTestDatabase();
   const redis = await createTestRedisPrefix();

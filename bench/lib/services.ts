@@ -31,6 +31,14 @@ export function reachable(url: string): Promise<boolean> {
 }
 
 /** A name unique to this run, for a database, a schema or a key prefix. */
+/** What to start when PostgreSQL or Redis cannot be reached (for a bench section to say why it is skipped), or null when both can. */
+export async function unreachableService(): Promise<string | null> {
+  for (const [service, url] of [['postgres', POSTGRES_URL], ['redis', REDIS_URL]] as const) {
+    if (!(await reachable(url))) return `${HOW_TO_START[service]} is not reachable`;
+  }
+  return null;
+}
+
 export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
 }

@@ -64,34 +64,29 @@ const graceStarted = z.object({ type: z.literal('graceStarted'), role: z.enum(['
  * outcome comes back to the node of the app connection that sent it.
  */
 const text = z.string().max(2_000_000);
-const agentWork = z.object({
-  type: z.literal('agentWork'),
+/** What both directions carry of the event. */
+const agentEvent = z.object({
   id: name,
   org: name,
   appId: name,
   agent: name,
   thread: text,
   name: text.nullable(),
+  createdAt: z.number().int(),
+  sender: name.nullable(),
+});
+const agentWork = agentEvent.extend({
+  type: z.literal('agentWork'),
   ref: text.nullable(),
   payload: text,
-  createdAt: z.number().int(),
   timeoutMs: z.number().int(),
-  sender: name.nullable(),
   senderNode: name,
 });
-const agentOutcome = z.object({
+const agentOutcome = agentEvent.extend({
   type: z.literal('agentOutcome'),
-  id: name,
-  org: name,
-  appId: name,
-  agent: name,
-  thread: text,
-  name: text.nullable(),
-  createdAt: z.number().int(),
   attempt: z.number().int(),
   status: z.enum(['pending', 'delivered', 'failed', 'rejected']),
   latencyMs: z.number().int().nullable(),
-  sender: name.nullable(),
   frame: text,
 });
 /** The node that owned an agent's queue gave it up (its last connection of the agent closed): another node with one takes it. */

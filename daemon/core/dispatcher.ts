@@ -52,25 +52,30 @@ export interface DispatcherDeps {
 
 type JobState = 'waiting' | 'inflight' | 'settled';
 
-/** An accepted agent event on the node that owns its agent's queue, from acceptance until it has an outcome. */
-interface Job {
+/** An agent event as the owner's job and the app side's outcome both know it. */
+interface EventState {
   id: string;
   org: string;
   appId: string;
   agent: string;
   thread: string;
   name: string | null;
+  createdAt: number;
+  attempt: number;
+  status: Event['status'];
+  latencyMs: number | null;
+  /** The app connection that sent it: its outcome goes there first. */
+  sender: string | null;
+}
+
+/** An accepted agent event on the node that owns its agent's queue, from acceptance until it has an outcome. */
+interface Job extends EventState {
   ref: string | null;
   /** JSON text, embedded as it is in the frame to the agent. */
   payload: string;
-  createdAt: number;
   timeoutMs: number;
-  attempt: number;
   state: JobState;
-  status: Event['status'];
-  latencyMs: number | null;
-  /** The app connection that sent it, and its node: the outcome goes there first. */
-  sender: string | null;
+  /** The node of the app connection that sent it. */
   senderNode: string | null;
   /** The agent connection working on it. */
   worker: string | null;
@@ -78,18 +83,7 @@ interface Job {
 }
 
 /** An event's outcome on the node of the app's connection, until the app acknowledges it. */
-interface Outcome {
-  id: string;
-  org: string;
-  appId: string;
-  agent: string;
-  thread: string;
-  name: string | null;
-  createdAt: number;
-  attempt: number;
-  status: Event['status'];
-  latencyMs: number | null;
-  sender: string | null;
+interface Outcome extends EventState {
   /** The encoded `reply` or `failed` frame. */
   frame: string;
   /** The app connection it was last sent to. */
@@ -714,7 +708,7 @@ export class Dispatcher {
   }
 
   /** The event's webhook: who sent what to whom, and the outcome's fields. */
-  #hook(job: Job | Outcome, name: 'event_delivered' | 'event_failed' | 'event_rejected', fields: Record<string, unknown>): void {
+  #hook(job: EventState, name: 'event_delivered' | 'event_failed' | 'event_rejected', fields: Record<string, unknown>): void {
     this.#deps.webhooks.emit(job.org, job.appId, { name, event_id: job.id, app_id: job.appId, agent: job.agent, thread: job.thread, event: job.name, ...fields });
   }
 
@@ -793,7 +787,7 @@ export class Dispatcher {
   }
 
   /** The change numbered and on the live feed, with the event's state as it leaves it; written or held by the caller at once. */
-  #change(job: Job | Outcome, type: string, detail: TimelineRecord['detail']): TimelineRecord {
+  #change(job: EventState, type: string, detail: TimelineRecord['detail']): TimelineRecord {
     const entry = { at: this.#deps.clock.now(), type, detail, status: job.status, latencyMs: job.latencyMs };
     return this.#deps.log.change(job.org, entry, () => ({
       id: job.id,

@@ -3,6 +3,7 @@ import { relay, relayRunning } from '../helpers/cli.js';
 import { startCluster } from '../helpers/cluster.js';
 import type { Daemon } from '../helpers/daemon.js';
 import { servicesFor } from '../helpers/services.js';
+import { expectFrame, sendEvent, showEvent, type Frame } from '../helpers/agent-relay.js';
 import { connectOk, type OpenSocket } from '../helpers/ws.js';
 
 /**
@@ -11,7 +12,6 @@ import { connectOk, type OpenSocket } from '../helpers/ws.js';
  */
 const ready = await servicesFor(['postgres', 'redis'], 'the cluster agent relay tests (several relayd on PostgreSQL + Redis)');
 
-type Frame = Record<string, unknown>;
 
 /** How long a killed node's leases take to lapse (15 s) and be taken at the next renewal (5 s), with room. */
 const TAKEOVER_MS = 30_000;
@@ -24,22 +24,8 @@ async function credentials(node: Daemon): Promise<{ appToken: string; agentToken
   return { appToken: app.stdout.trim(), agentToken: agent.stdout.trim() };
 }
 
-async function expectFrame(socket: OpenSocket, type: string, timeoutMs?: number): Promise<Frame> {
-  const frame = await socket.nextFrame(timeoutMs);
-  expect(frame.type, JSON.stringify(frame)).toBe(type);
-  return frame;
-}
 
-async function sendEvent(app: OpenSocket, frame: Frame): Promise<string> {
-  app.send({ type: 'event', ...frame });
-  return (await expectFrame(app, 'accepted')).eventId as string;
-}
 
-async function showEvent(node: Daemon, id: string): Promise<Frame & { attempt: number; status: string; timeline: { type: string }[] }> {
-  const shown = await relay(['events', 'show', id, '--json'], { daemon: node });
-  expect(shown.exitCode, shown.stderr).toBe(0);
-  return shown.json<{ event: Frame & { attempt: number; status: string; timeline: { type: string }[] } }>().event;
-}
 
 describe.skipIf(!ready)('the agent relay across nodes', () => {
   it('takes an event from an app on node A to its agent on node B, and the reply back to A', async () => {

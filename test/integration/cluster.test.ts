@@ -8,6 +8,7 @@ import type { Daemon } from '../helpers/daemon.js';
 import { channelName, collect, openRawSocket, registerChannelApp, subscribed, subscriberClient, type ChannelApp } from '../helpers/pusher.js';
 import { createTestDatabase, servicesFor } from '../helpers/services.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { historyIds, publishUnderLoad } from '../helpers/load.js';
 import { connectOk } from '../helpers/ws.js';
 
 /**
@@ -172,36 +173,12 @@ describe.skipIf(!ready)('several relayd as one, on PostgreSQL and Redis', () => 
     await a.admin('POST', '/admin/v1/orgs/default/apps', { id: 'acme-pm', name: 'Acme PM' });
     const created = await a.admin<{ secret: string }>('POST', '/admin/v1/orgs/default/apps/acme-pm/tokens', { name: 'load', scopes: [], rateLimit: '100000/min,burst=100000' });
     const token = created.body.secret;
-    const acknowledged: string[] = [];
-    let stop = false;
-    const publisher = async (n: number): Promise<void> => {
-      for (let i = 0; !stop; i++) {
-        try {
-          const res = await fetch(`${a.url}/api/v1/apps/acme-pm/events`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ name: `e-${n}-${i}`, channel: `c-${n}`, data: 'x' }),
-          });
-          if (res.status === 200) acknowledged.push(((await res.json()) as { id: string }).id);
-        } catch {
-          return; // node A is gone
-        }
-      }
-    };
-    const publishers = Array.from({ length: 8 }, (_, n) => publisher(n));
+    const load = publishUnderLoad(a.url, 'acme-pm', token);
+    const { acknowledged } = load;
     while (acknowledged.length < 300) await new Promise((r) => setTimeout(r, 5));
     await a.kill();
-    stop = true;
-    await Promise.all(publishers);
-    const stored = new Set<string>();
-    for (let before: string | null = null; ; ) {
-      const res = await fetch(`${b.url}/api/v1/apps/acme-pm/history?limit=1000${before ? `&before=${before}` : ''}`, { headers: { authorization: `Bearer ${token}` } });
-      expect(res.status).toBe(200);
-      const page = (await res.json()) as { events: { id: string }[]; next: string | null };
-      for (const e of page.events) stored.add(e.id);
-      if (!page.next) break;
-      before = page.next;
-    }
+    await load.stop();
+    const stored = await historyIds(b.url, 'acme-pm', token);
     expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
   });
 

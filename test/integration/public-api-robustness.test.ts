@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { historyIds, publishUnderLoad } from '../helpers/load.js';
 
 interface Created {
   secret: string;
@@ -146,40 +147,14 @@ describe('durability', () => {
   it('every publish answered with an id is in history after SIGKILL and a restart', async () => {
     const daemon = await startDaemon();
     const token = await setUp(daemon);
-    const acknowledged: string[] = [];
-    let stop = false;
-    const publisher = async (n: number): Promise<void> => {
-      for (let i = 0; !stop; i++) {
-        try {
-          const res = await fetch(`${daemon.url}/api/v1/apps/acme-pm/events`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ name: `e-${n}-${i}`, channel: `c-${n}`, data: 'x' }),
-          });
-          if (res.status === 200) acknowledged.push(((await res.json()) as { id: string }).id);
-        } catch {
-          return; // the daemon is gone
-        }
-      }
-    };
-    const publishers = Array.from({ length: 8 }, (_, n) => publisher(n));
+    const load = publishUnderLoad(daemon.url, 'acme-pm', token);
+    const { acknowledged } = load;
     while (acknowledged.length < 300) await new Promise((r) => setTimeout(r, 5));
     await daemon.kill();
-    stop = true;
-    await Promise.all(publishers);
+    await load.stop();
 
     const restarted = await startDaemon({ dataDir: daemon.dataDir });
-    const stored = new Set<string>();
-    let before: string | null = null;
-    for (;;) {
-      const res = await fetch(`${restarted.url}/api/v1/apps/acme-pm/history?limit=1000${before ? `&before=${before}` : ''}`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
-      const page = (await res.json()) as { events: { id: string }[]; next: string | null };
-      for (const e of page.events) stored.add(e.id);
-      if (!page.next) break;
-      before = page.next;
-    }
+    const stored = await historyIds(restarted.url, 'acme-pm', token);
     const lost = acknowledged.filter((id) => !stored.has(id));
     expect(lost).toEqual([]);
     expect(acknowledged.length).toBeGreaterThanOrEqual(300);

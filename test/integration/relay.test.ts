@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { relay } from '../helpers/cli.js';
 import { ROOT, cleanEnv, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
+import { expectFrame, sendEvent, showEvent, type Frame } from '../helpers/agent-relay.js';
 import { connectOk, eventually, type OpenSocket } from '../helpers/ws.js';
 
-type Frame = Record<string, unknown>;
 
 interface Setup {
   daemon: Daemon;
@@ -22,24 +22,8 @@ async function setup(options: { timeout?: string; args?: string[]; dataDir?: str
   return { daemon, appToken: app.stdout.trim(), agentToken: agent.stdout.trim() };
 }
 
-async function expectFrame(socket: OpenSocket, type: string, timeoutMs?: number): Promise<Frame> {
-  const frame = await socket.nextFrame(timeoutMs);
-  expect(frame.type, JSON.stringify(frame)).toBe(type);
-  return frame;
-}
 
-async function sendEvent(app: OpenSocket, frame: Frame): Promise<string> {
-  app.send({ type: 'event', ...frame });
-  const accepted = await expectFrame(app, 'accepted');
-  expect(accepted.ref ?? null).toBe(frame.ref ?? null);
-  return accepted.eventId as string;
-}
 
-async function showEvent(daemon: Daemon, id: string): Promise<Record<string, unknown> & { timeline: { type: string }[] }> {
-  const shown = await relay(['events', 'show', id, '--json'], { daemon });
-  expect(shown.exitCode, shown.stderr).toBe(0);
-  return shown.json<{ event: Record<string, unknown> & { timeline: { type: string }[] } }>().event;
-}
 
 describe('the agent relay', () => {
   it('takes an event to the agent and its reply back, and records it delivered with its latency and timeline', async () => {
