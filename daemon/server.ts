@@ -103,10 +103,20 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   const connections = new ConnectionRegistry(control);
   const channelApps = new ChannelAppDirectory(store, secrets, clock);
   const events = new EventLog(store, (err) => log.error({ err }, 'could not record changes of events in history'));
+  const sharedStore = config.store.driver === 'postgres';
   const webhooks = new WebhookService({
     store,
     clock,
     apps: channelApps,
+    nodeId: config.nodeId,
+    sharedStore,
+    // The node that holds a channel_vacated back answers whether it dropped it; one yes is enough.
+    dropHeldElsewhere: sharedStore
+      ? async (org, appId, event) => {
+          const question = { type: 'dropHeldWebhook', org, appId, name: event.name === 'member_added' ? 'member_added' : 'channel_occupied', channel: String(event['channel']), userId: event.name === 'member_added' ? String(event['user_id']) : null } as const;
+          return (await control.ask(question, { enough: (dropped) => dropped.includes(true) })).includes(true);
+        }
+      : null,
     retryForMs: config.webhookRetryForMs,
     timeoutMs: config.webhookTimeoutMs,
     debounceMs: config.webhookDebounceMs,
@@ -165,6 +175,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   control.on('agentChanged', ({ org, agentId }) => routing.agentChanged(org, agentId));
   control.on('allowlistChanged', ({ org, appId }) => routing.allowlistChanged(org, appId));
   control.on('webhooksChanged', ({ org, appId }) => webhooks.reload(org, appId));
+  control.on('dropHeldWebhook', ({ org, appId, name, channel, userId }) => webhooks.dropHeld(org, appId, userId === null ? { name, channel } : { name, channel, user_id: userId }));
   control.on('terminateUser', (message) => channels.terminateLocal(message));
   // Back from a broker outage, this node may have missed some of those: it drops everything.
   broker.onStatus((available) => {

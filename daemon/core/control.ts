@@ -145,6 +145,22 @@ const QUESTIONS = {
     question: z.object({ type: z.literal('closeConnection'), id: name, owner: z.object({ org: name, ownerId: name }).nullable() }),
     answer: connection.nullable(),
   },
+  /**
+   * A channel occupied (a member added) again on the asking node: drops the channel_vacated
+   * (member_removed) this node holds back for it, if it does; whether it did. The holder
+   * decides, so that a held webhook is either sent or dropped with its pair, never both.
+   */
+  dropHeldWebhook: {
+    question: z.object({
+      type: z.literal('dropHeldWebhook'),
+      org: name,
+      appId: name,
+      name: z.enum(['channel_occupied', 'member_added']),
+      channel: name,
+      userId: z.string().min(1).max(MAX_USER_ID).nullable(),
+    }),
+    answer: z.boolean(),
+  },
 } as const;
 
 type Questions = typeof QUESTIONS;
@@ -153,7 +169,13 @@ export type QuestionOf<K extends QuestionType> = z.infer<Questions[K]['question'
 export type AnswerOf<K extends QuestionType> = z.infer<Questions[K]['answer']>;
 export type ControlQuestion = { [K in QuestionType]: QuestionOf<K> }[QuestionType];
 
-const ControlQuestion = z.discriminatedUnion('type', [QUESTIONS.listConnections.question, QUESTIONS.countConnections.question, QUESTIONS.closeConnection.question, QUESTIONS.followChanges.question]);
+const ControlQuestion = z.discriminatedUnion('type', [
+  QUESTIONS.listConnections.question,
+  QUESTIONS.countConnections.question,
+  QUESTIONS.closeConnection.question,
+  QUESTIONS.followChanges.question,
+  QUESTIONS.dropHeldWebhook.question,
+]);
 
 type MessageOf<K extends MessageType> = Extract<ControlMessage, { type: K }>;
 

@@ -27,6 +27,16 @@ export interface WebhooksDeps {
   store: Store;
   clock: Clock;
   apps: ChannelAppDirectory;
+  /** This node's id: it claims the deliveries it attempts, and each attempt in the log names it. */
+  nodeId: string;
+  /** Whether other nodes may share the store (PostgreSQL); on one that none shares, every claim left in it is stale at start. */
+  sharedStore: boolean;
+  /**
+   * Asks the other nodes to drop a channel_vacated (member_removed) they hold that this
+   * channel_occupied (member_added) cancels; true when one did. Null where no other node can
+   * hold one (a store none shares).
+   */
+  dropHeldElsewhere: ((org: string, appId: string, event: WebhookEvent) => Promise<boolean>) | null;
   /** How long a delivery is retried before it is given up (at least 5 minutes by default). */
   retryForMs: number;
   /** An attempt without a 2xx answer within this is a failure. */
@@ -49,6 +59,18 @@ const MAX_IN_FLIGHT = 32;
 const MAX_IN_FLIGHT_PER_WEBHOOK = 4;
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;
+/**
+ * How long a node's claim on a delivery holds unless the node renews it: how long the
+ * deliveries of a node that died wait before another node takes them over.
+ */
+export const CLAIM_MS = 10_000;
+/** A node renews its claims this often, attempts in flight included, so that a slow attempt is never taken by a second node. */
+const RENEW_EVERY_MS = 2_500;
+/** Every node looks this often for deliveries nobody claims (or whose claim lapsed) and takes those due before its next look. */
+const POLL_EVERY_MS = 2_000;
+const CLAIM_BATCH = 100;
+/** A node holds at most this many deliveries (waiting, queued, in flight) before it claims more: the rest is left to the others. */
+const MAX_CLAIMED = 1000;
 
 const ulid = monotonicFactory();
 
@@ -100,7 +122,7 @@ function toDelivery(delivery: WebhookDeliveryRecord, attempts: WebhookAttemptRec
     events: delivery.eventNames,
     channels: channelsOf(delivery.body),
     nextAttemptAt: delivery.status === 'pending' ? iso(delivery.nextAttemptAt) : null,
-    attempts: attempts.map((a) => ({ at: new Date(a.at).toISOString(), statusCode: a.statusCode, durationMs: a.durationMs, error: a.error })),
+    attempts: attempts.map((a) => ({ at: new Date(a.at).toISOString(), statusCode: a.statusCode, durationMs: a.durationMs, error: a.error, node: a.node })),
   };
 }
 
@@ -110,6 +132,15 @@ function channelsOf(body: string): string[] {
   return [...new Set(events.flatMap((e) => (typeof e.channel === 'string' ? [e.channel] : [])))];
 }
 
+/** An event waiting for another node's word (or behind one that is), so that an app's events go out in the order raised. */
+interface Waiting {
+  org: string;
+  appId: string;
+  event: WebhookEvent;
+  /** Whether it goes out; null until decided. */
+  send: boolean | null;
+}
+
 /**
  * Webhooks: the endpoints of each app, and a durable outbox. Events are batched for a short
  * window into one Pusher-format body, stored as a delivery, then POSTed signed as Pusher
@@ -117,6 +148,11 @@ function channelsOf(body: string): string[] {
  * passed; pending deliveries are picked up again after a restart; every attempt is logged.
  * Nothing here is awaited by the code that raises events, so a slow or dead endpoint
  * cannot slow the relay or the channels.
+ *
+ * Several nodes share the outbox as graphile-worker's workers share a queue: one node at a
+ * time holds a delivery's claim (for CLAIM_MS, renewed while it holds it) and only it makes
+ * the attempts. A node claims what it stores, and polls for deliveries due that nobody holds:
+ * retries given up by their node, and those of a node that died once its claims lapse.
  */
 export class WebhookService implements WebhookSink {
   readonly #deps: WebhooksDeps;
@@ -126,6 +162,10 @@ export class WebhookService implements WebhookSink {
   readonly #buffers = new Map<string, { events: WebhookEvent[]; timer: NodeJS.Timeout }>();
   /** channel_vacated and member_removed events being held back, by what would cancel them. */
   readonly #held = new Map<string, { org: string; appId: string; event: WebhookEvent; timer: NodeJS.Timeout }>();
+  /** Deliveries this node holds the claim of: waiting for their next attempt, queued, or in flight. */
+  readonly #claimed = new Map<string, WebhookDeliveryRecord>();
+  /** Per app, events behind one whose fate another node decides (the debounce across nodes). */
+  readonly #waiting = new Map<string, Waiting[]>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #due: WebhookDeliveryRecord[] = [];
   readonly #inFlight = new Map<string, number>();
@@ -134,6 +174,11 @@ export class WebhookService implements WebhookSink {
   /** Changes to the index of endpoints, one after the other, so that a later read of the store is applied later. */
   #indexing: Promise<void> = Promise.resolve();
   #refreshTimer: NodeJS.Timeout | null = null;
+  #pollTimer: NodeJS.Timeout | null = null;
+  #renewTimer: NodeJS.Timeout | null = null;
+  #polling = false;
+  /** The last poll filled its batch: there may be more due, so the next one comes at once. */
+  #pollAgain = false;
   #inFlightTotal = 0;
   #stopped = false;
 
@@ -142,24 +187,40 @@ export class WebhookService implements WebhookSink {
     this.#http = new WebhookHttp({ allowPrivate: deps.allowPrivate });
   }
 
+  /** Claims the deliveries due, as the poll that follows every few seconds does. */
   async start(): Promise<void> {
+    const { store, nodeId, sharedStore } = this.#deps;
     await this.#reindex(null);
-    for (const delivery of await this.#deps.store.listPendingWebhookDeliveries()) this.#schedule(delivery);
+    // A node that starts holds nothing yet: claims in its name are a previous run's (with --node-id), and on a store nobody shares, every claim is.
+    await store.releaseWebhookClaims(sharedStore ? nodeId : null);
+    await this.#poll();
+    this.#pollTimer = setInterval(() => this.#track(this.#poll()), POLL_EVERY_MS);
+    this.#pollTimer.unref();
+    this.#renewTimer = setInterval(() => this.#track(this.#renew()), RENEW_EVERY_MS);
+    this.#renewTimer.unref();
     // The backstop of the webhooksChanged messages: a node that missed one reads every endpoint again.
     this.#refreshTimer = setInterval(() => void this.#reindex(null).catch((err: unknown) => this.#deps.onError(err, 'could not read the webhooks again')), CACHE_TTL_MS);
     this.#refreshTimer.unref();
   }
 
-  /** Buffered events are stored (they go out after the restart); attempts in flight are cut and retried then. */
+  /**
+   * Buffered events are stored; attempts in flight are cut (not logged); then this node's
+   * claims are given up, so that another node (or this one after its restart) goes on at once.
+   */
   async stop(): Promise<void> {
-    if (this.#refreshTimer) clearInterval(this.#refreshTimer);
+    for (const timer of [this.#refreshTimer, this.#pollTimer, this.#renewTimer]) if (timer) clearInterval(timer);
     for (const [key, held] of this.#held) this.#release(key, held);
+    // Events still waiting for another node's word go out: sent twice rather than lost.
+    for (const waiting of this.#waiting.values()) for (const w of waiting) if (w.send !== false) this.#send(w.org, w.appId, w.event);
+    this.#waiting.clear();
     for (const id of [...this.#buffers.keys()]) this.#flush(id);
     this.#stopped = true;
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
     for (const abort of this.#aborts) abort.abort();
     await Promise.allSettled([...this.#writes]);
+    this.#claimed.clear();
+    await this.#deps.store.releaseWebhookClaims(this.#deps.nodeId).catch((err: unknown) => this.#deps.onError(err, 'could not give up the claims of webhook deliveries'));
     this.#http.close();
   }
 
@@ -230,20 +291,32 @@ export class WebhookService implements WebhookSink {
     if (!this.#byApp.has(`${org}/${appId}`)) return;
     const debounce = this.#deps.debounceMs > 0 ? debounceKey(org, appId, event) : null;
     if (debounce === null) {
-      this.#send(org, appId, event);
+      this.#ordered(org, appId, event, null);
     } else if (debounce.holds) {
       const earlier = this.#held.get(debounce.key);
       if (earlier) clearTimeout(earlier.timer);
       const held = { org, appId, event, timer: setTimeout(() => this.#release(debounce.key, held), this.#deps.debounceMs) };
       this.#held.set(debounce.key, held);
-    } else {
-      const held = this.#held.get(debounce.key);
-      if (!held) this.#send(org, appId, event);
-      else {
-        clearTimeout(held.timer);
-        this.#held.delete(debounce.key);
-      }
+    } else if (!this.dropHeld(org, appId, event)) {
+      // The channel may have been vacated on another node (the subscriber came back here): that node holds the event, and decides.
+      const elsewhere = this.#deps.dropHeldElsewhere;
+      this.#ordered(org, appId, event, elsewhere && elsewhere(org, appId, event).then((dropped) => !dropped));
     }
+  }
+
+  /**
+   * Drops the channel_vacated (member_removed) held on this node that `event`, a
+   * channel_occupied (member_added), cancels; true when there was one. Its holder decides
+   * (here, or when another node asks), so that a held event is either sent or dropped with
+   * its pair, never both.
+   */
+  dropHeld(org: string, appId: string, event: WebhookEvent): boolean {
+    const debounce = debounceKey(org, appId, event);
+    const held = debounce && !debounce.holds ? this.#held.get(debounce.key) : undefined;
+    if (!debounce || !held) return false;
+    clearTimeout(held.timer);
+    this.#held.delete(debounce.key);
+    return true;
   }
 
   emitToOrg(org: string, event: WebhookEvent): void {
@@ -256,7 +329,44 @@ export class WebhookService implements WebhookSink {
   #release(key: string, held: { org: string; appId: string; event: WebhookEvent; timer: NodeJS.Timeout }): void {
     clearTimeout(held.timer);
     this.#held.delete(key);
-    this.#send(held.org, held.appId, held.event);
+    this.#ordered(held.org, held.appId, held.event, null);
+  }
+
+  /**
+   * Sends an event now, or once `decided` says whether it goes (a question to the other
+   * nodes); an app's events behind an undecided one wait for it, so that they keep their order.
+   */
+  #ordered(org: string, appId: string, event: WebhookEvent, decided: Promise<boolean> | null): void {
+    const key = `${org}/${appId}`;
+    let waiting = this.#waiting.get(key);
+    if (decided === null && !waiting) {
+      this.#send(org, appId, event);
+      return;
+    }
+    const entry: Waiting = { org, appId, event, send: decided === null ? true : null };
+    if (!waiting) this.#waiting.set(key, (waiting = []));
+    waiting.push(entry);
+    if (decided === null) return;
+    void decided
+      .catch((err: unknown) => {
+        // Unasked (the broker is away): sent, as a node alone would.
+        this.#deps.onError(err, `could not ask the other nodes about ${event.name}; it is sent`);
+        return true;
+      })
+      .then((send) => {
+        entry.send = send;
+        this.#drainWaiting(key);
+      });
+  }
+
+  #drainWaiting(key: string): void {
+    const waiting = this.#waiting.get(key);
+    if (!waiting) return;
+    while (waiting[0] !== undefined && waiting[0].send !== null) {
+      const next = waiting.shift() as Waiting;
+      if (next.send) this.#send(next.org, next.appId, next.event);
+    }
+    if (waiting.length === 0) this.#waiting.delete(key);
   }
 
   #send(org: string, appId: string, event: WebhookEvent): void {
@@ -303,13 +413,66 @@ export class WebhookService implements WebhookSink {
       attempts: 0,
       nextAttemptAt: now,
       settledAt: null,
+      // Claimed by the node that stores it, in the same write: its first attempt follows at once.
+      claimedBy: this.#deps.nodeId,
+      claimedUntil: now + CLAIM_MS,
     };
     this.#track(
       this.#deps.store
         .insertWebhookDeliveries([delivery])
-        .then(() => this.#schedule(delivery))
+        .then(() => this.#hold(delivery))
         .catch((err: unknown) => this.#deps.onError(err, 'could not store a webhook delivery')),
     );
+  }
+
+  /** A delivery this node claimed: attempted when due. */
+  #hold(delivery: WebhookDeliveryRecord): void {
+    if (this.#stopped || this.#claimed.has(delivery.id)) return;
+    this.#claimed.set(delivery.id, delivery);
+    this.#schedule(delivery);
+  }
+
+  /** A delivery this node no longer holds (settled, left to the poll until its next attempt, or its claim lost). */
+  #forget(id: string): void {
+    this.#claimed.delete(id);
+    const timer = this.#timers.get(id);
+    if (timer) clearTimeout(timer);
+    this.#timers.delete(id);
+    const queued = this.#due.findIndex((d) => d.id === id);
+    if (queued !== -1) this.#due.splice(queued, 1);
+  }
+
+  /** Claims the deliveries due before the next poll that nobody holds: new ones a node gave up, retries left to the poll, a dead node's. */
+  async #poll(): Promise<void> {
+    if (this.#polling || this.#stopped) return;
+    const room = MAX_CLAIMED - this.#claimed.size;
+    if (room <= 0) return;
+    this.#polling = true;
+    try {
+      const now = this.#deps.clock.now();
+      const limit = Math.min(room, CLAIM_BATCH);
+      const claimed = await this.#deps.store.claimWebhookDeliveries({ node: this.#deps.nodeId, now, dueBy: now + POLL_EVERY_MS, until: now + CLAIM_MS, limit });
+      for (const delivery of claimed) this.#hold(delivery);
+      this.#pollAgain = claimed.length === limit;
+    } catch (err) {
+      this.#deps.onError(err, 'could not claim webhook deliveries');
+    } finally {
+      this.#polling = false;
+    }
+    if (this.#pollAgain && !this.#stopped) setImmediate(() => this.#track(this.#poll()));
+  }
+
+  /** Extends this node's claims; a delivery whose claim lapsed and went to another node is dropped here. */
+  async #renew(): Promise<void> {
+    const held = [...this.#claimed];
+    if (held.length === 0 || this.#stopped) return;
+    try {
+      const kept = new Set(await this.#deps.store.renewWebhookClaims(this.#deps.nodeId, held.map(([id]) => id), this.#deps.clock.now() + CLAIM_MS));
+      // Only the very delivery asked about: one given up and claimed again meanwhile is held anew.
+      for (const [id, delivery] of held) if (!kept.has(id) && this.#claimed.get(id) === delivery) this.#forget(id);
+    } catch (err) {
+      this.#deps.onError(err, 'could not renew the claims of webhook deliveries');
+    }
   }
 
   #schedule(delivery: WebhookDeliveryRecord): void {
@@ -337,7 +500,9 @@ export class WebhookService implements WebhookSink {
     for (let i = 0; i < this.#due.length && this.#inFlightTotal < MAX_IN_FLIGHT; ) {
       const delivery = this.#due[i] as WebhookDeliveryRecord;
       if (!this.#byId.has(delivery.webhookId)) {
+        // Removed (its deliveries went with it), or not read here yet: its claim lapses, and a node that knows it takes it.
         this.#due.splice(i, 1);
+        this.#claimed.delete(delivery.id);
         continue;
       }
       const busy = this.#inFlight.get(delivery.webhookId) ?? 0;
@@ -362,9 +527,16 @@ export class WebhookService implements WebhookSink {
 
   async #attempt(delivery: WebhookDeliveryRecord): Promise<void> {
     const webhook = this.#byId.get(delivery.webhookId);
-    if (!webhook || this.#stopped) return;
+    if (this.#stopped) return;
+    if (!webhook) {
+      this.#claimed.delete(delivery.id);
+      return;
+    }
     const app = await this.#deps.apps.byId(webhook.org, webhook.appId);
-    if (!app) return;
+    if (!app) {
+      this.#claimed.delete(delivery.id);
+      return;
+    }
     const abort = new AbortController();
     this.#aborts.add(abort);
     const timeout = setTimeout(() => abort.abort(), this.#deps.timeoutMs);
@@ -404,16 +576,27 @@ export class WebhookService implements WebhookSink {
     } else {
       delivery.nextAttemptAt = Math.min(deadline, at + backoffMs(delivery.attempts));
     }
+    // A retry due before the next poll stays with this node; a later one is left to whichever node polls when it is due.
+    const keep = delivery.status === 'pending' && (delivery.nextAttemptAt ?? at) <= at + POLL_EVERY_MS;
+    delivery.claimedUntil = keep ? at + CLAIM_MS : null;
     webhook.lastAttemptAt = at;
     webhook.lastStatusCode = statusCode;
     webhook.lastError = error;
     webhook.failuresInRow = ok ? 0 : webhook.failuresInRow + 1;
-    await this.#deps.store.recordWebhookAttempt({
-      attempt: { deliveryId: delivery.id, at: started, statusCode, durationMs: at - started, error },
-      delivery,
-      webhook,
-    });
-    if (delivery.status === 'pending') this.#schedule(delivery);
+    try {
+      await this.#deps.store.recordWebhookAttempt({
+        attempt: { deliveryId: delivery.id, at: started, statusCode, durationMs: at - started, error, node: this.#deps.nodeId },
+        delivery,
+        webhook,
+      });
+    } catch (err) {
+      // Not recorded: the claim lapses, and the delivery is attempted again (at least once, as ever).
+      this.#claimed.delete(delivery.id);
+      throw err;
+    }
+    // Still ours unless a renewal found the claim taken meanwhile.
+    if (keep && this.#claimed.has(delivery.id)) this.#schedule(delivery);
+    else this.#claimed.delete(delivery.id);
   }
 
   #track(work: Promise<unknown>): void {

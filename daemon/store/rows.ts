@@ -173,6 +173,8 @@ export interface DeliveryRow {
   attempts: number;
   next_attempt_at: number | null;
   settled_at: number | null;
+  claimed_by: string | null;
+  claimed_until: number | null;
 }
 
 export interface AttemptRow {
@@ -181,6 +183,7 @@ export interface AttemptRow {
   status_code: number | null;
   duration_ms: number;
   error: string | null;
+  node: string | null;
 }
 
 export const toApp = (row: AppRow): AppRecord => ({
@@ -345,7 +348,13 @@ export const toDelivery = (row: DeliveryRow): WebhookDeliveryRecord => ({
   attempts: row.attempts,
   nextAttemptAt: row.next_attempt_at,
   settledAt: row.settled_at,
+  claimedBy: row.claimed_by,
+  claimedUntil: row.claimed_until,
 });
+
+/** Deliveries in the order they are due: none set (due at once) first, then by time, then by id (the order of SQLite's and PostgreSQL's index). */
+export const soonestDueFirst = (a: WebhookDeliveryRecord, b: WebhookDeliveryRecord): number =>
+  (a.nextAttemptAt ?? -Infinity) - (b.nextAttemptAt ?? -Infinity) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 export const toAttempt = (row: AttemptRow): WebhookAttemptRecord => ({
   deliveryId: row.delivery_id,
@@ -353,4 +362,5 @@ export const toAttempt = (row: AttemptRow): WebhookAttemptRecord => ({
   statusCode: row.status_code,
   durationMs: row.duration_ms,
   error: row.error,
+  node: row.node,
 });

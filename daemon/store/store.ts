@@ -237,6 +237,10 @@ export interface WebhookDeliveryRecord {
   attempts: number;
   nextAttemptAt: number | null;
   settledAt: number | null;
+  /** The node that makes its attempts while `claimedUntil` has not passed (null: nobody yet). */
+  claimedBy: string | null;
+  /** When the claim lapses unless its node renews it; then any node may claim the delivery (null: free). */
+  claimedUntil: number | null;
 }
 
 export interface WebhookAttemptRecord {
@@ -245,13 +249,30 @@ export interface WebhookAttemptRecord {
   statusCode: number | null;
   durationMs: number;
   error: string | null;
+  /** The node that made it (null for attempts logged before nodes were recorded). */
+  node: string | null;
 }
 
-/** What one attempt changes: its log line, the delivery's state, the webhook's health. */
+/**
+ * What one attempt changes: its log line, the delivery's state (and how long the attempt's
+ * node keeps its claim), the webhook's health. Written only while that node still holds the
+ * claim: a node that lost it (its claim lapsed and another took the delivery) records nothing.
+ */
 export interface WebhookAttemptWrite {
-  attempt: WebhookAttemptRecord;
-  delivery: Pick<WebhookDeliveryRecord, 'id' | 'status' | 'attempts' | 'nextAttemptAt' | 'settledAt'>;
+  attempt: WebhookAttemptRecord & { node: string };
+  delivery: Pick<WebhookDeliveryRecord, 'id' | 'status' | 'attempts' | 'nextAttemptAt' | 'settledAt' | 'claimedUntil'>;
   webhook: Pick<WebhookRecord, 'id' | 'lastAttemptAt' | 'lastStatusCode' | 'lastError' | 'failuresInRow'>;
+}
+
+/** What a node asks for when it claims deliveries (claimWebhookDeliveries). */
+export interface WebhookClaim {
+  node: string;
+  now: number;
+  /** Deliveries whose next attempt is due by then (or that have none set). */
+  dueBy: number;
+  /** How long the claim holds unless renewed. */
+  until: number;
+  limit: number;
 }
 
 /** A relayd process sharing the store: what `relay status` lists, and how a node tells it is not alone. */
@@ -418,8 +439,25 @@ export interface Store {
   getWebhook(id: string): Promise<WebhookRecord | null>;
   /** Deletes the webhook with its deliveries and their attempts. */
   deleteWebhook(id: string, audit: AuditRecord): Promise<void>;
+  /** Stored with their claim as given: the node that makes a delivery claims it in the same write. */
   insertWebhookDeliveries(deliveries: WebhookDeliveryRecord[]): Promise<void>;
+  /** Records the attempt only if its node still holds the delivery's claim (and the delivery is still there). */
   recordWebhookAttempt(write: WebhookAttemptWrite): Promise<void>;
+  /**
+   * Claims up to `limit` pending deliveries due by `dueBy` that nobody claims or whose claim
+   * lapsed before `now`, soonest due first, for `node` until `until`; returns them claimed.
+   * Atomic across nodes (PostgreSQL: FOR UPDATE SKIP LOCKED): two callers never get the same
+   * delivery, and a live claim is never taken.
+   */
+  claimWebhookDeliveries(claim: WebhookClaim): Promise<WebhookDeliveryRecord[]>;
+  /**
+   * Extends `node`'s claims on those of `ids` that are still pending to `until`; returns their
+   * ids. One whose claim lapsed and was taken by another node is not among them (no longer
+   * ours), nor one given up meanwhile (its attempt set `claimedUntil` to null).
+   */
+  renewWebhookClaims(node: string, ids: string[], until: number): Promise<string[]>;
+  /** Frees the pending deliveries claimed by `node` (null: by any node, on a store no other node shares), for the next claim. */
+  releaseWebhookClaims(node: string | null): Promise<void>;
   listPendingWebhookDeliveries(): Promise<WebhookDeliveryRecord[]>;
   /** A webhook's newest deliveries, each with its attempts in order. */
   listWebhookDeliveries(webhookId: string, limit: number): Promise<{ delivery: WebhookDeliveryRecord; attempts: WebhookAttemptRecord[] }[]>;

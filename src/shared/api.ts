@@ -280,6 +280,8 @@ export interface WebhookAttempt {
   statusCode: number | null;
   durationMs: number;
   error: string | null;
+  /** The relayd node that made it (null for attempts logged before nodes were recorded). */
+  node: string | null;
 }
 
 /** One POST body (a batch of events) and every attempt to deliver it. */

@@ -166,6 +166,8 @@ function delivery(id: string, webhookId: string, fields: Partial<WebhookDelivery
     attempts: 0,
     nextAttemptAt: NOW,
     settledAt: null,
+    claimedBy: 'node-a',
+    claimedUntil: NOW + 10_000,
     ...fields,
   };
 }
@@ -842,22 +844,28 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         await store.insertWebhookDeliveries([delivery('dlv_2', 'wh_1', { nextAttemptAt: NOW + 10 }), delivery('dlv_1', 'wh_1', { nextAttemptAt: NOW + 10 }), delivery('dlv_3', 'wh_1', { nextAttemptAt: null }), delivery('dlv_0', 'wh_1', { nextAttemptAt: NOW })]);
         expect((await store.listPendingWebhookDeliveries()).map((d) => d.id)).toEqual(['dlv_3', 'dlv_0', 'dlv_1', 'dlv_2']);
 
-        const failedAttempt = { deliveryId: 'dlv_1', at: NOW + 10, statusCode: 500, durationMs: 12, error: 'HTTP 500' };
+        const failedAttempt = { deliveryId: 'dlv_1', at: NOW + 10, statusCode: 500, durationMs: 12, error: 'HTTP 500', node: 'node-a' };
         await store.recordWebhookAttempt({
           attempt: failedAttempt,
-          delivery: { id: 'dlv_1', status: 'pending', attempts: 1, nextAttemptAt: NOW + 1000, settledAt: null },
+          delivery: { id: 'dlv_1', status: 'pending', attempts: 1, nextAttemptAt: NOW + 1000, settledAt: null, claimedUntil: NOW + 10_010 },
           webhook: { id: 'wh_1', lastAttemptAt: NOW + 10, lastStatusCode: 500, lastError: 'HTTP 500', failuresInRow: 1 },
         });
-        const okAttempt = { deliveryId: 'dlv_1', at: NOW + 1000, statusCode: 200, durationMs: 3, error: null };
+        const okAttempt = { deliveryId: 'dlv_1', at: NOW + 1000, statusCode: 200, durationMs: 3, error: null, node: 'node-a' };
         await store.recordWebhookAttempt({
           attempt: okAttempt,
-          delivery: { id: 'dlv_1', status: 'delivered', attempts: 2, nextAttemptAt: null, settledAt: NOW + 1000 },
+          delivery: { id: 'dlv_1', status: 'delivered', attempts: 2, nextAttemptAt: null, settledAt: NOW + 1000, claimedUntil: null },
           webhook: { id: 'wh_1', lastAttemptAt: NOW + 1000, lastStatusCode: 200, lastError: null, failuresInRow: 0 },
         });
         // An attempt whose delivery went meanwhile records nothing.
         await store.recordWebhookAttempt({
           attempt: { ...okAttempt, deliveryId: 'dlv_gone' },
-          delivery: { id: 'dlv_gone', status: 'delivered', attempts: 1, nextAttemptAt: null, settledAt: NOW },
+          delivery: { id: 'dlv_gone', status: 'delivered', attempts: 1, nextAttemptAt: null, settledAt: NOW, claimedUntil: null },
+          webhook: { id: 'wh_1', lastAttemptAt: NOW + 5000, lastStatusCode: 418, lastError: null, failuresInRow: 0 },
+        });
+        // Nor one made by a node that does not hold the delivery's claim.
+        await store.recordWebhookAttempt({
+          attempt: { ...okAttempt, deliveryId: 'dlv_2', node: 'node-b' },
+          delivery: { id: 'dlv_2', status: 'delivered', attempts: 1, nextAttemptAt: null, settledAt: NOW, claimedUntil: null },
           webhook: { id: 'wh_1', lastAttemptAt: NOW + 5000, lastStatusCode: 418, lastError: null, failuresInRow: 0 },
         });
         expect(await store.getWebhook('wh_1')).toMatchObject({ lastAttemptAt: NOW + 1000, lastStatusCode: 200, lastError: null, failuresInRow: 0 });
@@ -868,7 +876,7 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         expect(listed.every((d) => d.attempts.length === 0)).toBe(true);
         const all = await store.listWebhookDeliveries('wh_1', 10);
         const one = all.find((d) => d.delivery.id === 'dlv_1');
-        expect(one).toEqual({ delivery: { ...delivery('dlv_1', 'wh_1'), status: 'delivered', attempts: 2, nextAttemptAt: null, settledAt: NOW + 1000 }, attempts: [failedAttempt, okAttempt] });
+        expect(one).toEqual({ delivery: { ...delivery('dlv_1', 'wh_1'), status: 'delivered', attempts: 2, nextAttemptAt: null, settledAt: NOW + 1000, claimedUntil: null }, attempts: [failedAttempt, okAttempt] });
         expect(await store.listWebhookDeliveries('wh_none', 10)).toEqual([]);
       });
 
@@ -882,8 +890,8 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
           delivery('dlv_4', 'wh_1'),
         ]);
         await store.recordWebhookAttempt({
-          attempt: { deliveryId: 'dlv_1', at: NOW, statusCode: 200, durationMs: 1, error: null },
-          delivery: { id: 'dlv_1', status: 'delivered', attempts: 1, nextAttemptAt: null, settledAt: NOW },
+          attempt: { deliveryId: 'dlv_1', at: NOW, statusCode: 200, durationMs: 1, error: null, node: 'node-a' },
+          delivery: { id: 'dlv_1', status: 'delivered', attempts: 1, nextAttemptAt: null, settledAt: NOW, claimedUntil: null },
           webhook: { id: 'wh_1', lastAttemptAt: NOW, lastStatusCode: 200, lastError: null, failuresInRow: 0 },
         });
         expect(await store.pruneWebhookDeliveries(NOW + 2, 1)).toBe(1);
@@ -896,6 +904,95 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         expect(await store.listWebhookDeliveries('wh_1', 10)).toEqual([]);
         expect(await store.listPendingWebhookDeliveries()).toEqual([]);
         expect((await store.listAudit(null, 1))[0]?.action).toBe('webhook.delete');
+      });
+
+      it('gives each due delivery to one claimer at a time, soonest due first, and never one whose claim is live', async () => {
+        const store = await storeWithApp();
+        await store.insertWebhook(webhook('wh_1'), audit('webhook.create', 'wh_1'));
+        const free = { claimedBy: null, claimedUntil: null };
+        await store.insertWebhookDeliveries([
+          delivery('dlv_1', 'wh_1', { ...free, nextAttemptAt: NOW }),
+          delivery('dlv_2', 'wh_1', { ...free, nextAttemptAt: NOW + 1000 }),
+          delivery('dlv_3', 'wh_1', { ...free, nextAttemptAt: NOW + 60_000 }),
+          delivery('dlv_4', 'wh_1', { ...free, nextAttemptAt: null }),
+          delivery('dlv_5', 'wh_1', { claimedBy: 'node-z', claimedUntil: NOW + 5000 }),
+          delivery('dlv_6', 'wh_1', { claimedBy: 'node-z', claimedUntil: NOW - 1, nextAttemptAt: NOW - 10 }),
+          delivery('dlv_7', 'wh_1', { ...free, status: 'delivered', nextAttemptAt: null, settledAt: NOW }),
+        ]);
+        const claim = (node: string, limit: number, now = NOW) => store.claimWebhookDeliveries({ node, now, dueBy: now + 2000, until: NOW + 100_000, limit });
+        const raced = await Promise.all(['node-a', 'node-b', 'node-c'].map((n) => claim(n, 2)));
+        const ids = raced.flat().map((d) => d.id);
+        // The due ones, the lapsed claim among them, each to one claimer only; not the live claim, the later one or the settled one.
+        expect([...ids].sort()).toEqual(['dlv_1', 'dlv_2', 'dlv_4', 'dlv_6']);
+        for (const [i, node] of ['node-a', 'node-b', 'node-c'].entries()) {
+          for (const d of raced[i] ?? []) expect(d).toMatchObject({ claimedBy: node, claimedUntil: NOW + 100_000, status: 'pending' });
+          expect(raced[i]?.map((d) => d.id)).toEqual([...(raced[i] ?? [])].sort((a, b) => (a.nextAttemptAt ?? -Infinity) - (b.nextAttemptAt ?? -Infinity)).map((d) => d.id));
+        }
+        expect(await claim('node-d', 10, NOW + 1)).toEqual([]);
+        // Later: dlv_3 is due, dlv_5's claim has lapsed; soonest due first.
+        expect((await claim('node-d', 10, NOW + 58_500)).map((d) => d.id)).toEqual(['dlv_5', 'dlv_3']);
+      });
+
+      it('never gives one delivery to two of many claimers racing for it', async () => {
+        const store = await storeWithApp();
+        await store.insertWebhook(webhook('wh_1'), audit('webhook.create', 'wh_1'));
+        const ids = Array.from({ length: 60 }, (_, i) => `dlv_${String(i).padStart(2, '0')}`);
+        await store.insertWebhookDeliveries(ids.map((id, i) => delivery(id, 'wh_1', { claimedBy: null, claimedUntil: null, nextAttemptAt: NOW + i })));
+        const nodes = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e', 'node-f'];
+        const rounds = await Promise.all(nodes.flatMap((node) => [0, 1].map(() => store.claimWebhookDeliveries({ node, now: NOW, dueBy: NOW + 100, until: NOW + 10_000, limit: 7 }))));
+        const claimed = rounds.flat();
+        expect(claimed.length).toBe(new Set(claimed.map((d) => d.id)).size);
+        expect(claimed.length).toBeLessThanOrEqual(60);
+        const rest = await store.claimWebhookDeliveries({ node: 'node-z', now: NOW, dueBy: NOW + 100, until: NOW + 10_000, limit: 100 });
+        expect([...claimed, ...rest].map((d) => d.id).sort()).toEqual(ids);
+        // Each stored as claimed by the node that got it.
+        const stored = new Map((await store.listPendingWebhookDeliveries()).map((d) => [d.id, d.claimedBy]));
+        for (const d of [...claimed, ...rest]) expect(stored.get(d.id)).toBe(d.claimedBy);
+      });
+
+      it('renews a claim for its holder only, hands a lapsed one over, and frees the claims of a node that stops', async () => {
+        const store = await storeWithApp();
+        await store.insertWebhook(webhook('wh_1'), audit('webhook.create', 'wh_1'));
+        await store.insertWebhookDeliveries([
+          delivery('dlv_1', 'wh_1', { claimedBy: 'node-a', claimedUntil: NOW + 10_000 }),
+          delivery('dlv_2', 'wh_1', { claimedBy: 'node-a', claimedUntil: NOW + 10_000 }),
+          delivery('dlv_3', 'wh_1', { claimedBy: 'node-b', claimedUntil: NOW + 10_000 }),
+        ]);
+        const claim = (node: string, now: number) => store.claimWebhookDeliveries({ node, now, dueBy: now, until: now + 10_000, limit: 10 });
+        expect((await store.renewWebhookClaims('node-a', ['dlv_1', 'dlv_2', 'dlv_3', 'dlv_none'], NOW + 20_000)).sort()).toEqual(['dlv_1', 'dlv_2']);
+        expect(await store.renewWebhookClaims('node-a', [], NOW + 20_000)).toEqual([]);
+        // Renewed: not free where the first claim would have lapsed; dlv_3 was not, and is.
+        expect((await claim('node-c', NOW + 15_000)).map((d) => d.id)).toEqual(['dlv_3']);
+        expect(await store.renewWebhookClaims('node-b', ['dlv_3'], NOW + 30_000)).toEqual([]);
+
+        // An attempt that gives its claim up (its next try is left to the poll): no longer renewed, free at once.
+        await store.recordWebhookAttempt({
+          attempt: { deliveryId: 'dlv_2', at: NOW + 16_000, statusCode: 500, durationMs: 5, error: 'answered 500', node: 'node-a' },
+          delivery: { id: 'dlv_2', status: 'pending', attempts: 1, nextAttemptAt: NOW + 30_000, settledAt: null, claimedUntil: null },
+          webhook: { id: 'wh_1', lastAttemptAt: NOW + 16_000, lastStatusCode: 500, lastError: 'answered 500', failuresInRow: 1 },
+        });
+        expect(await store.renewWebhookClaims('node-a', ['dlv_1', 'dlv_2'], NOW + 22_000)).toEqual(['dlv_1']);
+        expect((await store.claimWebhookDeliveries({ node: 'node-b', now: NOW + 16_000, dueBy: NOW + 30_000, until: NOW + 26_000, limit: 10 })).map((d) => d.id)).toEqual(['dlv_2']);
+
+        // node-a stops renewing: dlv_1 lapses and goes to node-c; node-a's renewal and its late attempt no longer count.
+        expect((await claim('node-c', NOW + 22_001)).map((d) => d.id)).toEqual(['dlv_1']);
+        expect(await store.renewWebhookClaims('node-a', ['dlv_1'], NOW + 60_000)).toEqual([]);
+        await store.recordWebhookAttempt({
+          attempt: { deliveryId: 'dlv_1', at: NOW + 22_002, statusCode: 200, durationMs: 5, error: null, node: 'node-a' },
+          delivery: { id: 'dlv_1', status: 'delivered', attempts: 1, nextAttemptAt: null, settledAt: NOW + 22_002, claimedUntil: null },
+          webhook: { id: 'wh_1', lastAttemptAt: NOW + 22_002, lastStatusCode: 200, lastError: null, failuresInRow: 0 },
+        });
+        const byId = async (id: string) => (await store.listPendingWebhookDeliveries()).find((d) => d.id === id);
+        expect(await byId('dlv_1')).toMatchObject({ status: 'pending', attempts: 0, claimedBy: 'node-c', claimedUntil: NOW + 32_001 });
+        expect((await store.listWebhookDeliveries('wh_1', 10)).find((d) => d.delivery.id === 'dlv_1')?.attempts).toEqual([]);
+
+        // A node that stops frees its own claims; on a store nobody else shares, a starting node frees everyone's.
+        const later = (node: string) => store.claimWebhookDeliveries({ node, now: NOW + 23_000, dueBy: NOW + 60_000, until: NOW + 33_000, limit: 10 });
+        await store.releaseWebhookClaims('node-c');
+        expect((await later('node-d')).map((d) => d.id).sort()).toEqual(['dlv_1', 'dlv_3']);
+        expect(await later('node-e')).toEqual([]);
+        await store.releaseWebhookClaims(null);
+        expect((await later('node-e')).map((d) => d.id).sort()).toEqual(['dlv_1', 'dlv_2', 'dlv_3']);
       });
     });
 

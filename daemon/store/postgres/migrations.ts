@@ -318,4 +318,13 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX leases_by_holder ON leases (holder);
     `,
   },
+  {
+    version: 15,
+    name: 'webhook delivery claims',
+    sql: `
+      ALTER TABLE webhook_deliveries ADD COLUMN claimed_by TEXT COLLATE "C";
+      ALTER TABLE webhook_deliveries ADD COLUMN claimed_until BIGINT;
+      ALTER TABLE webhook_attempts ADD COLUMN node TEXT COLLATE "C";
+    `,
+  },
 ];

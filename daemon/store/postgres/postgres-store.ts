@@ -23,6 +23,7 @@ import type {
   TimelineRecord,
   WebhookAttemptRecord,
   WebhookAttemptWrite,
+  WebhookClaim,
   WebhookDeliveryRecord,
   WebhookRecord,
   UnsettledScope,
@@ -677,6 +678,18 @@ export class PostgresStore implements Store {
 
   async recordWebhookAttempt(write: WebhookAttemptWrite): Promise<void> {
     await this.#webhooks.recordAttempt(write);
+  }
+
+  async claimWebhookDeliveries(claim: WebhookClaim): Promise<WebhookDeliveryRecord[]> {
+    return this.#webhooks.claim(claim);
+  }
+
+  async renewWebhookClaims(node: string, ids: string[], until: number): Promise<string[]> {
+    return this.#webhooks.renew(node, ids, until);
+  }
+
+  async releaseWebhookClaims(node: string | null): Promise<void> {
+    await this.#webhooks.release(node);
   }
 
   async listPendingWebhookDeliveries(): Promise<WebhookDeliveryRecord[]> {

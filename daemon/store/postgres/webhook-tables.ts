@@ -1,5 +1,5 @@
-import { toAttempt, toDelivery, toWebhook, type AttemptRow, type DeliveryRow, type WebhookRow } from '../rows.js';
-import type { WebhookAttemptRecord, WebhookAttemptWrite, WebhookDeliveryRecord, WebhookRecord } from '../store.js';
+import { soonestDueFirst, toAttempt, toDelivery, toWebhook, type AttemptRow, type DeliveryRow, type WebhookRow } from '../rows.js';
+import type { WebhookAttemptRecord, WebhookAttemptWrite, WebhookClaim, WebhookDeliveryRecord, WebhookRecord } from '../store.js';
 import type { Pg, Tx } from './pg.js';
 
 /** The webhook tables of the PostgreSQL store: the same queries and transactions as SQLite's (webhook-tables.ts there). */
@@ -53,25 +53,62 @@ export class PostgresWebhookTables {
       attempts: d.attempts,
       next_attempt_at: d.nextAttemptAt,
       settled_at: d.settledAt,
+      claimed_by: d.claimedBy,
+      claimed_until: d.claimedUntil,
     }));
     // One statement for all of them: atomic as SQLite's transaction is.
-    await this.#sql`INSERT INTO webhook_deliveries ${this.#sql(rows, 'id', 'webhook_id', 'body', 'event_names', 'created_at', 'status', 'attempts', 'next_attempt_at', 'settled_at')}`;
+    await this.#sql`INSERT INTO webhook_deliveries ${this.#sql(rows, 'id', 'webhook_id', 'body', 'event_names', 'created_at', 'status', 'attempts', 'next_attempt_at', 'settled_at', 'claimed_by', 'claimed_until')}`;
   }
 
   async recordAttempt(write: WebhookAttemptWrite): Promise<void> {
     const { attempt: a, delivery: d, webhook: w } = write;
     await this.#sql.begin(async (tx) => {
       const updated = await tx`
-        UPDATE webhook_deliveries SET status = ${d.status}, attempts = ${d.attempts}, next_attempt_at = ${d.nextAttemptAt}, settled_at = ${d.settledAt}
-        WHERE id = ${d.id}`;
-      // The webhook may have been removed while the attempt was in flight: then there is nothing to record.
+        UPDATE webhook_deliveries SET status = ${d.status}, attempts = ${d.attempts}, next_attempt_at = ${d.nextAttemptAt}, settled_at = ${d.settledAt}, claimed_until = ${d.claimedUntil}
+        WHERE id = ${d.id} AND claimed_by = ${a.node}`;
+      // The webhook may have been removed while the attempt was in flight, or the claim taken by another node: then there is nothing to record.
       if (updated.count === 0) return;
       await Promise.all([
-        tx`INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms, error) VALUES (${a.deliveryId}, ${a.at}, ${a.statusCode}, ${a.durationMs}, ${a.error})`,
+        tx`INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms, error, node) VALUES (${a.deliveryId}, ${a.at}, ${a.statusCode}, ${a.durationMs}, ${a.error}, ${a.node})`,
         tx`UPDATE webhooks SET last_attempt_at = ${w.lastAttemptAt}, last_status_code = ${w.lastStatusCode}, last_error = ${w.lastError},
              failures_in_row = ${w.failuresInRow} WHERE id = ${w.id}`,
       ]);
     });
+  }
+
+  /**
+   * pg-boss's and graphile-worker's claim: the rows are picked and locked in one statement,
+   * skipping those another claim has locked, so that two nodes never take the same delivery;
+   * under READ COMMITTED a row changed meanwhile (claimed, renewed) is checked again as it is now.
+   */
+  async claim(c: WebhookClaim): Promise<WebhookDeliveryRecord[]> {
+    const rows = await this.#sql<DeliveryRow[]>`
+      WITH due AS (
+        SELECT id FROM webhook_deliveries
+        WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ${c.dueBy}) AND (claimed_until IS NULL OR claimed_until < ${c.now})
+        ORDER BY next_attempt_at NULLS FIRST, id
+        LIMIT ${c.limit}
+        FOR UPDATE SKIP LOCKED
+      )
+      UPDATE webhook_deliveries d SET claimed_by = ${c.node}, claimed_until = ${c.until}
+      FROM due WHERE d.id = due.id
+      RETURNING d.*`;
+    // RETURNING gives no order: the soonest due first, as asked.
+    return rows.map(toDelivery).sort(soonestDueFirst);
+  }
+
+  async renew(node: string, ids: string[], until: number): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.#sql<{ id: string }[]>`
+      UPDATE webhook_deliveries SET claimed_until = ${until}
+      WHERE id = ANY(${ids}::text[]) AND claimed_by = ${node} AND status = 'pending' AND claimed_until IS NOT NULL
+      RETURNING id`;
+    return rows.map((r) => r.id);
+  }
+
+  async release(node: string | null): Promise<void> {
+    if (node === null) await this.#sql`UPDATE webhook_deliveries SET claimed_until = NULL WHERE status = 'pending' AND claimed_until IS NOT NULL`;
+    else await this.#sql`UPDATE webhook_deliveries SET claimed_until = NULL WHERE claimed_by = ${node} AND status = 'pending'`;
   }
 
   async pending(): Promise<WebhookDeliveryRecord[]> {

@@ -22,6 +22,7 @@ import type {
   Store,
   WebhookAttemptRecord,
   WebhookAttemptWrite,
+  WebhookClaim,
   WebhookDeliveryRecord,
   WebhookRecord,
   TimelineRecord,
@@ -771,6 +772,18 @@ export class SqliteStore implements Store {
 
   async recordWebhookAttempt(write: WebhookAttemptWrite): Promise<void> {
     this.#webhooks.recordAttempt(write);
+  }
+
+  async claimWebhookDeliveries(claim: WebhookClaim): Promise<WebhookDeliveryRecord[]> {
+    return this.#webhooks.claim(claim);
+  }
+
+  async renewWebhookClaims(node: string, ids: string[], until: number): Promise<string[]> {
+    return this.#webhooks.renew(node, ids, until);
+  }
+
+  async releaseWebhookClaims(node: string | null): Promise<void> {
+    this.#webhooks.release(node);
   }
 
   async listPendingWebhookDeliveries(): Promise<WebhookDeliveryRecord[]> {

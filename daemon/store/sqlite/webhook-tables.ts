@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
-import { toAttempt, toDelivery, toWebhook, type AttemptRow, type DeliveryRow, type WebhookRow } from '../rows.js';
-import type { WebhookAttemptRecord, WebhookAttemptWrite, WebhookDeliveryRecord, WebhookRecord } from '../store.js';
+import { soonestDueFirst, toAttempt, toDelivery, toWebhook, type AttemptRow, type DeliveryRow, type WebhookRow } from '../rows.js';
+import type { WebhookAttemptRecord, WebhookAttemptWrite, WebhookClaim, WebhookDeliveryRecord, WebhookRecord } from '../store.js';
 
 /** The webhook tables of the SQLite store: its statements and the transactions over them. */
 export class SqliteWebhookTables {
@@ -19,15 +19,33 @@ export class SqliteWebhookTables {
       get: db.prepare<[string], WebhookRow>('SELECT * FROM webhooks WHERE id = ?'),
       delete: db.prepare('DELETE FROM webhooks WHERE id = ?'),
       insertDelivery: db.prepare(
-        `INSERT INTO webhook_deliveries (id, webhook_id, body, event_names, created_at, status, attempts, next_attempt_at, settled_at)
-         VALUES (@id, @webhookId, @body, @eventNames, @createdAt, @status, @attempts, @nextAttemptAt, @settledAt)`,
+        `INSERT INTO webhook_deliveries (id, webhook_id, body, event_names, created_at, status, attempts, next_attempt_at, settled_at, claimed_by, claimed_until)
+         VALUES (@id, @webhookId, @body, @eventNames, @createdAt, @status, @attempts, @nextAttemptAt, @settledAt, @claimedBy, @claimedUntil)`,
       ),
       updateDelivery: db.prepare(
-        'UPDATE webhook_deliveries SET status = @status, attempts = @attempts, next_attempt_at = @nextAttemptAt, settled_at = @settledAt WHERE id = @id',
+        `UPDATE webhook_deliveries SET status = @status, attempts = @attempts, next_attempt_at = @nextAttemptAt, settled_at = @settledAt, claimed_until = @claimedUntil
+         WHERE id = @id AND claimed_by = @node`,
       ),
       insertAttempt: db.prepare(
-        'INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms, error) VALUES (@deliveryId, @at, @statusCode, @durationMs, @error)',
+        'INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms, error, node) VALUES (@deliveryId, @at, @statusCode, @durationMs, @error, @node)',
       ),
+      // One statement: SQLite runs it alone, so that no other claim sees the rows half-claimed.
+      claim: db.prepare<[WebhookClaim], DeliveryRow>(
+        `UPDATE webhook_deliveries SET claimed_by = @node, claimed_until = @until
+         WHERE id IN (
+           SELECT id FROM webhook_deliveries
+           WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= @dueBy) AND (claimed_until IS NULL OR claimed_until < @now)
+           ORDER BY next_attempt_at, id LIMIT @limit
+         )
+         RETURNING *`,
+      ),
+      renew: db.prepare<[{ node: string; ids: string; until: number }], { id: string }>(
+        `UPDATE webhook_deliveries SET claimed_until = @until
+         WHERE id IN (SELECT value FROM json_each(@ids)) AND claimed_by = @node AND status = 'pending' AND claimed_until IS NOT NULL
+         RETURNING id`,
+      ),
+      releaseOf: db.prepare<[string]>("UPDATE webhook_deliveries SET claimed_until = NULL WHERE claimed_by = ? AND status = 'pending'"),
+      releaseAll: db.prepare("UPDATE webhook_deliveries SET claimed_until = NULL WHERE status = 'pending' AND claimed_until IS NOT NULL"),
       updateHealth: db.prepare(
         `UPDATE webhooks SET last_attempt_at = @lastAttemptAt, last_status_code = @lastStatusCode, last_error = @lastError,
            failures_in_row = @failuresInRow WHERE id = @id`,
@@ -72,11 +90,29 @@ export class SqliteWebhookTables {
 
   recordAttempt(write: WebhookAttemptWrite): void {
     this.#db.transaction(() => {
-      // The webhook may have been removed while the attempt was in flight: then there is nothing to record.
-      if (this.#s.updateDelivery.run(write.delivery).changes === 0) return;
+      // The webhook may have been removed while the attempt was in flight, or the claim taken by another node: then there is nothing to record.
+      if (this.#s.updateDelivery.run({ ...write.delivery, node: write.attempt.node }).changes === 0) return;
       this.#s.insertAttempt.run(write.attempt);
       this.#s.updateHealth.run(write.webhook);
     })();
+  }
+
+  claim(claim: WebhookClaim): WebhookDeliveryRecord[] {
+    // RETURNING gives no order: the soonest due first, as asked.
+    return this.#s.claim
+      .all(claim)
+      .map(toDelivery)
+      .sort(soonestDueFirst);
+  }
+
+  renew(node: string, ids: string[], until: number): string[] {
+    if (ids.length === 0) return [];
+    return this.#s.renew.all({ node, ids: JSON.stringify(ids), until }).map((r) => r.id);
+  }
+
+  release(node: string | null): void {
+    if (node === null) this.#s.releaseAll.run();
+    else this.#s.releaseOf.run(node);
   }
 
   pending(): WebhookDeliveryRecord[] {

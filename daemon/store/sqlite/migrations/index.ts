@@ -330,4 +330,16 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX leases_by_holder ON leases (holder);
     `,
   },
+  {
+    version: 15,
+    name: 'webhook delivery claims',
+    sql: `
+      -- Several nodes share the outbox: one node at a time makes a delivery's attempts. It
+      -- claims the delivery until a time and renews the claim while it holds it; once the claim
+      -- lapses (the node died), another node claims it. Each attempt names the node that made it.
+      ALTER TABLE webhook_deliveries ADD COLUMN claimed_by TEXT;
+      ALTER TABLE webhook_deliveries ADD COLUMN claimed_until INTEGER;
+      ALTER TABLE webhook_attempts ADD COLUMN node TEXT;
+    `,
+  },
 ];

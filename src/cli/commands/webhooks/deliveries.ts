@@ -20,10 +20,13 @@ const COLUMNS = [
   column.text('CHANNELS'),
   column.text('ERROR'),
 ];
+/** Last, so that piped fields keep their places; only when the attempts were made by more than one node. */
+const NODE = column.id('NODE');
 
 /**
  * A line per attempt, each with its own outcome (a 500 then a 200: `failed` then `delivered`),
- * newest delivery first; a delivery still waiting has a line for its next attempt.
+ * newest delivery first; a delivery still waiting has a line for its next attempt. With
+ * several relayd nodes, a NODE column names the node that made each attempt.
  */
 export async function run(opts: Options, ctx: Context): Promise<void> {
   const id = checkWebhookId(opts.id);
@@ -37,7 +40,10 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
         return;
       }
       const s = await styles(ctx);
-      await table(ctx, COLUMNS, result.deliveries.flatMap((d) => deliveryRows(ctx, s, d)));
+      const rows = result.deliveries.flatMap((d) => deliveryRows(ctx, s, d));
+      const nodes = new Set(result.deliveries.flatMap((d) => d.attempts.map((a) => a.node)));
+      if (nodes.size > 1) await table(ctx, [...COLUMNS, NODE], rows);
+      else await table(ctx, COLUMNS, rows.map((row) => row.slice(0, -1)));
     },
   });
 }
@@ -55,10 +61,11 @@ function deliveryRows(ctx: Context, s: Styles, d: WebhookDelivery): Cell[][] {
     events,
     channels,
     a.error ?? '-',
+    a.node ?? '-',
   ]);
   if (d.status === 'pending') {
     const next = s.status(d.attempts.length === 0 ? 'pending' : 'retrying');
-    rows.push([d.id, String(d.attempts.length + 1), time(ctx, d.nextAttemptAt, 'seconds'), next, '-', '-', events, channels, '-']);
+    rows.push([d.id, String(d.attempts.length + 1), time(ctx, d.nextAttemptAt, 'seconds'), next, '-', '-', events, channels, '-', '-']);
   }
   return rows;
 }
