@@ -177,6 +177,8 @@ export class WebhookService implements WebhookSink {
   #pollTimer: NodeJS.Timeout | null = null;
   #renewTimer: NodeJS.Timeout | null = null;
   #polling = false;
+  /** When this node's claims were last renewed (or it had none): past CLAIM_MS without a renewal, they may be another node's. */
+  #renewedAt = 0;
   /** The last poll filled its batch: there may be more due, so the next one comes at once. */
   #pollAgain = false;
   #inFlightTotal = 0;
@@ -193,6 +195,7 @@ export class WebhookService implements WebhookSink {
     await this.#reindex(null);
     // A node that starts holds nothing yet: claims in its name are a previous run's (with --node-id), and on a store nobody shares, every claim is.
     await store.releaseWebhookClaims(sharedStore ? nodeId : null);
+    this.#renewedAt = this.#deps.clock.now();
     await this.#poll();
     this.#pollTimer = setInterval(() => this.#track(this.#poll()), POLL_EVERY_MS);
     this.#pollTimer.unref();
@@ -465,13 +468,20 @@ export class WebhookService implements WebhookSink {
   /** Extends this node's claims; a delivery whose claim lapsed and went to another node is dropped here. */
   async #renew(): Promise<void> {
     const held = [...this.#claimed];
-    if (held.length === 0 || this.#stopped) return;
+    const now = this.#deps.clock.now();
+    if (held.length === 0 || this.#stopped) {
+      this.#renewedAt = now;
+      return;
+    }
     try {
-      const kept = new Set(await this.#deps.store.renewWebhookClaims(this.#deps.nodeId, held.map(([id]) => id), this.#deps.clock.now() + CLAIM_MS));
+      const kept = new Set(await this.#deps.store.renewWebhookClaims(this.#deps.nodeId, held.map(([id]) => id), now + CLAIM_MS));
+      this.#renewedAt = now;
       // Only the very delivery asked about: one given up and claimed again meanwhile is held anew.
       for (const [id, delivery] of held) if (!kept.has(id) && this.#claimed.get(id) === delivery) this.#forget(id);
     } catch (err) {
       this.#deps.onError(err, 'could not renew the claims of webhook deliveries');
+      // Unrenewed for so long that the claims have lapsed: another node may hold them by now, and the poll claims them again otherwise.
+      if (now - this.#renewedAt >= CLAIM_MS) for (const [id] of held) this.#forget(id);
     }
   }
 
