@@ -752,6 +752,7 @@ export class ChannelService {
       error: null,
       outcomeAt: null,
       ackedAt: null,
+      keyId: null,
     };
   }
 }

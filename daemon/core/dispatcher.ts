@@ -760,6 +760,7 @@ export class Dispatcher {
       error: null,
       outcomeAt: null,
       ackedAt: null,
+      keyId: null,
       ...extra,
     };
     return this.#deps.log.write([{ type: 'insert', event, timeline: [this.#change(job, type, detail)] }]);

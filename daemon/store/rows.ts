@@ -11,6 +11,8 @@ import type {
   ChangeRecord,
   DeletedAppRecord,
   DeliveryStatus,
+  EncryptionKeyRecord,
+  EncryptionKeyState,
   EventRecord,
   NodeRecord,
   TimelineRecord,
@@ -108,6 +110,7 @@ export interface EventRow {
   error: string | null;
   outcome_at: number | null;
   acked_at: number | null;
+  key_id: string | null;
 }
 
 export interface TimelineRow {
@@ -268,6 +271,7 @@ export const toEvent = (row: EventRow): EventRecord => ({
   error: row.error,
   outcomeAt: row.outcome_at,
   ackedAt: row.acked_at,
+  keyId: row.key_id,
 });
 
 export const toTimeline = (row: TimelineRow): TimelineRecord => ({
@@ -363,4 +367,28 @@ export const toAttempt = (row: AttemptRow): WebhookAttemptRecord => ({
   durationMs: row.duration_ms,
   error: row.error,
   node: row.node,
+});
+
+// ---- encryption keys (issue 18) ----
+
+export interface EncryptionKeyRow {
+  id: string;
+  org: string;
+  app_id: string;
+  state: EncryptionKeyState;
+  material: string | null;
+  created_at: number;
+  rotated_at: number | null;
+  retired_at: number | null;
+}
+
+export const toEncryptionKey = (row: EncryptionKeyRow): EncryptionKeyRecord => ({
+  id: row.id,
+  org: row.org,
+  appId: row.app_id,
+  state: row.state,
+  material: row.material,
+  createdAt: Number(row.created_at),
+  rotatedAt: row.rotated_at === null ? null : Number(row.rotated_at),
+  retiredAt: row.retired_at === null ? null : Number(row.retired_at),
 });

@@ -29,6 +29,9 @@ import type {
   TokenList,
   TokenRevoked,
   WebhookDeliveryList,
+  EncryptionKeyCreated,
+  EncryptionKeyList,
+  EncryptionKeyRetired,
   WebhookEnvelope,
   WebhookList,
 } from '../shared/api.js';
@@ -116,6 +119,11 @@ export class AdminClient {
   removeWebhook = (id: string): Promise<WebhookEnvelope> => this.#call('DELETE', `/admin/v1/webhooks/${encodeURIComponent(id)}`);
   webhookDeliveries = (id: string, limit: number): Promise<WebhookDeliveryList> =>
     this.#call('GET', `/admin/v1/webhooks/${encodeURIComponent(id)}/deliveries${queryString({ limit: String(limit) })}`);
+  // ---- encryption keys (issue 18)
+  listKeys = (org: string, app: string): Promise<EncryptionKeyList> => this.#call('GET', `${appPath(org, app)}/keys`);
+  createKey = (org: string, app: string, body: { import?: string }): Promise<EncryptionKeyCreated> => this.#call('POST', `${appPath(org, app)}/keys`, body);
+  rotateKey = (org: string, app: string): Promise<EncryptionKeyCreated> => this.#call('POST', `${appPath(org, app)}/keys/rotate`);
+  retireKey = (id: string): Promise<EncryptionKeyRetired> => this.#call('DELETE', `/admin/v1/keys/${encodeURIComponent(id)}`);
   closeConnection = (id: string): Promise<ConnectionClosed> => this.#call('DELETE', `/admin/v1/connections/${encodeURIComponent(id)}`);
 
   /**

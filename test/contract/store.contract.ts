@@ -71,6 +71,7 @@ function event(createdAt: number, fields: Partial<EventRecord> = {}): EventRecor
     error: null,
     outcomeAt: null,
     ackedAt: null,
+    keyId: null,
     ...fields,
   };
 }
