@@ -9,6 +9,10 @@ import { relay } from '../helpers/cli.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { channelName, connected, next, port, subscribed, subscriberClient, type ChannelApp } from '../helpers/pusher.js';
 import { connectOk } from '../helpers/ws.js';
+import { startCluster } from '../helpers/cluster.js';
+import { servicesFor } from '../helpers/services.js';
+
+const clusterReady = await servicesFor(['postgres', 'redis'], 'the encryption key cluster test (two relayd on PostgreSQL + Redis)');
 
 interface Key {
   id: string;
@@ -301,5 +305,37 @@ describe('history encrypted at rest', () => {
     expect(await showEvent(daemon, later.id)).toMatchObject({ payload: `${marker}-later`, erased: null });
     expect(secondKey.state).toBe('active');
     expect(await showEvent(daemon, before.id)).toMatchObject({ payload: 'from before the key', erased: null });
+  });
+});
+
+describe.skipIf(!clusterReady)('encryption keys across two relayd nodes', () => {
+  it('uses a key created, rotated or retired through node A for node B\'s very next publish and read', async () => {
+    const cluster = await startCluster(['node-a', 'node-b']);
+    const [a, b] = cluster.nodes as [Daemon, Daemon];
+    await registerApp(a, 'acme-pm');
+    const token = await apiToken(a, 'acme-pm', ['events:publish']);
+    const name = channelName('private-encrypted-');
+
+    // B learns that the app has no key (and would keep that for CACHE_TTL_MS without the control message).
+    expect((await api(b, token, 'acme-pm', 'POST', '/events', { name: 'e', channel: name, data: 'x' })).status).toBe(409);
+    const { key: first, secret } = await createKey(a, 'acme-pm');
+    const app = await channelApp(a, 'acme-pm', secret);
+    const client = subscriberClient(b, app);
+    await connected(client);
+    const channel = await subscribed(client, name);
+    const arrived = next(channel, 'e');
+    const published = await api(b, token, 'acme-pm', 'POST', '/events', { name: 'e', channel: name, data: { n: 1 } });
+    expect(published.status).toBe(200);
+    expect(await arrived).toEqual({ n: 1 });
+    const sealedByFirst = ((await published.json()) as { id: string }).id;
+
+    // Rotated through A: B seals its next event with the new key, so retiring the old one leaves it readable...
+    expect((await relay(['keys', 'rotate', '--app', 'acme-pm'], { daemon: a })).exitCode).toBe(0);
+    const afterRotate = ((await (await api(b, token, 'acme-pm', 'POST', '/events', { name: 'n', channel: 'news', data: 'after rotate' })).json()) as { id: string }).id;
+    expect((await showEvent(b, sealedByFirst)).erased).toBeNull();
+    expect((await relay(['keys', 'retire', first.id, '--yes'], { daemon: a })).exitCode).toBe(0);
+    expect(await showEvent(b, afterRotate)).toMatchObject({ payload: 'after rotate', erased: null });
+    // ...and B forgets the retired key at once: what it sealed is erased on B too.
+    expect(await showEvent(b, sealedByFirst)).toMatchObject({ payload: null, erased: { keyId: first.id } });
   });
 });
