@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { EncryptionKey } from '../../src/shared/api.js';
 import { expectFrame, sendEvent, showEvent } from '../helpers/agent-relay.js';
 import { relay } from '../helpers/cli.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
@@ -14,14 +15,7 @@ import { servicesFor } from '../helpers/services.js';
 
 const clusterReady = await servicesFor(['postgres', 'redis'], 'the encryption key cluster test (two relayd on PostgreSQL + Redis)');
 
-interface Key {
-  id: string;
-  appId: string;
-  state: 'active' | 'decrypt-only' | 'retired';
-  createdAt: string;
-  rotatedAt: string | null;
-  retiredAt: string | null;
-}
+type Key = EncryptionKey;
 
 async function registerApp(daemon: Daemon, id: string): Promise<string> {
   const registered = await relay(['apps', 'register', '--id', id, '--name', id, '-q'], { daemon });
