@@ -280,6 +280,12 @@ export class Dispatcher {
     const timeoutMs = (await this.#deps.store.getAgent(org, agent))?.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
     for (const record of records) {
       if (record.outcomeAt !== null || changed.has(record.id)) continue;
+      // Its key was retired while it waited: there is nothing left to deliver, so it fails (and the app is told).
+      if (record.erased && !this.#jobs.has(record.id)) {
+        const message = `the event's payload was erased with its key ${record.erased.keyId} before the agent got it`;
+        void this.#settle(jobFromRecord(record, timeoutMs), { error: { code: 'payload_erased', message } });
+        continue;
+      }
       this.#enqueue(jobFromRecord(record, timeoutMs));
     }
   }

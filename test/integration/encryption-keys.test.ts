@@ -302,6 +302,28 @@ describe('history encrypted at rest', () => {
   });
 });
 
+describe('erasure of events still waiting', () => {
+  it('fails an agent event whose key was retired before its agent got it (payload_erased), and delivers the next', async () => {
+    const daemon = await startDaemon();
+    const appToken = await registerApp(daemon, 'acme-pm');
+    const agentToken = (await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '-q'], { daemon })).stdout.trim();
+    const { key: first } = await createKey(daemon, 'acme-pm');
+    const app = await connectOk(daemon, appToken);
+    // The agent is offline: the event waits in history, sealed with the first key.
+    const waiting = await sendEvent(app, { agent: 'athena', thread: 't1', payload: { forget: 'me' } });
+    expect((await relay(['keys', 'rotate', '--app', 'acme-pm'], { daemon })).exitCode).toBe(0);
+    expect((await relay(['keys', 'retire', first.id, '--yes'], { daemon })).exitCode).toBe(0);
+
+    const agent = await connectOk(daemon, agentToken);
+    const failed = await expectFrame(app, 'failed');
+    expect(failed).toMatchObject({ eventId: waiting, error: { code: 'payload_erased', message: expect.stringContaining(first.id) } });
+    // The next event of the thread is the first thing the agent gets.
+    const nextOne = await sendEvent(app, { agent: 'athena', thread: 't1', payload: { keep: 'me' } });
+    expect(await expectFrame(agent, 'event')).toMatchObject({ eventId: nextOne, payload: { keep: 'me' } });
+    expect(await showEvent(daemon, waiting)).toMatchObject({ status: 'failed', payload: null, erased: { keyId: first.id }, error: { code: 'payload_erased' } });
+  });
+});
+
 describe.skipIf(!clusterReady)('encryption keys across two relayd nodes', () => {
   it('uses a key created, rotated or retired through node A for node B\'s very next publish and read', async () => {
     const cluster = await startCluster(['node-a', 'node-b']);
