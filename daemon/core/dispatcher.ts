@@ -833,6 +833,11 @@ function jobFromRecord(record: EventRecord, timeoutMs: number): Job {
   };
 }
 
+/** A reply that its encryption key's retirement erased before the app acknowledged it (null: not erased). */
+function erasedReply(record: EventRecord): EventError | null {
+  return record.erased ? { code: 'payload_erased', message: `the reply was erased with its key ${record.erased.keyId}` } : null;
+}
+
 /** An outcome the app has not acknowledged, from history. */
 function outcomeFromRecord(record: EventRecord): Outcome {
   const agent = record.agent ?? '';
@@ -841,7 +846,7 @@ function outcomeFromRecord(record: EventRecord): Outcome {
   const frame =
     record.reply !== null
       ? withRaw({ type: 'reply', ...head, latencyMs: record.latencyMs }, 'payload', record.reply)
-      : JSON.stringify({ type: 'failed', ...head, error: JSON.parse(record.error ?? 'null') as unknown, latencyMs: record.latencyMs });
+      : JSON.stringify({ type: 'failed', ...head, error: record.error !== null ? (JSON.parse(record.error) as unknown) : erasedReply(record), latencyMs: record.latencyMs });
   return {
     id: record.id,
     org: record.org,

@@ -322,6 +322,26 @@ describe('erasure of events still waiting', () => {
     expect(await expectFrame(agent, 'event')).toMatchObject({ eventId: nextOne, payload: { keep: 'me' } });
     expect(await showEvent(daemon, waiting)).toMatchObject({ status: 'failed', payload: null, erased: { keyId: first.id }, error: { code: 'payload_erased' } });
   });
+
+  it('tells an app that reconnects that a reply it had not acknowledged was erased with its key', async () => {
+    const daemon = await startDaemon();
+    const appToken = await registerApp(daemon, 'acme-pm');
+    const agentToken = (await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '-q'], { daemon })).stdout.trim();
+    const { key: first } = await createKey(daemon, 'acme-pm');
+    const app = await connectOk(daemon, appToken);
+    const agent = await connectOk(daemon, agentToken);
+    const id = await sendEvent(app, { agent: 'athena', thread: 't1', payload: 1 });
+    await expectFrame(agent, 'event');
+    agent.send({ type: 'reply', eventId: id, payload: { secret: 'answer' } });
+    expect((await expectFrame(app, 'reply')).payload).toEqual({ secret: 'answer' });
+    // Not acknowledged: it is sent again on the next connection, unless its key is gone by then.
+    app.ws.close();
+    await app.closed;
+    expect((await relay(['keys', 'rotate', '--app', 'acme-pm'], { daemon })).exitCode).toBe(0);
+    expect((await relay(['keys', 'retire', first.id, '--yes'], { daemon })).exitCode).toBe(0);
+    const again = await connectOk(daemon, appToken);
+    expect(await expectFrame(again, 'failed')).toMatchObject({ eventId: id, error: { code: 'payload_erased' } });
+  });
 });
 
 describe.skipIf(!clusterReady)('encryption keys across two relayd nodes', () => {
