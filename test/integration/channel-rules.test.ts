@@ -320,18 +320,6 @@ describe('channel rules', () => {
     expect(history.flatMap((e) => e.channels)).not.toContain(undefined);
   });
 
-  it('keep an event with a retention when every channel agrees, and record it without one', async () => {
-    // The retention itself is pruned by the leader's HistoryPruner (see the store contract tests);
-    // here: a channel under a retention rule is still recorded and readable.
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
-    await addRule(daemon, app.id, 'audit-*', '--retention', '365d');
-    const secret = await token(daemon, app.id, 'events:publish');
-    const published = await api(daemon, secret, 'POST', `${app.id}/events`, { name: 'e', channel: channelName('audit-'), data: 'x' });
-    const { id } = (await published.json()) as { id: string };
-    expect((await relay(['events', 'show', id, '--json'], { daemon })).exitCode).toBe(0);
-  });
-
   it('relay scopes says what channels:read and channels:manage grant', async () => {
     const scopes = await relay(['scopes', '--json']);
     expect(JSON.stringify(scopes.json())).toMatch(/channel rules/);
