@@ -2,13 +2,12 @@ import { formatDuration } from '../../../../shared/duration.js';
 import type { Context } from '../../../context.js';
 import { column, note, print, table } from '../../../output.js';
 import { checkId, required } from '../../checks.js';
+import { onOffText } from './shared.js';
 
 export interface Options {
   org: string;
   app: string | undefined;
 }
-
-const onOff = (value: boolean | null): string => (value === null ? '-' : value ? 'on' : 'off');
 
 export async function run(opts: Options, ctx: Context): Promise<void> {
   const app = checkId(await required(ctx, opts.app, '--app', 'App ID'), 'app id');
@@ -27,8 +26,8 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
           r.id,
           r.pattern,
           r.schema === null ? '-' : r.schemaEvent === null ? r.schema : `${r.schema} (${r.schemaEvent})`,
-          onOff(r.clientEvents),
-          onOff(r.history),
+          onOffText(r.clientEvents, '-'),
+          onOffText(r.history, '-'),
           r.retentionMs === null ? '-' : formatDuration(r.retentionMs),
           r.maxMembers === null ? '-' : String(r.maxMembers),
         ]),

@@ -54,7 +54,8 @@ export function parseSettings(f: SettingFlags): Settings {
   return out;
 }
 
-const onOffText = (value: boolean | null, inherited: string): string => (value === null ? inherited : value ? 'on' : 'off');
+/** An on/off setting of a rule, or what it inherits when unset. */
+export const onOffText = (value: boolean | null, inherited: string): string => (value === null ? inherited : value ? 'on' : 'off');
 
 /** One rule's settings as `details` lines; an unset one says what it inherits. */
 export function ruleLines(ctx: Context, rule: ChannelRule): [string, string][] {
