@@ -103,4 +103,5 @@ export const ID_PREFIX = {
   webhook: 'wh_',
   delivery: 'whd_',
   audit: 'aud_',
+  channelRule: 'chr_',
 } as const;
