@@ -9,10 +9,10 @@ _relay_completions() {
       continue
     fi
     case "$path/$word" in
-      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/delete|/apps/activate|/apps/rotate|/apps/credentials|/apps/allow|/apps/disallow|/agents|/agents/register|/agents/list|/agents/show|/agents/rotate|/agents/deactivate|/agents/delete|/agents/activate|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/channels|/channels/list|/webhooks|/webhooks/add|/webhooks/list|/webhooks/remove|/webhooks/deliveries|/events|/events/list|/events/show|/events/tail|/connections|/connections/list|/connections/close|/orgs|/orgs/list|/orgs/create|/status|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word"; continue ;;
+      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/delete|/apps/activate|/apps/rotate|/apps/credentials|/apps/allow|/apps/disallow|/agents|/agents/register|/agents/list|/agents/show|/agents/rotate|/agents/deactivate|/agents/delete|/agents/activate|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/channels|/channels/list|/channels/rules|/channels/rules/add|/channels/rules/list|/channels/rules/show|/channels/rules/update|/channels/rules/remove|/channels/rules/test|/webhooks|/webhooks/add|/webhooks/list|/webhooks/remove|/webhooks/deliveries|/events|/events/list|/events/show|/events/tail|/connections|/connections/list|/connections/close|/orgs|/orgs/list|/orgs/create|/status|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word"; continue ;;
     esac
     case "$word" in
-      --agent|--app|--before|--client-events|--description|--event|--expires|--grace|--id|--interval|--jq|--key|--limit|--name|--org|--prefix|--profile|--rate-limit|--relay-url|--scope|--secret|--since|--status|--subscription-count|--thread|--timeout|--token|--url) skip=1; flag="$word" ;;
+      --agent|--app|--before|--client-events|--description|--event|--expires|--grace|--history|--id|--interval|--jq|--key|--limit|--max-members|--name|--org|--pattern|--prefix|--profile|--rate-limit|--relay-url|--retention|--schema|--schema-event|--scope|--secret|--since|--status|--subscription-count|--thread|--timeout|--token|--url) skip=1; flag="$word" ;;
       --org=*) org="${word#--org=}" ;;
       -*) ;;
       *) ((n++)) ;;
@@ -46,8 +46,15 @@ _relay_completions() {
     "/tokens/show") words="--json --jq --url --token --profile --help" kinds="tokens" ;;
     "/tokens/revoke") words="--json --jq --url --token --profile --yes --help" kinds="tokens" ;;
     "/tokens/rotate") words="--json --jq --url --token --profile --quiet --help" kinds="tokens" ;;
-    "/channels") words="list --help" ;;
+    "/channels") words="list rules --help" ;;
     "/channels/list") words="--json --jq --url --token --profile --org --wide --app --prefix --help" ;;
+    "/channels/rules") words="add list show update remove test --help" ;;
+    "/channels/rules/add") words="--json --jq --url --token --profile --org --schema --schema-event --client-events --history --retention --max-members --app --pattern --help" ;;
+    "/channels/rules/list") words="--json --jq --url --token --profile --org --wide --app --help" ;;
+    "/channels/rules/show") words="--json --jq --url --token --profile --help" ;;
+    "/channels/rules/update") words="--json --jq --url --token --profile --schema --schema-event --client-events --history --retention --max-members --pattern --help" ;;
+    "/channels/rules/remove") words="--json --jq --url --token --profile --yes --help" ;;
+    "/channels/rules/test") words="--json --jq --url --token --profile --org --wide --app --help" ;;
     "/webhooks") words="add list remove deliveries --help" ;;
     "/webhooks/add") words="--json --jq --relay-url --token --profile --org --app --url --event --help" ;;
     "/webhooks/list") words="--json --jq --url --token --profile --org --wide --app --help" ;;

@@ -3,7 +3,7 @@ function __relay_path
   set -l path ""
   for t in (commandline -opc)[2..-1]
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
     end
   end
@@ -23,11 +23,11 @@ function __relay_id_kind
       continue
     end
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
         continue
     end
-    if contains -- $t --agent --app --before --client-events --description --event --expires --grace --id --interval --jq --key --limit --name --org --prefix --profile --rate-limit --relay-url --scope --secret --since --status --subscription-count --thread --timeout --token --url
+    if contains -- $t --agent --app --before --client-events --description --event --expires --grace --history --id --interval --jq --key --limit --max-members --name --org --pattern --prefix --profile --rate-limit --relay-url --retention --schema --schema-event --scope --secret --since --status --subscription-count --thread --timeout --token --url
       set skip 1
       set flag $t
     else if string match -q -- '--org=*' $t
@@ -323,6 +323,7 @@ complete -c relay -n 'test (__relay_path) = "/tokens/rotate"' -l profile -d 'sav
 complete -c relay -n 'test (__relay_path) = "/tokens/rotate"' -l quiet -s q -d 'print only the secret, for TOKEN=$(...)'
 complete -c relay -n 'test (__relay_path) = "/tokens/rotate"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/channels"' -a 'list' -d 'occupied channels with their subscription and user counts'
+complete -c relay -n 'test (__relay_path) = "/channels"' -a 'rules' -d 'settings for the channels a pattern matches (an exact name, or a prefix ending in *)'
 complete -c relay -n 'test (__relay_path) = "/channels"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/channels/list"' -l json -d 'print JSON on stdout'
 complete -c relay -n 'test (__relay_path) = "/channels/list"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
@@ -334,6 +335,72 @@ complete -c relay -n 'test (__relay_path) = "/channels/list"' -l wide -d 'show e
 complete -c relay -n 'test (__relay_path) = "/channels/list"' -l app -d 'the app whose channels to list'
 complete -c relay -n 'test (__relay_path) = "/channels/list"' -l prefix -d 'only channels whose names start with this (presence-, private-, ...)'
 complete -c relay -n 'test (__relay_path) = "/channels/list"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/channels/rules"' -a 'add' -d 'add a rule for the channels a pattern matches'
+complete -c relay -n 'test (__relay_path) = "/channels/rules"' -a 'list' -d 'an app\'s channel rules'
+complete -c relay -n 'test (__relay_path) = "/channels/rules"' -a 'show' -d 'one channel rule'
+complete -c relay -n 'test (__relay_path) = "/channels/rules"' -a 'update' -d 'change a rule\'s pattern or settings (default or none: inherit again)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules"' -a 'remove' -d 'remove a rule; its channels go back to the app\'s settings'
+complete -c relay -n 'test (__relay_path) = "/channels/rules"' -a 'test' -d 'which rule applies to a channel, why, and the settings the channel gets'
+complete -c relay -n 'test (__relay_path) = "/channels/rules"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l schema -d 'the schema the events of these channels must match (none: no schema)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l schema-event -d 'the one event name the schema applies to (none: every event)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l client-events -d 'let subscribers send client- events on these channels (default: the app\'s setting)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l history -d 'record these channels\' events in history (off: delivered, not recorded; default: on)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l retention -d 'how long these channels\' events stay in history, 30d (default: relayd\'s --history-retention)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l max-members -d 'distinct users in one presence channel (default: the app\'s limit)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l pattern -d 'an exact channel name, or a prefix ending in * (\'orders-*\'; \'*\': every channel)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/add"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/list"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/list"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/list"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/list"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/list"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/list"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/list"' -l wide -d 'show every column whole instead of fitting the terminal'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/list"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/list"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/show"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/show"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/show"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/show"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/show"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/show"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l schema -d 'the schema the events of these channels must match (none: no schema)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l schema-event -d 'the one event name the schema applies to (none: every event)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l client-events -d 'let subscribers send client- events on these channels (default: the app\'s setting)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l history -d 'record these channels\' events in history (off: delivered, not recorded; default: on)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l retention -d 'how long these channels\' events stay in history, 30d (default: relayd\'s --history-retention)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l max-members -d 'distinct users in one presence channel (default: the app\'s limit)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l pattern -d 'a new pattern'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/update"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/remove"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/remove"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/remove"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/remove"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/remove"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/remove"' -l yes -s y -d 'do not ask for confirmation'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/remove"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/test"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/test"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/test"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/test"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/test"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/test"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/test"' -l wide -d 'show every column whole instead of fitting the terminal'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/test"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/channels/rules/test"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/webhooks"' -a 'add' -d 'add an endpoint that gets the app\'s events, signed as Pusher signs them'
 complete -c relay -n 'test (__relay_path) = "/webhooks"' -a 'list' -d 'an app\'s webhooks with the health of their endpoints'
 complete -c relay -n 'test (__relay_path) = "/webhooks"' -a 'remove' -d 'remove a webhook; its pending deliveries are dropped'

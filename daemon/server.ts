@@ -20,6 +20,7 @@ import { Dispatcher } from './core/dispatcher.js';
 import { HistoryPruner } from './core/retention.js';
 import { RoutingDirectory } from './core/routing.js';
 import { BROKER_PREFIX, ChannelService } from './core/channels.js';
+import { ChannelRules } from './core/channel-rules.js';
 import { createChannelState, type ChannelState } from './channel-state/index.js';
 import { ChannelAppDirectory } from './core/pusher-auth.js';
 import { WebhookService } from './core/webhooks.js';
@@ -150,6 +151,13 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     await store.close();
     throw err;
   }
+  const channelRules = new ChannelRules({
+    store,
+    clock,
+    app: (org, appId) => channelApps.byId(org, appId),
+    defaultRetentionMs: config.historyRetentionMs,
+    rulesChanged: (org, appId) => control.send({ type: 'channelRulesChanged', org, appId }),
+  });
   const channels = new ChannelService({
     log: events,
     clock,
@@ -157,6 +165,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     state: channelState,
     terminateUser: (message) => control.send({ type: 'terminateUser', ...message }),
     apps: channelApps,
+    rules: channelRules,
     webhooks,
     onError: (err, what) => log.error({ err }, what),
   });
@@ -185,6 +194,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   control.on('agentChanged', ({ org, agentId }) => routing.agentChanged(org, agentId));
   control.on('allowlistChanged', ({ org, appId }) => routing.allowlistChanged(org, appId));
   control.on('webhooksChanged', ({ org, appId }) => webhooks.reload(org, appId));
+  control.on('channelRulesChanged', ({ org, appId }) => channelRules.invalidate(org, appId));
   control.on('dropHeldWebhook', ({ org, appId, name, channel, userId }) => webhooks.dropHeld(org, appId, userId === null ? { name, channel } : { name, channel, user_id: userId }));
   control.on('terminateUser', (message) => channels.terminateLocal(message));
   control.on('keysChanged', ({ org, appId }) => encryptionKeys.drop(org, appId));
@@ -194,6 +204,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     verifier.dropAll();
     tokens.dropAll();
     channelApps.dropAll();
+    channelRules.dropAll();
     routing.dropAll();
     encryptionKeys.dropAll();
     webhooks.reloadAll().catch((err: unknown) => log.error({ err }, 'could not read the webhooks again'));
@@ -212,6 +223,8 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     },
     appDeleted: async (org, appId) => {
       await control.send({ type: 'webhooksChanged', org, appId });
+      // Its rules went with it.
+      await control.send({ type: 'channelRulesChanged', org, appId });
       await control.send({ type: 'keysChanged', org, appId });
     },
     graceStarted: (org, id, at) => control.send({ type: 'graceStarted', role: 'app', org, id, at }),
@@ -329,6 +342,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     channels,
     channelApps,
     webhooks,
+    channelRules,
     encryptionKeys,
     authTimestampWindowMs: config.authTimestampWindowMs,
     events,

@@ -16,6 +16,7 @@ import type { Broker } from '../broker/broker.js';
 import type { AppRef, ChannelCounts, ChannelState, JoinResult, MemberJoin, Members } from '../channel-state/channel-state.js';
 import type { EventRecord, TimelineRecord } from '../store/store.js';
 import type { Clock } from './clock.js';
+import type { ChannelRules } from './channel-rules.js';
 import { newEventId, toEvent, type EventLog } from './events.js';
 import { verifySocketAuth, type ChannelApp, type ChannelAppDirectory } from './pusher-auth.js';
 import type { WebhookSink } from './webhooks.js';
@@ -103,6 +104,8 @@ export interface ChannelsDeps {
   /** Tells every node, this one included, to close the user's sockets (the control bus's terminateUser). */
   terminateUser: (message: TerminateUser) => Promise<void>;
   apps: ChannelAppDirectory;
+  /** The channel rules that override the app's settings for the channels they match. */
+  rules: Pick<ChannelRules, 'resolve' | 'defaultRetentionMs'>;
   webhooks: WebhookSink;
   /** What could not be done with nobody to tell (an internal frame the broker refused, a leave the channel state missed). */
   onError: (err: unknown, what: string) => void;
@@ -231,6 +234,7 @@ export class ChannelService {
     subscriber.app.subscriptionCount = app.subscriptionCount;
     const type = userChannel ? 'user' : channelType(name);
     let member: MemberJoin | null = null;
+    let limitOf = "the app's limit";
     if (type === 'user') {
       if (subscriber.userId === null || name !== `${SERVER_TO_USER_PREFIX}${subscriber.userId}`) {
         throw new RelayError('unauthorized', `only the connection signed in as "${name.slice(SERVER_TO_USER_PREFIX.length)}" may subscribe to ${name}`);
@@ -241,7 +245,9 @@ export class ChannelService {
       if (typeof channelData !== 'string') throw new RelayError('invalid_request', `presence channel ${name} needs channel_data, the JSON string your auth endpoint returned`);
       verifySocketAuth(app, auth, `${subscriber.session.socketId}:${name}:${channelData}`);
       const { userId, userInfo } = parseChannelData(channelData, app);
-      member = { userId, info: userInfo, maxMembers: app.limits.maxPresenceMembers };
+      const { rule } = await this.#deps.rules.resolve(app.org, app.id, name);
+      member = { userId, info: userInfo, maxMembers: rule?.maxMembers ?? app.limits.maxPresenceMembers };
+      if (rule?.maxMembers != null) limitOf = `the limit of channel rule ${rule.id} ("${rule.pattern}")`;
     }
 
     if (subscriber.closed) return;
@@ -267,7 +273,7 @@ export class ChannelService {
     channel.joining--;
     if (joined?.full) {
       this.#closeChannelIfEmpty(channel);
-      throw new RelayError('over_quota', `presence channel ${name} is full: it has ${app.limits.maxPresenceMembers} members, the app's limit`);
+      throw new RelayError('over_quota', `presence channel ${name} is full: it has ${member?.maxMembers ?? app.limits.maxPresenceMembers} members, ${limitOf}`);
     }
     // A disconnect waiting behind this subscription records the leave.
     channel.subscribers.set(subscriber.session.socketId, subscriber);
@@ -379,7 +385,12 @@ export class ChannelService {
 
   async #clientEvent(subscriber: Subscriber, event: string, name: unknown, data: unknown): Promise<void> {
     const app = await this.#app(subscriber);
-    if (!app.clientEvents) {
+    // A channel rule's switch overrides the app's for the channels it matches, either way.
+    const { rule } = typeof name === 'string' ? await this.#deps.rules.resolve(app.org, app.id, name) : { rule: null };
+    if (rule?.clientEvents === false) {
+      throw new RelayError('invalid_request', `client events are off on ${String(name)} by channel rule ${rule.id} ("${rule.pattern}"); change it with \`relay channels rules update ${rule.id} --client-events on\``);
+    }
+    if (!(rule?.clientEvents ?? app.clientEvents)) {
       throw new RelayError('invalid_request', `client events are off for app "${app.id}"; turn them on with \`relay apps update ${app.id} --client-events on\``);
     }
     if (event.length > MAX_EVENT_NAME) throw new RelayError('invalid_request', `event names are at most ${MAX_EVENT_NAME} characters`);
@@ -422,7 +433,7 @@ export class ChannelService {
     }
     const attributes = checkInfo(body.info);
     const record = this.#record(app, publisher, body.name, channels, body.data, body.socket_id);
-    await this.#deps.log.write([{ type: 'insert', event: record, timeline: [this.#published(record)] }]);
+    if (await this.#kept(publisher, channels, record)) await this.#deps.log.write([{ type: 'insert', event: record, timeline: [this.#published(record)] }]);
     if (channels.length === 1) await this.#publishTo(publisher, channels[0] as string, body.socket_id, body.name, body.data);
     else await Promise.all(channels.map((name) => this.#publishTo(publisher, name, body.socket_id, body.name, body.data)));
     const result: PublishResult = { id: record.id };
@@ -435,7 +446,9 @@ export class ChannelService {
     const app = await this.#publishingApp(publisher);
     const attributes = body.batch.map((event) => checkInfo(event.info));
     const records = body.batch.map((event, i) => this.#record(app, publisher, event.name, [event.channel], event.data, event.socket_id, `batch[${i}].data`));
-    await this.#deps.log.write(records.map((event) => ({ type: 'insert', event, timeline: [this.#published(event)] })));
+    const kept = await Promise.all(records.map((record) => this.#kept(publisher, record.channels as string[], record)));
+    const writes = records.filter((_, i) => kept[i]);
+    if (writes.length > 0) await this.#deps.log.write(writes.map((event) => ({ type: 'insert', event, timeline: [this.#published(event)] })));
     // Issued in batch order: the broker keeps one node's publications to a channel in that order.
     await Promise.all(body.batch.map((event) => this.#publishTo(publisher, event.channel, event.socket_id, event.name, event.data)));
     const result: { ids: string[]; batch?: ChannelInfo[] } = { ids: records.map((r) => r.id) };
@@ -719,6 +732,22 @@ export class ChannelService {
     this.#byBroker.delete(channel.broker);
     void this.#brokerOp(channel.broker, () => this.#deps.broker.unsubscribe(channel.broker)).catch((err: unknown) => this.#deps.onError(err, `could not unsubscribe from ${channel.name} on the broker`));
     this.#dropAppIfIdle(channel.app);
+  }
+
+  /**
+   * What the channels' rules say of recording an event: false when every channel's rule
+   * turns history off (it is delivered, and not written). An event under a rule with a
+   * retention gets its own expiry, the longest of its channels' (the daemon's retention for
+   * a channel without one), which the pruner honours.
+   */
+  async #kept(publisher: Publisher, channels: string[], record: EventRecord): Promise<boolean> {
+    const { rules } = this.#deps;
+    const resolved = channels.length === 1 ? [await rules.resolve(publisher.org, publisher.appId, channels[0] as string)] : await Promise.all(channels.map((c) => rules.resolve(publisher.org, publisher.appId, c)));
+    if (resolved.every(({ rule }) => rule?.history === false)) return false;
+    if (resolved.some(({ rule }) => rule?.retentionMs != null)) {
+      record.expiresAt = record.createdAt + Math.max(...resolved.map(({ rule }) => rule?.retentionMs ?? rules.defaultRetentionMs));
+    }
+    return true;
   }
 
   /** A publish is one change of history, as an agent event's steps are: numbered, on the live feed, replayed to a follower that comes back. */

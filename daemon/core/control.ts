@@ -44,6 +44,8 @@ const agentChanged = z.object({ type: z.literal('agentChanged'), org: name, agen
 const allowlistChanged = z.object({ type: z.literal('allowlistChanged'), org: name, appId: name });
 /** An app's webhooks were added or removed (or went with the app). */
 const webhooksChanged = z.object({ type: z.literal('webhooksChanged'), org: name, appId: name });
+/** An app's channel rules were added, changed or removed: every node drops its copy of them. */
+const channelRulesChanged = z.object({ type: z.literal('channelRulesChanged'), org: name, appId: name });
 /** An app's encryption keys were created, rotated or retired: every node drops what it holds of them. */
 const keysChanged = z.object({ type: z.literal('keysChanged'), org: name, appId: name });
 /** Closes every socket of one app or agent, except those made with `keepCredentials`. */
@@ -121,7 +123,7 @@ const eventChange = z.object({
 
 const terminateUser = z.object({ type: z.literal('terminateUser'), org: name, appId: name, userId: z.string().min(1).max(MAX_USER_ID), code: z.number().int() });
 
-const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, keysChanged, closeConnections, terminateUser, graceStarted, agentWork, agentOutcome, agentReleased, agentRelayForget, eventChange]);
+const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, channelRulesChanged, keysChanged, closeConnections, terminateUser, graceStarted, agentWork, agentOutcome, agentReleased, agentRelayForget, eventChange]);
 export type ControlMessage = z.infer<typeof ControlMessage>;
 export type MessageType = ControlMessage['type'];
 

@@ -52,10 +52,13 @@ export class HistoryPruner {
   }
 
   async prune(): Promise<number> {
-    const before = this.#deps.clock.now() - this.#deps.retentionMs;
+    const now = this.#deps.clock.now();
+    const before = now - this.#deps.retentionMs;
     let total = 0;
-    // Settled webhook deliveries (and their attempt logs) age out with the history.
-    for (const prune of [(n: number) => this.#deps.store.pruneEvents(before, n), (n: number) => this.#deps.store.pruneWebhookDeliveries(before, n)]) {
+    // Settled webhook deliveries (and their attempt logs) age out with the history; events
+    // written under a channel rule's retention carry their own expiry instead.
+    const store = this.#deps.store;
+    for (const prune of [(n: number) => store.pruneEvents(before, n), (n: number) => store.pruneExpiredEvents(now, n), (n: number) => store.pruneWebhookDeliveries(before, n)]) {
       for (;;) {
         const count = await prune(BATCH);
         total += count;

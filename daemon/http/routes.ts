@@ -27,6 +27,10 @@ import {
   DeliveriesQuery,
   webhookIdParam,
   DeleteQuery,
+  CreateChannelRuleBody,
+  UpdateChannelRuleBody,
+  ChannelRuleTestQuery,
+  channelRuleIdParam,
   CreateEncryptionKeyBody,
   encryptionKeyIdParam,
 } from '../../src/shared/schemas.js';
@@ -34,6 +38,7 @@ import { PUSHER_CLOSE } from '../../src/shared/protocol/pusher.js';
 import type { Publisher } from '../core/channels.js';
 import type { ChannelAppDirectory } from '../core/pusher-auth.js';
 import type { WebhookService } from '../core/webhooks.js';
+import type { ChannelRules } from '../core/channel-rules.js';
 import type { EncryptionKeyService } from '../core/encryption-keys.js';
 import { parseExpiry } from '../../src/shared/duration.js';
 import { parseRateLimit } from '../../src/shared/rate-limits.js';
@@ -62,6 +67,7 @@ export interface HttpServices {
   agents: AgentService;
   channels: ChannelService;
   webhooks: WebhookService;
+  channelRules: ChannelRules;
   encryptionKeys: EncryptionKeyService;
   /** The apps by Pusher key, for signed requests. */
   channelApps: ChannelAppDirectory;
@@ -136,8 +142,11 @@ export function routes(s: HttpServices): Route[] {
 /** A batch of 10 events at the highest per-app data limit (100 KB), JSON-escaped, fits. */
 const PUBLIC_BODY_LIMIT = 2 * 1024 * 1024;
 
+const ruleId = (ctx: { params: Record<string, string> }): string => validate(channelRuleIdParam, p(ctx, 'id'), 'channel rule id');
+
 function adminRoutes(s: HttpServices): Route[] {
   return [
+    ...adminChannelRuleRoutes(s),
     route({ method: 'GET', path: '/healthz', auth: 'none', handle: async () => ({ body: { status: 'ok', version: s.version } }) }),
 
     route({ method: 'GET', path: '/admin/v1/status', auth: 'admin', handle: async () => ({ body: await s.status() }) }),
@@ -435,6 +444,7 @@ function adminRoutes(s: HttpServices): Route[] {
 function publicRoutes(s: HttpServices): Route[] {
   const base = '/api/v1/apps/:app';
   return [
+    ...publicChannelRuleRoutes(s, base),
     route<PublishBody>({
       method: 'POST',
       path: `${base}/events`,
@@ -550,6 +560,75 @@ function publicRoutes(s: HttpServices): Route[] {
       path: `${base}/keys/:id`,
       auth: { scope: 'encryption:manage' },
       handle: async (ctx) => ({ body: await s.encryptionKeys.retire(ctx.actor, validate(encryptionKeyIdParam, p(ctx, 'id'), 'key id'), ctx.principal) }),
+    }),
+  ];
+}
+
+/** The admin API's channel rules (the CLI's `relay channels rules`): an app's by path, one rule by its id. */
+function adminChannelRuleRoutes(s: HttpServices): Route[] {
+  const app = '/admin/v1/orgs/:org/apps/:app/channel-rules';
+  return [
+    route({ method: 'GET', path: app, auth: 'admin', handle: async (ctx) => ({ body: { rules: await s.channelRules.list(p(ctx, 'org'), p(ctx, 'app')) } }) }),
+    route<CreateChannelRuleBody>({
+      method: 'POST',
+      path: app,
+      auth: 'admin',
+      body: CreateChannelRuleBody,
+      handle: async (ctx) => ({ status: 201, body: { rule: await s.channelRules.add(ctx.actor, p(ctx, 'org'), p(ctx, 'app'), ctx.body) } }),
+    }),
+    route<undefined, ChannelRuleTestQuery>({
+      method: 'GET',
+      path: `${app}/test`,
+      auth: 'admin',
+      query: ChannelRuleTestQuery,
+      handle: async (ctx) => ({ body: await s.channelRules.explain(p(ctx, 'org'), p(ctx, 'app'), ctx.query.channel) }),
+    }),
+    route({ method: 'GET', path: '/admin/v1/channel-rules/:id', auth: 'admin', handle: async (ctx) => ({ body: { rule: await s.channelRules.show(ruleId(ctx)) } }) }),
+    route<UpdateChannelRuleBody>({
+      method: 'PATCH',
+      path: '/admin/v1/channel-rules/:id',
+      auth: 'admin',
+      body: UpdateChannelRuleBody,
+      handle: async (ctx) => ({ body: { rule: await s.channelRules.update(ctx.actor, ruleId(ctx), ctx.body) } }),
+    }),
+    route({ method: 'DELETE', path: '/admin/v1/channel-rules/:id', auth: 'admin', handle: async (ctx) => ({ body: { rule: await s.channelRules.remove(ctx.actor, ruleId(ctx)) } }) }),
+  ];
+}
+
+/** The public API's channel rules: channels:read reads them, channels:manage changes them. */
+function publicChannelRuleRoutes(s: HttpServices, base: string): Route[] {
+  return [
+    route({
+      method: 'GET',
+      path: `${base}/channel-rules`,
+      auth: { scope: 'channels:read' },
+      handle: async (ctx) => ({ body: { rules: await s.channelRules.list(ctx.publisher.org, ctx.publisher.appId) } }),
+    }),
+    route<CreateChannelRuleBody>({
+      method: 'POST',
+      path: `${base}/channel-rules`,
+      auth: { scope: 'channels:manage' },
+      body: CreateChannelRuleBody,
+      handle: async (ctx) => ({ status: 201, body: { rule: await s.channelRules.add(ctx.actor, ctx.publisher.org, ctx.publisher.appId, ctx.body) } }),
+    }),
+    route({
+      method: 'GET',
+      path: `${base}/channel-rules/:id`,
+      auth: { scope: 'channels:read' },
+      handle: async (ctx) => ({ body: { rule: await s.channelRules.show(ruleId(ctx), ctx.publisher) } }),
+    }),
+    route<UpdateChannelRuleBody>({
+      method: 'PATCH',
+      path: `${base}/channel-rules/:id`,
+      auth: { scope: 'channels:manage' },
+      body: UpdateChannelRuleBody,
+      handle: async (ctx) => ({ body: { rule: await s.channelRules.update(ctx.actor, ruleId(ctx), ctx.body, ctx.publisher) } }),
+    }),
+    route({
+      method: 'DELETE',
+      path: `${base}/channel-rules/:id`,
+      auth: { scope: 'channels:manage' },
+      handle: async (ctx) => ({ body: { rule: await s.channelRules.remove(ctx.actor, ruleId(ctx), ctx.publisher) } }),
     }),
   ];
 }

@@ -9,6 +9,8 @@ import type {
   AppTokenRecord,
   AuditRecord,
   ChangeRecord,
+  ChannelRulePatch,
+  ChannelRuleRecord,
   DeletedAppRecord,
   DeliveryStatus,
   EncryptionKeyRecord,
@@ -368,6 +370,47 @@ export const toAttempt = (row: AttemptRow): WebhookAttemptRecord => ({
   error: row.error,
   node: row.node,
 });
+
+// ---- channel rules (issue 18) ----
+
+export interface ChannelRuleRow {
+  id: string;
+  org: string;
+  app_id: string;
+  pattern: string;
+  schema: string | null;
+  schema_event: string | null;
+  client_events: Flag | null;
+  history: Flag | null;
+  retention_ms: number | null;
+  max_members: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const maybeFlag = (value: Flag | null): boolean | null => (value === null ? null : flag(value));
+
+export const toChannelRule = (row: ChannelRuleRow): ChannelRuleRecord => ({
+  id: row.id,
+  org: row.org,
+  appId: row.app_id,
+  pattern: row.pattern,
+  schema: row.schema,
+  schemaEvent: row.schema_event,
+  clientEvents: maybeFlag(row.client_events),
+  history: maybeFlag(row.history),
+  retentionMs: row.retention_ms,
+  maxMembers: row.max_members,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+/** A rule with its patch applied: an absent field stays, null resets it. */
+export function patchChannelRule(rule: ChannelRuleRecord, patch: ChannelRulePatch, updatedAt: number): ChannelRuleRecord {
+  const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+  return { ...rule, ...defined, updatedAt };
+}
+
 
 // ---- encryption keys (issue 18) ----
 

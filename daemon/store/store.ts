@@ -134,6 +134,12 @@ export interface EventRecord {
   /** When the app acknowledged the reply or failure. */
   ackedAt: number | null;
   /**
+   * Channel events under a channel rule with a retention: when the event leaves history
+   * (pruneExpiredEvents), instead of the daemon's retention. Absent or null: the daemon's.
+   * Written with the event; not read back.
+   */
+  expiresAt?: number | null;
+  /**
    * The app's encryption key that sealed this row's payload and reply (AES-256-GCM, each
    * value naming its key); null: stored as sent (written while the app had no key).
    */
@@ -299,6 +305,28 @@ export interface NodeRecord {
   connections: number;
 }
 
+// ---- channel rules ----
+
+/** A channel rule of an app: settings for the channels its pattern matches; null settings inherit. */
+export interface ChannelRuleRecord {
+  id: string;
+  org: string;
+  appId: string;
+  /** An exact channel name, or a prefix ending in `*` (`*` alone: every channel). Unique per app. */
+  pattern: string;
+  schema: string | null;
+  schemaEvent: string | null;
+  clientEvents: boolean | null;
+  history: boolean | null;
+  retentionMs: number | null;
+  maxMembers: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** What an update changes: a field absent stays, null resets the setting to inherit. */
+export type ChannelRulePatch = Partial<Pick<ChannelRuleRecord, 'pattern' | 'schema' | 'schemaEvent' | 'clientEvents' | 'history' | 'retentionMs' | 'maxMembers'>>;
+
 export interface UnsettledScope {
   org: string;
   agent?: string | undefined;
@@ -459,6 +487,7 @@ export interface Store {
   /**
    * Deletes up to `limit` settled events created before `before` (channel events, rejected
    * ones, and agent events whose outcome was acked) with their timelines; returns how many.
+   * Events with an `expiresAt` of their own are left to pruneExpiredEvents.
    */
   pruneEvents(before: number, limit: number): Promise<number>;
 
@@ -495,6 +524,21 @@ export interface Store {
 
   insertAudit(entry: AuditRecord): Promise<void>;
   listAudit(since: number | null, limit: number): Promise<AuditRecord[]>;
+
+  // ---- channel rules (issue 18) ----
+
+  /** Throws conflict when the app has a rule with this pattern already. */
+  insertChannelRule(rule: ChannelRuleRecord, audit: AuditRecord): Promise<void>;
+  /** An app's rules, oldest first. */
+  listChannelRules(org: string, appId: string): Promise<ChannelRuleRecord[]>;
+  getChannelRule(id: string): Promise<ChannelRuleRecord | null>;
+  /** Applies the patch (and `updatedAt`) atomically; null when there is no such rule; conflict when the new pattern is taken. */
+  updateChannelRule(id: string, patch: ChannelRulePatch, updatedAt: number, audit: AuditRecord): Promise<ChannelRuleRecord | null>;
+  /** Deletes the rule; returns it as it was, or null when there is none. */
+  deleteChannelRule(id: string, audit: AuditRecord): Promise<ChannelRuleRecord | null>;
+  /** Deletes up to `limit` events whose `expiresAt` is before `now`, with their timelines; returns how many. */
+  pruneExpiredEvents(now: number, limit: number): Promise<number>;
+
 
   // ---- encryption keys (issue 18) ----
 

@@ -35,9 +35,10 @@ import type {
   WebhookEnvelope,
   WebhookList,
 } from '../shared/api.js';
+import type { ChannelRuleEnvelope, ChannelRuleList, ChannelRuleTest } from '../shared/api.js';
 import type { WebhookEventType } from '../shared/webhooks.js';
 import { RelayError, isErrorCode } from '../shared/errors.js';
-import type { AdminUpdateAppBody, RegisterAppBody } from '../shared/schemas.js';
+import type { AdminUpdateAppBody, CreateChannelRuleBody, RegisterAppBody, UpdateChannelRuleBody } from '../shared/schemas.js';
 
 /** A refused or silent daemon must fail fast: the CLI promises exit 6 within 2 s. */
 const CONNECT_TIMEOUT_MS = 1_500;
@@ -119,6 +120,13 @@ export class AdminClient {
   removeWebhook = (id: string): Promise<WebhookEnvelope> => this.#call('DELETE', `/admin/v1/webhooks/${encodeURIComponent(id)}`);
   webhookDeliveries = (id: string, limit: number): Promise<WebhookDeliveryList> =>
     this.#call('GET', `/admin/v1/webhooks/${encodeURIComponent(id)}/deliveries${queryString({ limit: String(limit) })}`);
+  listChannelRules = (org: string, app: string): Promise<ChannelRuleList> => this.#call('GET', `${appPath(org, app)}/channel-rules`);
+  addChannelRule = (org: string, app: string, body: CreateChannelRuleBody): Promise<ChannelRuleEnvelope> => this.#call('POST', `${appPath(org, app)}/channel-rules`, body);
+  testChannelRule = (org: string, app: string, channel: string): Promise<ChannelRuleTest> =>
+    this.#call('GET', `${appPath(org, app)}/channel-rules/test${queryString({ channel })}`);
+  showChannelRule = (id: string): Promise<ChannelRuleEnvelope> => this.#call('GET', `/admin/v1/channel-rules/${encodeURIComponent(id)}`);
+  updateChannelRule = (id: string, body: UpdateChannelRuleBody): Promise<ChannelRuleEnvelope> => this.#call('PATCH', `/admin/v1/channel-rules/${encodeURIComponent(id)}`, body);
+  removeChannelRule = (id: string): Promise<ChannelRuleEnvelope> => this.#call('DELETE', `/admin/v1/channel-rules/${encodeURIComponent(id)}`);
   // ---- encryption keys (issue 18)
   listKeys = (org: string, app: string): Promise<EncryptionKeyList> => this.#call('GET', `${appPath(org, app)}/keys`);
   createKey = (org: string, app: string, body: { import?: string }): Promise<EncryptionKeyCreated> => this.#call('POST', `${appPath(org, app)}/keys`, body);

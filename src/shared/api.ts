@@ -304,6 +304,56 @@ export interface WebhookDeliveryList {
   deliveries: WebhookDelivery[];
 }
 
+// ---- channel rules (issue 18) ----
+
+/** Settings for the channels a pattern matches; a null setting inherits the app's (or relayd's). */
+export interface ChannelRule {
+  id: string;
+  appId: string;
+  /** An exact channel name, or a prefix ending in `*`. */
+  pattern: string;
+  /** A schema's name: the events published to these channels must match it. */
+  schema: string | null;
+  /** The one event name the schema applies to; null: every event. */
+  schemaEvent: string | null;
+  clientEvents: boolean | null;
+  /** false: events are delivered but not written to history. */
+  history: boolean | null;
+  /** How long these channels' events stay in history. */
+  retentionMs: number | null;
+  /** Distinct users in one presence channel. */
+  maxMembers: number | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ChannelRuleEnvelope {
+  rule: ChannelRule;
+}
+
+export interface ChannelRuleList {
+  rules: ChannelRule[];
+}
+
+/** The settings a channel gets: its rule's, and the app's (or relayd's) where the rule sets none. */
+export interface EffectiveChannelSettings {
+  schema: string | null;
+  schemaEvent: string | null;
+  clientEvents: boolean;
+  history: boolean;
+  retentionMs: number;
+  maxMembers: number;
+}
+
+/** `relay channels rules test`: which rule applies to a channel, and why. */
+export interface ChannelRuleTest {
+  channel: string;
+  rule: ChannelRule | null;
+  reason: string;
+  considered: { ruleId: string; pattern: string; matches: boolean; why: string }[];
+  effective: EffectiveChannelSettings;
+}
+
 // ---- encryption keys (issue 18) ----
 
 /** An app's encryption key, never its bytes. `active`: seals new data; `decrypt-only`: reads what it sealed; `retired`: destroyed. */

@@ -103,5 +103,6 @@ export const ID_PREFIX = {
   webhook: 'wh_',
   delivery: 'whd_',
   audit: 'aud_',
+  channelRule: 'chr_',
   encryptionKey: 'key_',
 } as const;

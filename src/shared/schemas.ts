@@ -325,6 +325,64 @@ export const webhookIdParam = z.string().regex(/^wh_[0-9A-Za-z]{16}$/, 'must be 
 export const DeliveriesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(20) });
 export type DeliveriesQuery = z.infer<typeof DeliveriesQuery>;
 
+// ---- channel rules (issue 18) ----
+
+export const CHANNEL_RULE_PATTERN_RULE = 'an exact channel name, or a prefix ending in a single * (`*` alone: every channel)';
+
+/** What is wrong with a rule's pattern, or null. The part before a trailing `*` uses channel-name characters. */
+export function channelRulePatternProblem(pattern: string): string | null {
+  if (pattern.length === 0) return 'is empty';
+  if (pattern.length > MAX_CHANNEL_NAME) return `is ${pattern.length} characters long (at most ${MAX_CHANNEL_NAME})`;
+  const prefix = pattern.endsWith('*') ? pattern.slice(0, -1) : pattern;
+  if (prefix.includes('*')) return 'may hold one *, at the end only';
+  if (prefix.length > 0 && !CHANNEL_NAME.test(prefix)) return 'may contain only A-Z a-z 0-9 and - _ = @ , . ; (and a trailing *)';
+  return null;
+}
+
+export const channelRulePattern = z.string().superRefine((value, ctx) => {
+  const problem = channelRulePatternProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: `invalid pattern "${value}": it ${problem}; a pattern is ${CHANNEL_RULE_PATTERN_RULE}` });
+});
+
+/** A retention of a rule's channels: 1 minute (the daemon's own minimum) to 10 years. */
+export const CHANNEL_RULE_RETENTION_MS = { min: 60_000, max: 3650 * 86_400_000 } as const;
+
+/** A schema's name as a rule names it (the schema registry owns the names; this only keeps them sane). */
+const schemaName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be 1-100 letters, digits, . _ - (starting with a letter or digit)');
+
+const channelRuleSettings = {
+  schema: schemaName.nullable().optional(),
+  schemaEvent: z.string().min(1, 'must not be empty').max(MAX_EVENT_NAME, `must be at most ${MAX_EVENT_NAME} characters`).nullable().optional(),
+  clientEvents: z.boolean().nullable().optional(),
+  history: z.boolean().nullable().optional(),
+  retentionMs: z.number().int().min(CHANNEL_RULE_RETENTION_MS.min).max(CHANNEL_RULE_RETENTION_MS.max).nullable().optional(),
+  maxMembers: z
+    .number()
+    .int()
+    .min(CHANNEL_LIMIT_RANGES.maxPresenceMembers.min)
+    .max(CHANNEL_LIMIT_RANGES.maxPresenceMembers.max)
+    .nullable()
+    .optional(),
+};
+
+/** `POST .../channel-rules`: a pattern and its settings; an absent or null setting inherits. */
+export const CreateChannelRuleBody = z.strictObject({ pattern: channelRulePattern, ...channelRuleSettings });
+export type CreateChannelRuleBody = z.infer<typeof CreateChannelRuleBody>;
+
+const updateChannelRuleFields = { pattern: channelRulePattern.optional(), ...channelRuleSettings };
+/** `PATCH .../channel-rules/{id}`: what is given changes, null resets a setting to inherit. */
+export const UpdateChannelRuleBody = z
+  .strictObject(updateChannelRuleFields)
+  .refine((body) => Object.values(body).some((v) => v !== undefined), atLeastOne(updateChannelRuleFields));
+export type UpdateChannelRuleBody = z.infer<typeof UpdateChannelRuleBody>;
+
+export const channelRuleIdParam = z.string().regex(/^chr_[0-9A-Z]{26}$/, 'must be a channel rule id (chr_ and 26 characters)');
+
+/** `GET .../channel-rules/test?channel=NAME`. */
+export const ChannelRuleTestQuery = z.strictObject({ channel: channelName });
+export type ChannelRuleTestQuery = z.infer<typeof ChannelRuleTestQuery>;
+
+
 // ---- encryption keys (issue 18) ----
 
 export const encryptionKeyIdParam = z.string().regex(/^key_[0-9A-Z]{26}$/, 'must be an encryption key id (key_ and 26 characters)');

@@ -23,8 +23,8 @@ export type Scope = (typeof SCOPES)[number];
 export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   'events:publish': 'Trigger single events',
   'events:batch': 'Batch trigger events',
-  'channels:read': 'List and inspect channels',
-  'channels:manage': 'Create and manage channels',
+  'channels:read': 'List and inspect channels and their rules',
+  'channels:manage': 'Add, change and remove channel rules',
   'presence:read': 'Read presence channel data',
   'webhooks:manage': 'Manage webhook endpoints',
   'encryption:manage': "Manage the app's encryption keys (create, list, rotate, retire): end-to-end encrypted channels and history at rest",

@@ -9,6 +9,7 @@ import type {
   AppRecord,
   AppTokenRecord,
   AuditRecord,
+  ChannelRuleRecord,
   EncryptionKeyRecord,
   EventRecord,
   NodeRecord,
@@ -1059,6 +1060,111 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         expect(await store.acquireLease('leader', holder, NOW + 21_000, NOW + 50_000)).toBe(false);
         await store.releaseLease('leader', other);
         expect(await store.acquireLease('leader', holder, NOW + 21_000, NOW + 50_000)).toBe(true);
+      });
+    });
+
+    // ---- channel rules (issue 18) ----
+
+    describe('channel rules', () => {
+      let rules = 0;
+      const rule = (fields: Partial<ChannelRuleRecord> = {}): ChannelRuleRecord => ({
+        id: `chr_${String(++rules).padStart(26, '0')}`,
+        org: 'default',
+        appId: 'acme-pm',
+        pattern: 'orders-*',
+        schema: null,
+        schemaEvent: null,
+        clientEvents: null,
+        history: null,
+        retentionMs: null,
+        maxMembers: null,
+        createdAt: NOW,
+        updatedAt: NOW,
+        ...fields,
+      });
+
+      it('keeps an app’s rules with their settings, oldest first, each pattern once per app', async () => {
+        const store = await storeWithApp();
+        await addApp(store, 'billing');
+        const orders = rule({ clientEvents: true, history: false, retentionMs: 30 * DAY, maxMembers: 5, schema: 'order', schemaEvent: 'created' });
+        const exact = rule({ pattern: 'orders-1', clientEvents: false, history: true, createdAt: NOW + 1, updatedAt: NOW + 1 });
+        await store.insertChannelRule(orders, audit('channel_rule.add', 'acme-pm'));
+        await store.insertChannelRule(exact, audit('channel_rule.add', 'acme-pm'));
+        // The same pattern in another app is that app's own.
+        const theirs = rule({ appId: 'billing' });
+        await store.insertChannelRule(theirs, audit('channel_rule.add', 'billing'));
+        const again = store.insertChannelRule(rule(), audit('channel_rule.add', 'acme-pm', { id: 'aud_dup' }));
+        await expect(again).rejects.toBeInstanceOf(RelayError);
+        await expect(again).rejects.toMatchObject({ code: 'conflict' });
+
+        expect(await store.listChannelRules('default', 'acme-pm')).toEqual([orders, exact]);
+        expect(await store.listChannelRules('default', 'billing')).toEqual([theirs]);
+        expect(await store.listChannelRules('default', 'nope')).toEqual([]);
+        expect(await store.getChannelRule(orders.id)).toEqual(orders);
+        expect(await store.getChannelRule('chr_missing')).toBeNull();
+        // The refused insert left no audit entry behind.
+        const actions = (await store.listAudit(null, 100)).filter((e) => e.action === 'channel_rule.add');
+        expect(actions).toHaveLength(3);
+        expect(actions.some((e) => e.id === 'aud_dup')).toBe(false);
+      });
+
+      it('updates what a patch gives (null resets a setting), refuses a taken pattern, and deletes', async () => {
+        const store = await storeWithApp();
+        const orders = rule({ history: false, retentionMs: DAY, maxMembers: 3 });
+        const other = rule({ pattern: 'news' });
+        await store.insertChannelRule(orders, audit('channel_rule.add', 'acme-pm'));
+        await store.insertChannelRule(other, audit('channel_rule.add', 'acme-pm'));
+
+        const updated = await store.updateChannelRule(orders.id, { history: null, maxMembers: 10, clientEvents: false }, NOW + HOUR, audit('channel_rule.update', 'acme-pm'));
+        const expected = { ...orders, history: null, maxMembers: 10, clientEvents: false, updatedAt: NOW + HOUR };
+        expect(updated).toEqual(expected);
+        expect(await store.getChannelRule(orders.id)).toEqual(expected);
+        await expect(store.updateChannelRule(orders.id, { pattern: 'news' }, NOW + 2 * HOUR, audit('channel_rule.update', 'acme-pm'))).rejects.toMatchObject({ code: 'conflict' });
+        expect(await store.getChannelRule(orders.id)).toEqual(expected);
+        expect(await store.updateChannelRule('chr_missing', { history: true }, NOW, audit('channel_rule.update', 'acme-pm'))).toBeNull();
+
+        expect(await store.deleteChannelRule(orders.id, audit('channel_rule.remove', 'acme-pm'))).toEqual(expected);
+        expect(await store.deleteChannelRule(orders.id, audit('channel_rule.remove', 'acme-pm'))).toBeNull();
+        expect(await store.listChannelRules('default', 'acme-pm')).toEqual([other]);
+        expect((await store.listAudit(null, 100)).map((e) => e.action).filter((a) => a.startsWith('channel_rule.'))).toEqual(
+          expect.arrayContaining(['channel_rule.add', 'channel_rule.update', 'channel_rule.remove']),
+        );
+      });
+
+      it('go with their app when it is deleted', async () => {
+        const store = await storeWithApp();
+        await store.insertChannelRule(rule(), audit('channel_rule.add', 'acme-pm'));
+        await store.setAppStatus('default', 'acme-pm', 'inactive', audit('app.deactivate', 'acme-pm'));
+        await store.deleteApp('default', 'acme-pm', { at: NOW, purge: false }, audit('app.delete', 'acme-pm'));
+        expect(await store.listChannelRules('default', 'acme-pm')).toEqual([]);
+      });
+
+      it('prunes events written with their own expiry when it passes, and leaves them to it otherwise', async () => {
+        const store = await storeWithApp();
+        const at = NOW + 200 * HOUR;
+        const short = event(at, { expiresAt: at + HOUR });
+        const long = event(at + 1, { expiresAt: at + 100 * DAY });
+        const plain = event(at + 2);
+        await store.writeEvents([short, long, plain].map((e) => ({ type: 'insert', event: e, timeline: [step(e.createdAt, 'published', { status: 'delivered' })] })));
+
+        // The daemon's retention (a day here) takes the plain event only: the long one keeps its 100 days.
+        expect(await store.pruneEvents(at + 2 * DAY, 10)).toBe(1);
+        expect(await store.getEvent(plain.id)).toBeNull();
+        expect(await store.getEvent(long.id)).not.toBeNull();
+        // Its own expiry takes the short one, with its timeline, before the daemon's retention would.
+        expect(await store.pruneExpiredEvents(at + HOUR - 1, 10)).toBe(0);
+        expect(await store.pruneExpiredEvents(at + HOUR + 1, 10)).toBe(1);
+        expect(await store.getEvent(short.id)).toBeNull();
+        expect(await store.listTimeline(short.id)).toEqual([]);
+        expect(await store.getEvent(long.id)).not.toBeNull();
+
+        // The pruner honours both.
+        let now = at + 99 * DAY;
+        const pruner = new HistoryPruner({ store, clock: { now: () => now }, retentionMs: DAY, everyMs: HOUR, onPruned: () => {}, onError: () => {} });
+        expect(await pruner.prune()).toBe(0);
+        now = at + 101 * DAY;
+        expect(await pruner.prune()).toBe(1);
+        expect(await store.getEvent(long.id)).toBeNull();
       });
     });
 

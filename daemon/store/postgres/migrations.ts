@@ -328,6 +328,29 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 16,
+    name: 'channel rules',
+    sql: `
+      CREATE TABLE channel_rules (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        org TEXT COLLATE "C" NOT NULL,
+        app_id TEXT COLLATE "C" NOT NULL,
+        pattern TEXT COLLATE "C" NOT NULL,
+        schema TEXT,
+        schema_event TEXT,
+        client_events BOOLEAN,
+        history BOOLEAN,
+        retention_ms BIGINT,
+        max_members BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (org, app_id, pattern)
+      );
+      ALTER TABLE events ADD COLUMN expires_at BIGINT;
+      CREATE INDEX events_expiring ON events (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
+  {
     version: 18,
     name: 'encryption keys',
     sql: `

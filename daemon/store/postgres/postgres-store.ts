@@ -11,6 +11,8 @@ import type {
   AppRecord,
   AppTokenRecord,
   AuditRecord,
+  ChannelRulePatch,
+  ChannelRuleRecord,
   ChangeQuery,
   ChangeRecord,
   DeletedAppRecord,
@@ -37,6 +39,7 @@ import { connect, describeUrl, refusal, withUnavailable, type Pg, type Tx } from
 import { toAgent, toAgentToken, toApiToken, toApp, toAppToken, toAudit, toChange, toDeletedApp, toEvent, toNode, toTimeline } from '../rows.js';
 import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRow, ChangeRow, DeletedAppRow, EventRow, NodeRow, TimelineRow } from '../rows.js';
 import { PostgresWebhookTables } from './webhook-tables.js';
+import { PostgresChannelRuleTables } from './channel-rule-tables.js';
 import { PostgresEncryptionKeyTables } from './encryption-key-tables.js';
 
 /** A row with the same key is there already. Other constraint failures (a missing organization, say) are bugs: core checks those first, and they stay errors. */
@@ -79,11 +82,13 @@ function mergePatch(into: EventPatch, patch: EventPatch): void {
 export class PostgresStore implements Store {
   readonly #sql: Pg;
   readonly #webhooks: PostgresWebhookTables;
+  readonly #channelRules: PostgresChannelRuleTables;
   readonly #keys: PostgresEncryptionKeyTables;
 
   private constructor(sql: Pg) {
     this.#sql = sql;
     this.#webhooks = new PostgresWebhookTables(sql);
+    this.#channelRules = new PostgresChannelRuleTables(sql);
     this.#keys = new PostgresEncryptionKeyTables(sql);
   }
 
@@ -287,6 +292,7 @@ export class PostgresStore implements Store {
       const [app] = await tx<{ name: string }[]>`SELECT name FROM apps WHERE org = ${org} AND id = ${id} FOR UPDATE`;
       if (!app) return null;
       await tx`DELETE FROM webhooks WHERE org = ${org} AND app_id = ${id}`;
+      await tx`DELETE FROM channel_rules WHERE org = ${org} AND app_id = ${id}`;
       await tx`DELETE FROM api_tokens WHERE org = ${org} AND app_id = ${id}`;
       await tx`DELETE FROM app_tokens WHERE org = ${org} AND app_id = ${id}`;
       await tx`DELETE FROM app_allowed_agents WHERE org = ${org} AND app_id = ${id}`;
@@ -549,13 +555,14 @@ export class PostgresStore implements Store {
     const up = <T>(f: (p: EventPatch) => T): T[] => patches.map(([, p]) => f(p));
     await this.#sql`
       WITH new_events AS (
-        INSERT INTO events (id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at, ref, attempt, reply, error, outcome_at, acked_at, key_id)
+        INSERT INTO events (id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at, ref, attempt, reply, error, outcome_at, acked_at, expires_at, key_id)
         SELECT * FROM unnest(
           ${ev((e) => e.id)}::text[], ${ev((e) => e.org)}::text[], ${ev((e) => e.appId)}::text[], ${ev((e) => e.kind)}::text[],
           ${ev((e) => e.agent)}::text[], ${ev((e) => e.thread)}::text[], ${ev((e) => e.name)}::text[], ${ev((e) => e.status)}::text[],
           ${ev((e) => (e.channels === null ? null : JSON.stringify(e.channels)))}::text[], ${ev((e) => e.payload)}::text[], ${ev((e) => e.socketId)}::text[],
           ${ev((e) => e.latencyMs)}::bigint[], ${ev((e) => e.createdAt)}::bigint[], ${ev((e) => e.ref)}::text[], ${ev((e) => e.attempt)}::bigint[],
           ${ev((e) => e.reply)}::text[], ${ev((e) => e.error)}::text[], ${ev((e) => e.outcomeAt)}::bigint[], ${ev((e) => e.ackedAt)}::bigint[],
+          ${ev((e) => e.expiresAt ?? null)}::bigint[],
           ${ev((e) => e.keyId)}::text[]
         )
       ),
@@ -656,7 +663,7 @@ export class PostgresStore implements Store {
       deleteEvents(
         tx,
         tx`SELECT id FROM events WHERE id < ${eventIdAt(before)} AND created_at < ${before}
-             AND (kind = 'channel' OR status = 'rejected' OR acked_at IS NOT NULL) LIMIT ${limit}`,
+             AND (kind = 'channel' OR status = 'rejected' OR acked_at IS NOT NULL) AND expires_at IS NULL LIMIT ${limit}`,
       ),
     );
   }
@@ -716,6 +723,32 @@ export class PostgresStore implements Store {
   async listAudit(since: number | null, limit: number): Promise<AuditRecord[]> {
     const rows = await this.#sql<AuditRow[]>`SELECT * FROM audit WHERE at >= ${since ?? 0} ORDER BY seq DESC LIMIT ${limit}`;
     return rows.map(toAudit);
+  }
+
+  // ---- channel rules (issue 18) ----
+
+  async insertChannelRule(rule: ChannelRuleRecord, audit: AuditRecord): Promise<void> {
+    await this.#channelRules.insert(rule, (tx) => this.#audit(tx, audit));
+  }
+
+  async listChannelRules(org: string, appId: string): Promise<ChannelRuleRecord[]> {
+    return this.#channelRules.list(org, appId);
+  }
+
+  async getChannelRule(id: string): Promise<ChannelRuleRecord | null> {
+    return this.#channelRules.get(id);
+  }
+
+  async updateChannelRule(id: string, patch: ChannelRulePatch, updatedAt: number, audit: AuditRecord): Promise<ChannelRuleRecord | null> {
+    return this.#channelRules.update(id, patch, updatedAt, (tx) => this.#audit(tx, audit));
+  }
+
+  async deleteChannelRule(id: string, audit: AuditRecord): Promise<ChannelRuleRecord | null> {
+    return this.#channelRules.delete(id, (tx) => this.#audit(tx, audit));
+  }
+
+  async pruneExpiredEvents(now: number, limit: number): Promise<number> {
+    return this.#sql.begin((tx) => deleteEvents(tx, tx`SELECT id FROM events WHERE expires_at IS NOT NULL AND expires_at < ${now} LIMIT ${limit}`));
   }
 
   // ---- encryption keys (issue 18) ----

@@ -17,6 +17,8 @@ import type {
   AppRecord,
   AppTokenRecord,
   AuditRecord,
+  ChannelRulePatch,
+  ChannelRuleRecord,
   DeletedAppRecord,
   NodeRecord,
   OrgRecord,
@@ -39,6 +41,7 @@ import { MIGRATIONS } from './migrations/index.js';
 import { toAgent, toAgentToken, toApiToken, toApp, toAppToken, toAudit, toChange, toDeletedApp, toEvent, toNode, toTimeline } from '../rows.js';
 import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRow, ChangeRow, DeletedAppRow, EventRow, NodeRow, TimelineRow } from '../rows.js';
 import { SqliteWebhookTables } from './webhook-tables.js';
+import { SqliteChannelRuleTables } from './channel-rule-tables.js';
 import { SqliteEncryptionKeyTables } from './encryption-key-tables.js';
 
 /** A change's status and latency: its own, or, for rows written before migration 11, its event's. */
@@ -46,17 +49,17 @@ const CHANGE_STATE = 'coalesce(t.status, e.status) AS status, CASE WHEN t.status
 
 const apiTokenParams = (t: ApiTokenRecord) => ({ ...t, scopes: JSON.stringify(t.scopes), rateLimit: t.rateLimit === null ? null : JSON.stringify(t.rateLimit) });
 
-const EVENT_COLUMNS = 'id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at, ref, attempt, reply, error, outcome_at, acked_at, key_id';
+const EVENT_COLUMNS = 'id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at, ref, attempt, reply, error, outcome_at, acked_at, expires_at, key_id';
 const EVENT_VALUES = `(${EVENT_COLUMNS.split(', ').map(() => '?').join(', ')})`;
 /** New events go to SQLite this many to a statement. */
 const INSERT_ROWS = 8;
 
-type EventParams = [string, string, string, string, string | null, string | null, string | null, string, string | null, string | null, string | null, number | null, number, string | null, number, string | null, string | null, number | null, number | null, string | null];
+type EventParams = [string, string, string, string, string | null, string | null, string | null, string, string | null, string | null, string | null, number | null, number, string | null, number, string | null, string | null, number | null, number | null, number | null, string | null];
 
 /** An event's values in EVENT_COLUMNS order. */
 const eventParams = (e: EventRecord): EventParams => [
   e.id, e.org, e.appId, e.kind, e.agent, e.thread, e.name, e.status, e.channels === null ? null : JSON.stringify(e.channels), e.payload, e.socketId, e.latencyMs,
-  e.createdAt, e.ref, e.attempt, e.reply, e.error, e.outcomeAt, e.ackedAt, e.keyId,
+  e.createdAt, e.ref, e.attempt, e.reply, e.error, e.outcomeAt, e.ackedAt, e.expiresAt ?? null, e.keyId,
 ];
 
 /** A row with the same key is there already. Other constraint failures (a missing organization, say) are bugs: core checks those first, and they stay errors. */
@@ -115,6 +118,7 @@ export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #stmts;
   readonly #webhooks: SqliteWebhookTables;
+  readonly #channelRules: SqliteChannelRuleTables;
   readonly #keys: SqliteEncryptionKeyTables;
   readonly #queries = new Map<string, Database.Statement<(string | number)[], EventRow>>();
   readonly #changeQueries = new Map<string, Database.Statement<(string | number)[], ChangeRow>>();
@@ -139,6 +143,7 @@ export class SqliteStore implements Store {
     this.#checkpointer = new Checkpointer(this.#db, path);
     const db = this.#db;
     this.#webhooks = new SqliteWebhookTables(db);
+    this.#channelRules = new SqliteChannelRuleTables(db);
     this.#keys = new SqliteEncryptionKeyTables(db);
     this.#stmts = {
       claimSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
@@ -264,7 +269,7 @@ export class SqliteStore implements Store {
       // The id range finds them by the primary key (ids sort by creation time); created_at makes it exact.
       prunable: db.prepare<[string, number, number], { id: string }>(
         `SELECT id FROM events WHERE id < ? AND created_at < ?
-           AND (kind = 'channel' OR status = 'rejected' OR acked_at IS NOT NULL) LIMIT ?`,
+           AND (kind = 'channel' OR status = 'rejected' OR acked_at IS NOT NULL) AND expires_at IS NULL LIMIT ?`,
       ),
       deleteEvent: db.prepare('DELETE FROM events WHERE id = ?'),
       deleteTimeline: db.prepare('DELETE FROM event_timeline WHERE event_id = ?'),
@@ -280,6 +285,7 @@ export class SqliteStore implements Store {
       markDeletedAppPurged: db.prepare('UPDATE deleted_apps SET purged_at = ? WHERE org = ? AND id = ?'),
       deleteAppRows: [
         'DELETE FROM webhooks WHERE org = ? AND app_id = ?',
+        'DELETE FROM channel_rules WHERE org = ? AND app_id = ?',
         'DELETE FROM api_tokens WHERE org = ? AND app_id = ?',
         'DELETE FROM app_tokens WHERE org = ? AND app_id = ?',
         'DELETE FROM app_allowed_agents WHERE org = ? AND app_id = ?',
@@ -843,6 +849,40 @@ export class SqliteStore implements Store {
 
   async listAudit(since: number | null, limit: number): Promise<AuditRecord[]> {
     return this.#stmts.listAudit.all(since ?? 0, limit).map(toAudit);
+  }
+
+  // ---- channel rules (issue 18) ----
+
+  async insertChannelRule(rule: ChannelRuleRecord, audit: AuditRecord): Promise<void> {
+    this.#channelRules.insert(rule, () => this.#audit(audit));
+  }
+
+  async listChannelRules(org: string, appId: string): Promise<ChannelRuleRecord[]> {
+    return this.#channelRules.list(org, appId);
+  }
+
+  async getChannelRule(id: string): Promise<ChannelRuleRecord | null> {
+    return this.#channelRules.get(id);
+  }
+
+  async updateChannelRule(id: string, patch: ChannelRulePatch, updatedAt: number, audit: AuditRecord): Promise<ChannelRuleRecord | null> {
+    return this.#channelRules.update(id, patch, updatedAt, () => this.#audit(audit));
+  }
+
+  async deleteChannelRule(id: string, audit: AuditRecord): Promise<ChannelRuleRecord | null> {
+    return this.#channelRules.delete(id, () => this.#audit(audit));
+  }
+
+  async pruneExpiredEvents(now: number, limit: number): Promise<number> {
+    const { deleteEvent, deleteTimeline } = this.#stmts;
+    return this.#db.transaction(() => {
+      const ids = this.#channelRules.expired(now, limit);
+      for (const id of ids) {
+        deleteTimeline.run(id);
+        deleteEvent.run(id);
+      }
+      return ids.length;
+    })();
   }
 
   // ---- encryption keys (issue 18) ----

@@ -343,6 +343,33 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 16,
+    name: 'channel rules',
+    sql: `
+      -- Settings for the channels whose names match a pattern (an exact name, or a prefix
+      -- ending in *), per app; a NULL setting inherits the app's (or the daemon's). A channel
+      -- event written under a rule with a retention carries its own expiry (expires_at), which
+      -- the pruner honours instead of the daemon's retention.
+      CREATE TABLE channel_rules (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        pattern TEXT NOT NULL,
+        schema TEXT,
+        schema_event TEXT,
+        client_events INTEGER,
+        history INTEGER,
+        retention_ms INTEGER,
+        max_members INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (org, app_id, pattern)
+      ) STRICT;
+      ALTER TABLE events ADD COLUMN expires_at INTEGER;
+      CREATE INDEX events_expiring ON events (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
+  {
     version: 18,
     name: 'encryption keys',
     sql: `
