@@ -29,6 +29,8 @@ import { EventLog } from './core/events.js';
 import { createRateLimiter, type RateLimiter } from './ratelimit/index.js';
 import { TokenService } from './core/tokens.js';
 import { SecretBox } from './core/secrets.js';
+import { EncryptionKeyService } from './core/encryption-keys.js';
+import { withEncryptedHistory } from './core/encrypted-history.js';
 import { checkDataFiles, checkMasterKey, checkMasterKeyFingerprint, hasAdminTokenFile, loadConfiguredMasterKey, prepareDataDir, writeAdminTokenFile } from './data-dir.js';
 import { NodeRegistry } from './core/nodes.js';
 import { Leader, Leases } from './core/leases.js';
@@ -68,7 +70,15 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   checkDataFiles(config.dataDir, log, { database: databaseInDataDir, masterKey: config.masterKey === null });
   const masterKey = loadConfiguredMasterKey(config.masterKey, config.dataDir);
   const secrets = new SecretBox(masterKey);
-  const store = await createStore({ location: config.store, log });
+  const plainStore = await createStore({ location: config.store, log });
+  const encryptionKeys = new EncryptionKeyService({
+    store: plainStore,
+    clock,
+    secrets,
+    keysChanged: (org, appId) => control.send({ type: 'keysChanged', org, appId }),
+  });
+  // Every part of relayd reads and writes history through this one wrapper: encrypted at rest for apps with a key.
+  const store = withEncryptedHistory(plainStore, encryptionKeys);
   const startedAt = clock.now();
   const nodes: NodeRegistry = new NodeRegistry({
     store,
@@ -187,6 +197,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   control.on('channelRulesChanged', ({ org, appId }) => channelRules.invalidate(org, appId));
   control.on('dropHeldWebhook', ({ org, appId, name, channel, userId }) => webhooks.dropHeld(org, appId, userId === null ? { name, channel } : { name, channel, user_id: userId }));
   control.on('terminateUser', (message) => channels.terminateLocal(message));
+  control.on('keysChanged', ({ org, appId }) => encryptionKeys.drop(org, appId));
   // Back from a broker outage, this node may have missed some of those: it drops everything.
   broker.onStatus((available) => {
     if (!available) return;
@@ -195,6 +206,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     channelApps.dropAll();
     channelRules.dropAll();
     routing.dropAll();
+    encryptionKeys.dropAll();
     webhooks.reloadAll().catch((err: unknown) => log.error({ err }, 'could not read the webhooks again'));
   });
   const apps = new AppService({
@@ -213,6 +225,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
       await control.send({ type: 'webhooksChanged', org, appId });
       // Its rules went with it.
       await control.send({ type: 'channelRulesChanged', org, appId });
+      await control.send({ type: 'keysChanged', org, appId });
     },
     graceStarted: (org, id, at) => control.send({ type: 'graceStarted', role: 'app', org, id, at }),
     onError: (err, what) => log.error({ err }, what),
@@ -330,6 +343,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     channelApps,
     webhooks,
     channelRules,
+    encryptionKeys,
     authTimestampWindowMs: config.authTimestampWindowMs,
     events,
     connections,

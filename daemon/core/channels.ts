@@ -781,6 +781,7 @@ export class ChannelService {
       error: null,
       outcomeAt: null,
       ackedAt: null,
+      keyId: null,
     };
   }
 }

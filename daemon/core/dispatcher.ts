@@ -280,6 +280,12 @@ export class Dispatcher {
     const timeoutMs = (await this.#deps.store.getAgent(org, agent))?.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
     for (const record of records) {
       if (record.outcomeAt !== null || changed.has(record.id)) continue;
+      // Its key was retired while it waited: there is nothing left to deliver, so it fails (and the app is told).
+      if (record.erased && !this.#jobs.has(record.id)) {
+        const message = `the event's payload was erased with its key ${record.erased.keyId} before the agent got it`;
+        void this.#settle(jobFromRecord(record, timeoutMs), { error: { code: 'payload_erased', message } });
+        continue;
+      }
       this.#enqueue(jobFromRecord(record, timeoutMs));
     }
   }
@@ -760,6 +766,7 @@ export class Dispatcher {
       error: null,
       outcomeAt: null,
       ackedAt: null,
+      keyId: null,
       ...extra,
     };
     return this.#deps.log.write([{ type: 'insert', event, timeline: [this.#change(job, type, detail)] }]);
@@ -826,6 +833,11 @@ function jobFromRecord(record: EventRecord, timeoutMs: number): Job {
   };
 }
 
+/** A reply that its encryption key's retirement erased before the app acknowledged it (null: not erased). */
+function erasedReply(record: EventRecord): EventError | null {
+  return record.erased ? { code: 'payload_erased', message: `the reply was erased with its key ${record.erased.keyId}` } : null;
+}
+
 /** An outcome the app has not acknowledged, from history. */
 function outcomeFromRecord(record: EventRecord): Outcome {
   const agent = record.agent ?? '';
@@ -834,7 +846,7 @@ function outcomeFromRecord(record: EventRecord): Outcome {
   const frame =
     record.reply !== null
       ? withRaw({ type: 'reply', ...head, latencyMs: record.latencyMs }, 'payload', record.reply)
-      : JSON.stringify({ type: 'failed', ...head, error: JSON.parse(record.error ?? 'null') as unknown, latencyMs: record.latencyMs });
+      : JSON.stringify({ type: 'failed', ...head, error: record.error !== null ? (JSON.parse(record.error) as unknown) : erasedReply(record), latencyMs: record.latencyMs });
   return {
     id: record.id,
     org: record.org,

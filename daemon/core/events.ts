@@ -417,6 +417,7 @@ export class EventLog {
       payload: record.kind === 'channel' ? record.payload : parseJson(record.payload),
       reply: parseJson(record.reply),
       error: parseJson(record.error) as EventDetail['error'],
+      erased: record.erased ? { keyId: record.erased.keyId, retiredAt: record.erased.retiredAt === null ? null : new Date(record.erased.retiredAt).toISOString() } : null,
       timeline,
     };
   }

@@ -31,12 +31,15 @@ import {
   UpdateChannelRuleBody,
   ChannelRuleTestQuery,
   channelRuleIdParam,
+  CreateEncryptionKeyBody,
+  encryptionKeyIdParam,
 } from '../../src/shared/schemas.js';
 import { PUSHER_CLOSE } from '../../src/shared/protocol/pusher.js';
 import type { Publisher } from '../core/channels.js';
 import type { ChannelAppDirectory } from '../core/pusher-auth.js';
 import type { WebhookService } from '../core/webhooks.js';
 import type { ChannelRules } from '../core/channel-rules.js';
+import type { EncryptionKeyService } from '../core/encryption-keys.js';
 import { parseExpiry } from '../../src/shared/duration.js';
 import { parseRateLimit } from '../../src/shared/rate-limits.js';
 import { validateScopes, type Scope } from '../../src/shared/scopes.js';
@@ -65,6 +68,7 @@ export interface HttpServices {
   channels: ChannelService;
   webhooks: WebhookService;
   channelRules: ChannelRules;
+  encryptionKeys: EncryptionKeyService;
   /** The apps by Pusher key, for signed requests. */
   channelApps: ChannelAppDirectory;
   /** How far a signed request's auth_timestamp may be from now. */
@@ -399,6 +403,33 @@ function adminRoutes(s: HttpServices): Route[] {
       handle: async (ctx) => ({ body: { connection: await s.connections.closeById(p(ctx, 'id')) } }),
     }),
 
+    // ---- encryption keys (issue 18)
+    route({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/apps/:app/keys',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: { keys: await s.encryptionKeys.list(p(ctx, 'org'), p(ctx, 'app')) } }),
+    }),
+    route<CreateEncryptionKeyBody>({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/apps/:app/keys',
+      auth: 'admin',
+      body: CreateEncryptionKeyBody,
+      handle: async (ctx) => ({ status: 201, body: await s.encryptionKeys.create(ctx.actor, p(ctx, 'org'), p(ctx, 'app'), ctx.body.import) }),
+    }),
+    route({
+      method: 'POST',
+      path: '/admin/v1/orgs/:org/apps/:app/keys/rotate',
+      auth: 'admin',
+      handle: async (ctx) => ({ status: 201, body: await s.encryptionKeys.rotate(ctx.actor, p(ctx, 'org'), p(ctx, 'app')) }),
+    }),
+    route({
+      method: 'DELETE',
+      path: '/admin/v1/keys/:id',
+      auth: 'admin',
+      handle: async (ctx) => ({ body: await s.encryptionKeys.retire(ctx.actor, validate(encryptionKeyIdParam, p(ctx, 'id'), 'key id')) }),
+    }),
+
     route<undefined, AuditQuery>({
       method: 'GET',
       path: '/admin/v1/audit',
@@ -420,7 +451,8 @@ function publicRoutes(s: HttpServices): Route[] {
       auth: { scope: 'events:publish' },
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: PublishBody,
-      handle: async (ctx) => ({ body: await s.channels.publish(ctx.publisher, ctx.body) }),
+      // relayd encrypts for private-encrypted- channels here (the Pusher REST API's SDKs encrypt themselves).
+      handle: async (ctx) => ({ body: await s.channels.publish(ctx.publisher, await s.encryptionKeys.sealPublish(ctx.publisher.org, ctx.publisher.appId, ctx.body)) }),
     }),
     route<BatchBody>({
       method: 'POST',
@@ -428,7 +460,7 @@ function publicRoutes(s: HttpServices): Route[] {
       auth: { scope: 'events:batch' },
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: BatchBody,
-      handle: async (ctx) => ({ body: await s.channels.publishBatch(ctx.publisher, ctx.body) }),
+      handle: async (ctx) => ({ body: await s.channels.publishBatch(ctx.publisher, await s.encryptionKeys.sealBatch(ctx.publisher.org, ctx.publisher.appId, ctx.body)) }),
     }),
     route<undefined, ChannelsQuery>({
       method: 'GET',
@@ -501,6 +533,33 @@ function publicRoutes(s: HttpServices): Route[] {
       handle: async (ctx) => ({
         body: await s.events.history(ctx.principal.org, ctx.principal.appId, { before: ctx.query.before ?? null, limit: ctx.query.limit }),
       }),
+    }),
+
+    // ---- encryption keys (issue 18)
+    route({
+      method: 'GET',
+      path: `${base}/keys`,
+      auth: { scope: 'encryption:manage' },
+      handle: async (ctx) => ({ body: { keys: await s.encryptionKeys.list(ctx.principal.org, ctx.principal.appId) } }),
+    }),
+    route<CreateEncryptionKeyBody>({
+      method: 'POST',
+      path: `${base}/keys`,
+      auth: { scope: 'encryption:manage' },
+      body: CreateEncryptionKeyBody,
+      handle: async (ctx) => ({ status: 201, body: await s.encryptionKeys.create(ctx.actor, ctx.principal.org, ctx.principal.appId, ctx.body.import) }),
+    }),
+    route({
+      method: 'POST',
+      path: `${base}/keys/rotate`,
+      auth: { scope: 'encryption:manage' },
+      handle: async (ctx) => ({ status: 201, body: await s.encryptionKeys.rotate(ctx.actor, ctx.principal.org, ctx.principal.appId) }),
+    }),
+    route({
+      method: 'DELETE',
+      path: `${base}/keys/:id`,
+      auth: { scope: 'encryption:manage' },
+      handle: async (ctx) => ({ body: await s.encryptionKeys.retire(ctx.actor, validate(encryptionKeyIdParam, p(ctx, 'id'), 'key id'), ctx.principal) }),
     }),
   ];
 }

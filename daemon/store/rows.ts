@@ -13,6 +13,8 @@ import type {
   ChannelRuleRecord,
   DeletedAppRecord,
   DeliveryStatus,
+  EncryptionKeyRecord,
+  EncryptionKeyState,
   EventRecord,
   NodeRecord,
   TimelineRecord,
@@ -110,6 +112,7 @@ export interface EventRow {
   error: string | null;
   outcome_at: number | null;
   acked_at: number | null;
+  key_id: string | null;
 }
 
 export interface TimelineRow {
@@ -270,6 +273,7 @@ export const toEvent = (row: EventRow): EventRecord => ({
   error: row.error,
   outcomeAt: row.outcome_at,
   ackedAt: row.acked_at,
+  keyId: row.key_id,
 });
 
 export const toTimeline = (row: TimelineRow): TimelineRecord => ({
@@ -406,3 +410,28 @@ export function patchChannelRule(rule: ChannelRuleRecord, patch: ChannelRulePatc
   const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
   return { ...rule, ...defined, updatedAt };
 }
+
+
+// ---- encryption keys (issue 18) ----
+
+export interface EncryptionKeyRow {
+  id: string;
+  org: string;
+  app_id: string;
+  state: EncryptionKeyState;
+  material: string | null;
+  created_at: number;
+  rotated_at: number | null;
+  retired_at: number | null;
+}
+
+export const toEncryptionKey = (row: EncryptionKeyRow): EncryptionKeyRecord => ({
+  id: row.id,
+  org: row.org,
+  appId: row.app_id,
+  state: row.state,
+  material: row.material,
+  createdAt: Number(row.created_at),
+  rotatedAt: row.rotated_at === null ? null : Number(row.rotated_at),
+  retiredAt: row.retired_at === null ? null : Number(row.retired_at),
+});

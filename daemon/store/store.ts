@@ -139,6 +139,16 @@ export interface EventRecord {
    * Written with the event; not read back.
    */
   expiresAt?: number | null;
+  /**
+   * The app's encryption key that sealed this row's payload and reply (AES-256-GCM, each
+   * value naming its key); null: stored as sent (written while the app had no key).
+   */
+  keyId: string | null;
+  /**
+   * Set on reads by the encrypted-history wrapper (never stored): the key that sealed the
+   * row was retired, so its payload and reply read as null for good.
+   */
+  erased?: { keyId: string; retiredAt: number | null } | null;
 }
 
 export type EventPatch = Partial<Pick<EventRecord, 'status' | 'attempt' | 'reply' | 'error' | 'outcomeAt' | 'latencyMs' | 'ackedAt'>>;
@@ -321,6 +331,25 @@ export interface UnsettledScope {
   org: string;
   agent?: string | undefined;
   appId?: string | undefined;
+}
+
+// ---- encryption keys (issue 18) ----
+
+export type EncryptionKeyState = 'active' | 'decrypt-only' | 'retired';
+
+/** An app's encryption key. At most one active key per app. */
+export interface EncryptionKeyRecord {
+  /** `key_` and a ULID of `createdAt`. */
+  id: string;
+  org: string;
+  appId: string;
+  state: EncryptionKeyState;
+  /** The 32 key bytes, base64, sealed under the node master key (SecretBox); null once retired (destroyed for good). */
+  material: string | null;
+  createdAt: number;
+  /** When a rotation made it decrypt-only. */
+  rotatedAt: number | null;
+  retiredAt: number | null;
 }
 
 export interface Store {
@@ -509,4 +538,23 @@ export interface Store {
   deleteChannelRule(id: string, audit: AuditRecord): Promise<ChannelRuleRecord | null>;
   /** Deletes up to `limit` events whose `expiresAt` is before `now`, with their timelines; returns how many. */
   pruneExpiredEvents(now: number, limit: number): Promise<number>;
+
+
+  // ---- encryption keys (issue 18) ----
+
+  /**
+   * Adds an app's key. With `rotate`, the app's active key (if any) becomes decrypt-only
+   * (rotatedAt `key.createdAt`) in the same transaction. Throws conflict when the app has an
+   * active key already and `rotate` is false. Returns the key it made decrypt-only, or null.
+   */
+  insertEncryptionKey(key: EncryptionKeyRecord, options: { rotate: boolean }, audit: AuditRecord): Promise<EncryptionKeyRecord | null>;
+  /** An app's keys, oldest first. */
+  listEncryptionKeys(org: string, appId: string): Promise<EncryptionKeyRecord[]>;
+  getEncryptionKey(id: string): Promise<EncryptionKeyRecord | null>;
+  /**
+   * Retires a decrypt-only key: state retired, its material destroyed (NULL), retiredAt set.
+   * A key retired already is left as it is (no audit). Throws conflict for the active key.
+   * Returns the key as it is afterwards, or null when there is no such key.
+   */
+  retireEncryptionKey(id: string, at: number, audit: AuditRecord): Promise<EncryptionKeyRecord | null>;
 }

@@ -8,6 +8,7 @@ import { completionCommand } from './commands/completion/index.js';
 import { withExamples } from './commands/common.js';
 import { connectionsCommand } from './commands/connections/index.js';
 import { eventsCommand } from './commands/events/index.js';
+import { keysCommand } from './commands/keys/index.js';
 import { EXAMPLES } from './commands/examples.js';
 import { loginCommands } from './commands/login/index.js';
 import { orgsCommand } from './commands/orgs/index.js';
@@ -25,7 +26,7 @@ function version(): string {
 /** The whole command tree. Declaring it loads only commander; each verb loads when it runs. */
 export function buildProgram(): Command {
   const program = new Command('relay')
-    .description('Administer relayd: apps, agents, tokens, channels, webhooks, connections and events.')
+    .description('Administer relayd: apps, agents, tokens, channels, webhooks, encryption keys, connections and events.')
     .version(version(), '-V, --version')
     .exitOverride()
     .showSuggestionAfterError()
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   tokensCommand(program);
   channelsCommand(program);
   webhooksCommand(program);
+  keysCommand(program);
   eventsCommand(program);
   connectionsCommand(program);
   orgsCommand(program);

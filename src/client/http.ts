@@ -29,6 +29,9 @@ import type {
   TokenList,
   TokenRevoked,
   WebhookDeliveryList,
+  EncryptionKeyCreated,
+  EncryptionKeyList,
+  EncryptionKeyRetired,
   WebhookEnvelope,
   WebhookList,
 } from '../shared/api.js';
@@ -124,6 +127,11 @@ export class AdminClient {
   showChannelRule = (id: string): Promise<ChannelRuleEnvelope> => this.#call('GET', `/admin/v1/channel-rules/${encodeURIComponent(id)}`);
   updateChannelRule = (id: string, body: UpdateChannelRuleBody): Promise<ChannelRuleEnvelope> => this.#call('PATCH', `/admin/v1/channel-rules/${encodeURIComponent(id)}`, body);
   removeChannelRule = (id: string): Promise<ChannelRuleEnvelope> => this.#call('DELETE', `/admin/v1/channel-rules/${encodeURIComponent(id)}`);
+  // ---- encryption keys (issue 18)
+  listKeys = (org: string, app: string): Promise<EncryptionKeyList> => this.#call('GET', `${appPath(org, app)}/keys`);
+  createKey = (org: string, app: string, body: { import?: string }): Promise<EncryptionKeyCreated> => this.#call('POST', `${appPath(org, app)}/keys`, body);
+  rotateKey = (org: string, app: string): Promise<EncryptionKeyCreated> => this.#call('POST', `${appPath(org, app)}/keys/rotate`);
+  retireKey = (id: string): Promise<EncryptionKeyRetired> => this.#call('DELETE', `/admin/v1/keys/${encodeURIComponent(id)}`);
   closeConnection = (id: string): Promise<ConnectionClosed> => this.#call('DELETE', `/admin/v1/connections/${encodeURIComponent(id)}`);
 
   /**

@@ -70,6 +70,8 @@ export interface EventDetail extends Event {
   payload: unknown;
   reply: unknown;
   error: { code: string; message: string } | null;
+  /** Set when the key that sealed the payload and reply was retired: both read as null for good. */
+  erased: { keyId: string; retiredAt: string | null } | null;
   timeline: TimelineEntry[];
 }
 
@@ -350,4 +352,32 @@ export interface ChannelRuleTest {
   reason: string;
   considered: { ruleId: string; pattern: string; matches: boolean; why: string }[];
   effective: EffectiveChannelSettings;
+}
+
+// ---- encryption keys (issue 18) ----
+
+/** An app's encryption key, never its bytes. `active`: seals new data; `decrypt-only`: reads what it sealed; `retired`: destroyed. */
+export interface EncryptionKey {
+  id: string;
+  appId: string;
+  state: 'active' | 'decrypt-only' | 'retired';
+  createdAt: string;
+  rotatedAt: string | null;
+  retiredAt: string | null;
+}
+
+/** `keys create` / `keys rotate`: the key's 32 bytes in base64, shown this once. */
+export interface EncryptionKeyCreated {
+  key: EncryptionKey;
+  secret: string;
+}
+
+export interface EncryptionKeyList {
+  keys: EncryptionKey[];
+}
+
+export interface EncryptionKeyRetired {
+  key: EncryptionKey;
+  /** False when it was retired already. */
+  changed: boolean;
 }

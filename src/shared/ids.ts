@@ -104,4 +104,5 @@ export const ID_PREFIX = {
   delivery: 'whd_',
   audit: 'aud_',
   channelRule: 'chr_',
+  encryptionKey: 'key_',
 } as const;

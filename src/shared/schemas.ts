@@ -381,3 +381,19 @@ export const channelRuleIdParam = z.string().regex(/^chr_[0-9A-Z]{26}$/, 'must b
 /** `GET .../channel-rules/test?channel=NAME`. */
 export const ChannelRuleTestQuery = z.strictObject({ channel: channelName });
 export type ChannelRuleTestQuery = z.infer<typeof ChannelRuleTestQuery>;
+
+
+// ---- encryption keys (issue 18) ----
+
+export const encryptionKeyIdParam = z.string().regex(/^key_[0-9A-Z]{26}$/, 'must be an encryption key id (key_ and 26 characters)');
+
+/** The 32 key bytes, base64 (standard or URL-safe alphabet, padded or not). */
+export const encryptionKeyMaterial = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9+/_-]+={0,2}$/, 'must be base64')
+  .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be base64 of exactly 32 bytes (openssl rand -base64 32 makes one)');
+
+/** `keys create`: a fresh random key, or `{"import": base64}` to bring one (a backend's encryptionMasterKeyBase64). */
+export const CreateEncryptionKeyBody = z.strictObject({ import: encryptionKeyMaterial.optional() });
+export type CreateEncryptionKeyBody = z.infer<typeof CreateEncryptionKeyBody>;

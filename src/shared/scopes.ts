@@ -27,7 +27,7 @@ export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   'channels:manage': 'Add, change and remove channel rules',
   'presence:read': 'Read presence channel data',
   'webhooks:manage': 'Manage webhook endpoints',
-  'encryption:manage': 'Manage encryption keys',
+  'encryption:manage': "Manage the app's encryption keys (create, list, rotate, retire): end-to-end encrypted channels and history at rest",
   'schemas:read': 'Read channel schemas',
   'schemas:manage': 'Create and manage schemas',
   'functions:manage': 'Manage edge functions',

@@ -10,6 +10,7 @@ import type {
   AppTokenRecord,
   AuditRecord,
   ChannelRuleRecord,
+  EncryptionKeyRecord,
   EventRecord,
   NodeRecord,
   Store,
@@ -72,6 +73,7 @@ function event(createdAt: number, fields: Partial<EventRecord> = {}): EventRecor
     error: null,
     outcomeAt: null,
     ackedAt: null,
+    keyId: null,
     ...fields,
   };
 }
@@ -1163,6 +1165,65 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         now = at + 101 * DAY;
         expect(await pruner.prune()).toBe(1);
         expect(await store.getEvent(long.id)).toBeNull();
+      });
+    });
+
+    // ---- encryption keys (issue 18) ----
+    describe('encryption keys', () => {
+      function key(id: string, fields: Partial<EncryptionKeyRecord> = {}): EncryptionKeyRecord {
+        return { id, org: 'default', appId: 'acme-pm', state: 'active', material: `v1:sealed-${id}`, createdAt: NOW, rotatedAt: null, retiredAt: null, ...fields };
+      }
+      const K1 = `${ID_PREFIX.encryptionKey}${encodeTime(NOW, 10)}${'0'.repeat(15)}1`;
+      const K2 = `${ID_PREFIX.encryptionKey}${encodeTime(NOW + 1000, 10)}${'0'.repeat(15)}2`;
+      const K3 = `${ID_PREFIX.encryptionKey}${encodeTime(NOW + 2000, 10)}${'0'.repeat(15)}3`;
+
+      it('keeps at most one active key per app: a second is a conflict, a rotation demotes the first in the same write', async () => {
+        const store = await storeWithApp();
+        expect(await store.insertEncryptionKey(key(K1), { rotate: false }, audit('key.create', 'acme-pm'))).toBeNull();
+        const taken = audit('key.create', 'acme-pm');
+        await expect(store.insertEncryptionKey(key(K2), { rotate: false }, taken)).rejects.toMatchObject({ code: 'conflict' });
+        expect(await store.getEncryptionKey(K2)).toBeNull();
+        expect((await store.listAudit(null, 10)).map((a) => a.id)).not.toContain(taken.id);
+
+        const demoted = await store.insertEncryptionKey(key(K2, { createdAt: NOW + 1000 }), { rotate: true }, audit('key.rotate', 'acme-pm'));
+        expect(demoted).toEqual(key(K1, { state: 'decrypt-only', rotatedAt: NOW + 1000 }));
+        expect(await store.listEncryptionKeys('default', 'acme-pm')).toEqual([key(K1, { state: 'decrypt-only', rotatedAt: NOW + 1000 }), key(K2, { createdAt: NOW + 1000 })]);
+        expect(await store.getEncryptionKey(K2)).toEqual(key(K2, { createdAt: NOW + 1000 }));
+        // Another app's keys are its own.
+        await addApp(store, 'billing');
+        await store.insertEncryptionKey(key(K3, { appId: 'billing' }), { rotate: false }, audit('key.create', 'billing'));
+        expect((await store.listEncryptionKeys('default', 'billing')).map((k) => k.id)).toEqual([K3]);
+        expect((await store.listEncryptionKeys('default', 'acme-pm')).map((k) => k.id)).toEqual([K1, K2]);
+      });
+
+      it('retires a decrypt-only key by destroying its material, once (audited once), and never the active key', async () => {
+        const store = await storeWithApp();
+        await store.insertEncryptionKey(key(K1), { rotate: false }, audit('key.create', 'acme-pm'));
+        await expect(store.retireEncryptionKey(K1, NOW + 5, audit('key.retire', 'acme-pm'))).rejects.toMatchObject({ code: 'conflict' });
+        expect((await store.getEncryptionKey(K1))?.material).toBe(`v1:sealed-${K1}`);
+        await store.insertEncryptionKey(key(K2, { createdAt: NOW + 1000 }), { rotate: true }, audit('key.rotate', 'acme-pm'));
+
+        const retired = key(K1, { state: 'retired', material: null, rotatedAt: NOW + 1000, retiredAt: NOW + 2000 });
+        expect(await store.retireEncryptionKey(K1, NOW + 2000, audit('key.retire', 'acme-pm', { at: NOW + 2000 }))).toEqual(retired);
+        expect(await store.retireEncryptionKey(K1, NOW + 3000, audit('key.retire', 'acme-pm', { at: NOW + 3000 }))).toEqual(retired);
+        expect((await store.listAudit(null, 10)).filter((a) => a.action === 'key.retire')).toHaveLength(1);
+        expect(await store.retireEncryptionKey(K3, NOW, audit('key.retire', 'acme-pm'))).toBeNull();
+      });
+
+      it('stores the key id beside each event, and a purged app takes its keys with it', async () => {
+        const store = await storeWithApp();
+        await store.insertEncryptionKey(key(K1), { rotate: false }, audit('key.create', 'acme-pm'));
+        const sealed = event(NOW, { keyId: K1, payload: `enc1:${K1}:AAAA` });
+        await store.writeEvents([{ type: 'insert', event: sealed, timeline: [step(NOW, 'published')] }]);
+        expect(await store.getEvent(sealed.id)).toEqual(sealed);
+        await store.setAppStatus('default', 'acme-pm', 'inactive', audit('app.deactivate', 'acme-pm'));
+        await store.deleteApp('default', 'acme-pm', { at: NOW, purge: false }, audit('app.delete', 'acme-pm'));
+        // Kept with the history it reads...
+        expect(await store.getEncryptionKey(K1)).not.toBeNull();
+        await store.purgeDeletedApp('default', 'acme-pm', NOW + 1, audit('app.purge', 'acme-pm'));
+        // ...and gone with it.
+        expect(await store.getEncryptionKey(K1)).toBeNull();
+        expect(await store.listEncryptionKeys('default', 'acme-pm')).toEqual([]);
       });
     });
   });

@@ -350,4 +350,24 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX events_expiring ON events (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    version: 18,
+    name: 'encryption keys',
+    sql: `
+      CREATE TABLE encryption_keys (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        org TEXT COLLATE "C" NOT NULL,
+        app_id TEXT COLLATE "C" NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'decrypt-only', 'retired')),
+        material TEXT,
+        created_at BIGINT NOT NULL,
+        rotated_at BIGINT,
+        retired_at BIGINT,
+        CHECK ((state = 'retired') = (material IS NULL))
+      );
+      CREATE INDEX encryption_keys_by_app ON encryption_keys (org, app_id, id);
+      CREATE UNIQUE INDEX encryption_keys_one_active ON encryption_keys (org, app_id) WHERE state = 'active';
+      ALTER TABLE events ADD COLUMN key_id TEXT COLLATE "C";
+    `,
+  },
 ];

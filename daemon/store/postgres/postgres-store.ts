@@ -2,6 +2,7 @@ import { PostgresError } from 'postgres';
 import { RelayError } from '../../../src/shared/errors.js';
 import type { AppStatus } from '../../../src/shared/api.js';
 import type {
+  EncryptionKeyRecord,
   AdminTokenRecord,
   AgentRecord,
   AgentTokenRecord,
@@ -39,6 +40,7 @@ import { toAgent, toAgentToken, toApiToken, toApp, toAppToken, toAudit, toChange
 import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRow, ChangeRow, DeletedAppRow, EventRow, NodeRow, TimelineRow } from '../rows.js';
 import { PostgresWebhookTables } from './webhook-tables.js';
 import { PostgresChannelRuleTables } from './channel-rule-tables.js';
+import { PostgresEncryptionKeyTables } from './encryption-key-tables.js';
 
 /** A row with the same key is there already. Other constraint failures (a missing organization, say) are bugs: core checks those first, and they stay errors. */
 function isDuplicate(err: unknown): boolean {
@@ -81,11 +83,13 @@ export class PostgresStore implements Store {
   readonly #sql: Pg;
   readonly #webhooks: PostgresWebhookTables;
   readonly #channelRules: PostgresChannelRuleTables;
+  readonly #keys: PostgresEncryptionKeyTables;
 
   private constructor(sql: Pg) {
     this.#sql = sql;
     this.#webhooks = new PostgresWebhookTables(sql);
     this.#channelRules = new PostgresChannelRuleTables(sql);
+    this.#keys = new PostgresEncryptionKeyTables(sql);
   }
 
   /**
@@ -551,14 +555,15 @@ export class PostgresStore implements Store {
     const up = <T>(f: (p: EventPatch) => T): T[] => patches.map(([, p]) => f(p));
     await this.#sql`
       WITH new_events AS (
-        INSERT INTO events (id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at, ref, attempt, reply, error, outcome_at, acked_at, expires_at)
+        INSERT INTO events (id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at, ref, attempt, reply, error, outcome_at, acked_at, expires_at, key_id)
         SELECT * FROM unnest(
           ${ev((e) => e.id)}::text[], ${ev((e) => e.org)}::text[], ${ev((e) => e.appId)}::text[], ${ev((e) => e.kind)}::text[],
           ${ev((e) => e.agent)}::text[], ${ev((e) => e.thread)}::text[], ${ev((e) => e.name)}::text[], ${ev((e) => e.status)}::text[],
           ${ev((e) => (e.channels === null ? null : JSON.stringify(e.channels)))}::text[], ${ev((e) => e.payload)}::text[], ${ev((e) => e.socketId)}::text[],
           ${ev((e) => e.latencyMs)}::bigint[], ${ev((e) => e.createdAt)}::bigint[], ${ev((e) => e.ref)}::text[], ${ev((e) => e.attempt)}::bigint[],
           ${ev((e) => e.reply)}::text[], ${ev((e) => e.error)}::text[], ${ev((e) => e.outcomeAt)}::bigint[], ${ev((e) => e.ackedAt)}::bigint[],
-          ${ev((e) => e.expiresAt ?? null)}::bigint[]
+          ${ev((e) => e.expiresAt ?? null)}::bigint[],
+          ${ev((e) => e.keyId)}::text[]
         )
       ),
       new_changes AS (
@@ -745,6 +750,24 @@ export class PostgresStore implements Store {
   async pruneExpiredEvents(now: number, limit: number): Promise<number> {
     return this.#sql.begin((tx) => deleteEvents(tx, tx`SELECT id FROM events WHERE expires_at IS NOT NULL AND expires_at < ${now} LIMIT ${limit}`));
   }
+
+  // ---- encryption keys (issue 18) ----
+
+  async insertEncryptionKey(key: EncryptionKeyRecord, options: { rotate: boolean }, audit: AuditRecord): Promise<EncryptionKeyRecord | null> {
+    return this.#keys.insert(key, options.rotate, (tx) => this.#audit(tx, audit));
+  }
+
+  async listEncryptionKeys(org: string, appId: string): Promise<EncryptionKeyRecord[]> {
+    return this.#keys.list(org, appId);
+  }
+
+  async getEncryptionKey(id: string): Promise<EncryptionKeyRecord | null> {
+    return this.#keys.get(id);
+  }
+
+  async retireEncryptionKey(id: string, at: number, audit: AuditRecord): Promise<EncryptionKeyRecord | null> {
+    return this.#keys.retire(id, at, (tx) => this.#audit(tx, audit));
+  }
 }
 
 /**
@@ -780,7 +803,9 @@ function listAllowed(sql: Pg | Tx, org: string, appId: string): Promise<string[]
   );
 }
 
-function purgeApp(tx: Tx, org: string, id: string): Promise<number> {
+async function purgeApp(tx: Tx, org: string, id: string): Promise<number> {
+  // Keys seal nothing once the history is gone; a new app of this id starts without them.
+  await tx`DELETE FROM encryption_keys WHERE org = ${org} AND app_id = ${id}`;
   return deleteEvents(tx, tx`SELECT id FROM events WHERE org = ${org} AND app_id = ${id}`);
 }
 

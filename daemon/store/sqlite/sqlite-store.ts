@@ -9,6 +9,7 @@ import type {
   AgentRecord,
   AgentTokenRecord,
   ApiTokenRecord,
+  EncryptionKeyRecord,
   EventQuery,
   EventRecord,
   EventWrite,
@@ -41,23 +42,24 @@ import { toAgent, toAgentToken, toApiToken, toApp, toAppToken, toAudit, toChange
 import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRow, ChangeRow, DeletedAppRow, EventRow, NodeRow, TimelineRow } from '../rows.js';
 import { SqliteWebhookTables } from './webhook-tables.js';
 import { SqliteChannelRuleTables } from './channel-rule-tables.js';
+import { SqliteEncryptionKeyTables } from './encryption-key-tables.js';
 
 /** A change's status and latency: its own, or, for rows written before migration 11, its event's. */
 const CHANGE_STATE = 'coalesce(t.status, e.status) AS status, CASE WHEN t.status IS NULL THEN e.latency_ms ELSE t.latency_ms END AS latency_ms';
 
 const apiTokenParams = (t: ApiTokenRecord) => ({ ...t, scopes: JSON.stringify(t.scopes), rateLimit: t.rateLimit === null ? null : JSON.stringify(t.rateLimit) });
 
-const EVENT_COLUMNS = 'id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at, ref, attempt, reply, error, outcome_at, acked_at, expires_at';
+const EVENT_COLUMNS = 'id, org, app_id, kind, agent, thread, name, status, channels, payload, socket_id, latency_ms, created_at, ref, attempt, reply, error, outcome_at, acked_at, expires_at, key_id';
 const EVENT_VALUES = `(${EVENT_COLUMNS.split(', ').map(() => '?').join(', ')})`;
 /** New events go to SQLite this many to a statement. */
 const INSERT_ROWS = 8;
 
-type EventParams = [string, string, string, string, string | null, string | null, string | null, string, string | null, string | null, string | null, number | null, number, string | null, number, string | null, string | null, number | null, number | null, number | null];
+type EventParams = [string, string, string, string, string | null, string | null, string | null, string, string | null, string | null, string | null, number | null, number, string | null, number, string | null, string | null, number | null, number | null, number | null, string | null];
 
 /** An event's values in EVENT_COLUMNS order. */
 const eventParams = (e: EventRecord): EventParams => [
   e.id, e.org, e.appId, e.kind, e.agent, e.thread, e.name, e.status, e.channels === null ? null : JSON.stringify(e.channels), e.payload, e.socketId, e.latencyMs,
-  e.createdAt, e.ref, e.attempt, e.reply, e.error, e.outcomeAt, e.ackedAt, e.expiresAt ?? null,
+  e.createdAt, e.ref, e.attempt, e.reply, e.error, e.outcomeAt, e.ackedAt, e.expiresAt ?? null, e.keyId,
 ];
 
 /** A row with the same key is there already. Other constraint failures (a missing organization, say) are bugs: core checks those first, and they stay errors. */
@@ -117,6 +119,7 @@ export class SqliteStore implements Store {
   readonly #stmts;
   readonly #webhooks: SqliteWebhookTables;
   readonly #channelRules: SqliteChannelRuleTables;
+  readonly #keys: SqliteEncryptionKeyTables;
   readonly #queries = new Map<string, Database.Statement<(string | number)[], EventRow>>();
   readonly #changeQueries = new Map<string, Database.Statement<(string | number)[], ChangeRow>>();
   readonly #checkpointer: Checkpointer;
@@ -141,6 +144,7 @@ export class SqliteStore implements Store {
     const db = this.#db;
     this.#webhooks = new SqliteWebhookTables(db);
     this.#channelRules = new SqliteChannelRuleTables(db);
+    this.#keys = new SqliteEncryptionKeyTables(db);
     this.#stmts = {
       claimSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
       getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
@@ -564,6 +568,8 @@ export class SqliteStore implements Store {
 
   #purgeApp(org: string, id: string): number {
     this.#stmts.purgeAppTimelines.run(org, id);
+    // Keys seal nothing once the history is gone; a new app of this id starts without them.
+    this.#keys.purgeApp(org, id);
     return this.#stmts.purgeAppEvents.run(org, id).changes;
   }
 
@@ -878,6 +884,24 @@ export class SqliteStore implements Store {
       return ids.length;
     })();
   }
+
+  // ---- encryption keys (issue 18) ----
+
+  async insertEncryptionKey(key: EncryptionKeyRecord, options: { rotate: boolean }, audit: AuditRecord): Promise<EncryptionKeyRecord | null> {
+    return this.#keys.insert(key, options.rotate, () => this.#audit(audit));
+  }
+
+  async listEncryptionKeys(org: string, appId: string): Promise<EncryptionKeyRecord[]> {
+    return this.#keys.list(org, appId);
+  }
+
+  async getEncryptionKey(id: string): Promise<EncryptionKeyRecord | null> {
+    return this.#keys.get(id);
+  }
+
+  async retireEncryptionKey(id: string, at: number, audit: AuditRecord): Promise<EncryptionKeyRecord | null> {
+    return this.#keys.retire(id, at, () => this.#audit(audit));
+  }
 }
 
 /** The filters that are given, as WHERE clauses and their parameters. */
@@ -887,4 +911,5 @@ function addFilters(where: string[], params: (string | number)[], filters: [stri
     where.push(clause);
     params.push(value);
   }
+
 }

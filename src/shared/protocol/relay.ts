@@ -33,7 +33,8 @@ export type EventErrorCode =
   | 'agent_inactive'
   | 'agent_error'
   | 'timeout'
-  | 'too_many_attempts';
+  | 'too_many_attempts'
+  | 'payload_erased';
 
 export interface EventError {
   code: EventErrorCode;

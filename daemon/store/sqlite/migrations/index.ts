@@ -369,4 +369,27 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX events_expiring ON events (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    version: 18,
+    name: 'encryption keys',
+    sql: `
+      -- An app's encryption keys (issue 18): the key bytes sealed under the node master key,
+      -- destroyed (NULL) when the key is retired. At most one active key per app. Events name
+      -- the key that sealed their payload and reply (NULL: stored as sent).
+      CREATE TABLE encryption_keys (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'decrypt-only', 'retired')),
+        material TEXT,
+        created_at INTEGER NOT NULL,
+        rotated_at INTEGER,
+        retired_at INTEGER,
+        CHECK ((state = 'retired') = (material IS NULL))
+      ) STRICT;
+      CREATE INDEX encryption_keys_by_app ON encryption_keys (org, app_id, id);
+      CREATE UNIQUE INDEX encryption_keys_one_active ON encryption_keys (org, app_id) WHERE state = 'active';
+      ALTER TABLE events ADD COLUMN key_id TEXT;
+    `,
+  },
 ];

@@ -25,8 +25,13 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
         ['Latency', duration(e.latencyMs)],
         ['Attempts', String(e.attempt)],
         ['Created', time(ctx, e.createdAt, 'date')],
-        ['Payload', json(e.payload)],
       ];
+      if (e.erased !== null) {
+        const when = e.erased.retiredAt === null ? '' : ` on ${time(ctx, e.erased.retiredAt, 'date')}`;
+        pairs.push(['Payload', s.dim(`erased with its key ${e.erased.keyId} (retired${when}); it can never be read again`)]);
+      } else {
+        pairs.push(['Payload', json(e.payload)]);
+      }
       if (e.reply !== null) pairs.push(['Reply', json(e.reply)]);
       if (e.error !== null) pairs.push(['Error', `${e.error.code}: ${e.error.message}`]);
       details(ctx, pairs);
