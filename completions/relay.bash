@@ -9,7 +9,7 @@ _relay_completions() {
       continue
     fi
     case "$path/$word" in
-      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/delete|/apps/activate|/apps/rotate|/apps/credentials|/apps/allow|/apps/disallow|/agents|/agents/register|/agents/list|/agents/show|/agents/rotate|/agents/deactivate|/agents/delete|/agents/activate|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/channels|/channels/list|/channels/rules|/channels/rules/add|/channels/rules/list|/channels/rules/show|/channels/rules/update|/channels/rules/remove|/channels/rules/test|/webhooks|/webhooks/add|/webhooks/list|/webhooks/remove|/webhooks/deliveries|/events|/events/list|/events/show|/events/tail|/connections|/connections/list|/connections/close|/orgs|/orgs/list|/orgs/create|/status|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word"; continue ;;
+      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/delete|/apps/activate|/apps/rotate|/apps/credentials|/apps/allow|/apps/disallow|/agents|/agents/register|/agents/list|/agents/show|/agents/rotate|/agents/deactivate|/agents/delete|/agents/activate|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/channels|/channels/list|/channels/rules|/channels/rules/add|/channels/rules/list|/channels/rules/show|/channels/rules/update|/channels/rules/remove|/channels/rules/test|/webhooks|/webhooks/add|/webhooks/list|/webhooks/remove|/webhooks/deliveries|/keys|/keys/create|/keys/list|/keys/rotate|/keys/retire|/events|/events/list|/events/show|/events/tail|/connections|/connections/list|/connections/close|/orgs|/orgs/list|/orgs/create|/status|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word"; continue ;;
     esac
     case "$word" in
       --agent|--app|--before|--client-events|--description|--event|--expires|--grace|--history|--id|--interval|--jq|--key|--limit|--max-members|--name|--org|--pattern|--prefix|--profile|--rate-limit|--relay-url|--retention|--schema|--schema-event|--scope|--secret|--since|--status|--subscription-count|--thread|--timeout|--token|--url) skip=1; flag="$word" ;;
@@ -19,7 +19,7 @@ _relay_completions() {
     esac
   done
   case "$path" in
-    "") words="apps agents tokens channels webhooks events connections orgs status audit scopes rate-limits login logout completion --version --help --version" ;;
+    "") words="apps agents tokens channels webhooks keys events connections orgs status audit scopes rate-limits login logout completion --version --help --version" ;;
     "/apps") words="register list show update deactivate delete activate rotate credentials allow disallow --help" ;;
     "/apps/register") words="--json --jq --url --token --profile --org --quiet --id --name --description --key --secret --help" ;;
     "/apps/list") words="--json --jq --url --token --profile --org --wide --help" ;;
@@ -60,6 +60,11 @@ _relay_completions() {
     "/webhooks/list") words="--json --jq --url --token --profile --org --wide --app --help" ;;
     "/webhooks/remove") words="--json --jq --url --token --profile --yes --help" kinds="webhooks" ;;
     "/webhooks/deliveries") words="--json --jq --url --token --profile --wide --limit --help" kinds="webhooks" ;;
+    "/keys") words="create list rotate retire --help" ;;
+    "/keys/create") words="--json --jq --url --token --profile --org --quiet --app --import --help" ;;
+    "/keys/list") words="--json --jq --url --token --profile --org --app --help" ;;
+    "/keys/rotate") words="--json --jq --url --token --profile --org --quiet --app --help" ;;
+    "/keys/retire") words="--json --jq --url --token --profile --yes --help" ;;
     "/events") words="list show tail --help" ;;
     "/events/list") words="--json --jq --url --token --profile --org --wide --app --agent --thread --status --since --limit --before --help" ;;
     "/events/show") words="--json --jq --url --token --profile --help" kinds="events" ;;

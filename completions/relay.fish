@@ -3,7 +3,7 @@ function __relay_path
   set -l path ""
   for t in (commandline -opc)[2..-1]
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
     end
   end
@@ -23,7 +23,7 @@ function __relay_id_kind
       continue
     end
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
         continue
     end
@@ -81,6 +81,7 @@ complete -c relay -n 'test (__relay_path) = ""' -a 'agents' -d 'register and man
 complete -c relay -n 'test (__relay_path) = ""' -a 'tokens' -d 'scoped API tokens for the HTTP API'
 complete -c relay -n 'test (__relay_path) = ""' -a 'channels' -d 'an app\'s occupied Pusher channels'
 complete -c relay -n 'test (__relay_path) = ""' -a 'webhooks' -d 'an app\'s webhook endpoints and their delivery log'
+complete -c relay -n 'test (__relay_path) = ""' -a 'keys' -d 'an app\'s encryption keys: end-to-end encrypted channels and history encrypted at rest'
 complete -c relay -n 'test (__relay_path) = ""' -a 'events' -d 'event history: what apps sent, to which agent, and what came of it'
 complete -c relay -n 'test (__relay_path) = ""' -a 'connections' -d 'open WebSockets of apps, agents and channel subscribers'
 complete -c relay -n 'test (__relay_path) = ""' -a 'orgs' -d 'organizations, the owners of apps and agents'
@@ -440,6 +441,45 @@ complete -c relay -n 'test (__relay_path) = "/webhooks/deliveries"' -l profile -
 complete -c relay -n 'test (__relay_path) = "/webhooks/deliveries"' -l wide -d 'show every column whole instead of fitting the terminal'
 complete -c relay -n 'test (__relay_path) = "/webhooks/deliveries"' -l limit -d 'how many deliveries (1-1000)'
 complete -c relay -n 'test (__relay_path) = "/webhooks/deliveries"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/keys"' -a 'create' -d 'create the app\'s active encryption key (32 random bytes); prints it once'
+complete -c relay -n 'test (__relay_path) = "/keys"' -a 'list' -d 'an app\'s keys: id, created, state (never the key)'
+complete -c relay -n 'test (__relay_path) = "/keys"' -a 'rotate' -d 'a new active key; the old one becomes decrypt-only (reads what it sealed)'
+complete -c relay -n 'test (__relay_path) = "/keys"' -a 'retire' -d 'destroy a decrypt-only key for good: what it sealed reads as erased'
+complete -c relay -n 'test (__relay_path) = "/keys"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/keys/create"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/keys/create"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/keys/create"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/keys/create"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/keys/create"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/keys/create"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/keys/create"' -l quiet -s q -d 'print only the secret, for TOKEN=$(...)'
+complete -c relay -n 'test (__relay_path) = "/keys/create"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/keys/create"' -l import -d 'read the key from stdin instead (base64 of 32 bytes, such as a backend\'s encryptionMasterKeyBase64)'
+complete -c relay -n 'test (__relay_path) = "/keys/create"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/keys/list"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/keys/list"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/keys/list"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/keys/list"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/keys/list"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/keys/list"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/keys/list"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/keys/list"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/keys/rotate"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/keys/rotate"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/keys/rotate"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/keys/rotate"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/keys/rotate"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/keys/rotate"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/keys/rotate"' -l quiet -s q -d 'print only the secret, for TOKEN=$(...)'
+complete -c relay -n 'test (__relay_path) = "/keys/rotate"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/keys/rotate"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/keys/retire"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/keys/retire"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/keys/retire"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/keys/retire"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/keys/retire"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/keys/retire"' -l yes -s y -d 'do not ask for confirmation'
+complete -c relay -n 'test (__relay_path) = "/keys/retire"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/events"' -a 'list' -d 'events, newest first'
 complete -c relay -n 'test (__relay_path) = "/events"' -a 'show' -d 'one event with its payload, reply and timeline'
 complete -c relay -n 'test (__relay_path) = "/events"' -a 'tail' -d 'follow events live: a row per change, channel publishes included (one JSON object a line with --json)'
