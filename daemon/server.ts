@@ -19,6 +19,7 @@ import { RelayService } from './core/relay.js';
 import { Dispatcher } from './core/dispatcher.js';
 import { HistoryPruner } from './core/retention.js';
 import { RoutingDirectory } from './core/routing.js';
+import { Schemas } from './core/schemas.js';
 import { BROKER_PREFIX, ChannelService } from './core/channels.js';
 import { createChannelState, type ChannelState } from './channel-state/index.js';
 import { ChannelAppDirectory } from './core/pusher-auth.js';
@@ -175,6 +176,15 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   control.on('agentChanged', ({ org, agentId }) => routing.agentChanged(org, agentId));
   control.on('allowlistChanged', ({ org, appId }) => routing.allowlistChanged(org, appId));
   control.on('webhooksChanged', ({ org, appId }) => webhooks.reload(org, appId));
+  const schemas = new Schemas({
+    store,
+    clock,
+    schemasChanged: (org, appId, name) => control.send({ type: 'schemasChanged', org, appId, name }),
+    agentChanged: (org, agentId) => control.send({ type: 'agentChanged', org, agentId }),
+    // Agents bound to it; the channel rules that name it join here when they land.
+    inUseBy: async (org, appId, name) => (await store.agentsUsingSchema(org, appId, name)).map((id) => `agent:${id}`),
+  });
+  control.on('schemasChanged', ({ org, appId, name }) => schemas.schemaChanged(org, appId, name));
   control.on('dropHeldWebhook', ({ org, appId, name, channel, userId }) => webhooks.dropHeld(org, appId, userId === null ? { name, channel } : { name, channel, user_id: userId }));
   control.on('terminateUser', (message) => channels.terminateLocal(message));
   // Back from a broker outage, this node may have missed some of those: it drops everything.
@@ -184,6 +194,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     tokens.dropAll();
     channelApps.dropAll();
     routing.dropAll();
+    schemas.dropAll();
     webhooks.reloadAll().catch((err: unknown) => log.error({ err }, 'could not read the webhooks again'));
   });
   const apps = new AppService({
@@ -216,6 +227,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     allowlistChanged: (org, appId) => control.send({ type: 'allowlistChanged', org, appId }),
     graceStarted: (org, id, at) => control.send({ type: 'graceStarted', role: 'agent', org, id, at }),
     onError: (err, what) => log.error({ err }, what),
+    schemaExists: (org, appId, name) => schemas.exists(org, appId, name),
   });
   const dispatcher = new Dispatcher({
     store,
@@ -233,7 +245,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     webhooks,
     onError: (err, what) => log.error({ err }, what),
   });
-  const relay = new RelayService({ verifier, apps, agents, routing, dispatcher, counters, webhooks, rateLimiter, failedHandshakes: config.failedHandshakeLimit });
+  const relay = new RelayService({ verifier, apps, agents, routing, schemas, dispatcher, counters, webhooks, rateLimiter, failedHandshakes: config.failedHandshakeLimit });
   const pruner = new HistoryPruner({
     store,
     clock,
@@ -314,6 +326,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     channels,
     channelApps,
     webhooks,
+    schemas,
     authTimestampWindowMs: config.authTimestampWindowMs,
     events,
     connections,

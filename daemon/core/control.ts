@@ -6,7 +6,7 @@ import { CONTROL_CHANNEL, type Broker } from '../broker/broker.js';
 
 /**
  * Every cache of something an operator can change (app tokens, API tokens, the channel app
- * directory, agents and allowlists, webhooks) is dropped on every node by a control message
+ * directory, agents and allowlists, webhooks, event schemas) is dropped on every node by a control message
  * when it changes; a copy is also never trusted for longer than this, so that a message a node
  * missed (a broker reconnect, a node that subscribed late) costs at most this much staleness.
  */
@@ -44,6 +44,8 @@ const agentChanged = z.object({ type: z.literal('agentChanged'), org: name, agen
 const allowlistChanged = z.object({ type: z.literal('allowlistChanged'), org: name, appId: name });
 /** An app's webhooks were added or removed (or went with the app). */
 const webhooksChanged = z.object({ type: z.literal('webhooksChanged'), org: name, appId: name });
+/** An app's event schema was added, updated or removed: every node drops its compiled copy. */
+const schemasChanged = z.object({ type: z.literal('schemasChanged'), org: name, appId: name, name: name });
 /** Closes every socket of one app or agent, except those made with `keepCredentials`. */
 const closeConnections = z.object({
   type: z.literal('closeConnections'),
@@ -119,7 +121,7 @@ const eventChange = z.object({
 
 const terminateUser = z.object({ type: z.literal('terminateUser'), org: name, appId: name, userId: z.string().min(1).max(MAX_USER_ID), code: z.number().int() });
 
-const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, closeConnections, terminateUser, graceStarted, agentWork, agentOutcome, agentReleased, agentRelayForget, eventChange]);
+const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, schemasChanged, closeConnections, terminateUser, graceStarted, agentWork, agentOutcome, agentReleased, agentRelayForget, eventChange]);
 export type ControlMessage = z.infer<typeof ControlMessage>;
 export type MessageType = ControlMessage['type'];
 

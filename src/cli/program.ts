@@ -12,6 +12,7 @@ import { EXAMPLES } from './commands/examples.js';
 import { loginCommands } from './commands/login/index.js';
 import { orgsCommand } from './commands/orgs/index.js';
 import { rateLimitsCommand } from './commands/rate-limits/index.js';
+import { schemasCommand } from './commands/schemas/index.js';
 import { scopesCommand } from './commands/scopes/index.js';
 import { statusCommand } from './commands/status/index.js';
 import { tokensCommand } from './commands/tokens/index.js';
@@ -25,7 +26,7 @@ function version(): string {
 /** The whole command tree. Declaring it loads only commander; each verb loads when it runs. */
 export function buildProgram(): Command {
   const program = new Command('relay')
-    .description('Administer relayd: apps, agents, tokens, channels, webhooks, connections and events.')
+    .description('Administer relayd: apps, agents, tokens, channels, webhooks, schemas, connections and events.')
     .version(version(), '-V, --version')
     .exitOverride()
     .showSuggestionAfterError()
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   tokensCommand(program);
   channelsCommand(program);
   webhooksCommand(program);
+  schemasCommand(program);
   eventsCommand(program);
   connectionsCommand(program);
   orgsCommand(program);

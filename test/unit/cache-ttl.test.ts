@@ -44,7 +44,7 @@ async function cluster() {
   const lost = async (): Promise<void> => undefined;
   const nodeA = {
     apps: new AppService({ store, clock, secrets, connections, events, appChanged: lost, appDeleting: lost, appDeleted: lost, graceStarted: lost, onError: (err) => { throw err; } }),
-    agents: new AgentService({ store, clock, connections, counters: newCounters(), agentChanged: lost, agentDeleting: lost, allowlistChanged: lost, graceStarted: lost, onError: (err) => { throw err; } }),
+    agents: new AgentService({ store, clock, connections, counters: newCounters(), agentChanged: lost, agentDeleting: lost, allowlistChanged: lost, graceStarted: lost, onError: (err) => { throw err; }, schemaExists: async () => true }),
     tokens: new TokenService(store, clock, newCounters(), lost),
   };
   const nodeB = {

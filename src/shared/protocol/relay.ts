@@ -33,11 +33,17 @@ export type EventErrorCode =
   | 'agent_inactive'
   | 'agent_error'
   | 'timeout'
-  | 'too_many_attempts';
+  | 'too_many_attempts'
+  | 'schema_violation';
 
 export interface EventError {
   code: EventErrorCode;
   message: string;
+  /** schema_violation: each error's JSON pointer in the payload and its message. */
+  errors?: { pointer: string; message: string }[];
+  /** schema_violation: the schema (`APP/NAME`) and the version the payload was checked against. */
+  schema?: string;
+  version?: number;
 }
 
 // ---- relay -> peers
