@@ -29,6 +29,8 @@ export function buildProgram(): Command {
     .description('Administer relayd: apps, agents, tokens, channels, webhooks, schemas, connections and events.')
     .version(version(), '-V, --version')
     .exitOverride()
+    // Program options only before a verb: `relay schemas show NAME --version 2` is the verb's own --version.
+    .enablePositionalOptions()
     .showSuggestionAfterError()
     .configureHelp({ sortSubcommands: false });
   appsCommand(program);

@@ -21,5 +21,8 @@ export async function run(opts: Options, ctx: Context): Promise<void> {
     if (!/^\d+$/.test(opts.version) || version < 1) throw new RelayError('invalid_request', `invalid --version "${opts.version}": versions are whole numbers from 1`);
   }
   const result = await (await ctx.client()).showSchema(opts.org, app, name, version);
-  await print(ctx, { json: result, human: () => line(ctx, JSON.stringify(result.schema.document, null, 2)) });
+  await print(ctx, { json: result, human: () => {
+      // Line by line: each is made safe for the terminal on its own (JSON escapes control characters in strings already).
+      for (const text of JSON.stringify(result.schema.document, null, 2).split('\n')) line(ctx, text);
+    }, });
 }
