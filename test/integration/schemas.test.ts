@@ -5,6 +5,10 @@ import { expectFrame, sendEvent, showEvent } from '../helpers/agent-relay.js';
 import { relay } from '../helpers/cli.js';
 import { startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
 import { connectOk } from '../helpers/ws.js';
+import { startCluster } from '../helpers/cluster.js';
+import { servicesFor } from '../helpers/services.js';
+
+const clusterReady = await servicesFor(['postgres', 'redis'], 'the event schema cluster test (several relayd on PostgreSQL + Redis)');
 
 /** An order: an id, and items that each have a numeric price. */
 const ORDER = {
@@ -245,5 +249,30 @@ describe('an agent with a schema', () => {
     expect((await relay(['schemas', 'remove', 'order', '--app', 'acme-pm', '--yes'], { daemon })).exitCode).toBe(0);
     const nothing = await relay(['agents', 'update', 'athena'], { daemon });
     expect(nothing.exitCode).toBe(2);
+  });
+});
+
+describe.skipIf(!clusterReady)('event schemas across nodes', () => {
+  it("enforces a binding and a schema update made through node A on node B's next event", async () => {
+    const { nodes } = await startCluster();
+    const [a, b] = nodes as [Daemon, Daemon];
+    const app = await relay(['apps', 'register', '--id', 'acme-pm', '--name', 'Acme PM', '-q'], { daemon: a });
+    const agentReg = await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '-q'], { daemon: a });
+    expect((await relay(['schemas', 'add', '--app', 'acme-pm', '--name', 'order', '--file', schemaFile(ORDER)], { daemon: a })).exitCode).toBe(0);
+    const appSocket = await connectOk(b, app.stdout.trim());
+    await connectOk(a, agentReg.stdout.trim());
+    // B reads the agent (unbound) and caches it.
+    await sendEvent(appSocket, { agent: 'athena', thread: 't', payload: { free: true } });
+
+    expect((await relay(['agents', 'update', 'athena', '--schema', 'acme-pm/order'], { daemon: a })).exitCode).toBe(0);
+    appSocket.send({ type: 'event', ref: 'r1', agent: 'athena', thread: 't', payload: { free: true } });
+    expect(await expectFrame(appSocket, 'rejected')).toMatchObject({ ref: 'r1', error: { code: 'schema_violation', version: 1 } });
+    // B has version 1 compiled and cached now.
+    await sendEvent(appSocket, { agent: 'athena', thread: 't', payload: { id: 'o-1', items: [] } });
+
+    expect((await relay(['schemas', 'update', 'order', '--app', 'acme-pm', '--file', schemaFile(ORDER_V2)], { daemon: a })).exitCode).toBe(0);
+    appSocket.send({ type: 'event', ref: 'r2', agent: 'athena', thread: 't', payload: { id: 'o-2', items: [] } });
+    expect(await expectFrame(appSocket, 'rejected')).toMatchObject({ ref: 'r2', error: { code: 'schema_violation', version: 2, errors: [{ pointer: '', message: "must have required property 'currency'" }] } });
+    await sendEvent(appSocket, { agent: 'athena', thread: 't', payload: { id: 'o-3', items: [], currency: 'EUR' } });
   });
 });
