@@ -5,6 +5,7 @@ import { expectFrame, sendEvent, showEvent } from '../helpers/agent-relay.js';
 import { relay } from '../helpers/cli.js';
 import { startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
 import { connectOk } from '../helpers/ws.js';
+import { startReceiver } from '../helpers/webhooks.js';
 import { startCluster } from '../helpers/cluster.js';
 import { servicesFor } from '../helpers/services.js';
 
@@ -30,8 +31,8 @@ function schemaFile(document: unknown): string {
   return path;
 }
 
-async function setUp(): Promise<{ daemon: Daemon; appToken: string }> {
-  const daemon = await startDaemon();
+async function setUp(args: string[] = []): Promise<{ daemon: Daemon; appToken: string }> {
+  const daemon = await startDaemon({ args });
   const app = await relay(['apps', 'register', '--id', 'acme-pm', '--name', 'Acme PM', '-q'], { daemon });
   expect(app.exitCode, app.stderr).toBe(0);
   return { daemon, appToken: app.stdout.trim() };
@@ -179,7 +180,9 @@ describe('relay schemas', () => {
 
 describe('an agent with a schema', () => {
   it('gets only payloads that match; an invalid one is rejected with its JSON pointers and recorded as rejected', async () => {
-    const { daemon, appToken } = await setUp();
+    const { daemon, appToken } = await setUp(['--webhook-allow-private']);
+    const receiver = await startReceiver();
+    expect((await relay(['webhooks', 'add', '--app', 'acme-pm', '--url', receiver.url, '--event', 'event_rejected', '--event', 'event_delivered'], { daemon })).exitCode).toBe(0);
     const agentReg = await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '-q'], { daemon });
     const agentToken = agentReg.stdout.trim();
     expect((await relay(['schemas', 'add', '--app', 'acme-pm', '--name', 'order', '--file', schemaFile(ORDER)], { daemon })).exitCode).toBe(0);
@@ -216,6 +219,16 @@ describe('an agent with a schema', () => {
     // The agent's first event is the valid one: the invalid one never reached it.
     const delivered = await expectFrame(agent, 'event');
     expect(delivered).toMatchObject({ eventId: good, payload: { id: 'o-2', items: [{ price: 10 }] } });
+
+    agent.send({ type: 'reply', eventId: good, payload: 'ok' });
+    expect(await expectFrame(app, 'reply')).toMatchObject({ eventId: good });
+    expect(await receiver.waitFor((e) => e.name === 'event_rejected')).toMatchObject({
+      event_id: rejected.eventId,
+      error: { code: 'schema_violation', errors: [{ pointer: '/items/0/price', message: 'must be number' }, { pointer: '/items/2' }], schema: 'acme-pm/order', version: 1 },
+    });
+    // The valid one's webhook comes after the rejection's: by then, nothing else was raised for the rejected one.
+    await receiver.waitFor((e) => e.name === 'event_delivered' && e.event_id === good);
+    expect(receiver.events().filter((e) => e.event_id === rejected.eventId).map((e) => e.name)).toEqual(['event_rejected']);
 
     const shown = await showEvent(daemon, rejected.eventId as string);
     expect(shown).toMatchObject({ status: 'rejected', payload: { id: 'o-1' }, error: { code: 'schema_violation', errors: [{ pointer: '/items/0/price' }, { pointer: '/items/2' }] } });
