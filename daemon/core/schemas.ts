@@ -89,8 +89,10 @@ export class Schemas {
       'add',
       auditRecord(this.#deps.clock, actor, 'schema.add', { org, type: 'schema', id: `${appId}/${input.name}` }),
     );
+    // `add` either makes version 1 or throws conflict.
+    if (!record) throw new RelayError('internal', `schema "${input.name}" was not added`);
     await this.#deps.schemasChanged(org, appId, input.name);
-    return this.#toSchema({ latest: record as SchemaVersionRecord, versions: 1, createdAt: (record as SchemaVersionRecord).createdAt }, null, true);
+    return this.#toSchema({ latest: record, versions: 1, createdAt: record.createdAt }, null, true);
   }
 
   /** A new version; the earlier ones stay readable. */
