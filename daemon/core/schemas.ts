@@ -219,7 +219,8 @@ export class Schemas {
       const message = err instanceof Error ? err.message : String(err);
       throw new RelayError('invalid_request', `invalid JSON Schema: ${message}`, { hint: 'check it against the JSON Schema specification (draft-07, or 2020-12 with "$schema")' });
     } finally {
-      ajv.removeSchema(schema);
+      // Ajv keeps only object schemas (by identity, and by $id); true and false are not kept.
+      if (typeof schema === 'object') ajv.removeSchema(schema);
     }
   }
 

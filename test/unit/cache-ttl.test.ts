@@ -139,11 +139,15 @@ describe('caches on a node that missed a change', () => {
     await nodeA.schemas.update('test', 'default', 'acme-pm', 'order', { type: 'object' });
     nodeB.schemas.schemaChanged('default', 'acme-pm', 'order');
     await nodeB.schemas.check('default', 'acme-pm', 'order', { id: 1 });
+    // The schemas that take everything and nothing are schemas too.
+    await nodeA.schemas.update('test', 'default', 'acme-pm', 'order', false);
+    nodeB.schemas.schemaChanged('default', 'acme-pm', 'order');
+    await expect(nodeB.schemas.check('default', 'acme-pm', 'order', {})).rejects.toMatchObject({ code: 'schema_violation', details: { version: 4 } });
     await nodeA.schemas.update('test', 'default', 'acme-pm', 'order', { type: 'array' });
     nodeB.schemas.dropAll();
     await expect(nodeB.schemas.check('default', 'acme-pm', 'order', { id: 1 }, { index: 3 })).rejects.toMatchObject({
       code: 'schema_violation',
-      message: 'batch item 3: 1 error against schema "order" (version 4): the data must be array',
+      message: 'batch item 3: 1 error against schema "order" (version 5): the data must be array',
       details: { index: 3, errors: [{ pointer: '', message: 'must be array' }] },
     });
   });
