@@ -27,8 +27,8 @@ const ECHO = `
   wss.on('listening', () => console.log(wss.address().port));
 `;
 
-/** The agent, in its own process as a real one would be: replies to each event at once. */
-const AGENT = `
+/** The agent, in its own process as a real one would be: replies to each event at once (bench/schemas.ts runs it too). */
+export const AGENT = `
   const WebSocket = require(${WS});
   const ws = new WebSocket(process.env.URL, { headers: { authorization: 'Bearer ' + process.env.TOKEN } });
   ws.on('message', (data) => {

@@ -6,6 +6,7 @@ import { benchFanout } from './fanout.js';
 import { benchHandshakes } from './handshake.js';
 import { benchPublish } from './publish.js';
 import { benchRoundTrip } from './roundtrip.js';
+import { benchSchemas } from './schemas.js';
 import { spawnRelayd } from './lib/relayd-process.js';
 import { benchStartup } from './startup.js';
 import { benchWebhooks } from './webhooks.js';
@@ -16,6 +17,7 @@ const SECTIONS = {
   handshakes: benchHandshakes,
   publish: benchPublish,
   roundtrip: benchRoundTrip,
+  schemas: benchSchemas,
   fanout: benchFanout,
   cluster: benchCluster,
   webhooks: benchWebhooks,

@@ -19,6 +19,7 @@ import { RelayService } from './core/relay.js';
 import { Dispatcher } from './core/dispatcher.js';
 import { HistoryPruner } from './core/retention.js';
 import { RoutingDirectory } from './core/routing.js';
+import { Schemas } from './core/schemas.js';
 import { BROKER_PREFIX, ChannelService } from './core/channels.js';
 import { ChannelRules } from './core/channel-rules.js';
 import { createChannelState, type ChannelState } from './channel-state/index.js';
@@ -195,6 +196,15 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   control.on('allowlistChanged', ({ org, appId }) => routing.allowlistChanged(org, appId));
   control.on('webhooksChanged', ({ org, appId }) => webhooks.reload(org, appId));
   control.on('channelRulesChanged', ({ org, appId }) => channelRules.invalidate(org, appId));
+  const schemas = new Schemas({
+    store,
+    clock,
+    schemasChanged: (org, appId, name) => control.send({ type: 'schemasChanged', org, appId, name }),
+    agentChanged: (org, agentId) => control.send({ type: 'agentChanged', org, agentId }),
+    // Agents bound to it; the channel rules that name it join here when they land.
+    inUseBy: async (org, appId, name) => (await store.agentsUsingSchema(org, appId, name)).map((id) => `agent:${id}`),
+  });
+  control.on('schemasChanged', ({ org, appId, name }) => schemas.schemaChanged(org, appId, name));
   control.on('dropHeldWebhook', ({ org, appId, name, channel, userId }) => webhooks.dropHeld(org, appId, userId === null ? { name, channel } : { name, channel, user_id: userId }));
   control.on('terminateUser', (message) => channels.terminateLocal(message));
   control.on('keysChanged', ({ org, appId }) => encryptionKeys.drop(org, appId));
@@ -207,6 +217,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     channelRules.dropAll();
     routing.dropAll();
     encryptionKeys.dropAll();
+    schemas.dropAll();
     webhooks.reloadAll().catch((err: unknown) => log.error({ err }, 'could not read the webhooks again'));
   });
   const apps = new AppService({
@@ -244,6 +255,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     allowlistChanged: (org, appId) => control.send({ type: 'allowlistChanged', org, appId }),
     graceStarted: (org, id, at) => control.send({ type: 'graceStarted', role: 'agent', org, id, at }),
     onError: (err, what) => log.error({ err }, what),
+    schemaExists: (org, appId, name) => schemas.exists(org, appId, name),
   });
   const dispatcher = new Dispatcher({
     store,
@@ -261,7 +273,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     webhooks,
     onError: (err, what) => log.error({ err }, what),
   });
-  const relay = new RelayService({ verifier, apps, agents, routing, dispatcher, counters, webhooks, rateLimiter, failedHandshakes: config.failedHandshakeLimit });
+  const relay = new RelayService({ verifier, apps, agents, routing, schemas, dispatcher, counters, webhooks, rateLimiter, failedHandshakes: config.failedHandshakeLimit });
   const pruner = new HistoryPruner({
     store,
     clock,
@@ -344,6 +356,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     webhooks,
     channelRules,
     encryptionKeys,
+    schemas,
     authTimestampWindowMs: config.authTimestampWindowMs,
     events,
     connections,

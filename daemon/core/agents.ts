@@ -1,7 +1,7 @@
 import type { Agent, AgentRegistered, AgentRotated, AgentStateChange, Deleted } from '../../src/shared/api.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { parseAgentToken } from '../../src/shared/ids.js';
-import type { AgentRecord, AgentTokenRecord, Store } from '../store/store.js';
+import type { AgentPatch, AgentRecord, AgentTokenRecord, SchemaRef, Store } from '../store/store.js';
 import { CLOSE_APP_INACTIVE, CLOSE_TOKEN_EXPIRED } from './apps.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
@@ -34,6 +34,8 @@ export interface AgentsDeps {
   allowlistChanged(org: string, appId: string): Promise<void>;
   /** A failure with nobody to answer (the end of a grace period). */
   onError(err: unknown, what: string): void;
+  /** Whether an app of the organization has this schema (a binding to a missing one is refused). */
+  schemaExists(org: string, appId: string, name: string): Promise<boolean>;
 }
 
 /** Agents (the services that receive events and reply): lifecycle and the check of their tokens. */
@@ -79,6 +81,7 @@ export class AgentService {
       timeoutMs: input.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS,
       createdAt: now,
       lastConnectedAt: null,
+      schema: null,
     };
     await store.insertAgent(record, this.#tokenRecord(org, input.id, secret, now), auditRecord(clock, actor, 'agent.register', { org, type: 'agent', id: input.id }, { name: input.name }));
     return { agent: await this.#toAgent(record), secret };
@@ -141,6 +144,36 @@ export class AgentService {
     await this.#deps.agentChanged(org, id);
     if (!updated) throw notFound(org, id);
     return { agent: await this.#toAgent(updated), changed: true };
+  }
+
+  /**
+   * Changes the name, the reply timeout or the schema binding (`APP/NAME`; null unbinds).
+   * Every node drops its copy of the agent: the next event is checked against the new schema.
+   */
+  async update(actor: Actor, org: string, id: string, input: { name?: string | undefined; timeoutMs?: number | undefined; schema?: string | null | undefined }): Promise<Agent> {
+    const current = await this.require(org, id);
+    let schema: SchemaRef | null | undefined;
+    if (input.schema === null) schema = null;
+    else if (input.schema !== undefined) {
+      const [appId, name] = input.schema.split('/') as [string, string];
+      if (!(await this.#deps.schemaExists(org, appId, name))) {
+        const orgFlag = org === 'default' ? '' : ` --org ${org}`;
+        throw new RelayError('not_found', `app "${appId}" has no schema "${name}" in organization "${org}"`, { hint: `add it first: relay schemas add --app ${appId} --name ${name} --file FILE${orgFlag}` });
+      }
+      schema = { appId, name };
+    }
+    const patch: AgentPatch = {};
+    const details: Record<string, unknown> = {};
+    if (input.name !== undefined) patch.name = details.name = input.name;
+    if (input.timeoutMs !== undefined) patch.timeoutMs = details.timeoutMs = input.timeoutMs;
+    if (schema !== undefined) {
+      patch.schema = schema;
+      details.schema = input.schema;
+    }
+    const updated = await this.#deps.store.updateAgent(org, id, patch, auditRecord(this.#deps.clock, actor, 'agent.update', { org, type: 'agent', id }, details));
+    if (!updated) throw notFound(current.org, id);
+    await this.#deps.agentChanged(org, id);
+    return this.#toAgent(updated);
   }
 
   async rotate(actor: Actor, org: string, id: string, graceMs: number): Promise<AgentRotated> {
@@ -215,6 +248,7 @@ export class AgentService {
       timeoutMs: record.timeoutMs,
       createdAt: new Date(record.createdAt).toISOString(),
       previousTokenValidUntil: graceEnds.length > 0 ? new Date(Math.max(...graceEnds)).toISOString() : null,
+      schema: record.schema === null ? null : `${record.schema.appId}/${record.schema.name}`,
     };
   }
 }

@@ -6,7 +6,7 @@ import { CONTROL_CHANNEL, type Broker } from '../broker/broker.js';
 
 /**
  * Every cache of something an operator can change (app tokens, API tokens, the channel app
- * directory, agents and allowlists, webhooks, encryption keys) is dropped on every node by a control message
+ * directory, agents and allowlists, webhooks, channel rules, event schemas, encryption keys) is dropped on every node by a control message
  * when it changes; a copy is also never trusted for longer than this, so that a message a node
  * missed (a broker reconnect, a node that subscribed late) costs at most this much staleness.
  */
@@ -48,6 +48,8 @@ const webhooksChanged = z.object({ type: z.literal('webhooksChanged'), org: name
 const channelRulesChanged = z.object({ type: z.literal('channelRulesChanged'), org: name, appId: name });
 /** An app's encryption keys were created, rotated or retired: every node drops what it holds of them. */
 const keysChanged = z.object({ type: z.literal('keysChanged'), org: name, appId: name });
+/** An app's event schema was added, updated or removed: every node drops its compiled copy. */
+const schemasChanged = z.object({ type: z.literal('schemasChanged'), org: name, appId: name, name: name });
 /** Closes every socket of one app or agent, except those made with `keepCredentials`. */
 const closeConnections = z.object({
   type: z.literal('closeConnections'),
@@ -123,7 +125,7 @@ const eventChange = z.object({
 
 const terminateUser = z.object({ type: z.literal('terminateUser'), org: name, appId: name, userId: z.string().min(1).max(MAX_USER_ID), code: z.number().int() });
 
-const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, channelRulesChanged, keysChanged, closeConnections, terminateUser, graceStarted, agentWork, agentOutcome, agentReleased, agentRelayForget, eventChange]);
+const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, channelRulesChanged, schemasChanged, keysChanged, closeConnections, terminateUser, graceStarted, agentWork, agentOutcome, agentReleased, agentRelayForget, eventChange]);
 export type ControlMessage = z.infer<typeof ControlMessage>;
 export type MessageType = ControlMessage['type'];
 

@@ -95,7 +95,8 @@ interface AgentConnection {
   inflight: Set<Job>;
 }
 
-export type Rejection = { code: EventErrorCode; message: string };
+/** Why an event was refused: a code and message, and a schema violation's errors. */
+export type Rejection = EventError;
 
 /** JSON of `head` with one more member whose value is JSON text already: payloads are never parsed again. */
 function withRaw(head: object, name: string, json: string): string {

@@ -17,6 +17,7 @@ import type { Counters } from './metrics.js';
 import type { Limit, RateLimiter } from '../ratelimit/rate-limiter.js';
 import { rateBucket } from './rate-limit.js';
 import type { RoutingDirectory } from './routing.js';
+import type { Schemas } from './schemas.js';
 import type { WebhookSink } from './webhooks.js';
 
 /** Who a relay-protocol socket belongs to once its handshake is accepted. */
@@ -36,6 +37,8 @@ export interface RelayDeps {
   apps: AppService;
   agents: AgentService;
   routing: RoutingDirectory;
+  /** The agents' schemas: an event whose payload does not match its agent's is rejected. */
+  schemas: Schemas;
   dispatcher: Dispatcher;
   counters: Counters;
   webhooks: WebhookSink;
@@ -187,6 +190,10 @@ export class RelayService {
         return { code: 'agent_not_allowed', message: `agent "${frame.agent}" is not on the allowlist of app "${session.ownerId}" (relay apps allow ${session.ownerId} ${frame.agent})` };
       }
       if (agent.status !== 'active') return { code: 'agent_inactive', message: `agent "${frame.agent}" is inactive` };
+      if (agent.schema !== null) {
+        const violation = (await this.#deps.schemas.validatorFor(session.org, agent.schema.appId, agent.schema.name))?.violation(frame.payload);
+        if (violation) return { ...(violation.details as Pick<Rejection, 'errors' | 'schema' | 'version'>), code: 'schema_violation', message: violation.message };
+      }
       return { timeoutMs: agent.timeoutMs };
     };
     const ref = frame.ref ?? null;

@@ -33,7 +33,14 @@ import {
   channelRuleIdParam,
   CreateEncryptionKeyBody,
   encryptionKeyIdParam,
+  UpdateAgentBody,
+  CreateSchemaBody,
+  SchemaVersionBody,
+  RemoveSchemaQuery,
+  schemaNameParam,
+  schemaVersionParam,
 } from '../../src/shared/schemas.js';
+import type { Schemas } from '../core/schemas.js';
 import { PUSHER_CLOSE } from '../../src/shared/protocol/pusher.js';
 import type { Publisher } from '../core/channels.js';
 import type { ChannelAppDirectory } from '../core/pusher-auth.js';
@@ -69,6 +76,7 @@ export interface HttpServices {
   webhooks: WebhookService;
   channelRules: ChannelRules;
   encryptionKeys: EncryptionKeyService;
+  schemas: Schemas;
   /** The apps by Pusher key, for signed requests. */
   channelApps: ChannelAppDirectory;
   /** How far a signed request's auth_timestamp may be from now. */
@@ -136,7 +144,68 @@ const p = (ctx: { params: Record<string, string> }, name: string): string => ctx
 
 /** The whole HTTP surface of this issue: one table of method, path, auth, schema and handler. */
 export function routes(s: HttpServices): Route[] {
-  return [...adminRoutes(s), ...publicRoutes(s), ...pusherRoutes(s)];
+  return [
+    ...adminRoutes(s),
+    ...schemaRoutes(s, '/admin/v1/orgs/:org/apps/:app', 'admin', 'admin'),
+    ...publicRoutes(s),
+    ...schemaRoutes(s, '/api/v1/apps/:app', { scope: 'schemas:read' }, { scope: 'schemas:manage' }),
+    ...pusherRoutes(s),
+  ];
+}
+
+/** A schema document (up to 64 KB) in its JSON body, with room for escaping. */
+const SCHEMA_BODY_LIMIT = 256 * 1024;
+
+/**
+ * An app's event schemas, the same routes on the admin API (the app in the path) and the
+ * public one (the token's app): reads under `read`, changes under `manage`.
+ */
+function schemaRoutes(s: HttpServices, base: string, read: Route['auth'], manage: Route['auth']): Route[] {
+  const app = (ctx: RouteContext<unknown, unknown>): [string, string] => (ctx.publisher ? [ctx.publisher.org, ctx.publisher.appId] : [p(ctx, 'org'), p(ctx, 'app')]);
+  const schemaName = (ctx: RouteContext<unknown, unknown>): string => validate(schemaNameParam, p(ctx, 'name'), 'schema name');
+  return [
+    route({
+      method: 'GET',
+      path: `${base}/schemas`,
+      auth: read,
+      handle: async (ctx) => ({ body: { schemas: await s.schemas.list(...app(ctx)) } }),
+    }),
+    route<CreateSchemaBody>({
+      method: 'POST',
+      path: `${base}/schemas`,
+      auth: manage,
+      bodyLimit: SCHEMA_BODY_LIMIT,
+      body: CreateSchemaBody,
+      handle: async (ctx) => ({ status: 201, body: { schema: await s.schemas.add(ctx.actor, ...app(ctx), ctx.body) } }),
+    }),
+    route({
+      method: 'GET',
+      path: `${base}/schemas/:name`,
+      auth: read,
+      handle: async (ctx) => ({ body: { schema: await s.schemas.show(...app(ctx), schemaName(ctx)) } }),
+    }),
+    route<SchemaVersionBody>({
+      method: 'POST',
+      path: `${base}/schemas/:name/versions`,
+      auth: manage,
+      bodyLimit: SCHEMA_BODY_LIMIT,
+      body: SchemaVersionBody,
+      handle: async (ctx) => ({ status: 201, body: { schema: await s.schemas.update(ctx.actor, ...app(ctx), schemaName(ctx), ctx.body.schema) } }),
+    }),
+    route({
+      method: 'GET',
+      path: `${base}/schemas/:name/versions/:version`,
+      auth: read,
+      handle: async (ctx) => ({ body: { schema: await s.schemas.show(...app(ctx), schemaName(ctx), validate(schemaVersionParam, p(ctx, 'version'), 'version')) } }),
+    }),
+    route<undefined, RemoveSchemaQuery>({
+      method: 'DELETE',
+      path: `${base}/schemas/:name`,
+      auth: manage,
+      query: RemoveSchemaQuery,
+      handle: async (ctx) => ({ body: await s.schemas.remove(ctx.actor, ...app(ctx), schemaName(ctx), { force: ctx.query.force === 'true' }) }),
+    }),
+  ];
 }
 
 /** A batch of 10 events at the highest per-app data limit (100 KB), JSON-escaped, fits. */
@@ -240,6 +309,13 @@ function adminRoutes(s: HttpServices): Route[] {
       path: '/admin/v1/orgs/:org/agents/:agent',
       auth: 'admin',
       handle: async (ctx) => ({ body: { agent: await s.agents.show(p(ctx, 'org'), p(ctx, 'agent')) } }),
+    }),
+    route<UpdateAgentBody>({
+      method: 'PATCH',
+      path: '/admin/v1/orgs/:org/agents/:agent',
+      auth: 'admin',
+      body: UpdateAgentBody,
+      handle: async (ctx) => ({ body: { agent: await s.agents.update(ctx.actor, p(ctx, 'org'), p(ctx, 'agent'), ctx.body) } }),
     }),
     route({
       method: 'POST',

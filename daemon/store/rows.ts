@@ -4,6 +4,8 @@ import type { WebhookEventType } from '../../src/shared/webhooks.js';
 import type {
   AgentRecord,
   AgentTokenRecord,
+  SchemaRecord,
+  SchemaVersionRecord,
   ApiTokenRecord,
   AppRecord,
   AppTokenRecord,
@@ -136,6 +138,8 @@ export interface AgentRow {
   timeout_ms: number;
   created_at: number;
   last_connected_at: number | null;
+  schema_app_id: string | null;
+  schema_name: string | null;
 }
 
 export interface AgentTokenRow {
@@ -312,7 +316,38 @@ export const toAgent = (row: AgentRow): AgentRecord => ({
   timeoutMs: row.timeout_ms,
   createdAt: row.created_at,
   lastConnectedAt: row.last_connected_at,
+  schema: row.schema_app_id === null || row.schema_name === null ? null : { appId: row.schema_app_id, name: row.schema_name },
 });
+
+// ---- event schemas (issue 18) ----
+
+export interface SchemaVersionRow {
+  org: string;
+  app_id: string;
+  name: string;
+  version: number;
+  document: string;
+  created_at: number;
+  created_by: string;
+}
+
+/** A schema's latest version with its count of versions and the time of its first. */
+export interface SchemaRow extends SchemaVersionRow {
+  versions: number;
+  first_created_at: number;
+}
+
+export const toSchemaVersion = (row: SchemaVersionRow): SchemaVersionRecord => ({
+  org: row.org,
+  appId: row.app_id,
+  name: row.name,
+  version: row.version,
+  document: row.document,
+  createdAt: row.created_at,
+  createdBy: row.created_by,
+});
+
+export const toSchema = (row: SchemaRow): SchemaRecord => ({ latest: toSchemaVersion(row), versions: row.versions, createdAt: row.first_created_at });
 
 export const toAgentToken = (row: AgentTokenRow): AgentTokenRecord => ({
   id: row.id,

@@ -5,6 +5,7 @@ import type { EventKind, EventStatus } from '../../src/shared/api.js';
 import type { RateLimit, RateLimitProfile } from '../../src/shared/rate-limits.js';
 import { encodeTime } from 'ulid';
 import { ID_PREFIX } from '../../src/shared/ids.js';
+import { RelayError } from '../../src/shared/errors.js';
 
 /**
  * The persistence port. Records are the store's own shapes (times in epoch ms); core turns
@@ -212,6 +213,45 @@ export interface AgentRecord {
   timeoutMs: number;
   createdAt: number;
   lastConnectedAt: number | null;
+  /** The schema its payloads must match (an app's schema, by name), or null. */
+  schema: SchemaRef | null;
+}
+
+/** A schema named by the app it belongs to and its name: `APP/NAME` on the command line. */
+export interface SchemaRef {
+  appId: string;
+  name: string;
+}
+
+/** What `updateAgent` changes; a key left out stays as it is. */
+export type AgentPatch = Partial<Pick<AgentRecord, 'name' | 'timeoutMs' | 'schema'>>;
+
+// ---- event schemas (issue 18) ----
+
+/** One version of an app's JSON Schema; versions are never changed, only added (and removed with the schema). */
+export interface SchemaVersionRecord {
+  org: string;
+  appId: string;
+  name: string;
+  /** 1 for the first; each update adds the next. */
+  version: number;
+  /** The JSON Schema document as JSON text. */
+  document: string;
+  createdAt: number;
+  /** The actor who added this version (`admin:<id>`, `token:<id>`). */
+  createdBy: string;
+}
+
+/** Both drivers' refusal of a second `add` of a schema name. */
+export function schemaTaken(appId: string, name: string): RelayError {
+  return new RelayError('conflict', `app "${appId}" has a schema "${name}" already`, { hint: `add a version with \`relay schemas update ${name} --app ${appId} --file FILE\`` });
+}
+
+/** A schema as listed: its latest version, how many it has, and when its first was added. */
+export interface SchemaRecord {
+  latest: SchemaVersionRecord;
+  versions: number;
+  createdAt: number;
 }
 
 export interface AgentTokenRecord {
@@ -404,8 +444,8 @@ export interface Store {
   setAppChannelSecret(org: string, id: string, channelSecretEnc: string, audit: AuditRecord): Promise<AppRecord | null>;
   /**
    * Deletes an app with its app tokens, API tokens, webhooks (and their deliveries) and
-   * allowlist, and remembers its id (DeletedAppRecord); with `purge`, its history too.
-   * Null when there is no such app. `purgedEvents` counts the events purged.
+   * allowlist and schemas (unbinding the agents bound to them), and remembers its id
+   * (DeletedAppRecord); with `purge`, its history too. Null when there is no such app. `purgedEvents` counts the events purged.
    */
   deleteApp(org: string, id: string, options: { at: number; purge: boolean }, audit: AuditRecord): Promise<{ deleted: DeletedAppRecord; purgedEvents: number } | null>;
   getDeletedApp(org: string, id: string): Promise<DeletedAppRecord | null>;
@@ -443,6 +483,8 @@ export interface Store {
   /** As rotateAppToken, for an agent. */
   rotateAgentToken(token: AgentTokenRecord, graceUntil: number, now: number, audit: AuditRecord): Promise<void>;
   listAgentTokensInGrace(now: number): Promise<AgentTokenRecord[]>;
+  /** Changes an agent's name, reply timeout or schema binding; null when there is no such agent. */
+  updateAgent(org: string, id: string, patch: AgentPatch, audit: AuditRecord): Promise<AgentRecord | null>;
 
   /** The app's allowlist; empty means every agent of the organization. */
   listAllowedAgents(org: string, appId: string): Promise<string[]>;
@@ -521,6 +563,25 @@ export interface Store {
   listWebhookDeliveries(webhookId: string, limit: number): Promise<{ delivery: WebhookDeliveryRecord; attempts: WebhookAttemptRecord[] }[]>;
   /** Deletes settled deliveries older than `before`; returns how many. */
   pruneWebhookDeliveries(before: number, limit: number): Promise<number>;
+
+  // ---- event schemas (issue 18) ----
+  /** An app's schemas, by name, each with its latest version. */
+  listSchemas(org: string, appId: string): Promise<SchemaRecord[]>;
+  getSchema(org: string, appId: string, name: string): Promise<SchemaRecord | null>;
+  getSchemaVersion(org: string, appId: string, name: string, version: number): Promise<SchemaVersionRecord | null>;
+  /**
+   * Adds a version, numbered in the same transaction: `add` makes version 1 and throws
+   * conflict when the name is taken; `update` makes the latest + 1 and returns null when
+   * there is no such schema.
+   */
+  insertSchemaVersion(version: Omit<SchemaVersionRecord, 'version'>, mode: 'add' | 'update', audit: AuditRecord): Promise<SchemaVersionRecord | null>;
+  /**
+   * Deletes a schema with every version, and unbinds the agents bound to it; returns their
+   * ids, or null when there is no such schema.
+   */
+  deleteSchema(org: string, appId: string, name: string, audit: AuditRecord): Promise<{ unboundAgents: string[] } | null>;
+  /** The ids of the agents of the organization bound to this schema. */
+  agentsUsingSchema(org: string, appId: string, name: string): Promise<string[]>;
 
   insertAudit(entry: AuditRecord): Promise<void>;
   listAudit(since: number | null, limit: number): Promise<AuditRecord[]>;

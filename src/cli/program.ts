@@ -13,6 +13,7 @@ import { EXAMPLES } from './commands/examples.js';
 import { loginCommands } from './commands/login/index.js';
 import { orgsCommand } from './commands/orgs/index.js';
 import { rateLimitsCommand } from './commands/rate-limits/index.js';
+import { schemasCommand } from './commands/schemas/index.js';
 import { scopesCommand } from './commands/scopes/index.js';
 import { statusCommand } from './commands/status/index.js';
 import { tokensCommand } from './commands/tokens/index.js';
@@ -26,9 +27,11 @@ function version(): string {
 /** The whole command tree. Declaring it loads only commander; each verb loads when it runs. */
 export function buildProgram(): Command {
   const program = new Command('relay')
-    .description('Administer relayd: apps, agents, tokens, channels, webhooks, encryption keys, connections and events.')
+    .description('Administer relayd: apps, agents, tokens, channels, webhooks, schemas, encryption keys, connections and events.')
     .version(version(), '-V, --version')
     .exitOverride()
+    // Program options only before a verb: `relay schemas show NAME --version 2` is the verb's own --version.
+    .enablePositionalOptions()
     .showSuggestionAfterError()
     .configureHelp({ sortSubcommands: false });
   appsCommand(program);
@@ -37,6 +40,7 @@ export function buildProgram(): Command {
   channelsCommand(program);
   webhooksCommand(program);
   keysCommand(program);
+  schemasCommand(program);
   eventsCommand(program);
   connectionsCommand(program);
   orgsCommand(program);

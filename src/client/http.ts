@@ -34,11 +34,14 @@ import type {
   EncryptionKeyRetired,
   WebhookEnvelope,
   WebhookList,
+  SchemaEnvelope,
+  SchemaList,
+  SchemaRemoved,
 } from '../shared/api.js';
 import type { ChannelRuleEnvelope, ChannelRuleList, ChannelRuleTest } from '../shared/api.js';
 import type { WebhookEventType } from '../shared/webhooks.js';
 import { RelayError, isErrorCode } from '../shared/errors.js';
-import type { AdminUpdateAppBody, CreateChannelRuleBody, RegisterAppBody, UpdateChannelRuleBody } from '../shared/schemas.js';
+import type { AdminUpdateAppBody, CreateChannelRuleBody, RegisterAppBody, UpdateAgentBody, UpdateChannelRuleBody } from '../shared/schemas.js';
 
 /** A refused or silent daemon must fail fast: the CLI promises exit 6 within 2 s. */
 const CONNECT_TIMEOUT_MS = 1_500;
@@ -132,6 +135,17 @@ export class AdminClient {
   createKey = (org: string, app: string, body: { import?: string }): Promise<EncryptionKeyCreated> => this.#call('POST', `${appPath(org, app)}/keys`, body);
   rotateKey = (org: string, app: string): Promise<EncryptionKeyCreated> => this.#call('POST', `${appPath(org, app)}/keys/rotate`);
   retireKey = (id: string): Promise<EncryptionKeyRetired> => this.#call('DELETE', `/admin/v1/keys/${encodeURIComponent(id)}`);
+  updateAgent = (org: string, id: string, body: UpdateAgentBody): Promise<AgentEnvelope> => this.#call('PATCH', agentPath(org, id), body);
+
+  // ---- event schemas
+  listSchemas = (org: string, app: string): Promise<SchemaList> => this.#call('GET', `${appPath(org, app)}/schemas`);
+  addSchema = (org: string, app: string, body: { name: string; schema: unknown }): Promise<SchemaEnvelope> => this.#call('POST', `${appPath(org, app)}/schemas`, body);
+  showSchema = (org: string, app: string, name: string, version?: number): Promise<SchemaEnvelope> =>
+    this.#call('GET', `${schemaPath(org, app, name)}${version === undefined ? '' : `/versions/${version}`}`);
+  updateSchema = (org: string, app: string, name: string, schema: unknown): Promise<SchemaEnvelope> => this.#call('POST', `${schemaPath(org, app, name)}/versions`, { schema });
+  removeSchema = (org: string, app: string, name: string, force: boolean): Promise<SchemaRemoved> =>
+    this.#call('DELETE', `${schemaPath(org, app, name)}${queryString({ force: force ? 'true' : undefined })}`);
+
   closeConnection = (id: string): Promise<ConnectionClosed> => this.#call('DELETE', `/admin/v1/connections/${encodeURIComponent(id)}`);
 
   /**
@@ -236,6 +250,7 @@ const orgPath = (org: string): string => `/admin/v1/orgs/${encodeURIComponent(or
 const appsPath = (org: string): string => `${orgPath(org)}/apps`;
 const appPath = (org: string, id: string): string => `${appsPath(org)}/${encodeURIComponent(id)}`;
 const agentPath = (org: string, id: string): string => `${orgPath(org)}/agents/${encodeURIComponent(id)}`;
+const schemaPath = (org: string, app: string, name: string): string => `${appPath(org, app)}/schemas/${encodeURIComponent(name)}`;
 
 export type EventQueryParams = {
   app?: string | undefined;

@@ -206,6 +206,8 @@ export interface Agent {
   timeoutMs: number;
   createdAt: string;
   previousTokenValidUntil: string | null;
+  /** The schema (`APP/NAME`) every payload sent to it must match, or null. */
+  schema: string | null;
 }
 
 export interface AgentRegistered { agent: Agent; secret: string }
@@ -381,3 +383,31 @@ export interface EncryptionKeyRetired {
   /** False when it was retired already. */
   changed: boolean;
 }
+// ---- event schemas (issue 18) ----
+
+/** One error of data against its schema: where (a JSON pointer, "" for the whole) and what. */
+export interface SchemaViolationError {
+  pointer: string;
+  message: string;
+}
+
+/**
+ * An app's JSON Schema. `version` is the one shown (the latest, or the one asked for);
+ * `versions` how many there are. `usedBy` names what validates against it (`agent:ID`).
+ * `document` is null in lists.
+ */
+export interface EventSchema {
+  name: string;
+  appId: string;
+  org: string;
+  version: number;
+  versions: number;
+  createdAt: string;
+  updatedAt: string;
+  createdBy: string;
+  usedBy: string[];
+  document: unknown;
+}
+export interface SchemaEnvelope { schema: EventSchema }
+export interface SchemaList { schemas: EventSchema[] }
+export interface SchemaRemoved { schema: EventSchema; removed: true; unbound: string[] }

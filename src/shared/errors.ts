@@ -13,6 +13,8 @@ export const ERRORS = {
   /** An app that was deleted (its id stays taken while its history is kept). */
   app_deleted: { http: 410, exit: 3, ws: 4001 },
   payload_too_large: { http: 413, exit: 2, ws: null },
+  /** Data that does not match its JSON Schema: details carry `errors: [{pointer, message}]`, `schema` and `version`. */
+  schema_violation: { http: 422, exit: 2, ws: null },
   rate_limited: { http: 429, exit: 1, ws: 4301 },
   over_quota: { http: 403, exit: 1, ws: 4004 },
   unavailable: { http: 503, exit: 1, ws: 4200 },

@@ -49,6 +49,21 @@ export function channelSecretProblem(secret: string): string | null {
   return null;
 }
 
+/**
+ * An event schema's name: 1-64 lowercase letters, digits, hyphens, dots and underscores,
+ * starting with a letter or digit (`order`, `order.created`, `invoice_v2`). Never a `/`:
+ * `APP/NAME` names a schema of another app (an agent's binding).
+ */
+export const SCHEMA_NAME_RULE = '1-64 lowercase letters, digits, hyphens, dots and underscores, starting with a letter or digit';
+
+export function schemaNameProblem(name: string): string | null {
+  if (name.length === 0) return 'is empty';
+  if (name.length > 64) return `is ${name.length} characters long (at most 64)`;
+  if (!/^[a-z0-9._-]+$/.test(name)) return 'may contain only lowercase letters, digits, hyphens, dots and underscores';
+  if (!/^[a-z0-9]/.test(name)) return 'must start with a letter or digit';
+  return null;
+}
+
 export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CHANNEL_KEY_RULE, CHANNEL_SECRET_RULE, SLUG_RULE, channelKeyProblem, channelSecretProblem, slugProblem } from './ids.js';
+import { CHANNEL_KEY_RULE, CHANNEL_SECRET_RULE, SCHEMA_NAME_RULE, SLUG_RULE, channelKeyProblem, channelSecretProblem, schemaNameProblem, slugProblem } from './ids.js';
 import { AGENT_TIMEOUT_MS, GRACE_MS } from './limits.js';
 import { RATE_LIMIT_PROFILES } from './rate-limits.js';
 import { WEBHOOK_EVENT_TYPES, webhookUrlProblem } from './webhooks.js';
@@ -83,6 +83,31 @@ export type RotateBody = z.infer<typeof RotateBody>;
 /** An agent's reply timeout: 1 s to 24 h (default 2 min). */
 export const RegisterAgentBody = z.strictObject({ id: slug('agent id'), name, timeoutMs: z.number().int().min(AGENT_TIMEOUT_MS.min).max(AGENT_TIMEOUT_MS.max).optional() });
 export type RegisterAgentBody = z.infer<typeof RegisterAgentBody>;
+
+/** `APP/NAME`: a schema of an app of the agent's organization; null unbinds. */
+export const schemaRef = z.string().superRefine((value, ctx) => {
+  const problem = schemaRefProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+export function schemaRefProblem(value: string): string | null {
+  const [app, name, ...rest] = value.split('/');
+  if (app === undefined || name === undefined || rest.length > 0) return `invalid schema "${value.slice(0, 100)}": name it as APP/NAME (an app id, a slash, the schema's name)`;
+  const appProblem = slugProblem(app);
+  if (appProblem) return `invalid app id "${app.slice(0, 64)}" in schema "${value.slice(0, 100)}": ${appProblem} (${SLUG_RULE})`;
+  const nameProblem = schemaNameProblem(name);
+  if (nameProblem) return `invalid schema name "${name.slice(0, 64)}": ${nameProblem} (${SCHEMA_NAME_RULE})`;
+  return null;
+}
+
+export const UpdateAgentBody = z
+  .strictObject({
+    name: name.optional(),
+    timeoutMs: z.number().int().min(AGENT_TIMEOUT_MS.min).max(AGENT_TIMEOUT_MS.max).optional(),
+    schema: schemaRef.nullable().optional(),
+  })
+  .refine((b) => b.name !== undefined || b.timeoutMs !== undefined || b.schema !== undefined, 'nothing to change: give name, timeoutMs or schema');
+export type UpdateAgentBody = z.infer<typeof UpdateAgentBody>;
 
 export const AllowlistBody = z.strictObject({ agents: z.array(slug('agent id')).min(1, 'name at least one agent').max(100) });
 export type AllowlistBody = z.infer<typeof AllowlistBody>;
@@ -397,3 +422,22 @@ export const encryptionKeyMaterial = z
 /** `keys create`: a fresh random key, or `{"import": base64}` to bring one (a backend's encryptionMasterKeyBase64). */
 export const CreateEncryptionKeyBody = z.strictObject({ import: encryptionKeyMaterial.optional() });
 export type CreateEncryptionKeyBody = z.infer<typeof CreateEncryptionKeyBody>;
+// ---- event schemas (issue 18) ----
+
+export const schemaNameParam = z.string().superRefine((value, ctx) => {
+  const problem = schemaNameProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: `invalid schema name "${value.slice(0, 64)}": ${problem} (${SCHEMA_NAME_RULE})` });
+});
+export const schemaVersionParam = z.coerce.number().int('must be a whole number').min(1, 'versions start at 1').max(1_000_000_000);
+
+/** A JSON Schema document: an object (or true/false, the schemas that accept or refuse everything). */
+const schemaDocument = z.union([z.record(z.string(), z.unknown()), z.boolean()], { message: 'must be a JSON Schema: an object (or true or false)' });
+
+export const CreateSchemaBody = z.strictObject({ name: schemaNameParam, schema: schemaDocument });
+export type CreateSchemaBody = z.infer<typeof CreateSchemaBody>;
+
+export const SchemaVersionBody = z.strictObject({ schema: schemaDocument });
+export type SchemaVersionBody = z.infer<typeof SchemaVersionBody>;
+
+export const RemoveSchemaQuery = z.strictObject({ force: z.enum(['true', 'false']).optional() });
+export type RemoveSchemaQuery = z.infer<typeof RemoveSchemaQuery>;

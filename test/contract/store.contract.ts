@@ -13,6 +13,7 @@ import type {
   EncryptionKeyRecord,
   EventRecord,
   NodeRecord,
+  SchemaVersionRecord,
   Store,
   TimelineRecord,
   WebhookDeliveryRecord,
@@ -113,7 +114,7 @@ async function addApp(store: Store, id: string, org = 'default'): Promise<AppRec
 }
 
 function agentRecord(id: string, fields: Partial<AgentRecord> = {}): AgentRecord {
-  return { org: 'default', id, name: id, status: 'active', timeoutMs: 30_000, createdAt: NOW - 5 * HOUR, lastConnectedAt: null, ...fields };
+  return { org: 'default', id, name: id, status: 'active', timeoutMs: 30_000, createdAt: NOW - 5 * HOUR, lastConnectedAt: null, schema: null, ...fields };
 }
 
 function agentToken(agentId: string, fields: Partial<AgentTokenRecord> = {}): AgentTokenRecord {
@@ -1224,6 +1225,70 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         // ...and gone with it.
         expect(await store.getEncryptionKey(K1)).toBeNull();
         expect(await store.listEncryptionKeys('default', 'acme-pm')).toEqual([]);
+      });
+    });
+
+    // ---- event schemas (issue 18) ----
+    describe('event schemas', () => {
+      const doc = (n: number): string => JSON.stringify({ type: 'object', properties: { n: { const: n } } });
+      const version = (name: string, n: number, fields: Partial<SchemaVersionRecord> = {}): Omit<SchemaVersionRecord, 'version'> => ({
+        org: 'default',
+        appId: 'acme-pm',
+        name,
+        document: doc(n),
+        createdAt: NOW + n,
+        createdBy: 'admin:adm_1',
+        ...fields,
+      });
+
+      it('adds version 1, numbers each update, keeps every version readable, and lists the latest of each by name', async () => {
+        const store = await storeWithApp();
+        expect(await store.insertSchemaVersion(version('order', 1), 'add', audit('schema.add', 'acme-pm/order'))).toEqual({ ...version('order', 1), version: 1 });
+        await expect(store.insertSchemaVersion(version('order', 9), 'add', audit('schema.add', 'acme-pm/order'))).rejects.toMatchObject({ code: 'conflict' });
+        expect(await store.insertSchemaVersion(version('nope', 1), 'update', audit('schema.update', 'acme-pm/nope'))).toBeNull();
+        expect(await store.insertSchemaVersion(version('order', 2, { createdBy: 'token:tok_1' }), 'update', audit('schema.update', 'acme-pm/order'))).toMatchObject({ version: 2, createdBy: 'token:tok_1' });
+        await store.insertSchemaVersion(version('invoice.v2', 5), 'add', audit('schema.add', 'acme-pm/invoice.v2'));
+        expect(await store.getSchema('default', 'acme-pm', 'order')).toEqual({ latest: { ...version('order', 2, { createdBy: 'token:tok_1' }), version: 2 }, versions: 2, createdAt: NOW + 1 });
+        expect(await store.getSchemaVersion('default', 'acme-pm', 'order', 1)).toEqual({ ...version('order', 1), version: 1 });
+        expect(await store.getSchemaVersion('default', 'acme-pm', 'order', 3)).toBeNull();
+        expect(await store.getSchema('default', 'billing', 'order')).toBeNull();
+        expect((await store.listSchemas('default', 'acme-pm')).map((s) => [s.latest.name, s.latest.version, s.versions, s.latest.document])).toEqual([
+          ['invoice.v2', 1, 1, doc(5)],
+          ['order', 2, 2, doc(2)],
+        ]);
+        expect(await store.listSchemas('default', 'billing')).toEqual([]);
+        const actions = (await store.listAudit(null, 10)).map((a) => [a.action, a.details.version]);
+        expect(actions.slice(0, 3)).toEqual([['schema.add', 1], ['schema.update', 2], ['schema.add', 1]]);
+      });
+
+      it('binds agents to a schema, says who uses it, and unbinds them when it is deleted or its app is', async () => {
+        const store = await storeWithApp();
+        await addAgent(store, 'athena');
+        await addAgent(store, 'zeus');
+        await store.insertSchemaVersion(version('order', 1), 'add', audit('schema.add', 'acme-pm/order'));
+        const bound = await store.updateAgent('default', 'athena', { schema: { appId: 'acme-pm', name: 'order' } }, audit('agent.update', 'athena'));
+        expect(bound).toEqual(agentRecord('athena', { schema: { appId: 'acme-pm', name: 'order' } }));
+        expect(await store.updateAgent('default', 'athena', { name: 'Athena', timeoutMs: 5000 }, audit('agent.update', 'athena'))).toEqual(
+          agentRecord('athena', { name: 'Athena', timeoutMs: 5000, schema: { appId: 'acme-pm', name: 'order' } }),
+        );
+        expect(await store.updateAgent('default', 'ghost', { name: 'x' }, audit('agent.update', 'ghost'))).toBeNull();
+        await store.updateAgent('default', 'zeus', { schema: { appId: 'acme-pm', name: 'order' } }, audit('agent.update', 'zeus'));
+        expect(await store.agentsUsingSchema('default', 'acme-pm', 'order')).toEqual(['athena', 'zeus']);
+        expect((await store.updateAgent('default', 'zeus', { schema: null }, audit('agent.update', 'zeus')))?.schema).toBeNull();
+        expect(await store.agentsUsingSchema('default', 'acme-pm', 'order')).toEqual(['athena']);
+
+        expect(await store.deleteSchema('default', 'acme-pm', 'order', audit('schema.remove', 'acme-pm/order'))).toEqual({ unboundAgents: ['athena'] });
+        expect(await store.deleteSchema('default', 'acme-pm', 'order', audit('schema.remove', 'acme-pm/order'))).toBeNull();
+        expect((await store.getAgent('default', 'athena'))?.schema).toBeNull();
+        expect(await store.getSchema('default', 'acme-pm', 'order')).toBeNull();
+        // Added again after removal: version 1 again.
+        expect(await store.insertSchemaVersion(version('order', 7), 'add', audit('schema.add', 'acme-pm/order'))).toMatchObject({ version: 1, document: doc(7) });
+
+        await store.updateAgent('default', 'athena', { schema: { appId: 'acme-pm', name: 'order' } }, audit('agent.update', 'athena'));
+        await store.setAppStatus('default', 'acme-pm', 'inactive', audit('app.deactivate', 'acme-pm'));
+        await store.deleteApp('default', 'acme-pm', { at: NOW, purge: false }, audit('app.delete', 'acme-pm'));
+        expect(await store.getSchema('default', 'acme-pm', 'order')).toBeNull();
+        expect((await store.getAgent('default', 'athena'))?.schema).toBeNull();
       });
     });
   });

@@ -56,6 +56,7 @@ describe('--help', () => {
     'tokens create', 'tokens list', 'tokens revoke',
     'events list', 'events show', 'events tail',
     'webhooks add', 'webhooks list', 'webhooks deliveries',
+    'agents update', 'schemas add', 'schemas update', 'schemas show', 'schemas remove',
     'connections list', 'connections close', 'status',
   ];
 

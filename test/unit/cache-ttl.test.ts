@@ -13,6 +13,7 @@ import { EventLog } from '../../daemon/core/events.js';
 import { newCounters } from '../../daemon/core/metrics.js';
 import { ChannelAppDirectory } from '../../daemon/core/pusher-auth.js';
 import { RoutingDirectory } from '../../daemon/core/routing.js';
+import { Schemas } from '../../daemon/core/schemas.js';
 import { SecretBox } from '../../daemon/core/secrets.js';
 import { TokenService } from '../../daemon/core/tokens.js';
 import { SqliteStore } from '../../daemon/store/sqlite/sqlite-store.js';
@@ -44,10 +45,12 @@ async function cluster() {
   const lost = async (): Promise<void> => undefined;
   const nodeA = {
     apps: new AppService({ store, clock, secrets, connections, events, appChanged: lost, appDeleting: lost, appDeleted: lost, graceStarted: lost, onError: (err) => { throw err; } }),
-    agents: new AgentService({ store, clock, connections, counters: newCounters(), agentChanged: lost, agentDeleting: lost, allowlistChanged: lost, graceStarted: lost, onError: (err) => { throw err; } }),
+    agents: new AgentService({ store, clock, connections, counters: newCounters(), agentChanged: lost, agentDeleting: lost, allowlistChanged: lost, graceStarted: lost, onError: (err) => { throw err; }, schemaExists: async () => true }),
     tokens: new TokenService(store, clock, newCounters(), lost),
+    schemas: new Schemas({ store, clock, schemasChanged: lost, agentChanged: lost, inUseBy: async () => [] }),
   };
   const nodeB = {
+    schemas: new Schemas({ store, clock, schemasChanged: lost, agentChanged: lost, inUseBy: async () => [] }),
     verifier: new CachedAppTokenVerifier(new BcryptAppTokenVerifier(store, clock, newCounters()), clock, newCounters()),
     tokens: new TokenService(store, clock, newCounters(), lost),
     channelApps: new ChannelAppDirectory(store, secrets, clock),
@@ -121,5 +124,31 @@ describe('caches on a node that missed a change', () => {
     advance(1);
     expect(await nodeB.routing.allowlist('default', 'acme-pm')).toEqual(['athena']);
     expect((await nodeB.routing.agent('default', 'athena'))?.status).toBe('inactive');
+  });
+
+  it('event schemas: a new version is checked after the TTL, not before; schemaChanged and dropAll read it at once', async () => {
+    const { nodeA, nodeB, advance } = await cluster();
+    await nodeA.apps.register('test', 'default', { id: 'acme-pm', name: 'Acme' });
+    await nodeA.schemas.add('test', 'default', 'acme-pm', { name: 'order', schema: { type: 'object' } });
+    await nodeB.schemas.check('default', 'acme-pm', 'order', { id: 1 });
+    await nodeA.schemas.update('test', 'default', 'acme-pm', 'order', { type: 'object', required: ['currency'] });
+    advance(CACHE_TTL_MS - 1);
+    await nodeB.schemas.check('default', 'acme-pm', 'order', { id: 1 });
+    advance(1);
+    await expect(nodeB.schemas.check('default', 'acme-pm', 'order', { id: 1 })).rejects.toMatchObject({ code: 'schema_violation', details: { version: 2 } });
+    await nodeA.schemas.update('test', 'default', 'acme-pm', 'order', { type: 'object' });
+    nodeB.schemas.schemaChanged('default', 'acme-pm', 'order');
+    await nodeB.schemas.check('default', 'acme-pm', 'order', { id: 1 });
+    // The schemas that take everything and nothing are schemas too.
+    await nodeA.schemas.update('test', 'default', 'acme-pm', 'order', false);
+    nodeB.schemas.schemaChanged('default', 'acme-pm', 'order');
+    await expect(nodeB.schemas.check('default', 'acme-pm', 'order', {})).rejects.toMatchObject({ code: 'schema_violation', details: { version: 4 } });
+    await nodeA.schemas.update('test', 'default', 'acme-pm', 'order', { type: 'array' });
+    nodeB.schemas.dropAll();
+    await expect(nodeB.schemas.check('default', 'acme-pm', 'order', { id: 1 }, { index: 3 })).rejects.toMatchObject({
+      code: 'schema_violation',
+      message: 'batch item 3: 1 error against schema "order" (version 5): the data must be array',
+      details: { index: 3, errors: [{ pointer: '', message: 'must be array' }] },
+    });
   });
 });

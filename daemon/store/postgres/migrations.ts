@@ -351,6 +351,25 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 17,
+    name: 'event schemas',
+    sql: `
+      CREATE TABLE schema_versions (
+        org TEXT COLLATE "C" NOT NULL,
+        app_id TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL,
+        document TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (org, app_id, name, version)
+      );
+      ALTER TABLE agents ADD COLUMN schema_app_id TEXT COLLATE "C";
+      ALTER TABLE agents ADD COLUMN schema_name TEXT COLLATE "C";
+      CREATE INDEX agents_by_schema ON agents (org, schema_app_id, schema_name) WHERE schema_app_id IS NOT NULL;
+    `,
+  },
+  {
     version: 18,
     name: 'encryption keys',
     sql: `

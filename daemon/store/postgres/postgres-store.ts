@@ -30,14 +30,17 @@ import type {
   WebhookDeliveryRecord,
   WebhookRecord,
   UnsettledScope,
+  AgentPatch,
+  SchemaRecord,
+  SchemaVersionRecord,
 } from '../store.js';
-import { eventIdAt } from '../store.js';
+import { eventIdAt, schemaTaken } from '../store.js';
 import type { Logger } from '../../log.js';
 import { StartupError } from '../../startup-error.js';
 import { MIGRATIONS } from './migrations.js';
 import { connect, describeUrl, refusal, withUnavailable, type Pg, type Tx } from './pg.js';
-import { toAgent, toAgentToken, toApiToken, toApp, toAppToken, toAudit, toChange, toDeletedApp, toEvent, toNode, toTimeline } from '../rows.js';
-import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRow, ChangeRow, DeletedAppRow, EventRow, NodeRow, TimelineRow } from '../rows.js';
+import { toAgent, toAgentToken, toApiToken, toApp, toAppToken, toAudit, toChange, toDeletedApp, toEvent, toNode, toSchema, toSchemaVersion, toTimeline } from '../rows.js';
+import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRow, ChangeRow, DeletedAppRow, EventRow, NodeRow, SchemaRow, SchemaVersionRow, TimelineRow } from '../rows.js';
 import { PostgresWebhookTables } from './webhook-tables.js';
 import { PostgresChannelRuleTables } from './channel-rule-tables.js';
 import { PostgresEncryptionKeyTables } from './encryption-key-tables.js';
@@ -287,6 +290,83 @@ export class PostgresStore implements Store {
     });
   }
 
+  // ---- event schemas (issue 18)
+
+  async updateAgent(org: string, id: string, patch: AgentPatch, audit: AuditRecord): Promise<AgentRecord | null> {
+    const setSchema = patch.schema !== undefined;
+    return this.#sql.begin(async (tx) => {
+      const [row] = await tx<AgentRow[]>`
+        UPDATE agents SET name = coalesce(${patch.name ?? null}, name), timeout_ms = coalesce(${patch.timeoutMs ?? null}::bigint, timeout_ms),
+          schema_app_id = CASE WHEN ${setSchema} THEN ${patch.schema?.appId ?? null} ELSE schema_app_id END,
+          schema_name = CASE WHEN ${setSchema} THEN ${patch.schema?.name ?? null} ELSE schema_name END
+        WHERE org = ${org} AND id = ${id} RETURNING *`;
+      if (!row) return null;
+      await this.#audit(tx, audit);
+      return toAgent(row);
+    });
+  }
+
+  async listSchemas(org: string, appId: string): Promise<SchemaRecord[]> {
+    const rows = await this.#sql<SchemaRow[]>`
+      SELECT v.*, h.versions, h.first_created_at FROM schema_versions v
+        JOIN (SELECT org, app_id, name, max(version) AS latest, count(*) AS versions, min(created_at) AS first_created_at
+              FROM schema_versions WHERE org = ${org} AND app_id = ${appId} GROUP BY org, app_id, name) h
+          ON v.org = h.org AND v.app_id = h.app_id AND v.name = h.name AND v.version = h.latest
+      ORDER BY v.name`;
+    return rows.map(toSchema);
+  }
+
+  async getSchema(org: string, appId: string, name: string): Promise<SchemaRecord | null> {
+    const [row] = await this.#sql<SchemaRow[]>`
+      SELECT v.*, count(*) OVER () AS versions, min(v.created_at) OVER () AS first_created_at
+      FROM schema_versions v WHERE v.org = ${org} AND v.app_id = ${appId} AND v.name = ${name} ORDER BY v.version DESC LIMIT 1`;
+    return row ? toSchema(row) : null;
+  }
+
+  async getSchemaVersion(org: string, appId: string, name: string, version: number): Promise<SchemaVersionRecord | null> {
+    const [row] = await this.#sql<SchemaVersionRow[]>`SELECT * FROM schema_versions WHERE org = ${org} AND app_id = ${appId} AND name = ${name} AND version = ${version}`;
+    return row ? toSchemaVersion(row) : null;
+  }
+
+  async insertSchemaVersion(input: Omit<SchemaVersionRecord, 'version'>, mode: 'add' | 'update', audit: AuditRecord): Promise<SchemaVersionRecord | null> {
+    try {
+      return await this.#sql.begin(async (tx) => {
+        // Two nodes adding a version of one schema at once take turns: each gets its own number.
+        await tx`SELECT pg_advisory_xact_lock(hashtext(${`schema:${input.org}:${input.appId}:${input.name}`}))`;
+        const [head] = await tx<{ latest: number | null }[]>`SELECT max(version) AS latest FROM schema_versions WHERE org = ${input.org} AND app_id = ${input.appId} AND name = ${input.name}`;
+        const latest = head?.latest ?? null;
+        if (mode === 'add' && latest !== null) throw schemaTaken(input.appId, input.name);
+        if (mode === 'update' && latest === null) return null;
+        const record: SchemaVersionRecord = { ...input, version: (latest ?? 0) + 1 };
+        await tx`
+          INSERT INTO schema_versions (org, app_id, name, version, document, created_at, created_by)
+          VALUES (${record.org}, ${record.appId}, ${record.name}, ${record.version}, ${record.document}, ${record.createdAt}, ${record.createdBy})`;
+        await this.#audit(tx, { ...audit, details: { ...audit.details, version: record.version } });
+        return record;
+      });
+    } catch (err) {
+      if (isDuplicate(err)) throw schemaTaken(input.appId, input.name);
+      throw err;
+    }
+  }
+
+  async deleteSchema(org: string, appId: string, name: string, audit: AuditRecord): Promise<{ unboundAgents: string[] } | null> {
+    return this.#sql.begin(async (tx) => {
+      const deleted = await tx`DELETE FROM schema_versions WHERE org = ${org} AND app_id = ${appId} AND name = ${name}`;
+      if (deleted.count === 0) return null;
+      const rows = await tx<{ id: string }[]>`
+        UPDATE agents SET schema_app_id = NULL, schema_name = NULL WHERE org = ${org} AND schema_app_id = ${appId} AND schema_name = ${name} RETURNING id`;
+      const unboundAgents = rows.map((row) => row.id).sort();
+      await this.#audit(tx, { ...audit, details: { ...audit.details, unboundAgents } });
+      return { unboundAgents };
+    });
+  }
+
+  async agentsUsingSchema(org: string, appId: string, name: string): Promise<string[]> {
+    const rows = await this.#sql<{ id: string }[]>`SELECT id FROM agents WHERE org = ${org} AND schema_app_id = ${appId} AND schema_name = ${name} ORDER BY id`;
+    return rows.map((row) => row.id);
+  }
+
   async deleteApp(org: string, id: string, options: { at: number; purge: boolean }, audit: AuditRecord): Promise<{ deleted: DeletedAppRecord; purgedEvents: number } | null> {
     return this.#sql.begin(async (tx) => {
       const [app] = await tx<{ name: string }[]>`SELECT name FROM apps WHERE org = ${org} AND id = ${id} FOR UPDATE`;
@@ -296,6 +376,8 @@ export class PostgresStore implements Store {
       await tx`DELETE FROM api_tokens WHERE org = ${org} AND app_id = ${id}`;
       await tx`DELETE FROM app_tokens WHERE org = ${org} AND app_id = ${id}`;
       await tx`DELETE FROM app_allowed_agents WHERE org = ${org} AND app_id = ${id}`;
+      await tx`DELETE FROM schema_versions WHERE org = ${org} AND app_id = ${id}`;
+      await tx`UPDATE agents SET schema_app_id = NULL, schema_name = NULL WHERE org = ${org} AND schema_app_id = ${id}`;
       await tx`DELETE FROM apps WHERE org = ${org} AND id = ${id}`;
       const deleted: DeletedAppRecord = { org, id, name: app.name, deletedAt: options.at, purgedAt: options.purge ? options.at : null };
       await tx`
@@ -368,8 +450,8 @@ export class PostgresStore implements Store {
     try {
       await this.#sql.begin(async (tx) => {
         await tx`
-          INSERT INTO agents (org, id, name, status, timeout_ms, created_at, last_connected_at)
-          VALUES (${agent.org}, ${agent.id}, ${agent.name}, ${agent.status}, ${agent.timeoutMs}, ${agent.createdAt}, ${agent.lastConnectedAt})`;
+          INSERT INTO agents (org, id, name, status, timeout_ms, created_at, last_connected_at, schema_app_id, schema_name)
+          VALUES (${agent.org}, ${agent.id}, ${agent.name}, ${agent.status}, ${agent.timeoutMs}, ${agent.createdAt}, ${agent.lastConnectedAt}, ${agent.schema?.appId ?? null}, ${agent.schema?.name ?? null})`;
         await this.#insertAgentToken(tx, token);
         await this.#audit(tx, audit);
       });

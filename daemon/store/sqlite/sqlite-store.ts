@@ -32,14 +32,17 @@ import type {
   ChangeQuery,
   ChangeRecord,
   UnsettledScope,
+  AgentPatch,
+  SchemaRecord,
+  SchemaVersionRecord,
 } from '../store.js';
-import { eventIdAt } from '../store.js';
+import { eventIdAt, schemaTaken } from '../store.js';
 import type { Logger } from '../../log.js';
 import { StartupError } from '../../startup-error.js';
 import { Checkpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations/index.js';
-import { toAgent, toAgentToken, toApiToken, toApp, toAppToken, toAudit, toChange, toDeletedApp, toEvent, toNode, toTimeline } from '../rows.js';
-import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRow, ChangeRow, DeletedAppRow, EventRow, NodeRow, TimelineRow } from '../rows.js';
+import { toAgent, toAgentToken, toApiToken, toApp, toAppToken, toAudit, toChange, toDeletedApp, toEvent, toNode, toSchema, toSchemaVersion, toTimeline } from '../rows.js';
+import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRow, ChangeRow, DeletedAppRow, EventRow, NodeRow, SchemaRow, SchemaVersionRow, TimelineRow } from '../rows.js';
 import { SqliteWebhookTables } from './webhook-tables.js';
 import { SqliteChannelRuleTables } from './channel-rule-tables.js';
 import { SqliteEncryptionKeyTables } from './encryption-key-tables.js';
@@ -216,8 +219,8 @@ export class SqliteStore implements Store {
       listAgents: db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE org = ? ORDER BY id'),
       getAgent: db.prepare<[string, string], AgentRow>('SELECT * FROM agents WHERE org = ? AND id = ?'),
       insertAgent: db.prepare(
-        `INSERT INTO agents (org, id, name, status, timeout_ms, created_at, last_connected_at)
-         VALUES (@org, @id, @name, @status, @timeoutMs, @createdAt, @lastConnectedAt)`,
+        `INSERT INTO agents (org, id, name, status, timeout_ms, created_at, last_connected_at, schema_app_id, schema_name)
+         VALUES (@org, @id, @name, @status, @timeoutMs, @createdAt, @lastConnectedAt, @schemaAppId, @schemaName)`,
       ),
       setAgentStatus: db.prepare('UPDATE agents SET status = ? WHERE org = ? AND id = ?'),
       setAgentLastConnected: db.prepare('UPDATE agents SET last_connected_at = max(coalesce(last_connected_at, 0), ?) WHERE org = ? AND id = ?'),
@@ -289,6 +292,8 @@ export class SqliteStore implements Store {
         'DELETE FROM api_tokens WHERE org = ? AND app_id = ?',
         'DELETE FROM app_tokens WHERE org = ? AND app_id = ?',
         'DELETE FROM app_allowed_agents WHERE org = ? AND app_id = ?',
+        'DELETE FROM schema_versions WHERE org = ? AND app_id = ?',
+        'UPDATE agents SET schema_app_id = NULL, schema_name = NULL WHERE org = ? AND schema_app_id = ?',
         'DELETE FROM apps WHERE org = ? AND id = ?',
       ].map((sql) => db.prepare<[string, string]>(sql)),
       purgeAppTimelines: db.prepare<[string, string]>('DELETE FROM event_timeline WHERE event_id IN (SELECT id FROM events WHERE org = ? AND app_id = ?)'),
@@ -306,6 +311,34 @@ export class SqliteStore implements Store {
         "DELETE FROM event_timeline WHERE event_id IN (SELECT id FROM events WHERE org = ? AND kind = 'agent' AND agent = ?)",
       ),
       purgeAgentEvents: db.prepare<[string, string]>("DELETE FROM events WHERE org = ? AND kind = 'agent' AND agent = ?"),
+      // ---- event schemas (issue 18)
+      updateAgent: db.prepare(
+        `UPDATE agents SET name = coalesce(@name, name), timeout_ms = coalesce(@timeoutMs, timeout_ms),
+           schema_app_id = CASE WHEN @setSchema THEN @schemaAppId ELSE schema_app_id END,
+           schema_name = CASE WHEN @setSchema THEN @schemaName ELSE schema_name END
+         WHERE org = @org AND id = @id`,
+      ),
+      listSchemas: db.prepare<[string, string], SchemaRow>(
+        `SELECT v.*, h.versions, h.first_created_at FROM schema_versions v
+           JOIN (SELECT org, app_id, name, max(version) AS latest, count(*) AS versions, min(created_at) AS first_created_at
+                 FROM schema_versions WHERE org = ? AND app_id = ? GROUP BY org, app_id, name) h
+             ON v.org = h.org AND v.app_id = h.app_id AND v.name = h.name AND v.version = h.latest
+         ORDER BY v.name`,
+      ),
+      getSchema: db.prepare<[string, string, string], SchemaRow>(
+        `SELECT v.*, (SELECT count(*) FROM schema_versions c WHERE c.org = v.org AND c.app_id = v.app_id AND c.name = v.name) AS versions,
+                (SELECT min(created_at) FROM schema_versions c WHERE c.org = v.org AND c.app_id = v.app_id AND c.name = v.name) AS first_created_at
+         FROM schema_versions v WHERE v.org = ? AND v.app_id = ? AND v.name = ? ORDER BY v.version DESC LIMIT 1`,
+      ),
+      getSchemaVersion: db.prepare<[string, string, string, number], SchemaVersionRow>('SELECT * FROM schema_versions WHERE org = ? AND app_id = ? AND name = ? AND version = ?'),
+      latestSchemaVersion: db.prepare<[string, string, string], { latest: number | null }>('SELECT max(version) AS latest FROM schema_versions WHERE org = ? AND app_id = ? AND name = ?'),
+      insertSchemaVersion: db.prepare(
+        `INSERT INTO schema_versions (org, app_id, name, version, document, created_at, created_by)
+         VALUES (@org, @appId, @name, @version, @document, @createdAt, @createdBy)`,
+      ),
+      deleteSchema: db.prepare<[string, string, string]>('DELETE FROM schema_versions WHERE org = ? AND app_id = ? AND name = ?'),
+      agentsUsingSchema: db.prepare<[string, string, string], { id: string }>('SELECT id FROM agents WHERE org = ? AND schema_app_id = ? AND schema_name = ? ORDER BY id'),
+      unbindSchema: db.prepare<[string, string, string]>('UPDATE agents SET schema_app_id = NULL, schema_name = NULL WHERE org = ? AND schema_app_id = ? AND schema_name = ?'),
       listAudit: db.prepare<[number, number], AuditRow>('SELECT * FROM audit WHERE at >= ? ORDER BY seq DESC LIMIT ?'),
     };
   }
@@ -493,7 +526,7 @@ export class SqliteStore implements Store {
   async insertAgent(agent: AgentRecord, token: AgentTokenRecord, audit: AuditRecord): Promise<void> {
     try {
       this.#db.transaction(() => {
-        this.#stmts.insertAgent.run(agent);
+        this.#stmts.insertAgent.run({ ...agent, schemaAppId: agent.schema?.appId ?? null, schemaName: agent.schema?.name ?? null });
         this.#stmts.insertAgentToken.run(token);
         this.#audit(audit);
       })();
@@ -535,6 +568,67 @@ export class SqliteStore implements Store {
 
   async listAgentTokensInGrace(now: number): Promise<AgentTokenRecord[]> {
     return this.#stmts.agentTokensInGrace.all(now).map(toAgentToken);
+  }
+
+  // ---- event schemas (issue 18)
+
+  async updateAgent(org: string, id: string, patch: AgentPatch, audit: AuditRecord): Promise<AgentRecord | null> {
+    return this.#db.transaction(() => {
+      const setSchema = patch.schema !== undefined;
+      const params = {
+        org,
+        id,
+        name: patch.name ?? null,
+        timeoutMs: patch.timeoutMs ?? null,
+        setSchema: setSchema ? 1 : 0,
+        schemaAppId: patch.schema?.appId ?? null,
+        schemaName: patch.schema?.name ?? null,
+      };
+      if (this.#stmts.updateAgent.run(params).changes === 0) return null;
+      this.#audit(audit);
+      const row = this.#stmts.getAgent.get(org, id);
+      return row ? toAgent(row) : null;
+    })();
+  }
+
+  async listSchemas(org: string, appId: string): Promise<SchemaRecord[]> {
+    return this.#stmts.listSchemas.all(org, appId).map(toSchema);
+  }
+
+  async getSchema(org: string, appId: string, name: string): Promise<SchemaRecord | null> {
+    const row = this.#stmts.getSchema.get(org, appId, name);
+    return row ? toSchema(row) : null;
+  }
+
+  async getSchemaVersion(org: string, appId: string, name: string, version: number): Promise<SchemaVersionRecord | null> {
+    const row = this.#stmts.getSchemaVersion.get(org, appId, name, version);
+    return row ? toSchemaVersion(row) : null;
+  }
+
+  async insertSchemaVersion(input: Omit<SchemaVersionRecord, 'version'>, mode: 'add' | 'update', audit: AuditRecord): Promise<SchemaVersionRecord | null> {
+    return this.#db.transaction(() => {
+      const latest = this.#stmts.latestSchemaVersion.get(input.org, input.appId, input.name)?.latest ?? null;
+      if (mode === 'add' && latest !== null) throw schemaTaken(input.appId, input.name);
+      if (mode === 'update' && latest === null) return null;
+      const record: SchemaVersionRecord = { ...input, version: (latest ?? 0) + 1 };
+      this.#stmts.insertSchemaVersion.run(record);
+      this.#audit({ ...audit, details: { ...audit.details, version: record.version } });
+      return record;
+    })();
+  }
+
+  async deleteSchema(org: string, appId: string, name: string, audit: AuditRecord): Promise<{ unboundAgents: string[] } | null> {
+    return this.#db.transaction(() => {
+      const unboundAgents = this.#stmts.agentsUsingSchema.all(org, appId, name).map((row) => row.id);
+      if (this.#stmts.deleteSchema.run(org, appId, name).changes === 0) return null;
+      this.#stmts.unbindSchema.run(org, appId, name);
+      this.#audit({ ...audit, details: { ...audit.details, unboundAgents } });
+      return { unboundAgents };
+    })();
+  }
+
+  async agentsUsingSchema(org: string, appId: string, name: string): Promise<string[]> {
+    return this.#stmts.agentsUsingSchema.all(org, appId, name).map((row) => row.id);
   }
 
   async deleteApp(org: string, id: string, options: { at: number; purge: boolean }, audit: AuditRecord): Promise<{ deleted: DeletedAppRecord; purgedEvents: number } | null> {

@@ -31,6 +31,12 @@ export const EXAMPLES: Record<string, string[]> = {
     'relay agents register --id athena --name Athena --timeout 10m',
   ],
   'agents list': ['relay agents list', '# the agents that are not connected', "relay agents list --jq '.agents[] | select(.connected | not) | .id'"],
+  'agents update': [
+    '# every payload an app sends athena must match the order schema of acme-pm',
+    'relay agents update athena --schema acme-pm/order',
+    'relay agents update athena --schema none',
+    'relay agents update athena --timeout 10m',
+  ],
   'agents delete': ['relay agents deactivate athena --yes && relay agents delete athena --yes', 'relay agents delete athena --purge --yes'],
   'tokens create': [
     '# a token that can only publish, for CI, expiring in 30 days',
@@ -46,6 +52,14 @@ export const EXAMPLES: Record<string, string[]> = {
   ],
   'events show': ['relay events show evt_01JEXAMPLE0000000000000000', 'relay events show evt_01JEXAMPLE0000000000000000 --jq .timeline'],
   'events tail': ['relay events tail --app acme-pm', '# failures only, one JSON object a line', 'relay events tail --status failed --json'],
+  'schemas add': [
+    'relay schemas add --app acme-pm --name order --file order.schema.json',
+    '# from stdin',
+    'curl -s https://example.com/order.schema.json | relay schemas add --app acme-pm --name order --file -',
+  ],
+  'schemas update': ['# a new version; the previous ones stay readable', 'relay schemas update order --app acme-pm --file order.schema.json'],
+  'schemas show': ['relay schemas show order --app acme-pm > order.schema.json', 'relay schemas show order --app acme-pm --version 1 --json'],
+  'schemas remove': ['relay schemas remove order --app acme-pm --yes', '# even while an agent uses it (it is unbound)', 'relay schemas remove order --app acme-pm --force --yes'],
   'webhooks add': [
     'relay webhooks add --app acme-pm --url https://example.com/relay-hooks',
     'relay webhooks add --app acme-pm --url https://example.com/relay-hooks --event event_failed --event connection_closed',

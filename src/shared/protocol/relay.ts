@@ -34,11 +34,17 @@ export type EventErrorCode =
   | 'agent_error'
   | 'timeout'
   | 'too_many_attempts'
-  | 'payload_erased';
+  | 'payload_erased'
+  | 'schema_violation';
 
 export interface EventError {
   code: EventErrorCode;
   message: string;
+  /** schema_violation: each error's JSON pointer in the payload and its message. */
+  errors?: { pointer: string; message: string }[];
+  /** schema_violation: the schema (`APP/NAME`) and the version the payload was checked against. */
+  schema?: string;
+  version?: number;
 }
 
 // ---- relay -> peers

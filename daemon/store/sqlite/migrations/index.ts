@@ -370,6 +370,28 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 17,
+    name: 'event schemas',
+    sql: `
+      -- An app's JSON Schemas (issue 18): each update adds a version, older ones stay readable.
+      -- Removing a schema deletes its versions (the audit log keeps who removed it, and when).
+      CREATE TABLE schema_versions (
+        org TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        document TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (org, app_id, name, version)
+      ) STRICT;
+      -- An agent's payloads must match this schema (of any app of its organization), when set.
+      ALTER TABLE agents ADD COLUMN schema_app_id TEXT;
+      ALTER TABLE agents ADD COLUMN schema_name TEXT;
+      CREATE INDEX agents_by_schema ON agents (org, schema_app_id, schema_name) WHERE schema_app_id IS NOT NULL;
+    `,
+  },
+  {
     version: 18,
     name: 'encryption keys',
     sql: `

@@ -16,6 +16,13 @@ export function agentsCommand(program: Command): void {
     .addArgument(idArgument('agents', '<id>', 'agent id'))
     .action(act(() => import('./show.js'), ([id], f) => ({ org: f.org as string, id: id as string })));
 
+  withOrg(leaf(agents, 'update', "change an agent's name, reply timeout or schema"))
+    .addArgument(idArgument('agents', '<id>', 'agent id'))
+    .option('--name <name>', 'display name')
+    .option('--timeout <duration>', 'how long the agent may take to reply before the event fails (1s to 24h)')
+    .option('--schema <app/name>', "the schema every payload sent to it must match (an app's schema, APP/NAME); none unbinds")
+    .action(act(() => import('./update.js'), ([id], f) => ({ org: f.org as string, id: id as string, name: str(f.name), timeout: str(f.timeout), schema: str(f.schema) })));
+
   withQuiet(withOrg(leaf(agents, 'rotate', 'issue a new agent token; the old one works until the grace period ends')))
     .addArgument(idArgument('agents', '<id>', 'agent id'))
     .option('--grace <duration>', 'how long the old token keeps working (90s, 15m, 1h, 30d; default 1h)')

@@ -21,6 +21,7 @@ export async function agentDetails(ctx: Context, agent: Agent): Promise<void> {
     ['Connected', agent.connected ? s.green(`yes, ${agent.connections} connection${agent.connections === 1 ? '' : 's'}`) : 'no'],
     ['Last connected', agent.lastConnectedAt === null ? 'never' : `${time(ctx, agent.lastConnectedAt, 'date')} (${time(ctx, agent.lastConnectedAt, 'ago')})`],
     ['Reply timeout', formatDuration(agent.timeoutMs)],
+    ['Schema', agent.schema ?? 'none'],
     ['Created', time(ctx, agent.createdAt, 'date')],
   ]);
 }
