@@ -3,7 +3,7 @@ function __relay_path
   set -l path ""
   for t in (commandline -opc)[2..-1]
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/update /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /schemas /schemas/add /schemas/list /schemas/show /schemas/update /schemas/remove /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
     end
   end
@@ -23,11 +23,11 @@ function __relay_id_kind
       continue
     end
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/update /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /schemas /schemas/add /schemas/list /schemas/show /schemas/update /schemas/remove /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
         continue
     end
-    if contains -- $t --agent --app --before --client-events --description --event --expires --grace --history --id --interval --jq --key --limit --max-members --name --org --pattern --prefix --profile --rate-limit --relay-url --retention --schema --schema-event --scope --secret --since --status --subscription-count --thread --timeout --token --url
+    if contains -- $t --agent --app --before --client-events --description --event --expires --file --grace --history --id --interval --jq --key --limit --max-members --name --org --pattern --prefix --profile --rate-limit --relay-url --retention --schema --schema-event --scope --secret --since --status --subscription-count --thread --timeout --token --url --version
       set skip 1
       set flag $t
     else if string match -q -- '--org=*' $t
@@ -43,7 +43,7 @@ function __relay_id_kind
       set kinds apps
     case /apps/allow /apps/disallow
       set kinds apps agents...
-    case /agents/show /agents/rotate /agents/deactivate /agents/delete /agents/activate
+    case /agents/show /agents/update /agents/rotate /agents/deactivate /agents/delete /agents/activate
       set kinds agents
     case /tokens/show /tokens/revoke /tokens/rotate
       set kinds tokens
@@ -82,6 +82,7 @@ complete -c relay -n 'test (__relay_path) = ""' -a 'tokens' -d 'scoped API token
 complete -c relay -n 'test (__relay_path) = ""' -a 'channels' -d 'an app\'s occupied Pusher channels'
 complete -c relay -n 'test (__relay_path) = ""' -a 'webhooks' -d 'an app\'s webhook endpoints and their delivery log'
 complete -c relay -n 'test (__relay_path) = ""' -a 'keys' -d 'an app\'s encryption keys: end-to-end encrypted channels and history encrypted at rest'
+complete -c relay -n 'test (__relay_path) = ""' -a 'schemas' -d 'an app\'s event schemas (JSON Schema): versions, and what validates against them'
 complete -c relay -n 'test (__relay_path) = ""' -a 'events' -d 'event history: what apps sent, to which agent, and what came of it'
 complete -c relay -n 'test (__relay_path) = ""' -a 'connections' -d 'open WebSockets of apps, agents and channel subscribers'
 complete -c relay -n 'test (__relay_path) = ""' -a 'orgs' -d 'organizations, the owners of apps and agents'
@@ -210,6 +211,7 @@ complete -c relay -n 'test (__relay_path) = "/apps/disallow"' -l help -s h -d 's
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'register' -d 'register an agent; prints its agent token once'
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'list' -d 'list agents with their status and connections'
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'show' -d 'show an agent and its connection status'
+complete -c relay -n 'test (__relay_path) = "/agents"' -a 'update' -d 'change an agent\'s name, reply timeout or schema'
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'rotate' -d 'issue a new agent token; the old one works until the grace period ends'
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'deactivate' -d 'cut an agent off: refuse its token and close its connections (4003)'
 complete -c relay -n 'test (__relay_path) = "/agents"' -a 'delete' -d 'delete a deactivated agent: its tokens, and its place on allowlists; its events are kept unless --purge'
@@ -241,6 +243,16 @@ complete -c relay -n 'test (__relay_path) = "/agents/show"' -l token -d 'admin t
 complete -c relay -n 'test (__relay_path) = "/agents/show"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
 complete -c relay -n 'test (__relay_path) = "/agents/show"' -l org -d 'organization'
 complete -c relay -n 'test (__relay_path) = "/agents/show"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/agents/update"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/agents/update"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/agents/update"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/agents/update"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/agents/update"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/agents/update"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/agents/update"' -l name -d 'display name'
+complete -c relay -n 'test (__relay_path) = "/agents/update"' -l timeout -d 'how long the agent may take to reply before the event fails (1s to 24h)'
+complete -c relay -n 'test (__relay_path) = "/agents/update"' -l schema -d 'the schema every payload sent to it must match (an app\'s schema, APP/NAME); none unbinds'
+complete -c relay -n 'test (__relay_path) = "/agents/update"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/agents/rotate"' -l json -d 'print JSON on stdout'
 complete -c relay -n 'test (__relay_path) = "/agents/rotate"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
 complete -c relay -n 'test (__relay_path) = "/agents/rotate"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
@@ -480,6 +492,59 @@ complete -c relay -n 'test (__relay_path) = "/keys/retire"' -l token -d 'admin t
 complete -c relay -n 'test (__relay_path) = "/keys/retire"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
 complete -c relay -n 'test (__relay_path) = "/keys/retire"' -l yes -s y -d 'do not ask for confirmation'
 complete -c relay -n 'test (__relay_path) = "/keys/retire"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/schemas"' -a 'add' -d 'add a JSON Schema to an app (version 1); one that is not valid JSON Schema is refused'
+complete -c relay -n 'test (__relay_path) = "/schemas"' -a 'list' -d 'an app\'s schemas with their latest version and what uses them'
+complete -c relay -n 'test (__relay_path) = "/schemas"' -a 'show' -d 'print a schema document (the latest version, or --version N); --json adds its metadata'
+complete -c relay -n 'test (__relay_path) = "/schemas"' -a 'update' -d 'add a new version of a schema; the earlier ones stay readable'
+complete -c relay -n 'test (__relay_path) = "/schemas"' -a 'remove' -d 'remove a schema with every version; refused while an agent uses it, unless --force'
+complete -c relay -n 'test (__relay_path) = "/schemas"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/schemas/add"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/schemas/add"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/schemas/add"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/schemas/add"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/schemas/add"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/schemas/add"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/schemas/add"' -l app -d 'the app it belongs to'
+complete -c relay -n 'test (__relay_path) = "/schemas/add"' -l name -d 'its name: 1-64 lowercase letters, digits, hyphens, dots and underscores'
+complete -c relay -n 'test (__relay_path) = "/schemas/add"' -l file -d 'the JSON Schema document (- reads stdin)'
+complete -c relay -n 'test (__relay_path) = "/schemas/add"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/schemas/list"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/schemas/list"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/schemas/list"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/schemas/list"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/schemas/list"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/schemas/list"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/schemas/list"' -l wide -d 'show every column whole instead of fitting the terminal'
+complete -c relay -n 'test (__relay_path) = "/schemas/list"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/schemas/list"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/schemas/show"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/schemas/show"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/schemas/show"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/schemas/show"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/schemas/show"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/schemas/show"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/schemas/show"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/schemas/show"' -l version -d 'an earlier version'
+complete -c relay -n 'test (__relay_path) = "/schemas/show"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/schemas/update"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/schemas/update"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/schemas/update"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/schemas/update"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/schemas/update"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/schemas/update"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/schemas/update"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/schemas/update"' -l file -d 'the JSON Schema document (- reads stdin)'
+complete -c relay -n 'test (__relay_path) = "/schemas/update"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l force -d 'remove it even while in use, unbinding what uses it'
+complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l yes -s y -d 'do not ask for confirmation'
+complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/events"' -a 'list' -d 'events, newest first'
 complete -c relay -n 'test (__relay_path) = "/events"' -a 'show' -d 'one event with its payload, reply and timeline'
 complete -c relay -n 'test (__relay_path) = "/events"' -a 'tail' -d 'follow events live: a row per change, channel publishes included (one JSON object a line with --json)'

@@ -46,6 +46,9 @@ function valueFlags(program: Command): string[] {
   const takes = new Map<string, boolean>();
   const visit = (cmd: Command): void => {
     for (const o of cmd.options as Option[]) {
+      // The program's own options come only before a verb (positional options), where no
+      // argument is counted: `relay -V` is no clash with `relay schemas show NAME --version 2`.
+      if (cmd === program) continue;
       const value = o.required || o.optional;
       for (const name of [o.long, o.short]) {
         if (!name) continue;
