@@ -32,14 +32,14 @@ async function startBareHttp(): Promise<{ url: string; stop(): void }> {
   return { url: `http://127.0.0.1:${port}`, stop: () => proc.kill() };
 }
 
-export async function load(url: string, headers: Record<string, string>, duration = DURATION_S): Promise<{ rps: number; non2xx: number; p99: number }> {
+export async function load(url: string, headers: Record<string, string>, duration = DURATION_S, body = BODY): Promise<{ rps: number; non2xx: number; p99: number }> {
   const result = await autocannon({
     url,
     method: 'POST',
     connections: CONNECTIONS,
     duration,
     headers: { 'content-type': 'application/json', ...headers },
-    body: BODY,
+    body,
   });
   return { rps: result.requests.average, non2xx: result.non2xx + result.errors, p99: result.latency.p99 };
 }

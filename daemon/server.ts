@@ -152,12 +152,25 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     await store.close();
     throw err;
   }
+  const schemas = new Schemas({
+    store,
+    clock,
+    schemasChanged: (org, appId, name) => control.send({ type: 'schemasChanged', org, appId, name }),
+    agentChanged: (org, agentId) => control.send({ type: 'agentChanged', org, agentId }),
+    rulesChanged: (org, appId) => control.send({ type: 'channelRulesChanged', org, appId }),
+    // The agents bound to it and the channel rules that name it.
+    inUseBy: async (org, appId, name) => [
+      ...(await store.agentsUsingSchema(org, appId, name)).map((id) => `agent:${id}`),
+      ...(await store.listChannelRules(org, appId)).filter((rule) => rule.schema === name).map((rule) => `rule:${rule.id} (${rule.pattern})`),
+    ],
+  });
   const channelRules = new ChannelRules({
     store,
     clock,
     app: (org, appId) => channelApps.byId(org, appId),
     defaultRetentionMs: config.historyRetentionMs,
     rulesChanged: (org, appId) => control.send({ type: 'channelRulesChanged', org, appId }),
+    schemaExists: (org, appId, name) => schemas.exists(org, appId, name),
   });
   const channels = new ChannelService({
     log: events,
@@ -167,6 +180,8 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     terminateUser: (message) => control.send({ type: 'terminateUser', ...message }),
     apps: channelApps,
     rules: channelRules,
+    schemas,
+    sealer: encryptionKeys,
     webhooks,
     onError: (err, what) => log.error({ err }, what),
   });
@@ -196,14 +211,6 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   control.on('allowlistChanged', ({ org, appId }) => routing.allowlistChanged(org, appId));
   control.on('webhooksChanged', ({ org, appId }) => webhooks.reload(org, appId));
   control.on('channelRulesChanged', ({ org, appId }) => channelRules.invalidate(org, appId));
-  const schemas = new Schemas({
-    store,
-    clock,
-    schemasChanged: (org, appId, name) => control.send({ type: 'schemasChanged', org, appId, name }),
-    agentChanged: (org, agentId) => control.send({ type: 'agentChanged', org, agentId }),
-    // Agents bound to it; the channel rules that name it join here when they land.
-    inUseBy: async (org, appId, name) => (await store.agentsUsingSchema(org, appId, name)).map((id) => `agent:${id}`),
-  });
   control.on('schemasChanged', ({ org, appId, name }) => schemas.schemaChanged(org, appId, name));
   control.on('dropHeldWebhook', ({ org, appId, name, channel, userId }) => webhooks.dropHeld(org, appId, userId === null ? { name, channel } : { name, channel, user_id: userId }));
   control.on('terminateUser', (message) => channels.terminateLocal(message));

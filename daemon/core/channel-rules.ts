@@ -28,6 +28,8 @@ export interface ChannelRulesDeps {
   defaultRetentionMs: number;
   /** Tells every node (this one included) to drop its copy of the app's rules (the control bus's channelRulesChanged). */
   rulesChanged(org: string, appId: string): Promise<void>;
+  /** Whether the app has an event schema of this name: a rule may bind only one that exists. */
+  schemaExists(org: string, appId: string, name: string): Promise<boolean>;
 }
 
 /** An app's rules, most specific first: exact names, then prefixes longest first. */
@@ -119,6 +121,7 @@ export class ChannelRules {
       updatedAt: now,
     };
     checkSchemaEvent(record);
+    await this.#requireSchema(org, appId, record.schema);
     const details = { ruleId: record.id, ...Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)) };
     await store.insertChannelRule(record, auditRecord(clock, actor, 'channel_rule.add', { org, type: 'app', id: appId }, details));
     await this.#deps.rulesChanged(org, appId);
@@ -141,6 +144,7 @@ export class ChannelRules {
     const before = await this.#require(id, owner);
     const patch: ChannelRulePatch = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
     checkSchemaEvent({ ...before, ...patch });
+    if (patch.schema !== undefined) await this.#requireSchema(before.org, before.appId, patch.schema);
     const audit = auditRecord(clock, actor, 'channel_rule.update', { org: before.org, type: 'app', id: before.appId }, { ruleId: id, ...patch });
     const after = await store.updateChannelRule(id, patch, clock.now(), audit);
     if (!after) throw notFound(id);
@@ -232,6 +236,11 @@ export class ChannelRules {
     const app = await this.#deps.app(org, appId);
     if (!app) throw new RelayError('not_found', `app "${appId}" not found in organization "${org}"`);
     return app;
+  }
+
+  async #requireSchema(org: string, appId: string, name: string | null): Promise<void> {
+    if (name === null || (await this.#deps.schemaExists(org, appId, name))) return;
+    throw new RelayError('not_found', `app "${appId}" has no event schema "${name}"`, { hint: `add it first: relay schemas add --app ${appId} --name ${name} --file SCHEMA.json` });
   }
 
   async #require(id: string, owner?: { org: string; appId: string }): Promise<ChannelRuleRecord> {

@@ -16,9 +16,11 @@ import type { Broker } from '../broker/broker.js';
 import type { AppRef, ChannelCounts, ChannelState, JoinResult, MemberJoin, Members } from '../channel-state/channel-state.js';
 import type { EventRecord, TimelineRecord } from '../store/store.js';
 import type { Clock } from './clock.js';
-import type { ChannelRules } from './channel-rules.js';
+import type { ChannelRule, ChannelRules, Resolved } from './channel-rules.js';
+import type { EncryptionKeyService } from './encryption-keys.js';
 import { newEventId, toEvent, type EventLog } from './events.js';
 import { verifySocketAuth, type ChannelApp, type ChannelAppDirectory } from './pusher-auth.js';
+import type { Schemas } from './schemas.js';
 import type { WebhookSink } from './webhooks.js';
 
 /** Who publishes: an app of an organization (from its API token or its signed REST key). */
@@ -41,6 +43,14 @@ export interface ChannelInfo {
   subscription_count?: number;
   /** `GET /channels/{name}?info=cache` of a cache channel: its last event's data and seconds left, or null. */
   cache?: { data: string; ttl: number } | null;
+}
+
+/**
+ * How a publish came in. The public API's publishes to private-encrypted- channels are
+ * encrypted by relayd (`seal`); the Pusher REST API's come encrypted by the SDK.
+ */
+export interface PublishOptions {
+  seal: boolean;
 }
 
 export interface PublishResult {
@@ -106,6 +116,10 @@ export interface ChannelsDeps {
   apps: ChannelAppDirectory;
   /** The channel rules that override the app's settings for the channels they match. */
   rules: Pick<ChannelRules, 'resolve' | 'defaultRetentionMs'>;
+  /** The app's event schemas: a rule that binds one has every event it covers checked against it. */
+  schemas: Pick<Schemas, 'validatorFor'>;
+  /** Encrypts data for a private-encrypted- channel with the app's active key (refusing when it has none). */
+  sealer: Pick<EncryptionKeyService, 'sealFor'>;
   webhooks: WebhookSink;
   /** What could not be done with nobody to tell (an internal frame the broker refused, a leave the channel state missed). */
   onError: (err: unknown, what: string) => void;
@@ -412,6 +426,9 @@ export class ChannelService {
     if (++subscriber.clientEventsInWindow > app.limits.clientEventsPerSecond) {
       throw new RelayError('rate_limited', `client event rejected: more than ${app.limits.clientEventsPerSecond} client events a second from this connection`);
     }
+    // A client event that breaks its channel's schema goes to nobody; its sender hears why.
+    const violation = await this.#violation(app, rule, event, data);
+    if (violation) throw violation;
     const channel = this.#channel(subscriber.app, name) as LocalChannel;
     const userId = subscriber.channels.get(name) ?? null;
     const frame: PusherFrame = { event, channel: name, data };
@@ -425,32 +442,38 @@ export class ChannelService {
   // ---- publishing ----
 
   /** Rejects with RelayError('unavailable') when the broker cannot take it (the event is in history by then). */
-  async publish(publisher: Publisher, body: PublishBody): Promise<PublishResult> {
+  async publish(publisher: Publisher, body: PublishBody, options: PublishOptions = { seal: false }): Promise<PublishResult> {
     const app = await this.#publishingApp(publisher);
     const channels = body.channels ?? [body.channel as string];
     if (channels.length > 1 && channels.some((c) => channelType(c) === 'encrypted')) {
       throw new RelayError('invalid_request', 'an event for an encrypted channel must go to that channel alone');
     }
     const attributes = checkInfo(body.info);
-    const record = this.#record(app, publisher, body.name, channels, body.data, body.socket_id);
-    if (await this.#kept(publisher, channels, record)) await this.#deps.log.write([{ type: 'insert', event: record, timeline: [this.#published(record)] }]);
-    if (channels.length === 1) await this.#publishTo(publisher, channels[0] as string, body.socket_id, body.name, body.data);
-    else await Promise.all(channels.map((name) => this.#publishTo(publisher, name, body.socket_id, body.name, body.data)));
+    const rules = await this.#rulesOf(publisher, channels);
+    const violation = await this.#firstViolation(app, rules, body.name, body.data);
+    if (violation) throw violation;
+    const data = await this.#sealed(publisher, channels[0] as string, body.data, options);
+    const record = this.#record(app, publisher, body.name, channels, data, body.socket_id);
+    if (this.#kept(rules, record)) await this.#deps.log.write([{ type: 'insert', event: record, timeline: [this.#published(record)] }]);
+    if (channels.length === 1) await this.#publishTo(publisher, channels[0] as string, body.socket_id, body.name, data);
+    else await Promise.all(channels.map((name) => this.#publishTo(publisher, name, body.socket_id, body.name, data)));
     const result: PublishResult = { id: record.id };
     if (attributes.size > 0) result.channels = Object.fromEntries(await Promise.all(channels.map(async (c) => [c, await this.#info(publisher, c, attributes)])));
     return result;
   }
 
   /** All of a batch or none of it: the events commit in one transaction, in batch order, then go out. */
-  async publishBatch(publisher: Publisher, body: BatchBody): Promise<{ ids: string[]; batch?: ChannelInfo[] }> {
+  async publishBatch(publisher: Publisher, body: BatchBody, options: PublishOptions = { seal: false }): Promise<{ ids: string[]; batch?: ChannelInfo[] }> {
     const app = await this.#publishingApp(publisher);
     const attributes = body.batch.map((event) => checkInfo(event.info));
-    const records = body.batch.map((event, i) => this.#record(app, publisher, event.name, [event.channel], event.data, event.socket_id, `batch[${i}].data`));
-    const kept = await Promise.all(records.map((record) => this.#kept(publisher, record.channels as string[], record)));
-    const writes = records.filter((_, i) => kept[i]);
+    const rules = await Promise.all(body.batch.map((event) => this.#rulesOf(publisher, [event.channel])));
+    await this.#checkBatch(app, rules, body.batch);
+    const data = await Promise.all(body.batch.map((event) => this.#sealed(publisher, event.channel, event.data, options)));
+    const records = body.batch.map((event, i) => this.#record(app, publisher, event.name, [event.channel], data[i] as string, event.socket_id, `batch[${i}].data`));
+    const writes = records.filter((record, i) => this.#kept(rules[i] as Resolved[], record));
     if (writes.length > 0) await this.#deps.log.write(writes.map((event) => ({ type: 'insert', event, timeline: [this.#published(event)] })));
     // Issued in batch order: the broker keeps one node's publications to a channel in that order.
-    await Promise.all(body.batch.map((event) => this.#publishTo(publisher, event.channel, event.socket_id, event.name, event.data)));
+    await Promise.all(body.batch.map((event, i) => this.#publishTo(publisher, event.channel, event.socket_id, event.name, data[i] as string)));
     const result: { ids: string[]; batch?: ChannelInfo[] } = { ids: records.map((r) => r.id) };
     if (body.batch.some((e) => e.info !== undefined)) result.batch = await Promise.all(body.batch.map((e, i) => this.#info(publisher, e.channel, attributes[i] as ReadonlySet<string>)));
     return result;
@@ -734,18 +757,63 @@ export class ChannelService {
     this.#dropAppIfIdle(channel.app);
   }
 
+  /** The rule of each channel, in order: one cached map read each while the app's rules are cached. */
+  #rulesOf(publisher: Publisher, channels: string[]): Promise<Resolved[]> {
+    const { rules } = this.#deps;
+    return Promise.all(channels.map((c) => rules.resolve(publisher.org, publisher.appId, c)));
+  }
+
+  /**
+   * Why an event breaks the schema its channel's rule binds (for its name, when the rule names
+   * one), or null. Data that holds JSON (what Pusher SDKs send, a JSON string) is checked as
+   * the JSON it holds; other data as the string it is.
+   */
+  async #violation(app: Pick<ChannelApp, 'org' | 'id'>, rule: ChannelRule | null, event: string, data: unknown, index?: number): Promise<RelayError | null> {
+    if (rule?.schema == null || (rule.schemaEvent !== null && rule.schemaEvent !== event)) return null;
+    const validator = await this.#deps.schemas.validatorFor(app.org, app.id, rule.schema);
+    return validator?.violation(decodeData(data), index === undefined ? undefined : { index }) ?? null;
+  }
+
+  /** The first channel of an event whose schema it breaks. */
+  async #firstViolation(app: ChannelApp, rules: Resolved[], event: string, data: string): Promise<RelayError | null> {
+    for (const { rule } of rules) {
+      const violation = await this.#violation(app, rule, event, data);
+      if (violation) return violation;
+    }
+    return null;
+  }
+
+  /** A batch is published whole or not at all: one error naming every item that breaks its schema. */
+  async #checkBatch(app: ChannelApp, rules: Resolved[][], batch: BatchBody['batch']): Promise<void> {
+    const failures: { index: number; error: RelayError }[] = [];
+    for (const [index, event] of batch.entries()) {
+      const error = await this.#violation(app, (rules[index] as Resolved[])[0]?.rule ?? null, event.name, event.data, index);
+      if (error) failures.push({ index, error });
+    }
+    const first = failures[0];
+    if (!first) return;
+    const more = failures.length - 1;
+    throw new RelayError('schema_violation', `${first.error.message}${more > 0 ? `; ${more} more batch item${more > 1 ? 's' : ''} too` : ''}: nothing in the batch was published`, {
+      details: { ...first.error.details, indexes: failures.map((f) => f.index), items: failures.map((f) => f.error.details) },
+    });
+  }
+
+  /** The public API's data for a private-encrypted- channel, encrypted with the app's key; other data as it is. */
+  #sealed(publisher: Publisher, channel: string, data: string, options: PublishOptions): Promise<string> | string {
+    if (!options.seal || channelType(channel) !== 'encrypted') return data;
+    return this.#deps.sealer.sealFor(publisher.org, publisher.appId, channel, data);
+  }
+
   /**
    * What the channels' rules say of recording an event: false when every channel's rule
    * turns history off (it is delivered, and not written). An event under a rule with a
    * retention gets its own expiry, the longest of its channels' (the daemon's retention for
    * a channel without one), which the pruner honours.
    */
-  async #kept(publisher: Publisher, channels: string[], record: EventRecord): Promise<boolean> {
-    const { rules } = this.#deps;
-    const resolved = channels.length === 1 ? [await rules.resolve(publisher.org, publisher.appId, channels[0] as string)] : await Promise.all(channels.map((c) => rules.resolve(publisher.org, publisher.appId, c)));
+  #kept(resolved: Resolved[], record: EventRecord): boolean {
     if (resolved.every(({ rule }) => rule?.history === false)) return false;
     if (resolved.some(({ rule }) => rule?.retentionMs != null)) {
-      record.expiresAt = record.createdAt + Math.max(...resolved.map(({ rule }) => rule?.retentionMs ?? rules.defaultRetentionMs));
+      record.expiresAt = record.createdAt + Math.max(...resolved.map(({ rule }) => rule?.retentionMs ?? this.#deps.rules.defaultRetentionMs));
     }
     return true;
   }
@@ -827,4 +895,14 @@ function parseChannelData(text: string, app: ChannelApp): { userId: string; user
     throw new RelayError('payload_too_large', `user_info is ${infoBytes} bytes; the limit is ${app.limits.maxPresenceUserInfoBytes} bytes`);
   }
   return { userId, userInfo };
+}
+
+/** Event data as a schema sees it: the JSON a string holds, or the value itself. */
+function decodeData(data: unknown): unknown {
+  if (typeof data !== 'string') return data;
+  try {
+    return JSON.parse(data) as unknown;
+  } catch {
+    return data;
+  }
 }

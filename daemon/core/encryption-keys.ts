@@ -5,7 +5,6 @@ import type { EncryptionKey, EncryptionKeyCreated, EncryptionKeyRetired } from '
 import { RelayError } from '../../src/shared/errors.js';
 import { ID_PREFIX } from '../../src/shared/ids.js';
 import { channelType } from '../../src/shared/protocol/pusher.js';
-import type { BatchBody, PublishBody } from '../../src/shared/schemas.js';
 import type { EncryptionKeyRecord, Store } from '../store/store.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
@@ -155,23 +154,12 @@ export class EncryptionKeyService {
   }
 
   /**
-   * The public API's publish to a `private-encrypted-` channel, encrypted as Pusher's server
-   * SDKs encrypt it (see `sealChannelData`) with the app's active key; other channels as they
-   * are. Refused, with nothing sent, when the app has no active key.
+   * Data for a `private-encrypted-` channel, encrypted as Pusher's server SDKs encrypt it (see
+   * `sealChannelData`) with the app's active key: what the public API publishes there. Refused,
+   * with nothing sent, when the app has no active key.
    */
-  async sealPublish(org: string, appId: string, body: PublishBody): Promise<PublishBody> {
-    const channels = body.channels ?? [body.channel as string];
-    // Several channels with an encrypted one among them: the channel service refuses it.
-    if (channels.length !== 1 || channelType(channels[0] as string) !== 'encrypted') return body;
-    return { ...body, data: sealChannelData(await this.#requireActive(org, appId, channels[0] as string), channels[0] as string, body.data) };
-  }
-
-  async sealBatch(org: string, appId: string, body: BatchBody): Promise<BatchBody> {
-    if (!body.batch.some((e) => channelType(e.channel) === 'encrypted')) return body;
-    const batch = await Promise.all(
-      body.batch.map(async (e) => (channelType(e.channel) === 'encrypted' ? { ...e, data: sealChannelData(await this.#requireActive(org, appId, e.channel), e.channel, e.data) } : e)),
-    );
-    return { batch };
+  async sealFor(org: string, appId: string, channel: string, data: string): Promise<string> {
+    return sealChannelData(await this.#requireActive(org, appId, channel), channel, data);
   }
 
   /** Drops what this node holds of an app's keys (a keysChanged message, from this node or another). */

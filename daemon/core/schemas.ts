@@ -52,6 +52,8 @@ export interface SchemasDeps {
   schemasChanged(org: string, appId: string, name: string): Promise<void>;
   /** Told for each agent a forced removal unbound, so that every node drops its copy of the agent. */
   agentChanged(org: string, agentId: string): Promise<void>;
+  /** Told when a forced removal unbound channel rules of the app, so that every node reads them again. */
+  rulesChanged(org: string, appId: string): Promise<void>;
   /**
    * What validates against a schema, as `agent:ID` (and, once channel rules bind schemas,
    * `rule:ID`): a removal is refused while this is not empty, unless forced. The integrator
@@ -147,6 +149,7 @@ export class Schemas {
     if (!result) throw notFound(org, appId, name);
     await this.#deps.schemasChanged(org, appId, name);
     for (const agent of result.unboundAgents) await this.#deps.agentChanged(org, agent);
+    if (result.unboundRules.length > 0) await this.#deps.rulesChanged(org, appId);
     return { schema: shown, removed: true, unbound: [...users] };
   }
 

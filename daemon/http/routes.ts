@@ -527,8 +527,8 @@ function publicRoutes(s: HttpServices): Route[] {
       auth: { scope: 'events:publish' },
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: PublishBody,
-      // relayd encrypts for private-encrypted- channels here (the Pusher REST API's SDKs encrypt themselves).
-      handle: async (ctx) => ({ body: await s.channels.publish(ctx.publisher, await s.encryptionKeys.sealPublish(ctx.publisher.org, ctx.publisher.appId, ctx.body)) }),
+      // relayd encrypts what goes to private-encrypted- channels (the Pusher REST API's SDKs encrypt themselves).
+      handle: async (ctx) => ({ body: await s.channels.publish(ctx.publisher, ctx.body, { seal: true }) }),
     }),
     route<BatchBody>({
       method: 'POST',
@@ -536,7 +536,7 @@ function publicRoutes(s: HttpServices): Route[] {
       auth: { scope: 'events:batch' },
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: BatchBody,
-      handle: async (ctx) => ({ body: await s.channels.publishBatch(ctx.publisher, await s.encryptionKeys.sealBatch(ctx.publisher.org, ctx.publisher.appId, ctx.body)) }),
+      handle: async (ctx) => ({ body: await s.channels.publishBatch(ctx.publisher, ctx.body, { seal: true }) }),
     }),
     route<undefined, ChannelsQuery>({
       method: 'GET',

@@ -579,7 +579,7 @@ export interface Store {
    * Deletes a schema with every version, and unbinds the agents bound to it; returns their
    * ids, or null when there is no such schema.
    */
-  deleteSchema(org: string, appId: string, name: string, audit: AuditRecord): Promise<{ unboundAgents: string[] } | null>;
+  deleteSchema(org: string, appId: string, name: string, audit: AuditRecord): Promise<{ unboundAgents: string[]; unboundRules: string[] } | null>;
   /** The ids of the agents of the organization bound to this schema. */
   agentsUsingSchema(org: string, appId: string, name: string): Promise<string[]>;
 

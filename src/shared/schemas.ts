@@ -372,8 +372,11 @@ export const channelRulePattern = z.string().superRefine((value, ctx) => {
 /** A retention of a rule's channels: 1 minute (the daemon's own minimum) to 10 years. */
 export const CHANNEL_RULE_RETENTION_MS = { min: 60_000, max: 3650 * 86_400_000 } as const;
 
-/** A schema's name as a rule names it (the schema registry owns the names; this only keeps them sane). */
-const schemaName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be 1-100 letters, digits, . _ - (starting with a letter or digit)');
+/** An event schema's name, wherever one is given (the registry, a channel rule). */
+const schemaName = z.string().superRefine((value, ctx) => {
+  const problem = schemaNameProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: `invalid schema name "${value.slice(0, 64)}": ${problem} (${SCHEMA_NAME_RULE})` });
+});
 
 const channelRuleSettings = {
   schema: schemaName.nullable().optional(),
@@ -424,10 +427,7 @@ export const CreateEncryptionKeyBody = z.strictObject({ import: encryptionKeyMat
 export type CreateEncryptionKeyBody = z.infer<typeof CreateEncryptionKeyBody>;
 // ---- event schemas (issue 18) ----
 
-export const schemaNameParam = z.string().superRefine((value, ctx) => {
-  const problem = schemaNameProblem(value);
-  if (problem) ctx.addIssue({ code: 'custom', message: `invalid schema name "${value.slice(0, 64)}": ${problem} (${SCHEMA_NAME_RULE})` });
-});
+export const schemaNameParam = schemaName;
 export const schemaVersionParam = z.coerce.number().int('must be a whole number').min(1, 'versions start at 1').max(1_000_000_000);
 
 /** A JSON Schema document: an object (or true/false, the schemas that accept or refuse everything). */

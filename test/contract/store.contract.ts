@@ -1277,7 +1277,16 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         expect((await store.updateAgent('default', 'zeus', { schema: null }, audit('agent.update', 'zeus')))?.schema).toBeNull();
         expect(await store.agentsUsingSchema('default', 'acme-pm', 'order')).toEqual(['athena']);
 
-        expect(await store.deleteSchema('default', 'acme-pm', 'order', audit('schema.remove', 'acme-pm/order'))).toEqual({ unboundAgents: ['athena'] });
+        // Channel rules that bind it are unbound in the same write; a rule binding another schema is not.
+        const ruleOf = (id: string, pattern: string, schema: string): ChannelRuleRecord => ({
+          id, org: 'default', appId: 'acme-pm', pattern, schema, schemaEvent: schema === 'order' ? 'order-placed' : null,
+          clientEvents: null, history: null, retentionMs: null, maxMembers: null, createdAt: NOW, updatedAt: NOW,
+        });
+        await store.insertChannelRule(ruleOf('chr_orders', 'orders-*', 'order'), audit('channel_rule.add', 'acme-pm'));
+        await store.insertChannelRule(ruleOf('chr_invoices', 'invoices-*', 'invoice'), audit('channel_rule.add', 'acme-pm'));
+        expect(await store.deleteSchema('default', 'acme-pm', 'order', audit('schema.remove', 'acme-pm/order'))).toEqual({ unboundAgents: ['athena'], unboundRules: ['chr_orders'] });
+        expect(await store.getChannelRule('chr_orders')).toMatchObject({ schema: null, schemaEvent: null, pattern: 'orders-*' });
+        expect(await store.getChannelRule('chr_invoices')).toMatchObject({ schema: 'invoice' });
         expect(await store.deleteSchema('default', 'acme-pm', 'order', audit('schema.remove', 'acme-pm/order'))).toBeNull();
         expect((await store.getAgent('default', 'athena'))?.schema).toBeNull();
         expect(await store.getSchema('default', 'acme-pm', 'order')).toBeNull();

@@ -99,6 +99,10 @@ describe('channel rules', () => {
     expect((await relay(['channels', 'rules', 'show', rule.id, '--jq', '.rule.pattern'], { daemon })).stdout.trim()).toBe('orders-*');
 
     // `default` resets a setting to inherit; the others stay.
+    // A rule binds only a schema the app has.
+    expect((await relay(['channels', 'rules', 'update', rule.id, '--schema', 'order'], { daemon })).exitCode).toBe(3);
+    const schema = await relay(['schemas', 'add', '--app', 'acme-pm', '--name', 'order', '--file', '-'], { daemon, input: JSON.stringify({ type: 'object' }) });
+    expect(schema.exitCode, schema.stderr).toBe(0);
     const updated = await relay(['channels', 'rules', 'update', rule.id, '--history', 'default', '--max-members', '5', '--schema', 'order', '--schema-event', 'created', '--json'], { daemon });
     expect(updated.exitCode, updated.stderr).toBe(0);
     expect(updated.json<{ rule: Rule }>().rule).toMatchObject({ history: null, maxMembers: 5, retentionMs: 7 * 86_400_000, schema: 'order', schemaEvent: 'created' });

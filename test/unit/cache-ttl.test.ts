@@ -47,10 +47,10 @@ async function cluster() {
     apps: new AppService({ store, clock, secrets, connections, events, appChanged: lost, appDeleting: lost, appDeleted: lost, graceStarted: lost, onError: (err) => { throw err; } }),
     agents: new AgentService({ store, clock, connections, counters: newCounters(), agentChanged: lost, agentDeleting: lost, allowlistChanged: lost, graceStarted: lost, onError: (err) => { throw err; }, schemaExists: async () => true }),
     tokens: new TokenService(store, clock, newCounters(), lost),
-    schemas: new Schemas({ store, clock, schemasChanged: lost, agentChanged: lost, inUseBy: async () => [] }),
+    schemas: new Schemas({ store, clock, schemasChanged: lost, agentChanged: lost, rulesChanged: lost, inUseBy: async () => [] }),
   };
   const nodeB = {
-    schemas: new Schemas({ store, clock, schemasChanged: lost, agentChanged: lost, inUseBy: async () => [] }),
+    schemas: new Schemas({ store, clock, schemasChanged: lost, agentChanged: lost, rulesChanged: lost, inUseBy: async () => [] }),
     verifier: new CachedAppTokenVerifier(new BcryptAppTokenVerifier(store, clock, newCounters()), clock, newCounters()),
     tokens: new TokenService(store, clock, newCounters(), lost),
     channelApps: new ChannelAppDirectory(store, secrets, clock),

@@ -350,15 +350,18 @@ export class PostgresStore implements Store {
     }
   }
 
-  async deleteSchema(org: string, appId: string, name: string, audit: AuditRecord): Promise<{ unboundAgents: string[] } | null> {
+  async deleteSchema(org: string, appId: string, name: string, audit: AuditRecord): Promise<{ unboundAgents: string[]; unboundRules: string[] } | null> {
     return this.#sql.begin(async (tx) => {
       const deleted = await tx`DELETE FROM schema_versions WHERE org = ${org} AND app_id = ${appId} AND name = ${name}`;
       if (deleted.count === 0) return null;
       const rows = await tx<{ id: string }[]>`
         UPDATE agents SET schema_app_id = NULL, schema_name = NULL WHERE org = ${org} AND schema_app_id = ${appId} AND schema_name = ${name} RETURNING id`;
       const unboundAgents = rows.map((row) => row.id).sort();
-      await this.#audit(tx, { ...audit, details: { ...audit.details, unboundAgents } });
-      return { unboundAgents };
+      const rules = await tx<{ id: string }[]>`
+        UPDATE channel_rules SET schema = NULL, schema_event = NULL WHERE org = ${org} AND app_id = ${appId} AND schema = ${name} RETURNING id`;
+      const unboundRules = rules.map((row) => row.id).sort();
+      await this.#audit(tx, { ...audit, details: { ...audit.details, unboundAgents, unboundRules } });
+      return { unboundAgents, unboundRules };
     });
   }
 

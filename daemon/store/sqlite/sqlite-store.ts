@@ -339,6 +339,7 @@ export class SqliteStore implements Store {
       deleteSchema: db.prepare<[string, string, string]>('DELETE FROM schema_versions WHERE org = ? AND app_id = ? AND name = ?'),
       agentsUsingSchema: db.prepare<[string, string, string], { id: string }>('SELECT id FROM agents WHERE org = ? AND schema_app_id = ? AND schema_name = ? ORDER BY id'),
       unbindSchema: db.prepare<[string, string, string]>('UPDATE agents SET schema_app_id = NULL, schema_name = NULL WHERE org = ? AND schema_app_id = ? AND schema_name = ?'),
+      unbindSchemaFromRules: db.prepare<[string, string, string], { id: string }>('UPDATE channel_rules SET schema = NULL, schema_event = NULL WHERE org = ? AND app_id = ? AND schema = ? RETURNING id'),
       listAudit: db.prepare<[number, number], AuditRow>('SELECT * FROM audit WHERE at >= ? ORDER BY seq DESC LIMIT ?'),
     };
   }
@@ -617,13 +618,14 @@ export class SqliteStore implements Store {
     })();
   }
 
-  async deleteSchema(org: string, appId: string, name: string, audit: AuditRecord): Promise<{ unboundAgents: string[] } | null> {
+  async deleteSchema(org: string, appId: string, name: string, audit: AuditRecord): Promise<{ unboundAgents: string[]; unboundRules: string[] } | null> {
     return this.#db.transaction(() => {
       const unboundAgents = this.#stmts.agentsUsingSchema.all(org, appId, name).map((row) => row.id);
       if (this.#stmts.deleteSchema.run(org, appId, name).changes === 0) return null;
       this.#stmts.unbindSchema.run(org, appId, name);
-      this.#audit({ ...audit, details: { ...audit.details, unboundAgents } });
-      return { unboundAgents };
+      const unboundRules = this.#stmts.unbindSchemaFromRules.all(org, appId, name).map((row) => row.id).sort();
+      this.#audit({ ...audit, details: { ...audit.details, unboundAgents, unboundRules } });
+      return { unboundAgents, unboundRules };
     })();
   }
 
