@@ -209,6 +209,10 @@ describe('channel rules', () => {
     expect(await (await api(daemon, reader, 'GET', `acme-pm/channel-rules/${rule.id}`)).json()).toEqual({ rule });
     expect((await api(daemon, reader, 'PATCH', `acme-pm/channel-rules/${rule.id}`, { history: null })).status).toBe(403);
     expect((await api(daemon, reader, 'DELETE', `acme-pm/channel-rules/${rule.id}`)).status).toBe(403);
+    // A token with neither channels scope is refused on every route.
+    for (const [method, path] of [['GET', `acme-pm/channel-rules/${rule.id}`], ['POST', 'acme-pm/channel-rules'], ['PATCH', `acme-pm/channel-rules/${rule.id}`], ['DELETE', `acme-pm/channel-rules/${rule.id}`]] as const) {
+      expect((await api(daemon, publisher, method, path, method === 'GET' || method === 'DELETE' ? undefined : { pattern: 'x-*' })).status).toBe(403);
+    }
 
     const patched = await api(daemon, manager, 'PATCH', `acme-pm/channel-rules/${rule.id}`, { history: null, maxMembers: 10 });
     expect(patched.status).toBe(200);

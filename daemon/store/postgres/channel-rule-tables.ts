@@ -1,4 +1,4 @@
-import { PostgresError } from 'postgres';
+import { isDuplicate } from './duplicate.js';
 import { RelayError } from '../../../src/shared/errors.js';
 import { patchChannelRule, toChannelRule, type ChannelRuleRow } from '../rows.js';
 import type { ChannelRulePatch, ChannelRuleRecord } from '../store.js';
@@ -7,7 +7,6 @@ import type { Pg, Tx } from './pg.js';
 const duplicate = (pattern: string, appId: string): RelayError =>
   new RelayError('conflict', `app "${appId}" has a channel rule for pattern "${pattern}" already`, { hint: 'change that rule with `relay channels rules update RULE_ID`' });
 
-const isDuplicate = (err: unknown): boolean => err instanceof PostgresError && err.code === '23505';
 
 /** The channel_rules table of the PostgreSQL store: the same queries and transactions as SQLite's (channel-rule-tables.ts there). */
 export class PostgresChannelRuleTables {

@@ -1,4 +1,4 @@
-import { PostgresError } from 'postgres';
+import { isDuplicate } from './duplicate.js';
 import { toEncryptionKey, type EncryptionKeyRow } from '../rows.js';
 import type { EncryptionKeyRecord } from '../store.js';
 import { activeKeyExists, cannotRetireActive } from '../encryption-key-errors.js';
@@ -28,7 +28,7 @@ export class PostgresEncryptionKeyTables {
         return demoted ? toEncryptionKey(demoted) : null;
       });
     } catch (err) {
-      if (err instanceof PostgresError && err.code === '23505' && err.constraint_name === 'encryption_keys_one_active') throw activeKeyExists(k.appId);
+      if (isDuplicate(err) && err.constraint_name === 'encryption_keys_one_active') throw activeKeyExists(k.appId);
       throw err;
     }
   }

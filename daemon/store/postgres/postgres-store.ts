@@ -1,4 +1,3 @@
-import { PostgresError } from 'postgres';
 import { RelayError } from '../../../src/shared/errors.js';
 import type { AppStatus } from '../../../src/shared/api.js';
 import type {
@@ -44,15 +43,12 @@ import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRo
 import { PostgresWebhookTables } from './webhook-tables.js';
 import { PostgresChannelRuleTables } from './channel-rule-tables.js';
 import { PostgresEncryptionKeyTables } from './encryption-key-tables.js';
+import { isDuplicate } from './duplicate.js';
 
-/** A row with the same key is there already. Other constraint failures (a missing organization, say) are bugs: core checks those first, and they stay errors. */
-function isDuplicate(err: unknown): boolean {
-  return err instanceof PostgresError && err.code === '23505';
-}
 
 /** Channel keys are unique across the daemon: `/app/{key}` names no organization. */
 function isDuplicateKey(err: unknown): boolean {
-  return isDuplicate(err) && (err as PostgresError).constraint_name === 'apps_channel_key_key';
+  return isDuplicate(err) && err.constraint_name === 'apps_channel_key_key';
 }
 
 const keyTaken = (key: string): RelayError =>

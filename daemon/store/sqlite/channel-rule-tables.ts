@@ -1,3 +1,4 @@
+import { isDuplicate } from './duplicate.js';
 import Database from 'better-sqlite3';
 import { RelayError } from '../../../src/shared/errors.js';
 import { patchChannelRule, toChannelRule, type ChannelRuleRow } from '../rows.js';
@@ -12,7 +13,6 @@ const ruleParams = (r: ChannelRuleRecord) => ({
 const duplicate = (pattern: string, appId: string): RelayError =>
   new RelayError('conflict', `app "${appId}" has a channel rule for pattern "${pattern}" already`, { hint: 'change that rule with `relay channels rules update RULE_ID`' });
 
-const isDuplicate = (err: unknown): boolean => err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE';
 
 /** The channel_rules table of the SQLite store (migration 16). */
 export class SqliteChannelRuleTables {

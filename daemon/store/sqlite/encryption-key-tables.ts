@@ -1,3 +1,4 @@
+import { isDuplicate } from './duplicate.js';
 import Database from 'better-sqlite3';
 import { toEncryptionKey, type EncryptionKeyRow } from '../rows.js';
 import type { EncryptionKeyRecord } from '../store.js';
@@ -34,7 +35,7 @@ export class SqliteEncryptionKeyTables {
         return demoted ? toEncryptionKey(demoted) : null;
       })();
     } catch (err) {
-      if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE') throw activeKeyExists(key.appId);
+      if (isDuplicate(err)) throw activeKeyExists(key.appId);
       throw err;
     }
   }

@@ -44,6 +44,7 @@ import { MIGRATIONS } from './migrations/index.js';
 import { toAgent, toAgentToken, toApiToken, toApp, toAppToken, toAudit, toChange, toDeletedApp, toEvent, toNode, toSchema, toSchemaVersion, toTimeline } from '../rows.js';
 import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRow, ChangeRow, DeletedAppRow, EventRow, NodeRow, SchemaRow, SchemaVersionRow, TimelineRow } from '../rows.js';
 import { SqliteWebhookTables } from './webhook-tables.js';
+import { isDuplicate } from './duplicate.js';
 import { SqliteChannelRuleTables } from './channel-rule-tables.js';
 import { SqliteEncryptionKeyTables } from './encryption-key-tables.js';
 
@@ -65,10 +66,6 @@ const eventParams = (e: EventRecord): EventParams => [
   e.createdAt, e.ref, e.attempt, e.reply, e.error, e.outcomeAt, e.ackedAt, e.expiresAt ?? null, e.keyId,
 ];
 
-/** A row with the same key is there already. Other constraint failures (a missing organization, say) are bugs: core checks those first, and they stay errors. */
-function isDuplicate(err: unknown): boolean {
-  return err instanceof Database.SqliteError && (err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || err.code === 'SQLITE_CONSTRAINT_UNIQUE');
-}
 
 /** Channel keys are unique across the daemon: `/app/{key}` names no organization. */
 function isDuplicateKey(err: unknown): boolean {
