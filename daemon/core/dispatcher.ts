@@ -547,7 +547,7 @@ export class Dispatcher {
     if (held) {
       this.#outbox.get(appKey)?.delete(eventId);
       this.#changedWhileReading(eventId);
-      this.#deps.log.hold(eventId, { ackedAt: this.#deps.clock.now() }, this.#change(held, 'acked', null));
+      this.#deps.log.hold(held, { ackedAt: this.#deps.clock.now() }, this.#change(held, 'acked', null));
       return null;
     }
     // An outcome this node never held (sent by another node): the store knows it.
@@ -558,7 +558,8 @@ export class Dispatcher {
     }
     if (record.outcomeAt === null) return { code: 'invalid_request', message: `event ${eventId} has no reply or failure to acknowledge yet` };
     this.#changedWhileReading(eventId);
-    this.#deps.log.hold(eventId, { ackedAt: this.#deps.clock.now() }, this.#change(outcomeFromRecord(record), 'acked', null));
+    const outcome = outcomeFromRecord(record);
+    this.#deps.log.hold(outcome, { ackedAt: this.#deps.clock.now() }, this.#change(outcome, 'acked', null));
     return null;
   }
 
@@ -710,7 +711,7 @@ export class Dispatcher {
     outcome.sentTo = conn.id;
     const delivered = outcome.status === 'pending';
     if (delivered) outcome.status = 'delivered';
-    this.#deps.log.hold(outcome.id, delivered ? { status: 'delivered' } : {}, this.#change(outcome, 'sent', { connectionId: conn.id }));
+    this.#deps.log.hold(outcome, delivered ? { status: 'delivered' } : {}, this.#change(outcome, 'sent', { connectionId: conn.id }));
     if (delivered) this.#hook(outcome, 'event_delivered', { attempt: outcome.attempt, latency_ms: outcome.latencyMs });
   }
 
@@ -779,7 +780,7 @@ export class Dispatcher {
    * stored, and that was reported).
    */
   #record(job: Job, patch: EventPatch, type: string, detail: TimelineRecord['detail']): Promise<boolean> {
-    const written = this.#deps.log.write([{ type: 'update', id: job.id, patch, timeline: [this.#change(job, type, detail)] }]);
+    const written = this.#deps.log.write([{ type: 'update', id: job.id, org: job.org, appId: job.appId, patch, timeline: [this.#change(job, type, detail)] }]);
     return written.then(
       () => true,
       (err: unknown) => {
@@ -791,7 +792,7 @@ export class Dispatcher {
 
   /** A change whose loss in a crash costs only a repeat (see EventLog): on the live feed now, in history within moments. */
   #hold(job: Job, patch: EventPatch, type: string, detail: TimelineRecord['detail']): void {
-    this.#deps.log.hold(job.id, patch, this.#change(job, type, detail));
+    this.#deps.log.hold(job, patch, this.#change(job, type, detail));
   }
 
   /** The change numbered and on the live feed, with the event's state as it leaves it; written or held by the caller at once. */

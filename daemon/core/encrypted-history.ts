@@ -72,6 +72,11 @@ class EncryptedHistory {
         sealed.push(write);
         continue;
       }
+      // An app without a key (nearly every app, a cached answer) has no sealed rows: no store read on the reply's path.
+      if ((await this.#keys.active(write.org, write.appId)) === null && !rows.has(write.id)) {
+        sealed.push(write);
+        continue;
+      }
       // An update in a batch is of an event inserted before it: in this batch, or in the store.
       const row = rows.get(write.id) ?? (await this.#store.getEvent(write.id));
       if (!row || row.keyId === null) {

@@ -51,6 +51,8 @@ interface Pending {
 
 /** The changes of one event held back, merged: later fields win, timeline entries in order. */
 interface Held {
+  org: string;
+  appId: string;
   patch: EventPatch;
   timeline: TimelineRecord[];
 }
@@ -283,13 +285,14 @@ export class EventLog {
   }
 
   /** A change nothing waits for: written within HOLD_MS, merged with the event's other changes of that time. */
-  hold(id: string, patch: EventPatch, timeline: TimelineRecord): void {
+  hold(event: { id: string; org: string; appId: string }, patch: EventPatch, timeline: TimelineRecord): void {
+    const { id } = event;
     const held = this.#held.get(id);
     if (held) {
       Object.assign(held.patch, patch);
       held.timeline.push(timeline);
     } else {
-      this.#held.set(id, { patch: { ...patch }, timeline: [timeline] });
+      this.#held.set(id, { org: event.org, appId: event.appId, patch: { ...patch }, timeline: [timeline] });
     }
     if (!this.#holdTimer) {
       this.#holdTimer = setTimeout(() => void this.#writeHeld(), HOLD_MS);
@@ -312,7 +315,7 @@ export class EventLog {
     if (this.#held.size === 0) return;
     const held = this.#held;
     this.#held = new Map();
-    const writes: EventWrite[] = [...held].map(([id, h]) => ({ type: 'update', id, patch: h.patch, timeline: h.timeline }));
+    const writes: EventWrite[] = [...held].map(([id, h]) => ({ type: 'update', id, org: h.org, appId: h.appId, patch: h.patch, timeline: h.timeline }));
     await this.write(writes).catch(this.#onError);
   }
 

@@ -192,7 +192,8 @@ export interface ChangeQuery {
 /** One change to history; a batch of them is the unit of group commit. */
 export type EventWrite =
   | { type: 'insert'; event: EventRecord; timeline: TimelineRecord[] }
-  | { type: 'update'; id: string; patch: EventPatch; timeline: TimelineRecord[] };
+  /** A change of event `id`; its app is for wrappers of the store (history at rest seals a reply with the app's key), the drivers key on the id. */
+  | { type: 'update'; id: string; org: string; appId: string; patch: EventPatch; timeline: TimelineRecord[] };
 
 export interface EventQuery {
   appId?: string | undefined;

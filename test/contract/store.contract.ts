@@ -564,7 +564,7 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         const changed = events[9] as EventRecord;
         await store.writeEvents([
           ...events.map((e) => ({ type: 'insert' as const, event: e, timeline: [step(e.createdAt, 'accepted')] })),
-          { type: 'update', id: changed.id, patch: { status: 'delivered', reply: '{"ok":true}', latencyMs: 7 }, timeline: [step(at + 100, 'replied', { status: 'delivered', latencyMs: 7, detail: { ms: 7 } })] },
+          { type: 'update', id: changed.id, org: changed.org, appId: changed.appId, patch: { status: 'delivered', reply: '{"ok":true}', latencyMs: 7 }, timeline: [step(at + 100, 'replied', { status: 'delivered', latencyMs: 7, detail: { ms: 7 } })] },
         ]);
         const stored = await store.queryEvents('default', { limit: 100 });
         expect(stored.map((e) => e.id)).toEqual(events.map((e) => e.id).reverse());
@@ -583,18 +583,18 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         const acked = step(at + 9, 'acked', { status: 'delivered', latencyMs: 5 });
         await store.writeEvents([
           { type: 'insert', event: e, timeline: [accepted] },
-          { type: 'update', id: e.id, patch: { attempt: 1 }, timeline: [sent] },
-          { type: 'update', id: e.id, patch: { status: 'delivered', reply: '"hi"', outcomeAt: at + 5, latencyMs: 5 }, timeline: [replied] },
+          { type: 'update', id: e.id, org: e.org, appId: e.appId, patch: { attempt: 1 }, timeline: [sent] },
+          { type: 'update', id: e.id, org: e.org, appId: e.appId, patch: { status: 'delivered', reply: '"hi"', outcomeAt: at + 5, latencyMs: 5 }, timeline: [replied] },
         ]);
         // Updates of an event of an earlier batch, beside a new event and its own update.
         const f = event(at + 8, { kind: 'agent', agent: 'athena', thread: 'u', status: 'pending', channels: null });
         const fAccepted = step(at + 8, 'accepted');
         const fSent = step(at + 9, 'sent');
         await store.writeEvents([
-          { type: 'update', id: e.id, patch: { attempt: 2 }, timeline: [] },
+          { type: 'update', id: e.id, org: e.org, appId: e.appId, patch: { attempt: 2 }, timeline: [] },
           { type: 'insert', event: f, timeline: [fAccepted] },
-          { type: 'update', id: e.id, patch: { ackedAt: at + 9, latencyMs: undefined }, timeline: [acked] },
-          { type: 'update', id: f.id, patch: { attempt: 1 }, timeline: [fSent] },
+          { type: 'update', id: e.id, org: e.org, appId: e.appId, patch: { ackedAt: at + 9, latencyMs: undefined }, timeline: [acked] },
+          { type: 'update', id: f.id, org: f.org, appId: f.appId, patch: { attempt: 1 }, timeline: [fSent] },
         ]);
         expect(await store.getEvent(e.id)).toEqual({ ...e, status: 'delivered', attempt: 2, reply: '"hi"', outcomeAt: at + 5, latencyMs: 5, ackedAt: at + 9 });
         expect(await store.listTimeline(e.id)).toEqual([accepted, sent, replied, acked]);
@@ -659,8 +659,8 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         await store.writeEvents([
           { type: 'insert', event: a, timeline: [accepted] },
           { type: 'insert', event: b, timeline: [published] },
-          { type: 'update', id: a.id, patch: { reply: '1', latencyMs: 5 }, timeline: [replied] },
-          { type: 'update', id: a.id, patch: { status: 'delivered' }, timeline: [sent] },
+          { type: 'update', id: a.id, org: a.org, appId: a.appId, patch: { reply: '1', latencyMs: 5 }, timeline: [replied] },
+          { type: 'update', id: a.id, org: a.org, appId: a.appId, patch: { status: 'delivered' }, timeline: [sent] },
         ]);
         const all = { after: accepted.seq - 1, upTo: sent.seq, limit: 100 };
 
@@ -741,7 +741,7 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         const seen = (await store.listChanges('default', { after: 0, upTo: Number.MAX_SAFE_INTEGER, limit: 1000 })).map((c) => c.seq);
         const firstSeq = seen.at(-2) as number;
         // A change held back (not yet written) when the follower comes is in its replay.
-        log.hold(second.id, { ackedAt: at }, log.change('default', { at, type: 'acked', detail: null, status: 'pending', latencyMs: null }, () => toEvent(second)));
+        log.hold(second, { ackedAt: at }, log.change('default', { at, type: 'acked', detail: null, status: 'pending', latencyMs: null }, () => toEvent(second)));
         const following = log.follow({ org: 'default', thread: 't' }, firstSeq);
         expect(following.after).toBe(firstSeq);
         const got: EventChange[] = [];
