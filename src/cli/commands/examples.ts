@@ -59,7 +59,7 @@ export const EXAMPLES: Record<string, string[]> = {
   ],
   'schemas update': ['# a new version; the previous ones stay readable', 'relay schemas update order --app acme-pm --file order.schema.json'],
   'schemas show': ['relay schemas show order --app acme-pm > order.schema.json', 'relay schemas show order --app acme-pm --version 1 --json'],
-  'schemas remove': ['relay schemas remove order --app acme-pm --yes', '# even while an agent uses it (it is unbound)', 'relay schemas remove order --app acme-pm --force --yes'],
+  'schemas remove': ['relay schemas remove order --app acme-pm --yes', '# even while a channel rule or an agent uses it (they are unbound)', 'relay schemas remove order --app acme-pm --force --yes'],
   'webhooks add': [
     'relay webhooks add --app acme-pm --url https://example.com/relay-hooks',
     'relay webhooks add --app acme-pm --url https://example.com/relay-hooks --event event_failed --event connection_closed',

@@ -26,7 +26,7 @@ export function schemasCommand(program: Command): void {
     .option('--file <path>', 'the JSON Schema document (- reads stdin)')
     .action(act(() => import('./update.js'), ([name], f) => ({ org: f.org as string, app: str(f.app), name: name as string, file: str(f.file) })));
 
-  withOrg(leaf(schemas, 'remove', 'remove a schema with every version; refused while an agent uses it, unless --force'))
+  withOrg(leaf(schemas, 'remove', 'remove a schema with every version; refused while a channel rule or an agent uses it, unless --force'))
     .argument('<name>', 'the schema name')
     .option('--app <id>', 'the app')
     .option('--force', 'remove it even while in use, unbinding what uses it')
