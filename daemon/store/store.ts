@@ -255,6 +255,88 @@ export interface SchemaRecord {
   createdAt: number;
 }
 
+// ---- edge functions (issue 19) ----
+
+/** When a function runs: before a channel publish, after one, or before an agent event is dispatched. */
+export type FunctionTrigger = 'before-publish' | 'after-publish' | 'before-dispatch';
+
+/** One deployed version of an app's function; versions are never changed, only added (and removed with the function). */
+export interface FunctionVersionRecord {
+  org: string;
+  appId: string;
+  name: string;
+  /** 1 for the first deploy; each deploy adds the next. */
+  version: number;
+  /** The ES module's source text. */
+  source: string;
+  trigger: FunctionTrigger;
+  /** Channel triggers: the channels it runs for, an exact name or a prefix ending in `*`; null: every channel. */
+  channels: string | null;
+  /** The event name it runs for; null: every event. */
+  event: string | null;
+  /** before-dispatch: the agent whose events it runs for; null: every agent. */
+  agent: string | null;
+  /** CPU time a call may take. */
+  timeoutMs: number;
+  /** Memory a call may use. */
+  memoryBytes: number;
+  /** What a throw, a timeout or a wrong return does: reject the event, or let it through unchanged. */
+  onError: 'reject' | 'pass';
+  createdAt: number;
+  /** The actor who deployed this version (`admin:<id>`, `token:<id>`). */
+  createdBy: string;
+}
+
+/** What a function's calls came to, summed over every node (each adds its own counts). */
+export interface FunctionStats {
+  calls: number;
+  /** Calls that threw, returned something wrong or ran out of memory (timeouts not included). */
+  failures: number;
+  timeouts: number;
+  /** Events it dropped (returned null for). */
+  dropped: number;
+  lastFailureAt: number | null;
+}
+
+/** A function: the version that runs (`active`), how many there are, its counts. */
+export interface FunctionRecord {
+  active: FunctionVersionRecord;
+  latestVersion: number;
+  versions: number;
+  /** When it was first deployed: functions on one trigger run oldest first (then by name). */
+  createdAt: number;
+  stats: FunctionStats;
+}
+
+/** Counts one node adds to a function's (`addFunctionStats`). */
+export interface FunctionStatsDelta extends FunctionStats {
+  org: string;
+  appId: string;
+  name: string;
+}
+
+export type FunctionLogLevel = 'log' | 'info' | 'warn' | 'error' | 'failure' | 'timeout';
+
+/** A line a function printed, or a failure of one of its calls. */
+export interface FunctionLogRecord {
+  /** Increasing across the store: what `--follow` reads after. */
+  seq: number;
+  org: string;
+  appId: string;
+  name: string;
+  version: number;
+  at: number;
+  /** The node it ran on. */
+  node: string;
+  level: FunctionLogLevel;
+  message: string;
+}
+
+/** Both drivers' refusal of a version (rollback) that the function does not have. */
+export function functionVersionMissing(appId: string, name: string, version: number): RelayError {
+  return new RelayError('not_found', `function "${name}" of app "${appId}" has no version ${version}`, { hint: `see its versions with \`relay functions show ${name} --app ${appId}\`` });
+}
+
 export interface AgentTokenRecord {
   id: string;
   org: string;
@@ -619,4 +701,34 @@ export interface Store {
    * Returns the key as it is afterwards, or null when there is no such key.
    */
   retireEncryptionKey(id: string, at: number, audit: AuditRecord): Promise<EncryptionKeyRecord | null>;
+
+  // ---- edge functions (issue 19) ----
+
+  /** An app's functions, in the order they run on a trigger: oldest first, then by name. */
+  listFunctions(org: string, appId: string): Promise<FunctionRecord[]>;
+  getFunction(org: string, appId: string, name: string): Promise<FunctionRecord | null>;
+  getFunctionVersion(org: string, appId: string, name: string, version: number): Promise<FunctionVersionRecord | null>;
+  /** Every version of a function, oldest first (without their source: `source` is ""). */
+  listFunctionVersions(org: string, appId: string, name: string): Promise<FunctionVersionRecord[]>;
+  /**
+   * Deploys: adds the function's next version (1 when it has none; numbered in the same
+   * transaction) and makes it the active one. Returns the function as it is afterwards.
+   */
+  insertFunctionVersion(version: Omit<FunctionVersionRecord, 'version'>, audit: AuditRecord): Promise<FunctionRecord>;
+  /**
+   * Makes `version` the active one (rollback). Null when there is no such function; throws
+   * `functionVersionMissing` when it has no such version.
+   */
+  setActiveFunctionVersion(org: string, appId: string, name: string, version: number, audit: AuditRecord): Promise<FunctionRecord | null>;
+  /** Deletes a function with its versions and logs; returns it as it was, or null when there is none. */
+  deleteFunction(org: string, appId: string, name: string, audit: AuditRecord): Promise<FunctionRecord | null>;
+  /** Adds each node's counts to its function's (a function removed meanwhile is skipped). */
+  addFunctionStats(deltas: FunctionStatsDelta[]): Promise<void>;
+  /** Appends log lines, then keeps only the newest `keep` of each function written to. */
+  insertFunctionLogs(lines: Omit<FunctionLogRecord, 'seq'>[], keep: number): Promise<void>;
+  /**
+   * A function's log lines in seq order: with `after` null, its newest `limit`; else the
+   * first `limit` after that seq.
+   */
+  listFunctionLogs(org: string, appId: string, name: string, query: { after: number | null; limit: number }): Promise<FunctionLogRecord[]>;
 }

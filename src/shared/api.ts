@@ -411,3 +411,71 @@ export interface EventSchema {
 export interface SchemaEnvelope { schema: EventSchema }
 export interface SchemaList { schemas: EventSchema[] }
 export interface SchemaRemoved { schema: EventSchema; removed: true; unbound: string[] }
+
+// ---- edge functions (issue 19) ----
+
+export type FunctionTrigger = 'before-publish' | 'after-publish' | 'before-dispatch';
+export type FunctionLogLevel = 'log' | 'info' | 'warn' | 'error' | 'failure' | 'timeout';
+
+/**
+ * An app's edge function. `version` is the one shown (the active one, or the one asked for);
+ * `active` the one that runs; `latest` the newest deployed. `order` is its place among the
+ * app's functions on its trigger (1 runs first). `source` is null in lists. Stats are summed
+ * over every node and every version.
+ */
+export interface EdgeFunction {
+  name: string;
+  appId: string;
+  org: string;
+  version: number;
+  active: number;
+  latest: number;
+  versions: number;
+  trigger: FunctionTrigger;
+  /** An exact channel name or a prefix ending in `*`; null: every channel (or, before-dispatch, not used). */
+  channels: string | null;
+  event: string | null;
+  agent: string | null;
+  timeoutMs: number;
+  memoryMb: number;
+  onError: 'reject' | 'pass';
+  order: number;
+  createdAt: string;
+  /** When the version shown was deployed, and by whom. */
+  deployedAt: string;
+  deployedBy: string;
+  stats: { calls: number; failures: number; timeouts: number; dropped: number; lastFailureAt: string | null };
+  source: string | null;
+}
+export interface FunctionEnvelope { function: EdgeFunction }
+export interface FunctionList { functions: EdgeFunction[] }
+export interface FunctionRemoved { function: EdgeFunction; removed: true }
+
+/** A line a function printed with console.*, or one of its calls failing (`failure`, `timeout`). */
+export interface FunctionLogLine {
+  seq: number;
+  at: string;
+  node: string;
+  version: number;
+  level: FunctionLogLevel;
+  message: string;
+}
+/** A page of a function's log, oldest first; `after` is the seq to ask after for the next lines. */
+export interface FunctionLogs { logs: FunctionLogLine[]; after: number | null }
+
+/**
+ * One run of a function on a given event, with nothing published or dispatched:
+ * `passed` (returned the event unchanged), `changed`, `dropped` (returned null) or
+ * `failed` (with `error`; `onError` says what a real call would then do). `result` is the
+ * event as it would go on (null when dropped or failed); `publishes` what an after-publish
+ * function would publish.
+ */
+export interface FunctionTestResult {
+  function: { name: string; version: number; trigger: FunctionTrigger; onError: 'reject' | 'pass' };
+  outcome: 'passed' | 'changed' | 'dropped' | 'failed';
+  result: unknown;
+  publishes: { channel: string; event: string; data: unknown }[];
+  logs: { level: 'log' | 'info' | 'warn' | 'error'; message: string }[];
+  error: { kind: 'timeout' | 'memory' | 'error' | 'invalid-return'; message: string } | null;
+  durationMs: number;
+}

@@ -441,3 +441,60 @@ export type SchemaVersionBody = z.infer<typeof SchemaVersionBody>;
 
 export const RemoveSchemaQuery = z.strictObject({ force: z.enum(['true', 'false']).optional() });
 export type RemoveSchemaQuery = z.infer<typeof RemoveSchemaQuery>;
+
+// ---- edge functions (issue 19) ----
+
+/** A function's name: the rule of schema names (1-64 lowercase letters, digits, - . _). */
+export const functionNameParam = z.string().superRefine((value, ctx) => {
+  const problem = schemaNameProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: `invalid function name "${value.slice(0, 64)}": ${problem} (${SCHEMA_NAME_RULE})` });
+});
+export const functionVersionParam = schemaVersionParam;
+
+export const FUNCTION_TRIGGERS = ['before-publish', 'after-publish', 'before-dispatch'] as const;
+/** A function's source, as UTF-8: a handler, not a bundle of libraries. */
+export const MAX_FUNCTION_SOURCE_BYTES = 256 * 1024;
+/** CPU time per call: 50 ms by default; at most 1 s, as a call runs on relayd's event loop. */
+export const FUNCTION_TIMEOUT_MS = { min: 1, max: 1000, default: 50 } as const;
+/** Memory per call, in MB. */
+export const FUNCTION_MEMORY_MB = { min: 1, max: 256, default: 32 } as const;
+
+/**
+ * `POST .../functions`: deploys a version (the first makes the function). `channels` and
+ * `event` narrow the channel triggers, `agent` and `event` before-dispatch; null or absent:
+ * every one.
+ */
+export const DeployFunctionBody = z
+  .strictObject({
+    name: functionNameParam,
+    source: z.string().min(1, 'must not be empty').refine((s) => Buffer.byteLength(s) <= MAX_FUNCTION_SOURCE_BYTES, `must be at most ${MAX_FUNCTION_SOURCE_BYTES / 1024} KB`),
+    trigger: z.enum(FUNCTION_TRIGGERS, { message: `must be one of ${FUNCTION_TRIGGERS.join(', ')}` }),
+    channels: channelRulePattern.nullable().optional(),
+    event: z.string().min(1, 'must not be empty').max(MAX_EVENT_NAME, `must be at most ${MAX_EVENT_NAME} characters`).nullable().optional(),
+    agent: slug('agent id').nullable().optional(),
+    timeoutMs: z.number().int().min(FUNCTION_TIMEOUT_MS.min).max(FUNCTION_TIMEOUT_MS.max, `must be at most ${FUNCTION_TIMEOUT_MS.max} ms`).optional(),
+    memoryMb: z.number().int().min(FUNCTION_MEMORY_MB.min).max(FUNCTION_MEMORY_MB.max, `must be at most ${FUNCTION_MEMORY_MB.max} MB`).optional(),
+    onError: z.enum(['reject', 'pass']).optional(),
+  })
+  .refine((b) => b.trigger === 'before-dispatch' || b.agent == null, { message: 'agent is for before-dispatch functions; channel triggers take channels', path: ['agent'] })
+  .refine((b) => b.trigger !== 'before-dispatch' || b.channels == null, { message: 'channels are for before-publish and after-publish functions; before-dispatch takes agent', path: ['channels'] });
+export type DeployFunctionBody = z.infer<typeof DeployFunctionBody>;
+
+/** `POST .../functions/{name}/rollback`: the version to run again. */
+export const RollbackFunctionBody = z.strictObject({ version: z.number().int().min(1, 'versions start at 1') });
+export type RollbackFunctionBody = z.infer<typeof RollbackFunctionBody>;
+
+/**
+ * `POST .../functions/{name}/test`: an event to run it on, as the trigger gives it
+ * (channels: `{channel, event, data}`; before-dispatch: `{agent, thread, event, payload}`);
+ * `version` tests an earlier one.
+ */
+export const TestFunctionBody = z.strictObject({ event: z.record(z.string(), z.unknown(), { message: 'must be an object' }), version: z.number().int().min(1).optional() });
+export type TestFunctionBody = z.infer<typeof TestFunctionBody>;
+
+/** `GET .../functions/{name}/logs`: the newest `limit` lines, or those after `after`. */
+export const FunctionLogsQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+export type FunctionLogsQuery = z.infer<typeof FunctionLogsQuery>;
