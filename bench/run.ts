@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchCluster } from './cluster.js';
 import { benchFanout } from './fanout.js';
+import { benchFunctions } from './functions.js';
 import { benchHandshakes } from './handshake.js';
 import { benchPublish } from './publish.js';
 import { benchRoundTrip } from './roundtrip.js';
@@ -18,6 +19,7 @@ const SECTIONS = {
   publish: benchPublish,
   roundtrip: benchRoundTrip,
   schemas: benchSchemas,
+  functions: benchFunctions,
   fanout: benchFanout,
   cluster: benchCluster,
   webhooks: benchWebhooks,

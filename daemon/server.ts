@@ -20,6 +20,8 @@ import { Dispatcher } from './core/dispatcher.js';
 import { HistoryPruner } from './core/retention.js';
 import { RoutingDirectory } from './core/routing.js';
 import { Schemas } from './core/schemas.js';
+import { FunctionService } from './core/functions.js';
+import { FunctionSandbox } from './core/function-sandbox.js';
 import { BROKER_PREFIX, ChannelService } from './core/channels.js';
 import { ChannelRules } from './core/channel-rules.js';
 import { createChannelState, type ChannelState } from './channel-state/index.js';
@@ -172,6 +174,15 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     rulesChanged: (org, appId) => control.send({ type: 'channelRulesChanged', org, appId }),
     schemaExists: (org, appId, name) => schemas.exists(org, appId, name),
   });
+  const functions = new FunctionService({
+    store,
+    clock,
+    nodeId: config.nodeId,
+    sandbox: () => FunctionSandbox.load(),
+    functionsChanged: (org, appId) => control.send({ type: 'functionsChanged', org, appId }),
+    warn: (fields, message) => log.warn(fields, message),
+    onError: (err, what) => log.error({ err }, what),
+  });
   const channels = new ChannelService({
     log: events,
     clock,
@@ -182,6 +193,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     rules: channelRules,
     schemas,
     sealer: encryptionKeys,
+    functions,
     webhooks,
     onError: (err, what) => log.error({ err }, what),
   });
@@ -215,6 +227,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   control.on('dropHeldWebhook', ({ org, appId, name, channel, userId }) => webhooks.dropHeld(org, appId, userId === null ? { name, channel } : { name, channel, user_id: userId }));
   control.on('terminateUser', (message) => channels.terminateLocal(message));
   control.on('keysChanged', ({ org, appId }) => encryptionKeys.drop(org, appId));
+  control.on('functionsChanged', ({ org, appId }) => functions.invalidate(org, appId));
   // Back from a broker outage, this node may have missed some of those: it drops everything.
   broker.onStatus((available) => {
     if (!available) return;
@@ -225,6 +238,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     routing.dropAll();
     encryptionKeys.dropAll();
     schemas.dropAll();
+    functions.dropAll();
     webhooks.reloadAll().catch((err: unknown) => log.error({ err }, 'could not read the webhooks again'));
   });
   const apps = new AppService({
@@ -244,6 +258,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
       // Its rules went with it.
       await control.send({ type: 'channelRulesChanged', org, appId });
       await control.send({ type: 'keysChanged', org, appId });
+      await control.send({ type: 'functionsChanged', org, appId });
     },
     graceStarted: (org, id, at) => control.send({ type: 'graceStarted', role: 'app', org, id, at }),
     onError: (err, what) => log.error({ err }, what),
@@ -280,7 +295,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     webhooks,
     onError: (err, what) => log.error({ err }, what),
   });
-  const relay = new RelayService({ verifier, apps, agents, routing, schemas, dispatcher, counters, webhooks, rateLimiter, failedHandshakes: config.failedHandshakeLimit });
+  const relay = new RelayService({ verifier, apps, agents, routing, schemas, functions, dispatcher, counters, webhooks, rateLimiter, failedHandshakes: config.failedHandshakeLimit });
   const pruner = new HistoryPruner({
     store,
     clock,
@@ -316,6 +331,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   tokens.start();
   await events.start();
   await webhooks.start();
+  functions.start();
   await leader.start();
   leases.start();
   if (!hasAdminTokenFile(config.dataDir)) {
@@ -364,6 +380,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     channelRules,
     encryptionKeys,
     schemas,
+    functions,
     authTimestampWindowMs: config.authTimestampWindowMs,
     events,
     connections,
@@ -411,6 +428,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     server.closeIdleConnections();
     await leader.stop();
     await webhooks.stop();
+    await functions.stop();
     await events.drain();
     await dispatcher.release();
     await leases.stop();

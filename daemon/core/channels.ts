@@ -10,7 +10,7 @@ import {
   type ChannelType,
   type PusherFrame,
 } from '../../src/shared/protocol/pusher.js';
-import { SERVER_TO_USER_PREFIX, type BatchBody, type PublishBody } from '../../src/shared/schemas.js';
+import { PublishBody, SERVER_TO_USER_PREFIX, describeIssues, parseInput, type BatchBody } from '../../src/shared/schemas.js';
 import type { WebhookEvent } from '../../src/shared/webhooks.js';
 import type { Broker } from '../broker/broker.js';
 import type { AppRef, ChannelCounts, ChannelState, JoinResult, MemberJoin, Members } from '../channel-state/channel-state.js';
@@ -20,6 +20,7 @@ import type { ChannelRule, ChannelRules, Resolved } from './channel-rules.js';
 import type { EncryptionKeyService } from './encryption-keys.js';
 import { newEventId, toEvent, type EventLog } from './events.js';
 import { verifySocketAuth, type ChannelApp, type ChannelAppDirectory } from './pusher-auth.js';
+import type { ChannelEventInput, FunctionService } from './functions.js';
 import type { Schemas } from './schemas.js';
 import type { WebhookSink } from './webhooks.js';
 
@@ -51,12 +52,29 @@ export interface ChannelInfo {
  */
 export interface PublishOptions {
   seal: boolean;
+  /** False for what after-publish functions publish: those run no after-publish function again (no loops). */
+  afterPublish?: boolean;
+}
+
+/** Which before-publish function dropped an event (returned null): the event went nowhere and is not in history. */
+export interface Dropped {
+  function: string;
+  version: number;
 }
 
 export interface PublishResult {
   id: string;
   /** Present when the publisher asked for `info`. */
   channels?: Record<string, ChannelInfo>;
+  /** Present when a before-publish function dropped the event. */
+  dropped?: Dropped;
+}
+
+/** A batch's answer: every item's id, and the items before-publish functions dropped (by index). */
+export interface BatchResult {
+  ids: string[];
+  batch?: ChannelInfo[];
+  dropped?: (Dropped & { index: number })[];
 }
 
 interface LocalChannel {
@@ -120,6 +138,8 @@ export interface ChannelsDeps {
   schemas: Pick<Schemas, 'validatorFor'>;
   /** Encrypts data for a private-encrypted- channel with the app's active key (refusing when it has none). */
   sealer: Pick<EncryptionKeyService, 'sealFor'>;
+  /** The app's edge functions: before-publish ones change or drop an event before anything else sees it, after-publish ones publish more. */
+  functions: Pick<FunctionService, 'onChannels' | 'beforePublish' | 'afterPublish'>;
   webhooks: WebhookSink;
   /** What could not be done with nobody to tell (an internal frame the broker refused, a leave the channel state missed). */
   onError: (err: unknown, what: string) => void;
@@ -426,6 +446,16 @@ export class ChannelService {
     if (++subscriber.clientEventsInWindow > app.limits.clientEventsPerSecond) {
       throw new RelayError('rate_limited', `client event rejected: more than ${app.limits.clientEventsPerSecond} client events a second from this connection`);
     }
+    const functions = await this.#deps.functions.onChannels(app.org, app.id);
+    let input: ChannelEventInput = { channels: [name], event, data, socketId: subscriber.session.socketId, client: true };
+    if (functions) {
+      const result = await this.#deps.functions.beforePublish(app.org, app.id, input);
+      // Dropped: it goes to nobody, and its sender is not told (a filter, not an error).
+      if ('dropped' in result) return;
+      input = { ...input, event: result.event, data: result.data };
+      event = result.event;
+      data = result.data;
+    }
     // A client event that breaks its channel's schema goes to nobody; its sender hears why.
     const violation = await this.#violation(app, rule, event, data);
     if (violation) throw violation;
@@ -437,6 +467,7 @@ export class ChannelService {
     const hook: WebhookEvent = { name: 'client_event', channel: name, event, data: typeof data === 'string' ? data : JSON.stringify(data ?? null), socket_id: subscriber.session.socketId };
     if (type === 'presence' && userId !== null) hook['user_id'] = userId;
     this.#hook(subscriber.app.ref, hook);
+    if (functions) this.#afterPublish(subscriber.app.ref, input);
   }
 
   // ---- publishing ----
@@ -449,22 +480,54 @@ export class ChannelService {
       throw new RelayError('invalid_request', 'an event for an encrypted channel must go to that channel alone');
     }
     const attributes = checkInfo(body.info);
+    const functions = await this.#deps.functions.onChannels(publisher.org, publisher.appId);
+    let event: ChannelEventInput = { channels, event: body.name, data: body.data, socketId: body.socket_id ?? null, client: false };
+    if (functions) {
+      const result = await this.#deps.functions.beforePublish(publisher.org, publisher.appId, event);
+      if ('dropped' in result) return { id: newEventId(this.#deps.clock.now()), dropped: result.dropped };
+      event = { ...event, event: result.event, data: result.data };
+    }
+    const name = event.event;
+    const plain = event.data as string;
     const rules = await this.#rulesOf(publisher, channels);
-    const violation = await this.#firstViolation(app, rules, body.name, body.data);
+    const violation = await this.#firstViolation(app, rules, name, plain);
     if (violation) throw violation;
-    const data = await this.#sealed(publisher, channels[0] as string, body.data, options);
-    const record = this.#record(app, publisher, body.name, channels, data, body.socket_id);
+    const data = await this.#sealed(publisher, channels[0] as string, plain, options);
+    const record = this.#record(app, publisher, name, channels, data, body.socket_id);
     if (this.#kept(rules, record)) await this.#deps.log.write([{ type: 'insert', event: record, timeline: [this.#published(record)] }]);
-    if (channels.length === 1) await this.#publishTo(publisher, channels[0] as string, body.socket_id, body.name, data);
-    else await Promise.all(channels.map((name) => this.#publishTo(publisher, name, body.socket_id, body.name, data)));
+    if (channels.length === 1) await this.#publishTo(publisher, channels[0] as string, body.socket_id, name, data);
+    else await Promise.all(channels.map((c) => this.#publishTo(publisher, c, body.socket_id, name, data)));
+    if (functions && options.afterPublish !== false) this.#afterPublish(publisher, event);
     const result: PublishResult = { id: record.id };
     if (attributes.size > 0) result.channels = Object.fromEntries(await Promise.all(channels.map(async (c) => [c, await this.#info(publisher, c, attributes)])));
     return result;
   }
 
+  /**
+   * Runs the after-publish functions on a published event, in the background (the event is
+   * out already), and publishes what they ask for as the app, through every check but
+   * after-publish functions themselves, so that none loops back into itself.
+   */
+  #afterPublish(publisher: Publisher, event: ChannelEventInput): void {
+    const app = { org: publisher.org, appId: publisher.appId };
+    this.#deps.functions
+      .afterPublish(app.org, app.appId, event, async (p) => {
+        const body = parseInput(PublishBody, { name: p.event, channel: p.channel, data: typeof p.data === 'string' ? p.data : JSON.stringify(p.data ?? null) });
+        if (!body.success) throw new RelayError('invalid_request', `ctx.publish: ${describeIssues(body.error)}`);
+        await this.publish(app, body.data, { seal: true, afterPublish: false });
+      })
+      .catch((err: unknown) => this.#deps.onError(err, 'could not run after-publish functions'));
+  }
+
   /** All of a batch or none of it: the events commit in one transaction, in batch order, then go out. */
-  async publishBatch(publisher: Publisher, body: BatchBody, options: PublishOptions = { seal: false }): Promise<{ ids: string[]; batch?: ChannelInfo[] }> {
+  async publishBatch(publisher: Publisher, body: BatchBody, options: PublishOptions = { seal: false }): Promise<BatchResult> {
     const app = await this.#publishingApp(publisher);
+    const functions = await this.#deps.functions.onChannels(publisher.org, publisher.appId);
+    if (functions) return this.#publishBatchThroughFunctions(app, publisher, body, options);
+    return this.#publishBatch(app, publisher, body, options);
+  }
+
+  async #publishBatch(app: ChannelApp, publisher: Publisher, body: BatchBody, options: PublishOptions): Promise<BatchResult> {
     const attributes = body.batch.map((event) => checkInfo(event.info));
     const rules = await Promise.all(body.batch.map((event) => this.#rulesOf(publisher, [event.channel])));
     await this.#checkBatch(app, rules, body.batch);
@@ -474,8 +537,52 @@ export class ChannelService {
     if (writes.length > 0) await this.#deps.log.write(writes.map((event) => ({ type: 'insert', event, timeline: [this.#published(event)] })));
     // Issued in batch order: the broker keeps one node's publications to a channel in that order.
     await Promise.all(body.batch.map((event, i) => this.#publishTo(publisher, event.channel, event.socket_id, event.name, data[i] as string)));
-    const result: { ids: string[]; batch?: ChannelInfo[] } = { ids: records.map((r) => r.id) };
+    const result: BatchResult = { ids: records.map((r) => r.id) };
     if (body.batch.some((e) => e.info !== undefined)) result.batch = await Promise.all(body.batch.map((e, i) => this.#info(publisher, e.channel, attributes[i] as ReadonlySet<string>)));
+    return result;
+  }
+
+  /**
+   * A batch of an app with channel functions: each item through the before-publish functions
+   * first (a failure rejects the whole batch, naming the item), then the rest of the batch as
+   * any other; the items a function dropped are left out and named in the answer.
+   */
+  async #publishBatchThroughFunctions(app: ChannelApp, publisher: Publisher, body: BatchBody, options: PublishOptions): Promise<BatchResult> {
+    const kept: BatchBody['batch'] = [];
+    const keptAt: number[] = [];
+    const dropped: (Dropped & { index: number })[] = [];
+    const inputs: ChannelEventInput[] = [];
+    for (const [index, item] of body.batch.entries()) {
+      const input: ChannelEventInput = { channels: [item.channel], event: item.name, data: item.data, socketId: item.socket_id ?? null, client: false };
+      let result;
+      try {
+        result = await this.#deps.functions.beforePublish(publisher.org, publisher.appId, input);
+      } catch (err) {
+        if (err instanceof RelayError && err.code === 'function_failed') {
+          throw new RelayError('function_failed', `batch[${index}]: ${err.message}: nothing in the batch was published`, { details: { ...err.details, index }, ...(err.hint === undefined ? {} : { hint: err.hint }) });
+        }
+        throw err;
+      }
+      if ('dropped' in result) {
+        dropped.push({ index, ...result.dropped });
+        continue;
+      }
+      kept.push({ ...item, name: result.event, data: result.data as string });
+      keptAt.push(index);
+      inputs.push({ ...input, event: result.event, data: result.data });
+    }
+    const now = this.#deps.clock.now();
+    const answer: BatchResult = kept.length > 0 ? await this.#publishBatch(app, publisher, { batch: kept }, options) : { ids: [] };
+    const ids = body.batch.map(() => newEventId(now));
+    keptAt.forEach((at, i) => (ids[at] = answer.ids[i] as string));
+    const result: BatchResult = { ids };
+    if (answer.batch) {
+      const batch: ChannelInfo[] = body.batch.map(() => ({}));
+      keptAt.forEach((at, i) => (batch[at] = answer.batch?.[i] as ChannelInfo));
+      result.batch = batch;
+    }
+    if (dropped.length > 0) result.dropped = dropped;
+    if (options.afterPublish !== false) for (const input of inputs) this.#afterPublish(publisher, input);
     return result;
   }
 

@@ -50,6 +50,8 @@ const channelRulesChanged = z.object({ type: z.literal('channelRulesChanged'), o
 const keysChanged = z.object({ type: z.literal('keysChanged'), org: name, appId: name });
 /** An app's event schema was added, updated or removed: every node drops its compiled copy. */
 const schemasChanged = z.object({ type: z.literal('schemasChanged'), org: name, appId: name, name: name });
+/** An app's edge functions were deployed, rolled back or removed: every node drops its copy and their isolates. */
+const functionsChanged = z.object({ type: z.literal('functionsChanged'), org: name, appId: name });
 /** Closes every socket of one app or agent, except those made with `keepCredentials`. */
 const closeConnections = z.object({
   type: z.literal('closeConnections'),
@@ -125,7 +127,7 @@ const eventChange = z.object({
 
 const terminateUser = z.object({ type: z.literal('terminateUser'), org: name, appId: name, userId: z.string().min(1).max(MAX_USER_ID), code: z.number().int() });
 
-const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, channelRulesChanged, schemasChanged, keysChanged, closeConnections, terminateUser, graceStarted, agentWork, agentOutcome, agentReleased, agentRelayForget, eventChange]);
+const ControlMessage = z.discriminatedUnion('type', [appChanged, tokenRevoked, agentChanged, allowlistChanged, webhooksChanged, channelRulesChanged, schemasChanged, keysChanged, functionsChanged, closeConnections, terminateUser, graceStarted, agentWork, agentOutcome, agentReleased, agentRelayForget, eventChange]);
 export type ControlMessage = z.infer<typeof ControlMessage>;
 export type MessageType = ControlMessage['type'];
 

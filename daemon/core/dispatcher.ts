@@ -428,7 +428,7 @@ export class Dispatcher {
   async accept(
     app: Session,
     frame: { ref?: string | undefined; agent: string; thread: string; name?: string | undefined; payload: unknown },
-    check: () => Promise<{ timeoutMs: number } | Rejection>,
+    check: () => Promise<{ timeoutMs: number; payload?: unknown } | Rejection>,
   ): Promise<{ eventId: string; rejection: Rejection | null }> {
     const now = this.#deps.clock.now();
     const job: Job = {
@@ -459,6 +459,8 @@ export class Dispatcher {
         return { rejection: checked, written: this.#insert(job, { error: JSON.stringify(checked) }, 'rejected', { code: checked.code }) };
       }
       job.timeoutMs = checked.timeoutMs;
+      // A before-dispatch function's payload replaces the app's: what is stored is what the agent gets.
+      if (Object.hasOwn(checked, 'payload')) job.payload = JSON.stringify(checked.payload);
       return { rejection: null, written: this.#insert(job, {}, 'accepted', null) };
     });
     let rejection: Rejection | null;

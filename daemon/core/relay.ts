@@ -17,6 +17,7 @@ import type { Counters } from './metrics.js';
 import type { Limit, RateLimiter } from '../ratelimit/rate-limiter.js';
 import { rateBucket } from './rate-limit.js';
 import type { RoutingDirectory } from './routing.js';
+import type { FunctionService } from './functions.js';
 import type { Schemas } from './schemas.js';
 import type { WebhookSink } from './webhooks.js';
 
@@ -39,6 +40,8 @@ export interface RelayDeps {
   routing: RoutingDirectory;
   /** The agents' schemas: an event whose payload does not match its agent's is rejected. */
   schemas: Schemas;
+  /** The app's before-dispatch functions: they change an event's payload, or reject it, before it is stored. */
+  functions: Pick<FunctionService, 'beforeDispatch'>;
   dispatcher: Dispatcher;
   counters: Counters;
   webhooks: WebhookSink;
@@ -182,7 +185,7 @@ export class RelayService {
 
   async #event(session: RelaySession, frame: AppEventFrame): Promise<void> {
     const { routing, dispatcher } = this.#deps;
-    const check = async (): Promise<{ timeoutMs: number } | Rejection> => {
+    const check = async (): Promise<{ timeoutMs: number; payload?: unknown } | Rejection> => {
       const agent = await routing.agent(session.org, frame.agent);
       if (!agent) return { code: 'agent_not_found', message: `there is no agent "${frame.agent}" in organization "${session.org}"` };
       const allowed = await routing.allowlist(session.org, session.ownerId);
@@ -190,11 +193,14 @@ export class RelayService {
         return { code: 'agent_not_allowed', message: `agent "${frame.agent}" is not on the allowlist of app "${session.ownerId}" (relay apps allow ${session.ownerId} ${frame.agent})` };
       }
       if (agent.status !== 'active') return { code: 'agent_inactive', message: `agent "${frame.agent}" is inactive` };
+      // The app's before-dispatch functions first: the agent's schema checks what the agent would get.
+      const fn = await this.#deps.functions.beforeDispatch(session.org, session.ownerId, { agent: frame.agent, thread: frame.thread, name: frame.name ?? null, payload: frame.payload });
+      if ('rejection' in fn) return fn.rejection;
       if (agent.schema !== null) {
-        const violation = (await this.#deps.schemas.validatorFor(session.org, agent.schema.appId, agent.schema.name))?.violation(frame.payload);
+        const violation = (await this.#deps.schemas.validatorFor(session.org, agent.schema.appId, agent.schema.name))?.violation(fn.payload);
         if (violation) return { ...(violation.details as Pick<Rejection, 'errors' | 'schema' | 'version'>), code: 'schema_violation', message: violation.message };
       }
-      return { timeoutMs: agent.timeoutMs };
+      return fn.payload === frame.payload ? { timeoutMs: agent.timeoutMs } : { timeoutMs: agent.timeoutMs, payload: fn.payload };
     };
     const ref = frame.ref ?? null;
     try {

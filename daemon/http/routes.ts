@@ -39,7 +39,15 @@ import {
   RemoveSchemaQuery,
   schemaNameParam,
   schemaVersionParam,
+  DeployFunctionBody,
+  RollbackFunctionBody,
+  TestFunctionBody,
+  FunctionLogsQuery,
+  functionNameParam,
+  functionVersionParam,
+  MAX_FUNCTION_SOURCE_BYTES,
 } from '../../src/shared/schemas.js';
+import type { FunctionService } from '../core/functions.js';
 import type { Schemas } from '../core/schemas.js';
 import { PUSHER_CLOSE } from '../../src/shared/protocol/pusher.js';
 import type { Publisher } from '../core/channels.js';
@@ -77,6 +85,7 @@ export interface HttpServices {
   channelRules: ChannelRules;
   encryptionKeys: EncryptionKeyService;
   schemas: Schemas;
+  functions: FunctionService;
   /** The apps by Pusher key, for signed requests. */
   channelApps: ChannelAppDirectory;
   /** How far a signed request's auth_timestamp may be from now. */
@@ -149,6 +158,8 @@ export function routes(s: HttpServices): Route[] {
     ...schemaRoutes(s, '/admin/v1/orgs/:org/apps/:app', 'admin', 'admin'),
     ...publicRoutes(s),
     ...schemaRoutes(s, '/api/v1/apps/:app', { scope: 'schemas:read' }, { scope: 'schemas:manage' }),
+    ...functionRoutes(s, '/admin/v1/orgs/:org/apps/:app', 'admin'),
+    ...functionRoutes(s, '/api/v1/apps/:app', { scope: 'functions:manage' }),
     ...pusherRoutes(s),
   ];
 }
@@ -204,6 +215,85 @@ function schemaRoutes(s: HttpServices, base: string, read: Route['auth'], manage
       auth: manage,
       query: RemoveSchemaQuery,
       handle: async (ctx) => ({ body: await s.schemas.remove(ctx.actor, ...app(ctx), schemaName(ctx), { force: ctx.query.force === 'true' }) }),
+    }),
+  ];
+}
+
+/** A function's source (up to 256 KB) in its JSON body, with room for escaping. */
+const FUNCTION_BODY_LIMIT = MAX_FUNCTION_SOURCE_BYTES * 2 + 64 * 1024;
+
+/**
+ * An app's edge functions, the same routes on the admin API (the app in the path) and the
+ * public one (the token's app, `functions:manage` for everything: a function's source and
+ * logs are as sensitive as deploying one).
+ */
+function functionRoutes(s: HttpServices, base: string, auth: Route['auth']): Route[] {
+  const app = (ctx: RouteContext<unknown, unknown>): [string, string] => (ctx.publisher ? [ctx.publisher.org, ctx.publisher.appId] : [p(ctx, 'org'), p(ctx, 'app')]);
+  const fn = (ctx: RouteContext<unknown, unknown>): string => validate(functionNameParam, p(ctx, 'name'), 'function name');
+  return [
+    route({
+      method: 'GET',
+      path: `${base}/functions`,
+      auth,
+      handle: async (ctx) => ({ body: { functions: await s.functions.list(...app(ctx)) } }),
+    }),
+    route<DeployFunctionBody>({
+      method: 'POST',
+      path: `${base}/functions`,
+      auth,
+      bodyLimit: FUNCTION_BODY_LIMIT,
+      body: DeployFunctionBody,
+      handle: async (ctx) => ({ status: 201, body: { function: await s.functions.deploy(ctx.actor, ...app(ctx), ctx.body) } }),
+    }),
+    route({
+      method: 'GET',
+      path: `${base}/functions/:name`,
+      auth,
+      handle: async (ctx) => ({ body: { function: await s.functions.show(...app(ctx), fn(ctx)) } }),
+    }),
+    route({
+      method: 'GET',
+      path: `${base}/functions/:name/versions/:version`,
+      auth,
+      handle: async (ctx) => ({ body: { function: await s.functions.show(...app(ctx), fn(ctx), validate(functionVersionParam, p(ctx, 'version'), 'version')) } }),
+    }),
+    route<RollbackFunctionBody>({
+      method: 'POST',
+      path: `${base}/functions/:name/rollback`,
+      auth,
+      body: RollbackFunctionBody,
+      handle: async (ctx) => ({ body: { function: await s.functions.rollback(ctx.actor, ...app(ctx), fn(ctx), ctx.body.version) } }),
+    }),
+    route({
+      method: 'DELETE',
+      path: `${base}/functions/:name`,
+      auth,
+      handle: async (ctx) => ({ body: { function: await s.functions.remove(ctx.actor, ...app(ctx), fn(ctx)), removed: true } }),
+    }),
+    route<undefined, FunctionLogsQuery>({
+      method: 'GET',
+      path: `${base}/functions/:name/logs`,
+      auth,
+      query: FunctionLogsQuery,
+      handle: async (ctx) => ({ body: await s.functions.logs(...app(ctx), fn(ctx), { after: ctx.query.after ?? null, limit: ctx.query.limit ?? 100 }) }),
+    }),
+    route<undefined, FunctionLogsQuery>({
+      method: 'GET',
+      path: `${base}/functions/:name/logs/stream`,
+      auth,
+      query: FunctionLogsQuery,
+      handle: async (ctx) => {
+        const following = await s.functions.follow(...app(ctx), fn(ctx), ctx.query.after ?? null);
+        return { headers: { 'relay-after': String(following.after) }, stream: following.start };
+      },
+    }),
+    route<TestFunctionBody>({
+      method: 'POST',
+      path: `${base}/functions/:name/test`,
+      auth,
+      bodyLimit: PUBLIC_BODY_LIMIT,
+      body: TestFunctionBody,
+      handle: async (ctx) => ({ body: await s.functions.test(...app(ctx), fn(ctx), ctx.body.event, ctx.body.version) }),
     }),
   ];
 }

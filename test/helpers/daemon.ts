@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import { ROOT, launchRelayd, spawnRelayd, type RelaydProcess } from '../../bench/lib/relayd-process.js';
 
 export { ROOT };
@@ -36,6 +36,28 @@ export function tempDir(prefix = 'relay-test-'): string {
 export async function startDaemon(options: StartOptions = {}): Promise<Daemon> {
   const daemon = await spawnRelayd(options.dataDir ?? tempDir('relayd-'), options.args ?? [], { ...cleanEnv(), ...options.env });
   running.add(daemon);
+  return daemon;
+}
+
+const shared = new Set<Daemon>();
+const sharedDirs = new Set<string>();
+
+afterAll(async () => {
+  await Promise.all([...shared].map((d) => d.kill()));
+  shared.clear();
+  for (const dir of sharedDirs) rmSync(dir, { recursive: true, force: true });
+  sharedDirs.clear();
+});
+
+/**
+ * A relayd that every test of a file shares (killed after the file's last test), for tests
+ * that each bring their own app and need no fresh daemon: one start instead of one per test.
+ */
+export async function startSharedDaemon(options: Omit<StartOptions, 'dataDir'> = {}): Promise<Daemon> {
+  const dir = mkdtempSync(join(tmpdir(), 'relayd-shared-'));
+  sharedDirs.add(dir);
+  const daemon = await spawnRelayd(dir, options.args ?? [], { ...cleanEnv(), ...options.env });
+  shared.add(daemon);
   return daemon;
 }
 

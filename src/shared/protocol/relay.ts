@@ -35,7 +35,9 @@ export type EventErrorCode =
   | 'timeout'
   | 'too_many_attempts'
   | 'payload_erased'
-  | 'schema_violation';
+  | 'schema_violation'
+  | 'function_failed'
+  | 'function_rejected';
 
 export interface EventError {
   code: EventErrorCode;
@@ -44,7 +46,10 @@ export interface EventError {
   errors?: { pointer: string; message: string }[];
   /** schema_violation: the schema (`APP/NAME`) and the version the payload was checked against. */
   schema?: string;
+  /** schema_violation: the schema's version; function_failed and function_rejected: the function's. */
   version?: number;
+  /** function_failed and function_rejected: the before-dispatch function (its name) that refused the event. */
+  function?: string;
 }
 
 // ---- relay -> peers
