@@ -18,6 +18,11 @@ import type {
   EncryptionKeyRecord,
   EncryptionKeyState,
   EventRecord,
+  FunctionLogLevel,
+  FunctionLogRecord,
+  FunctionRecord,
+  FunctionTrigger,
+  FunctionVersionRecord,
   NodeRecord,
   TimelineRecord,
   WebhookAttemptRecord,
@@ -469,4 +474,84 @@ export const toEncryptionKey = (row: EncryptionKeyRow): EncryptionKeyRecord => (
   createdAt: Number(row.created_at),
   rotatedAt: row.rotated_at === null ? null : Number(row.rotated_at),
   retiredAt: row.retired_at === null ? null : Number(row.retired_at),
+});
+
+// ---- edge functions (issue 19) ----
+
+export interface FunctionVersionRow {
+  org: string;
+  app_id: string;
+  name: string;
+  version: number;
+  source: string;
+  trigger: FunctionTrigger;
+  channels: string | null;
+  event: string | null;
+  agent: string | null;
+  timeout_ms: number;
+  memory_bytes: number;
+  on_error: 'reject' | 'pass';
+  created_at: number;
+  created_by: string;
+}
+
+/** A function's active version joined to its functions row (whose created_at is function_created_at) and its count of versions. */
+export interface FunctionRow extends FunctionVersionRow {
+  latest_version: number;
+  versions: number;
+  function_created_at: number;
+  calls: number;
+  failures: number;
+  timeouts: number;
+  dropped: number;
+  last_failure_at: number | null;
+}
+
+export interface FunctionLogRow {
+  seq: number;
+  org: string;
+  app_id: string;
+  name: string;
+  version: number;
+  at: number;
+  node: string;
+  level: FunctionLogLevel;
+  message: string;
+}
+
+export const toFunctionVersion = (row: FunctionVersionRow): FunctionVersionRecord => ({
+  org: row.org,
+  appId: row.app_id,
+  name: row.name,
+  version: row.version,
+  source: row.source,
+  trigger: row.trigger,
+  channels: row.channels,
+  event: row.event,
+  agent: row.agent,
+  timeoutMs: row.timeout_ms,
+  memoryBytes: row.memory_bytes,
+  onError: row.on_error,
+  createdAt: row.created_at,
+  createdBy: row.created_by,
+});
+
+export const toFunction = (row: FunctionRow): FunctionRecord => ({
+  active: toFunctionVersion(row),
+  latestVersion: row.latest_version,
+  versions: row.versions,
+  createdAt: row.function_created_at,
+  stats: { calls: row.calls, failures: row.failures, timeouts: row.timeouts, dropped: row.dropped, lastFailureAt: row.last_failure_at },
+});
+
+export const toFunctionLog = (row: FunctionLogRow): FunctionLogRecord => ({
+  seq: row.seq,
+  org: row.org,
+  appId: row.app_id,
+  name: row.name,
+  version: row.version,
+  at: row.at,
+  node: row.node,
+  level: row.level,
+  message: row.message,
 });

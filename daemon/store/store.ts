@@ -527,7 +527,8 @@ export interface Store {
   setAppChannelSecret(org: string, id: string, channelSecretEnc: string, audit: AuditRecord): Promise<AppRecord | null>;
   /**
    * Deletes an app with its app tokens, API tokens, webhooks (and their deliveries) and
-   * allowlist and schemas (unbinding the agents bound to them), and remembers its id
+   * allowlist, schemas (unbinding the agents bound to them) and edge functions (with their
+   * versions and logs), and remembers its id
    * (DeletedAppRecord); with `purge`, its history too. Null when there is no such app. `purgedEvents` counts the events purged.
    */
   deleteApp(org: string, id: string, options: { at: number; purge: boolean }, audit: AuditRecord): Promise<{ deleted: DeletedAppRecord; purgedEvents: number } | null>;

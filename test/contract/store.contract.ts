@@ -12,6 +12,9 @@ import type {
   ChannelRuleRecord,
   EncryptionKeyRecord,
   EventRecord,
+  FunctionLogRecord,
+  FunctionStats,
+  FunctionVersionRecord,
   NodeRecord,
   SchemaVersionRecord,
   Store,
@@ -1298,6 +1301,209 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         await store.deleteApp('default', 'acme-pm', { at: NOW, purge: false }, audit('app.delete', 'acme-pm'));
         expect(await store.getSchema('default', 'acme-pm', 'order')).toBeNull();
         expect((await store.getAgent('default', 'athena'))?.schema).toBeNull();
+      });
+    });
+
+    // ---- edge functions (issue 19) ----
+    describe('edge functions', () => {
+      const MB = 1024 * 1024;
+      const deploy = (name: string, n: number, fields: Partial<FunctionVersionRecord> = {}): Omit<FunctionVersionRecord, 'version'> => ({
+        org: 'default',
+        appId: 'acme-pm',
+        name,
+        source: `export default function (event) { return event; } // ${n}`,
+        trigger: 'before-publish',
+        channels: 'orders-*',
+        event: null,
+        agent: null,
+        timeoutMs: 50,
+        memoryBytes: 32 * MB,
+        onError: 'reject',
+        createdAt: NOW + n,
+        createdBy: 'admin:adm_1',
+        ...fields,
+      });
+      const NO_STATS: FunctionStats = { calls: 0, failures: 0, timeouts: 0, dropped: 0, lastFailureAt: null };
+      const logLine = (name: string, n: number, fields: Partial<FunctionLogRecord> = {}): Omit<FunctionLogRecord, 'seq'> => ({
+        org: 'default',
+        appId: 'acme-pm',
+        name,
+        version: 1,
+        at: NOW + n,
+        node: 'node-a',
+        level: 'log',
+        message: `${name} line ${n}`,
+        ...fields,
+      });
+      const messages = (logs: FunctionLogRecord[]): string[] => logs.map((l) => l.message);
+
+      it('numbers each deploy, makes it active, keeps every version readable, and lists versions without their source', async () => {
+        const store = await storeWithApp();
+        const v1 = deploy('redact', 1);
+        expect(await store.insertFunctionVersion(v1, audit('function.deploy', 'acme-pm/redact'))).toEqual({
+          active: { ...v1, version: 1 },
+          latestVersion: 1,
+          versions: 1,
+          createdAt: NOW + 1,
+          stats: NO_STATS,
+        });
+        const v2 = deploy('redact', 2, { trigger: 'before-dispatch', channels: null, event: 'order.created', agent: 'athena', timeoutMs: 200, memoryBytes: 256 * MB, onError: 'pass', createdBy: 'token:tok_1' });
+        expect(await store.insertFunctionVersion(v2, audit('function.deploy', 'acme-pm/redact'))).toMatchObject({ active: { ...v2, version: 2 }, latestVersion: 2, versions: 2 });
+        const v3 = deploy('redact', 3, { source: 'export default (e) => ({ ...e, data: null });\n// ünïcødé ✓' });
+        const third = await store.insertFunctionVersion(v3, audit('function.deploy', 'acme-pm/redact'));
+        expect(third).toEqual({ active: { ...v3, version: 3 }, latestVersion: 3, versions: 3, createdAt: NOW + 1, stats: NO_STATS });
+        expect(await store.getFunction('default', 'acme-pm', 'redact')).toEqual(third);
+
+        expect(await store.getFunctionVersion('default', 'acme-pm', 'redact', 1)).toEqual({ ...v1, version: 1 });
+        expect(await store.getFunctionVersion('default', 'acme-pm', 'redact', 2)).toEqual({ ...v2, version: 2 });
+        expect(await store.getFunctionVersion('default', 'acme-pm', 'redact', 4)).toBeNull();
+        expect(await store.listFunctionVersions('default', 'acme-pm', 'redact')).toEqual([
+          { ...v1, version: 1, source: '' },
+          { ...v2, version: 2, source: '' },
+          { ...v3, version: 3, source: '' },
+        ]);
+        expect(await store.listFunctionVersions('default', 'acme-pm', 'nope')).toEqual([]);
+        expect(await store.getFunction('default', 'acme-pm', 'nope')).toBeNull();
+        expect(await store.getFunction('default', 'billing', 'redact')).toBeNull();
+        const deploys = (await store.listAudit(null, 10)).filter((a) => a.action === 'function.deploy').map((a) => a.details.version);
+        expect(deploys).toEqual([3, 2, 1]);
+      });
+
+      it('lists an app\'s functions oldest first, then by name, each with its active version', async () => {
+        const store = await storeWithApp();
+        await addApp(store, 'billing');
+        await store.insertFunctionVersion(deploy('zeta', 10), audit('function.deploy', 'acme-pm/zeta'));
+        await store.insertFunctionVersion(deploy('alpha', 20), audit('function.deploy', 'acme-pm/alpha'));
+        await store.insertFunctionVersion(deploy('beta', 10), audit('function.deploy', 'acme-pm/beta'));
+        // A later version does not move a function: it runs where its first deploy put it.
+        await store.insertFunctionVersion(deploy('zeta', 30, { channels: 'invoices-*' }), audit('function.deploy', 'acme-pm/zeta'));
+        await store.insertFunctionVersion(deploy('other', 1, { appId: 'billing' }), audit('function.deploy', 'billing/other'));
+        const listed = await store.listFunctions('default', 'acme-pm');
+        expect(listed.map((f) => [f.active.name, f.active.version, f.latestVersion, f.versions, f.createdAt, f.active.channels])).toEqual([
+          ['beta', 1, 1, 1, NOW + 10, 'orders-*'],
+          ['zeta', 2, 2, 2, NOW + 10, 'invoices-*'],
+          ['alpha', 1, 1, 1, NOW + 20, 'orders-*'],
+        ]);
+        expect(listed[1]?.active.source).toBe(deploy('zeta', 30).source);
+        expect((await store.listFunctions('default', 'billing')).map((f) => f.active.name)).toEqual(['other']);
+        expect(await store.listFunctions('default', 'nope')).toEqual([]);
+      });
+
+      it('rolls back to an earlier version; the next deploy is numbered after the latest and runs', async () => {
+        const store = await storeWithApp();
+        for (const n of [1, 2, 3]) await store.insertFunctionVersion(deploy('redact', n), audit('function.deploy', 'acme-pm/redact'));
+        const rolled = await store.setActiveFunctionVersion('default', 'acme-pm', 'redact', 1, audit('function.rollback', 'acme-pm/redact'));
+        expect(rolled).toEqual({ active: { ...deploy('redact', 1), version: 1 }, latestVersion: 3, versions: 3, createdAt: NOW + 1, stats: NO_STATS });
+        expect((await store.getFunction('default', 'acme-pm', 'redact'))?.active.version).toBe(1);
+        expect((await store.listAudit(null, 1))[0]?.details).toMatchObject({ version: 1, previous: 3 });
+
+        const missing = store.setActiveFunctionVersion('default', 'acme-pm', 'redact', 9, audit('function.rollback', 'acme-pm/redact'));
+        await expect(missing).rejects.toBeInstanceOf(RelayError);
+        await expect(missing).rejects.toMatchObject({ code: 'not_found', message: 'function "redact" of app "acme-pm" has no version 9' });
+        expect(await store.setActiveFunctionVersion('default', 'acme-pm', 'ghost', 1, audit('function.rollback', 'acme-pm/ghost'))).toBeNull();
+        expect((await store.listAudit(null, 10)).filter((a) => a.action === 'function.rollback')).toHaveLength(1);
+
+        const fourth = await store.insertFunctionVersion(deploy('redact', 4), audit('function.deploy', 'acme-pm/redact'));
+        expect(fourth).toMatchObject({ active: { version: 4, source: deploy('redact', 4).source }, latestVersion: 4, versions: 4 });
+      });
+
+      it('deletes a function with its versions and logs, once; deployed again, it starts at version 1', async () => {
+        const store = await storeWithApp();
+        await store.insertFunctionVersion(deploy('redact', 1), audit('function.deploy', 'acme-pm/redact'));
+        const before = await store.insertFunctionVersion(deploy('redact', 2), audit('function.deploy', 'acme-pm/redact'));
+        await store.insertFunctionVersion(deploy('keep', 1), audit('function.deploy', 'acme-pm/keep'));
+        await store.insertFunctionLogs([logLine('redact', 1), logLine('keep', 2)], 100);
+
+        expect(await store.deleteFunction('default', 'acme-pm', 'redact', audit('function.remove', 'acme-pm/redact'))).toEqual(before);
+        expect(await store.getFunction('default', 'acme-pm', 'redact')).toBeNull();
+        expect(await store.getFunctionVersion('default', 'acme-pm', 'redact', 1)).toBeNull();
+        expect(await store.listFunctionVersions('default', 'acme-pm', 'redact')).toEqual([]);
+        expect(await store.listFunctionLogs('default', 'acme-pm', 'redact', { after: null, limit: 10 })).toEqual([]);
+        expect(await store.deleteFunction('default', 'acme-pm', 'redact', audit('function.remove', 'acme-pm/redact'))).toBeNull();
+        expect((await store.listAudit(null, 10)).filter((a) => a.action === 'function.remove')).toHaveLength(1);
+        // Another function of the app is untouched.
+        expect(messages(await store.listFunctionLogs('default', 'acme-pm', 'keep', { after: null, limit: 10 }))).toEqual(['keep line 2']);
+        expect((await store.listFunctions('default', 'acme-pm')).map((f) => f.active.name)).toEqual(['keep']);
+
+        expect(await store.insertFunctionVersion(deploy('redact', 7), audit('function.deploy', 'acme-pm/redact'))).toMatchObject({ active: { version: 1 }, latestVersion: 1, versions: 1, createdAt: NOW + 7 });
+      });
+
+      it('adds up each node\'s counts, keeps the latest failure time, and skips a function removed meanwhile', async () => {
+        const store = await storeWithApp();
+        await store.insertFunctionVersion(deploy('redact', 1), audit('function.deploy', 'acme-pm/redact'));
+        await store.insertFunctionVersion(deploy('filter', 1), audit('function.deploy', 'acme-pm/filter'));
+        await store.insertFunctionVersion(deploy('gone', 1), audit('function.deploy', 'acme-pm/gone'));
+        await store.deleteFunction('default', 'acme-pm', 'gone', audit('function.remove', 'acme-pm/gone'));
+        const delta = (name: string, stats: Partial<FunctionStats>) => ({ org: 'default', appId: 'acme-pm', name, ...NO_STATS, ...stats });
+        await store.addFunctionStats([
+          delta('redact', { calls: 10, failures: 2, timeouts: 1, dropped: 3, lastFailureAt: NOW + 500 }),
+          delta('filter', { calls: 4 }),
+          delta('gone', { calls: 99, failures: 99, lastFailureAt: NOW }),
+        ]);
+        await store.addFunctionStats([
+          delta('redact', { calls: 5, failures: 1, lastFailureAt: NOW + 100 }),
+          delta('filter', { calls: 1, timeouts: 1, lastFailureAt: NOW + 900 }),
+        ]);
+        expect((await store.getFunction('default', 'acme-pm', 'redact'))?.stats).toEqual({ calls: 15, failures: 3, timeouts: 1, dropped: 3, lastFailureAt: NOW + 500 });
+        expect((await store.getFunction('default', 'acme-pm', 'filter'))?.stats).toEqual({ calls: 5, failures: 0, timeouts: 1, dropped: 0, lastFailureAt: NOW + 900 });
+        expect(await store.getFunction('default', 'acme-pm', 'gone')).toBeNull();
+        await store.addFunctionStats([]);
+        // Deployed again, it starts from nothing: the counts of the removed one were not kept.
+        expect((await store.insertFunctionVersion(deploy('gone', 2), audit('function.deploy', 'acme-pm/gone'))).stats).toEqual(NO_STATS);
+
+        // Counts span versions: a deploy or a rollback keeps them.
+        await store.insertFunctionVersion(deploy('redact', 2), audit('function.deploy', 'acme-pm/redact'));
+        await store.addFunctionStats([delta('redact', { calls: 1 })]);
+        expect((await store.getFunction('default', 'acme-pm', 'redact'))?.stats).toEqual({ calls: 16, failures: 3, timeouts: 1, dropped: 3, lastFailureAt: NOW + 500 });
+      });
+
+      it('keeps only the newest lines of each function written to, and pages them by seq', async () => {
+        const store = await storeWithApp();
+        await store.insertFunctionVersion(deploy('redact', 1), audit('function.deploy', 'acme-pm/redact'));
+        await store.insertFunctionVersion(deploy('filter', 1), audit('function.deploy', 'acme-pm/filter'));
+        await store.insertFunctionLogs([1, 2, 3].map((n) => logLine('filter', n, { level: 'warn' })), 4);
+        await store.insertFunctionLogs([1, 2, 3, 4, 5, 6].map((n) => logLine('redact', n, { node: n % 2 ? 'node-a' : 'node-b' })), 4);
+        const redact = await store.listFunctionLogs('default', 'acme-pm', 'redact', { after: null, limit: 100 });
+        expect(messages(redact)).toEqual(['redact line 3', 'redact line 4', 'redact line 5', 'redact line 6']);
+        expect(redact[0]).toEqual({ ...logLine('redact', 3), seq: redact[0]?.seq, node: 'node-a' });
+        expect(redact.every((l, i) => i === 0 || l.seq > (redact[i - 1] as FunctionLogRecord).seq)).toBe(true);
+        // The other function's lines are not counted against it, nor trimmed.
+        expect(messages(await store.listFunctionLogs('default', 'acme-pm', 'filter', { after: null, limit: 100 }))).toEqual(['filter line 1', 'filter line 2', 'filter line 3']);
+
+        // A later batch: lines go on after the newest, and the oldest go.
+        await store.insertFunctionLogs([logLine('redact', 7, { level: 'timeout', version: 2 }), logLine('filter', 4), logLine('filter', 5)], 4);
+        const after = await store.listFunctionLogs('default', 'acme-pm', 'redact', { after: null, limit: 100 });
+        expect(messages(after)).toEqual(['redact line 4', 'redact line 5', 'redact line 6', 'redact line 7']);
+        expect(after[3]).toMatchObject({ level: 'timeout', version: 2 });
+        expect(messages(await store.listFunctionLogs('default', 'acme-pm', 'filter', { after: null, limit: 100 }))).toEqual(['filter line 2', 'filter line 3', 'filter line 4', 'filter line 5']);
+
+        // With after null, the newest `limit`; with after N, the first `limit` after it.
+        const seqs = after.map((l) => l.seq);
+        expect(messages(await store.listFunctionLogs('default', 'acme-pm', 'redact', { after: null, limit: 2 }))).toEqual(['redact line 6', 'redact line 7']);
+        expect(messages(await store.listFunctionLogs('default', 'acme-pm', 'redact', { after: seqs[0] as number, limit: 2 }))).toEqual(['redact line 5', 'redact line 6']);
+        expect(messages(await store.listFunctionLogs('default', 'acme-pm', 'redact', { after: 0, limit: 100 }))).toEqual(messages(after));
+        expect(await store.listFunctionLogs('default', 'acme-pm', 'redact', { after: seqs[3] as number, limit: 10 })).toEqual([]);
+        expect(await store.listFunctionLogs('default', 'acme-pm', 'ghost', { after: null, limit: 10 })).toEqual([]);
+        await store.insertFunctionLogs([], 4);
+      });
+
+      it('goes with its app: functions, versions and logs', async () => {
+        const store = await storeWithApp();
+        await addApp(store, 'billing');
+        await store.insertFunctionVersion(deploy('redact', 1), audit('function.deploy', 'acme-pm/redact'));
+        await store.insertFunctionVersion(deploy('redact', 2, { appId: 'billing' }), audit('function.deploy', 'billing/redact'));
+        await store.insertFunctionLogs([logLine('redact', 1), logLine('redact', 2, { appId: 'billing' })], 10);
+        await store.setAppStatus('default', 'acme-pm', 'inactive', audit('app.deactivate', 'acme-pm'));
+        await store.deleteApp('default', 'acme-pm', { at: NOW, purge: false }, audit('app.delete', 'acme-pm'));
+        expect(await store.listFunctions('default', 'acme-pm')).toEqual([]);
+        expect(await store.getFunctionVersion('default', 'acme-pm', 'redact', 1)).toBeNull();
+        expect(await store.listFunctionLogs('default', 'acme-pm', 'redact', { after: null, limit: 10 })).toEqual([]);
+        // Another app's function of the same name stays.
+        expect((await store.getFunction('default', 'billing', 'redact'))?.active.version).toBe(1);
+        expect(messages(await store.listFunctionLogs('default', 'billing', 'redact', { after: null, limit: 10 }))).toEqual(['redact line 2']);
+        // An app registered again under the id starts without functions, and numbers from 1.
+        await addApp(store, 'acme-pm');
+        expect(await store.insertFunctionVersion(deploy('redact', 3), audit('function.deploy', 'acme-pm/redact'))).toMatchObject({ active: { version: 1 }, versions: 1 });
       });
     });
   });

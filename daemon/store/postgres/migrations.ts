@@ -389,4 +389,53 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE events ADD COLUMN key_id TEXT COLLATE "C";
     `,
   },
+  {
+    version: 19,
+    name: 'edge functions',
+    sql: `
+      CREATE TABLE function_versions (
+        org TEXT COLLATE "C" NOT NULL,
+        app_id TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL,
+        source TEXT NOT NULL,
+        trigger TEXT NOT NULL CHECK (trigger IN ('before-publish', 'after-publish', 'before-dispatch')),
+        channels TEXT,
+        event TEXT,
+        agent TEXT COLLATE "C",
+        timeout_ms BIGINT NOT NULL,
+        memory_bytes BIGINT NOT NULL,
+        on_error TEXT NOT NULL CHECK (on_error IN ('reject', 'pass')),
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (org, app_id, name, version)
+      );
+      CREATE TABLE functions (
+        org TEXT COLLATE "C" NOT NULL,
+        app_id TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        active_version BIGINT NOT NULL,
+        latest_version BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        calls BIGINT NOT NULL DEFAULT 0,
+        failures BIGINT NOT NULL DEFAULT 0,
+        timeouts BIGINT NOT NULL DEFAULT 0,
+        dropped BIGINT NOT NULL DEFAULT 0,
+        last_failure_at BIGINT,
+        PRIMARY KEY (org, app_id, name)
+      );
+      CREATE TABLE function_logs (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        org TEXT COLLATE "C" NOT NULL,
+        app_id TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL,
+        at BIGINT NOT NULL,
+        node TEXT NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL
+      );
+      CREATE INDEX function_logs_by_function ON function_logs (org, app_id, name, seq);
+    `,
+  },
 ];

@@ -19,6 +19,10 @@ import type {
   EventQuery,
   EventRecord,
   EventWrite,
+  FunctionLogRecord,
+  FunctionRecord,
+  FunctionStatsDelta,
+  FunctionVersionRecord,
   NodeRecord,
   OrgRecord,
   Store,
@@ -43,6 +47,7 @@ import type { AgentRow, AgentTokenRow, ApiTokenRow, AppRow, AppTokenRow, AuditRo
 import { PostgresWebhookTables } from './webhook-tables.js';
 import { PostgresChannelRuleTables } from './channel-rule-tables.js';
 import { PostgresEncryptionKeyTables } from './encryption-key-tables.js';
+import { PostgresFunctionTables } from './function-tables.js';
 import { isDuplicate } from './duplicate.js';
 
 
@@ -83,12 +88,14 @@ export class PostgresStore implements Store {
   readonly #webhooks: PostgresWebhookTables;
   readonly #channelRules: PostgresChannelRuleTables;
   readonly #keys: PostgresEncryptionKeyTables;
+  readonly #functions: PostgresFunctionTables;
 
   private constructor(sql: Pg) {
     this.#sql = sql;
     this.#webhooks = new PostgresWebhookTables(sql);
     this.#channelRules = new PostgresChannelRuleTables(sql);
     this.#keys = new PostgresEncryptionKeyTables(sql);
+    this.#functions = new PostgresFunctionTables(sql);
   }
 
   /**
@@ -377,6 +384,7 @@ export class PostgresStore implements Store {
       await tx`DELETE FROM app_allowed_agents WHERE org = ${org} AND app_id = ${id}`;
       await tx`DELETE FROM schema_versions WHERE org = ${org} AND app_id = ${id}`;
       await tx`UPDATE agents SET schema_app_id = NULL, schema_name = NULL WHERE org = ${org} AND schema_app_id = ${id}`;
+      await this.#functions.deleteApp(tx, org, id);
       await tx`DELETE FROM apps WHERE org = ${org} AND id = ${id}`;
       const deleted: DeletedAppRecord = { org, id, name: app.name, deletedAt: options.at, purgedAt: options.purge ? options.at : null };
       await tx`
@@ -848,6 +856,48 @@ export class PostgresStore implements Store {
 
   async retireEncryptionKey(id: string, at: number, audit: AuditRecord): Promise<EncryptionKeyRecord | null> {
     return this.#keys.retire(id, at, (tx) => this.#audit(tx, audit));
+  }
+
+  // ---- edge functions (issue 19) ----
+
+  async listFunctions(org: string, appId: string): Promise<FunctionRecord[]> {
+    return this.#functions.list(org, appId);
+  }
+
+  async getFunction(org: string, appId: string, name: string): Promise<FunctionRecord | null> {
+    return this.#functions.get(org, appId, name);
+  }
+
+  async getFunctionVersion(org: string, appId: string, name: string, version: number): Promise<FunctionVersionRecord | null> {
+    return this.#functions.getVersion(org, appId, name, version);
+  }
+
+  async listFunctionVersions(org: string, appId: string, name: string): Promise<FunctionVersionRecord[]> {
+    return this.#functions.listVersions(org, appId, name);
+  }
+
+  async insertFunctionVersion(version: Omit<FunctionVersionRecord, 'version'>, audit: AuditRecord): Promise<FunctionRecord> {
+    return this.#functions.insertVersion(version, (tx, n) => this.#audit(tx, { ...audit, details: { ...audit.details, version: n } }));
+  }
+
+  async setActiveFunctionVersion(org: string, appId: string, name: string, version: number, audit: AuditRecord): Promise<FunctionRecord | null> {
+    return this.#functions.setActive(org, appId, name, version, (tx, previous) => this.#audit(tx, { ...audit, details: { ...audit.details, version, previous } }));
+  }
+
+  async deleteFunction(org: string, appId: string, name: string, audit: AuditRecord): Promise<FunctionRecord | null> {
+    return this.#functions.delete(org, appId, name, (tx) => this.#audit(tx, audit));
+  }
+
+  async addFunctionStats(deltas: FunctionStatsDelta[]): Promise<void> {
+    await this.#functions.addStats(deltas);
+  }
+
+  async insertFunctionLogs(lines: Omit<FunctionLogRecord, 'seq'>[], keep: number): Promise<void> {
+    await this.#functions.insertLogs(lines, keep);
+  }
+
+  async listFunctionLogs(org: string, appId: string, name: string, query: { after: number | null; limit: number }): Promise<FunctionLogRecord[]> {
+    return this.#functions.listLogs(org, appId, name, query);
   }
 }
 

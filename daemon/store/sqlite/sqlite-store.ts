@@ -10,6 +10,10 @@ import type {
   AgentTokenRecord,
   ApiTokenRecord,
   EncryptionKeyRecord,
+  FunctionLogRecord,
+  FunctionRecord,
+  FunctionStatsDelta,
+  FunctionVersionRecord,
   EventQuery,
   EventRecord,
   EventWrite,
@@ -47,6 +51,7 @@ import { SqliteWebhookTables } from './webhook-tables.js';
 import { isDuplicate } from './duplicate.js';
 import { SqliteChannelRuleTables } from './channel-rule-tables.js';
 import { SqliteEncryptionKeyTables } from './encryption-key-tables.js';
+import { SqliteFunctionTables } from './function-tables.js';
 
 /** A change's status and latency: its own, or, for rows written before migration 11, its event's. */
 const CHANGE_STATE = 'coalesce(t.status, e.status) AS status, CASE WHEN t.status IS NULL THEN e.latency_ms ELSE t.latency_ms END AS latency_ms';
@@ -120,6 +125,7 @@ export class SqliteStore implements Store {
   readonly #webhooks: SqliteWebhookTables;
   readonly #channelRules: SqliteChannelRuleTables;
   readonly #keys: SqliteEncryptionKeyTables;
+  readonly #functions: SqliteFunctionTables;
   readonly #queries = new Map<string, Database.Statement<(string | number)[], EventRow>>();
   readonly #changeQueries = new Map<string, Database.Statement<(string | number)[], ChangeRow>>();
   readonly #checkpointer: Checkpointer;
@@ -145,6 +151,7 @@ export class SqliteStore implements Store {
     this.#webhooks = new SqliteWebhookTables(db);
     this.#channelRules = new SqliteChannelRuleTables(db);
     this.#keys = new SqliteEncryptionKeyTables(db);
+    this.#functions = new SqliteFunctionTables(db);
     this.#stmts = {
       claimSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
       getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
@@ -636,6 +643,7 @@ export class SqliteStore implements Store {
       const app = s.getApp.get(org, id);
       if (!app) return null;
       for (const statement of s.deleteAppRows) statement.run(org, id);
+      this.#functions.deleteApp(org, id);
       const deleted: DeletedAppRecord = { org, id, name: app.name, deletedAt: options.at, purgedAt: options.purge ? options.at : null };
       s.rememberDeletedApp.run(deleted);
       const purgedEvents = options.purge ? this.#purgeApp(org, id) : 0;
@@ -994,6 +1002,48 @@ export class SqliteStore implements Store {
 
   async retireEncryptionKey(id: string, at: number, audit: AuditRecord): Promise<EncryptionKeyRecord | null> {
     return this.#keys.retire(id, at, () => this.#audit(audit));
+  }
+
+  // ---- edge functions (issue 19) ----
+
+  async listFunctions(org: string, appId: string): Promise<FunctionRecord[]> {
+    return this.#functions.list(org, appId);
+  }
+
+  async getFunction(org: string, appId: string, name: string): Promise<FunctionRecord | null> {
+    return this.#functions.get(org, appId, name);
+  }
+
+  async getFunctionVersion(org: string, appId: string, name: string, version: number): Promise<FunctionVersionRecord | null> {
+    return this.#functions.getVersion(org, appId, name, version);
+  }
+
+  async listFunctionVersions(org: string, appId: string, name: string): Promise<FunctionVersionRecord[]> {
+    return this.#functions.listVersions(org, appId, name);
+  }
+
+  async insertFunctionVersion(version: Omit<FunctionVersionRecord, 'version'>, audit: AuditRecord): Promise<FunctionRecord> {
+    return this.#functions.insertVersion(version, (n) => this.#audit({ ...audit, details: { ...audit.details, version: n } }));
+  }
+
+  async setActiveFunctionVersion(org: string, appId: string, name: string, version: number, audit: AuditRecord): Promise<FunctionRecord | null> {
+    return this.#functions.setActive(org, appId, name, version, (previous) => this.#audit({ ...audit, details: { ...audit.details, version, previous } }));
+  }
+
+  async deleteFunction(org: string, appId: string, name: string, audit: AuditRecord): Promise<FunctionRecord | null> {
+    return this.#functions.delete(org, appId, name, () => this.#audit(audit));
+  }
+
+  async addFunctionStats(deltas: FunctionStatsDelta[]): Promise<void> {
+    this.#functions.addStats(deltas);
+  }
+
+  async insertFunctionLogs(lines: Omit<FunctionLogRecord, 'seq'>[], keep: number): Promise<void> {
+    this.#functions.insertLogs(lines, keep);
+  }
+
+  async listFunctionLogs(org: string, appId: string, name: string, query: { after: number | null; limit: number }): Promise<FunctionLogRecord[]> {
+    return this.#functions.listLogs(org, appId, name, query);
   }
 }
 

@@ -414,4 +414,57 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE events ADD COLUMN key_id TEXT;
     `,
   },
+  {
+    version: 19,
+    name: 'edge functions',
+    sql: `
+      -- An app's edge functions (issue 19). Each deploy adds a version (never changed after);
+      -- functions holds which version runs (a rollback points it back) and the counts every
+      -- node adds to. function_logs is what the functions printed and their failures, bounded
+      -- per function by the writer (the newest lines are kept); seq is what --follow reads after.
+      CREATE TABLE function_versions (
+        org TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        trigger TEXT NOT NULL CHECK (trigger IN ('before-publish', 'after-publish', 'before-dispatch')),
+        channels TEXT,
+        event TEXT,
+        agent TEXT,
+        timeout_ms INTEGER NOT NULL,
+        memory_bytes INTEGER NOT NULL,
+        on_error TEXT NOT NULL CHECK (on_error IN ('reject', 'pass')),
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (org, app_id, name, version)
+      ) STRICT;
+      CREATE TABLE functions (
+        org TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        active_version INTEGER NOT NULL,
+        latest_version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        calls INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        timeouts INTEGER NOT NULL DEFAULT 0,
+        dropped INTEGER NOT NULL DEFAULT 0,
+        last_failure_at INTEGER,
+        PRIMARY KEY (org, app_id, name)
+      ) STRICT;
+      CREATE TABLE function_logs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        org TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        node TEXT NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX function_logs_by_function ON function_logs (org, app_id, name, seq);
+    `,
+  },
 ];
