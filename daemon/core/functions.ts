@@ -460,7 +460,8 @@ export class FunctionService {
     if (suspended && suspended.until > now) {
       return { ok: false, kind: 'timeout', message: `suspended until ${new Date(suspended.until).toISOString()} after ${TIMEOUTS_BEFORE_SUSPEND} timeouts in a row`, logs: [], publishes: [], durationMs: 0 };
     }
-    const sandbox = this.#sandbox as FunctionSandbox;
+    const sandbox = this.#sandbox;
+    if (!sandbox) return { ok: false, kind: 'error', message: 'relayd is shutting down', logs: [], publishes: [], durationMs: 0 };
     const outcome = sandbox.call(sk, v.source, limitsOf(v), input, { app: v.appId, trigger: v.trigger, maxPublishes });
     this.#count(v, 'calls');
     if (outcome.logs.length > 0) this.#lines(v, outcome.logs);
