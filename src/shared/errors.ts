@@ -15,6 +15,8 @@ export const ERRORS = {
   payload_too_large: { http: 413, exit: 2, ws: null },
   /** Data that does not match its JSON Schema: details carry `errors: [{pointer, message}]`, `schema` and `version`. */
   schema_violation: { http: 422, exit: 2, ws: null },
+  /** An edge function refused an event (it threw, timed out or returned something wrong), or failed `relay functions test`. */
+  function_failed: { http: 422, exit: 1, ws: null },
   rate_limited: { http: 429, exit: 1, ws: 4301 },
   over_quota: { http: 403, exit: 1, ws: 4004 },
   unavailable: { http: 503, exit: 1, ws: 4200 },
