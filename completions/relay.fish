@@ -3,7 +3,7 @@ function __relay_path
   set -l path ""
   for t in (commandline -opc)[2..-1]
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/update /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /schemas /schemas/add /schemas/list /schemas/show /schemas/update /schemas/remove /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/update /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /schemas /schemas/add /schemas/list /schemas/show /schemas/update /schemas/remove /functions /functions/deploy /functions/list /functions/show /functions/rollback /functions/remove /functions/logs /functions/test /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
     end
   end
@@ -23,11 +23,11 @@ function __relay_id_kind
       continue
     end
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/update /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /schemas /schemas/add /schemas/list /schemas/show /schemas/update /schemas/remove /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/update /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /schemas /schemas/add /schemas/list /schemas/show /schemas/update /schemas/remove /functions /functions/deploy /functions/list /functions/show /functions/rollback /functions/remove /functions/logs /functions/test /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
         continue
     end
-    if contains -- $t --agent --app --before --client-events --description --event --expires --file --grace --history --id --interval --jq --key --limit --max-members --name --org --pattern --prefix --profile --rate-limit --relay-url --retention --schema --schema-event --scope --secret --since --status --subscription-count --thread --timeout --token --url --version
+    if contains -- $t --agent --app --before --channels --client-events --description --event --expires --file --grace --history --id --interval --jq --key --limit --max-members --memory --name --on-error --org --pattern --prefix --profile --rate-limit --relay-url --retention --schema --schema-event --scope --secret --since --status --subscription-count --thread --timeout --to --token --trigger --url --version
       set skip 1
       set flag $t
     else if string match -q -- '--org=*' $t
@@ -83,6 +83,7 @@ complete -c relay -n 'test (__relay_path) = ""' -a 'channels' -d 'an app\'s occu
 complete -c relay -n 'test (__relay_path) = ""' -a 'webhooks' -d 'an app\'s webhook endpoints and their delivery log'
 complete -c relay -n 'test (__relay_path) = ""' -a 'keys' -d 'an app\'s encryption keys: end-to-end encrypted channels and history encrypted at rest'
 complete -c relay -n 'test (__relay_path) = ""' -a 'schemas' -d 'an app\'s event schemas (JSON Schema): versions, and what validates against them'
+complete -c relay -n 'test (__relay_path) = ""' -a 'functions' -d 'an app\'s edge functions: sandboxed JavaScript that filters, transforms and routes its events'
 complete -c relay -n 'test (__relay_path) = ""' -a 'events' -d 'event history: what apps sent, to which agent, and what came of it'
 complete -c relay -n 'test (__relay_path) = ""' -a 'connections' -d 'open WebSockets of apps, agents and channel subscribers'
 complete -c relay -n 'test (__relay_path) = ""' -a 'orgs' -d 'organizations, the owners of apps and agents'
@@ -545,6 +546,89 @@ complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l app -d 'the ap
 complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l force -d 'remove it even while in use, unbinding what uses it'
 complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l yes -s y -d 'do not ask for confirmation'
 complete -c relay -n 'test (__relay_path) = "/schemas/remove"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/functions"' -a 'deploy' -d 'deploy a new version of a function (the first makes it); it runs from the next event'
+complete -c relay -n 'test (__relay_path) = "/functions"' -a 'list' -d 'an app\'s functions in the order they run, with their calls and failures'
+complete -c relay -n 'test (__relay_path) = "/functions"' -a 'show' -d 'a function: trigger, filters, limits, versions, counts, then its source (the version that runs, or --version N)'
+complete -c relay -n 'test (__relay_path) = "/functions"' -a 'rollback' -d 'run an earlier version again, from the next event; the later ones are kept'
+complete -c relay -n 'test (__relay_path) = "/functions"' -a 'remove' -d 'remove a function with every version and its log'
+complete -c relay -n 'test (__relay_path) = "/functions"' -a 'logs' -d 'a function\'s log: what it printed, its failures and timeouts, oldest first (one JSON object a line with --follow --json)'
+complete -c relay -n 'test (__relay_path) = "/functions"' -a 'test' -d 'run a function once on an event and print what came of it; nothing is published (exit 1 when the call fails)'
+complete -c relay -n 'test (__relay_path) = "/functions"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l app -d 'the app it belongs to'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l name -d 'its name: 1-64 lowercase letters, digits, hyphens, dots and underscores'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l file -d 'the ES module whose default export is the handler (- reads stdin)'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l trigger -d 'when it runs: before-publish, after-publish or before-dispatch'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l channels -d 'channel triggers: the channels it runs for, a name or a prefix ending in * (\'orders-*\'; default: every channel)'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l event -d 'only events of this name (default: every event)'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l agent -d 'before-dispatch: only events for this agent (default: every agent)'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l timeout -d 'CPU time a call may take, 1ms to 1s (default 50ms)'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l memory -d 'memory a call may use, 1MB to 256MB (default 32MB)'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l on-error -d 'when a call throws, times out or returns something wrong: reject the event (default) or pass it on unchanged'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l quiet -s q -d 'print only the version number'
+complete -c relay -n 'test (__relay_path) = "/functions/deploy"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/functions/list"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/functions/list"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/functions/list"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/functions/list"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/functions/list"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/functions/list"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/functions/list"' -l wide -d 'show every column whole instead of fitting the terminal'
+complete -c relay -n 'test (__relay_path) = "/functions/list"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/functions/list"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/functions/show"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/functions/show"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/functions/show"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/functions/show"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/functions/show"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/functions/show"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/functions/show"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/functions/show"' -l version -d 'another version'
+complete -c relay -n 'test (__relay_path) = "/functions/show"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/functions/rollback"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/functions/rollback"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/functions/rollback"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/functions/rollback"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/functions/rollback"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/functions/rollback"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/functions/rollback"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/functions/rollback"' -l to -d 'the version to run'
+complete -c relay -n 'test (__relay_path) = "/functions/rollback"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/functions/remove"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/functions/remove"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/functions/remove"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/functions/remove"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/functions/remove"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/functions/remove"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/functions/remove"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/functions/remove"' -l yes -s y -d 'do not ask for confirmation'
+complete -c relay -n 'test (__relay_path) = "/functions/remove"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/functions/logs"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/functions/logs"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/functions/logs"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/functions/logs"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/functions/logs"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/functions/logs"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/functions/logs"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/functions/logs"' -l limit -d 'the newest this many lines (1-1000)'
+complete -c relay -n 'test (__relay_path) = "/functions/logs"' -l follow -s f -d 'then print new lines as they come, until Ctrl-C'
+complete -c relay -n 'test (__relay_path) = "/functions/logs"' -l no-reconnect -d 'with --follow: when relayd goes away, exit (6) instead of waiting for it to come back'
+complete -c relay -n 'test (__relay_path) = "/functions/logs"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/functions/test"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/functions/test"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/functions/test"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/functions/test"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/functions/test"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/functions/test"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/functions/test"' -l app -d 'the app'
+complete -c relay -n 'test (__relay_path) = "/functions/test"' -l event -d 'the event as its trigger gives it, a JSON object, or @FILE (@- reads stdin)'
+complete -c relay -n 'test (__relay_path) = "/functions/test"' -l version -d 'another version than the one that runs'
+complete -c relay -n 'test (__relay_path) = "/functions/test"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/events"' -a 'list' -d 'events, newest first'
 complete -c relay -n 'test (__relay_path) = "/events"' -a 'show' -d 'one event with its payload, reply and timeline'
 complete -c relay -n 'test (__relay_path) = "/events"' -a 'tail' -d 'follow events live: a row per change, channel publishes included (one JSON object a line with --json)'

@@ -8,6 +8,7 @@ import { completionCommand } from './commands/completion/index.js';
 import { withExamples } from './commands/common.js';
 import { connectionsCommand } from './commands/connections/index.js';
 import { eventsCommand } from './commands/events/index.js';
+import { functionsCommand } from './commands/functions/index.js';
 import { keysCommand } from './commands/keys/index.js';
 import { EXAMPLES } from './commands/examples.js';
 import { loginCommands } from './commands/login/index.js';
@@ -27,7 +28,7 @@ function version(): string {
 /** The whole command tree. Declaring it loads only commander; each verb loads when it runs. */
 export function buildProgram(): Command {
   const program = new Command('relay')
-    .description('Administer relayd: apps, agents, tokens, channels, webhooks, schemas, encryption keys, connections and events.')
+    .description('Administer relayd: apps, agents, tokens, channels, webhooks, schemas, edge functions, encryption keys, connections and events.')
     .version(version(), '-V, --version')
     .exitOverride()
     // Program options only before a verb: `relay schemas show NAME --version 2` is the verb's own --version.
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   webhooksCommand(program);
   keysCommand(program);
   schemasCommand(program);
+  functionsCommand(program);
   eventsCommand(program);
   connectionsCommand(program);
   orgsCommand(program);

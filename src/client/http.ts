@@ -37,11 +37,26 @@ import type {
   SchemaEnvelope,
   SchemaList,
   SchemaRemoved,
+  FunctionEnvelope,
+  FunctionList,
+  FunctionLogLine,
+  FunctionLogs,
+  FunctionRemoved,
+  FunctionTestResult,
 } from '../shared/api.js';
 import type { ChannelRuleEnvelope, ChannelRuleList, ChannelRuleTest } from '../shared/api.js';
 import type { WebhookEventType } from '../shared/webhooks.js';
 import { RelayError, isErrorCode } from '../shared/errors.js';
-import type { AdminUpdateAppBody, CreateChannelRuleBody, RegisterAppBody, UpdateAgentBody, UpdateChannelRuleBody } from '../shared/schemas.js';
+import type {
+  AdminUpdateAppBody,
+  CreateChannelRuleBody,
+  DeployFunctionBody,
+  RegisterAppBody,
+  RollbackFunctionBody,
+  TestFunctionBody,
+  UpdateAgentBody,
+  UpdateChannelRuleBody,
+} from '../shared/schemas.js';
 
 /** A refused or silent daemon must fail fast: the CLI promises exit 6 within 2 s. */
 const CONNECT_TIMEOUT_MS = 1_500;
@@ -155,16 +170,55 @@ export class AdminClient {
    * `daemon_unreachable` when relayd goes away, whether it ended the stream (shutting down)
    * or the connection broke.
    */
-  streamEvents = async (
+  streamEvents = (
     org: string,
     query: EventStreamParams,
     handlers: { onChange(change: EventChange): void; onOpen(after: number): void },
     signal: AbortSignal,
-  ): Promise<void> => {
-    const res = await this.#open('GET', `${orgPath(org)}/events/stream${queryString(query)}`, undefined, 0);
+  ): Promise<void> =>
+    this.#stream<EventChange>(`${orgPath(org)}/events/stream${queryString(query)}`, query.after ?? 0, { onItem: handlers.onChange, onOpen: handlers.onOpen }, signal);
+
+  listAudit = (query: { sinceMs?: number; limit?: number }): Promise<AuditList> =>
+    this.#call('GET', `/admin/v1/audit${queryString({ since: query.sinceMs, limit: query.limit })}`);
+
+  // ---- edge functions (issue 19)
+  listFunctions = (org: string, app: string): Promise<FunctionList> => this.#call('GET', `${appPath(org, app)}/functions`);
+  deployFunction = (org: string, app: string, body: DeployFunctionBody): Promise<FunctionEnvelope> => this.#call('POST', `${appPath(org, app)}/functions`, body);
+  showFunction = (org: string, app: string, name: string, version?: number): Promise<FunctionEnvelope> =>
+    this.#call('GET', `${functionPath(org, app, name)}${version === undefined ? '' : `/versions/${version}`}`);
+  rollbackFunction = (org: string, app: string, name: string, version: number): Promise<FunctionEnvelope> =>
+    this.#call('POST', `${functionPath(org, app, name)}/rollback`, { version } satisfies RollbackFunctionBody);
+  removeFunction = (org: string, app: string, name: string): Promise<FunctionRemoved> => this.#call('DELETE', functionPath(org, app, name));
+  functionLogs = (org: string, app: string, name: string, query: { after?: number | undefined; limit?: number | undefined }): Promise<FunctionLogs> =>
+    this.#call('GET', `${functionPath(org, app, name)}/logs${queryString(query)}`);
+  testFunction = (org: string, app: string, name: string, body: TestFunctionBody): Promise<FunctionTestResult> => this.#call('POST', `${functionPath(org, app, name)}/test`, body);
+
+  /**
+   * Follows a function's log (`relay functions logs --follow`) as streamEvents follows events:
+   * `onOpen` with the seq it starts after, `onLine` for each line; `after` resumes after a line
+   * already seen.
+   */
+  streamFunctionLogs = (
+    org: string,
+    app: string,
+    name: string,
+    query: { after?: number | undefined },
+    handlers: { onLine(line: FunctionLogLine): void; onOpen(after: number): void },
+    signal: AbortSignal,
+  ): Promise<void> =>
+    this.#stream<FunctionLogLine>(`${functionPath(org, app, name)}/logs/stream${queryString(query)}`, query.after ?? 0, { onItem: handlers.onLine, onOpen: handlers.onOpen }, signal);
+
+  /**
+   * An NDJSON stream of relayd's: `onOpen` once relayd has accepted it, with the seq it starts
+   * after (its `Relay-After` header, else `after`); `onItem` for each line. Resolves when
+   * `signal` aborts; rejects with `daemon_unreachable` when relayd goes away, whether it ended
+   * the stream (shutting down) or the connection broke.
+   */
+  async #stream<T>(path: string, after: number, handlers: { onItem(item: T): void; onOpen(after: number): void }, signal: AbortSignal): Promise<void> {
+    const res = await this.#open('GET', path, undefined, 0);
     if ((res.statusCode ?? 0) >= 300) throw this.#refusal(res.statusCode ?? 0, parseOrNull(await readAll(res)));
-    const after = Number(res.headers['relay-after']);
-    handlers.onOpen(Number.isSafeInteger(after) ? after : (query.after ?? 0));
+    const start = Number(res.headers['relay-after']);
+    handlers.onOpen(Number.isSafeInteger(start) ? start : after);
     return new Promise<void>((resolve, reject) => {
       const stop = (): void => {
         res.destroy();
@@ -187,17 +241,14 @@ export class AdminClient {
         while ((newline = buffered.indexOf('\n')) !== -1) {
           const line = buffered.slice(0, newline);
           buffered = buffered.slice(newline + 1);
-          if (line) handlers.onChange(JSON.parse(line) as EventChange);
+          if (line) handlers.onItem(JSON.parse(line) as T);
         }
       });
       // A clean end (the last chunk) is relayd shutting down; anything else, a broken connection.
       res.on('end', () => wentAway('it ended the stream: shutting down'));
       res.on('error', () => wentAway('the connection broke'));
     });
-  };
-
-  listAudit = (query: { sinceMs?: number; limit?: number }): Promise<AuditList> =>
-    this.#call('GET', `/admin/v1/audit${queryString({ since: query.sinceMs, limit: query.limit })}`);
+  }
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.#open(method, path, body, this.#timeoutMs ?? RESPONSE_TIMEOUT_MS);
@@ -251,6 +302,7 @@ const appsPath = (org: string): string => `${orgPath(org)}/apps`;
 const appPath = (org: string, id: string): string => `${appsPath(org)}/${encodeURIComponent(id)}`;
 const agentPath = (org: string, id: string): string => `${orgPath(org)}/agents/${encodeURIComponent(id)}`;
 const schemaPath = (org: string, app: string, name: string): string => `${appPath(org, app)}/schemas/${encodeURIComponent(name)}`;
+const functionPath = (org: string, app: string, name: string): string => `${appPath(org, app)}/functions/${encodeURIComponent(name)}`;
 
 export type EventQueryParams = {
   app?: string | undefined;

@@ -15,8 +15,12 @@ export const ERRORS = {
   payload_too_large: { http: 413, exit: 2, ws: null },
   /** Data that does not match its JSON Schema: details carry `errors: [{pointer, message}]`, `schema` and `version`. */
   schema_violation: { http: 422, exit: 2, ws: null },
-  /** An edge function threw, ran past its limits or returned something wrong (and rejects on error): details carry `function`, `version` and `kind`. */
-  function_failed: { http: 422, exit: 2, ws: null },
+  /**
+   * An edge function threw, ran past its limits or returned something wrong, where it rejects
+   * on error (or failed `relay functions test`): details carry `function`, `version` and `kind`.
+   * Exit 1: the function's code failed, not the command's input.
+   */
+  function_failed: { http: 422, exit: 1, ws: null },
   rate_limited: { http: 429, exit: 1, ws: 4301 },
   over_quota: { http: 403, exit: 1, ws: 4004 },
   unavailable: { http: 503, exit: 1, ws: 4200 },

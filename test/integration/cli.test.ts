@@ -57,6 +57,7 @@ describe('--help', () => {
     'events list', 'events show', 'events tail',
     'webhooks add', 'webhooks list', 'webhooks deliveries',
     'agents update', 'schemas add', 'schemas update', 'schemas show', 'schemas remove',
+    'functions deploy', 'functions list', 'functions show', 'functions rollback', 'functions remove', 'functions logs', 'functions test',
     'connections list', 'connections close', 'status',
   ];
 

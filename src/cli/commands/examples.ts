@@ -60,6 +60,21 @@ export const EXAMPLES: Record<string, string[]> = {
   'schemas update': ['# a new version; the previous ones stay readable', 'relay schemas update order --app acme-pm --file order.schema.json'],
   'schemas show': ['relay schemas show order --app acme-pm > order.schema.json', 'relay schemas show order --app acme-pm --version 1 --json'],
   'schemas remove': ['relay schemas remove order --app acme-pm --yes', '# even while a channel rule or an agent uses it (they are unbound)', 'relay schemas remove order --app acme-pm --force --yes'],
+  'functions deploy': [
+    "relay functions deploy --app acme-pm --name redact --file redact.js --trigger before-dispatch --agent athena",
+    "relay functions deploy --app acme-pm --name spam-filter --file filter.js --trigger before-publish --channels 'chat-*' --timeout 20ms",
+    '# in a script: only the new version number',
+    "V=$(relay functions deploy --app acme-pm --name fan-out --file fan-out.js --trigger after-publish --channels 'orders-*' --on-error pass -q)",
+  ],
+  'functions list': ['relay functions list --app acme-pm', '# the functions that have failed', "relay functions list --app acme-pm --jq '.functions[] | select(.stats.failures > 0) | .name'"],
+  'functions show': ['relay functions show redact --app acme-pm', 'relay functions show redact --app acme-pm --version 1 --jq .function.source > redact.v1.js'],
+  'functions rollback': ['relay functions rollback redact --app acme-pm --to 1'],
+  'functions remove': ['relay functions remove redact --app acme-pm --yes'],
+  'functions logs': ['relay functions logs redact --app acme-pm', '# follow it live, as JSON lines', 'relay functions logs redact --app acme-pm --follow --json'],
+  'functions test': [
+    'relay functions test spam-filter --app acme-pm --event \'{"channel":"chat-1","event":"message","data":{"text":"hi"}}\'',
+    'relay functions test redact --app acme-pm --event @event.json --version 2',
+  ],
   'webhooks add': [
     'relay webhooks add --app acme-pm --url https://example.com/relay-hooks',
     'relay webhooks add --app acme-pm --url https://example.com/relay-hooks --event event_failed --event connection_closed',
