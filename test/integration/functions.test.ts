@@ -238,11 +238,13 @@ export default function (event) {
     const json = (await relay(['functions', 'logs', 'chatty', '--app', app.id, '--json'], { daemon })).json<{ logs: { level: string; message: string; version: number }[] }>();
     expect(json.logs.map((l) => `${l.level} ${l.message}`)).toEqual(['log saw tick 1', 'warn careful', 'log saw tick 2', 'warn careful']);
 
-    const following = relayRunning(['functions', 'logs', 'chatty', '--app', app.id, '--follow'], { daemon });
+    const following = relayRunning(['functions', 'logs', 'chatty', '--app', app.id, '--limit', '1', '--follow'], { daemon });
     await following.waitFor('stderr', /Ctrl-C/);
     expect((await api('POST', '/events', { name: 'tick', channel: 'clock', data: { n: 3 } })).status).toBe(200);
     await following.waitFor('stdout', 'saw tick 3');
+    // The newest line first (--limit 1), then only what came after it.
     expect(following.stdout()).not.toContain('saw tick 1');
+    expect(following.stdout()).not.toContain('saw tick 2');
     expect((await following.interrupt()).exitCode).toBe(0);
   });
 
