@@ -21,7 +21,7 @@ import { HistoryPruner } from './core/retention.js';
 import { RoutingDirectory } from './core/routing.js';
 import { Schemas } from './core/schemas.js';
 import { FunctionService } from './core/functions.js';
-import { FunctionSandbox } from './core/function-sandbox.js';
+import { FunctionHost } from './core/function-host.js';
 import { BROKER_PREFIX, ChannelService } from './core/channels.js';
 import { ChannelRules } from './core/channel-rules.js';
 import { createChannelState, type ChannelState } from './channel-state/index.js';
@@ -178,7 +178,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     store,
     clock,
     nodeId: config.nodeId,
-    sandbox: () => FunctionSandbox.load(),
+    sandbox: () => FunctionHost.start(),
     functionsChanged: (org, appId) => control.send({ type: 'functionsChanged', org, appId }),
     warn: (fields, message) => log.warn(fields, message),
     onError: (err, what) => log.error({ err }, what),

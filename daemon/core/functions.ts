@@ -7,7 +7,8 @@ import type { FunctionLogRecord, FunctionRecord, FunctionStatsDelta, FunctionVer
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
 import { CACHE_TTL_MS } from './control.js';
-import type { CallOutcome, FunctionSandbox, SandboxLimits, SandboxPublish } from './function-sandbox.js';
+import type { Sandbox } from './function-host.js';
+import type { CallOutcome, SandboxLimits, SandboxPublish } from './function-sandbox.js';
 
 /** How many of a function's log lines the store keeps (the newest). */
 export const KEPT_LOG_LINES = 1000;
@@ -29,8 +30,8 @@ export interface FunctionsDeps {
   store: Store;
   clock: Clock;
   nodeId: string;
-  /** The sandbox, loaded on first use (its WebAssembly takes a moment, and most daemons never need it). */
-  sandbox(): Promise<FunctionSandbox>;
+  /** The sandbox, started on first use (its thread and WebAssembly take a moment, and most daemons never need it). */
+  sandbox(): Promise<Sandbox>;
   /** Tells every node (this one included) to drop its copy of the app's functions (a control message, awaited). */
   functionsChanged(org: string, appId: string): Promise<void>;
   /** relayd's log: a failing function is reported once per burst. */
@@ -119,7 +120,8 @@ export class FunctionService {
   readonly #reported = new Map<string, { at: number; since: number }>();
   /** Timeouts in a row per function version, and until when it is suspended. */
   readonly #timeouts = new Map<string, { inRow: number; until: number }>();
-  #sandbox: FunctionSandbox | null = null;
+  #sandbox: Sandbox | null = null;
+  #starting: Promise<Sandbox> | null = null;
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
   #generation = 0;
@@ -138,8 +140,9 @@ export class FunctionService {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     await this.flush();
-    this.#sandbox?.dispose();
+    const sandbox = this.#sandbox;
     this.#sandbox = null;
+    await sandbox?.close();
   }
 
   // ---- management
@@ -147,7 +150,7 @@ export class FunctionService {
   async deploy(actor: Actor, org: string, appId: string, body: DeployFunctionBody): Promise<EdgeFunction> {
     await this.#requireApp(org, appId);
     const limits: SandboxLimits = { timeoutMs: body.timeoutMs ?? FUNCTION_TIMEOUT_MS.default, memoryBytes: (body.memoryMb ?? FUNCTION_MEMORY_MB.default) * MB };
-    const problem = (await this.#sandboxLoaded()).check(body.source, limits);
+    const problem = await (await this.#sandboxLoaded()).check(body.source, limits);
     if (problem) {
       const where = problem.line === null ? '' : ` at line ${problem.line}${problem.column === null ? '' : `, column ${problem.column}`}`;
       throw new RelayError('invalid_request', `function "${body.name}" was not deployed: ${problem.message}${where}`, {
@@ -279,14 +282,16 @@ export class FunctionService {
       json = data.json;
       input = { app: appId, channel, channels: [channel], event: channelInput.event, data: data.value, socketId: channelInput.socketId };
     }
-    const outcome = sandbox.call(sandboxKey(v), v.source, limitsOf(v), input, { app: appId, trigger: v.trigger, maxPublishes: v.trigger === 'after-publish' ? MAX_PUBLISHES_PER_CALL : 0 });
+    const outcome = await sandbox.call(sandboxKey(v), v.source, limitsOf(v), input, { app: appId, trigger: v.trigger, maxPublishes: v.trigger === 'after-publish' ? MAX_PUBLISHES_PER_CALL : 0 });
     const step = v.trigger === 'before-dispatch' ? this.#dispatchStep(outcome) : v.trigger === 'before-publish' ? this.#publishStep(outcome, input as { channel: string; event: string }, json, false) : afterStep(outcome);
     const base = { function: { name, version: v.version, trigger: v.trigger, onError: v.onError }, logs: outcome.logs, durationMs: Math.round(outcome.durationMs * 1000) / 1000 };
     if (!step.ok) return { ...base, outcome: 'failed', result: null, publishes: outcome.publishes, error: { kind: step.kind, message: step.message } };
     if (v.trigger === 'after-publish') return { ...base, outcome: 'passed', result: null, publishes: step.publishes, error: null };
     if (step.value === null) return { ...base, outcome: 'dropped', result: null, publishes: [], error: null };
     const before = v.trigger === 'before-dispatch' ? { payload: input['payload'] } : { event: input['event'], data: input['data'] };
-    const after = v.trigger === 'before-dispatch' ? { payload: (step.value as { payload: unknown }).payload } : { event: (step.value as { event: string }).event, data: (step.value as { data: unknown }).data };
+    // As the function returned it (a publish carries it as a string of JSON).
+    const returned = outcome.ok ? (outcome.value as Record<string, unknown>) : {};
+    const after = v.trigger === 'before-dispatch' ? { payload: returned['payload'] } : { event: (step.value as { event: string }).event, data: returned['data'] };
     const result = v.trigger === 'before-dispatch' ? { ...input, ...after } : { channel: input['channel'], ...after };
     return { ...base, outcome: JSON.stringify(before) === JSON.stringify(after) ? 'passed' : 'changed', result, publishes: [], error: null };
   }
@@ -313,7 +318,7 @@ export class FunctionService {
       const current: ChannelEventInput = { ...input, event, data };
       const { value, json } = decoded(current);
       const fnInput = { app: appId, channel: input.channels[0], channels: input.channels, event, data: value, socketId: input.socketId };
-      const step = this.#publishStep(this.#run(v, fnInput, 0), fnInput as { channel: string; event: string }, json, input.client);
+      const step = this.#publishStep(await this.#run(v, fnInput, 0), fnInput as { channel: string; event: string }, json, input.client);
       if (!step.ok) {
         this.#failed(v, step.kind, step.message);
         if (v.onError === 'pass') continue;
@@ -342,7 +347,7 @@ export class FunctionService {
       const v = f.active;
       if (v.trigger !== 'after-publish' || !coversChannel(v.channels, input.channels) || (v.event !== null && v.event !== input.event)) continue;
       const { value } = decoded(input);
-      const step = afterStep(this.#run(v, { app: appId, channel: input.channels[0], channels: input.channels, event: input.event, data: value, socketId: input.socketId }, MAX_PUBLISHES_PER_CALL));
+      const step = afterStep(await this.#run(v, { app: appId, channel: input.channels[0], channels: input.channels, event: input.event, data: value, socketId: input.socketId }, MAX_PUBLISHES_PER_CALL));
       if (!step.ok) {
         this.#failed(v, step.kind, step.message);
         continue;
@@ -365,7 +370,7 @@ export class FunctionService {
     for (const f of all) {
       const v = f.active;
       if (v.trigger !== 'before-dispatch' || (v.agent !== null && v.agent !== input.agent) || (v.event !== null && v.event !== input.name)) continue;
-      const step = this.#dispatchStep(this.#run(v, { app: appId, agent: input.agent, thread: input.thread, event: input.name, payload }, 0));
+      const step = this.#dispatchStep(await this.#run(v, { app: appId, agent: input.agent, thread: input.thread, event: input.name, payload }, 0));
       if (!step.ok) {
         this.#failed(v, step.kind, step.message);
         if (v.onError === 'pass') continue;
@@ -422,8 +427,13 @@ export class FunctionService {
 
   // ---- inside
 
-  async #sandboxLoaded(): Promise<FunctionSandbox> {
-    this.#sandbox ??= await this.#deps.sandbox();
+  async #sandboxLoaded(): Promise<Sandbox> {
+    if (this.#sandbox) return this.#sandbox;
+    this.#starting ??= this.#deps.sandbox().catch((err: unknown) => {
+      this.#starting = null;
+      throw err;
+    });
+    this.#sandbox = await this.#starting;
     return this.#sandbox;
   }
 
@@ -453,7 +463,7 @@ export class FunctionService {
   }
 
   /** One call, counted, its lines kept; a version that timed out TIMEOUTS_BEFORE_SUSPEND times in a row is not run for a while. */
-  #run(v: FunctionVersionRecord, input: unknown, maxPublishes: number): CallOutcome {
+  async #run(v: FunctionVersionRecord, input: unknown, maxPublishes: number): Promise<CallOutcome> {
     const sk = sandboxKey(v);
     const now = this.#deps.clock.now();
     const suspended = this.#timeouts.get(sk);
@@ -462,7 +472,7 @@ export class FunctionService {
     }
     const sandbox = this.#sandbox;
     if (!sandbox) return { ok: false, kind: 'error', message: 'relayd is shutting down', logs: [], publishes: [], durationMs: 0 };
-    const outcome = sandbox.call(sk, v.source, limitsOf(v), input, { app: v.appId, trigger: v.trigger, maxPublishes });
+    const outcome = await sandbox.call(sk, v.source, limitsOf(v), input, { app: v.appId, trigger: v.trigger, maxPublishes });
     this.#count(v, 'calls');
     if (outcome.logs.length > 0) this.#lines(v, outcome.logs);
     if (!outcome.ok && outcome.kind === 'timeout') {

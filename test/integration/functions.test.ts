@@ -167,7 +167,7 @@ export default function (event) {
     const otherApi = await publicApi(other.id);
     await deploy(app.id, 'spin', 'export default function (event) { while (true) {} }\n', ['--trigger', 'before-publish', '--channels', 'spin-*', '--timeout', '50ms']);
     await deploy(app.id, 'hog', 'export default function (event) { const gigabyte = new Uint8Array(1024 * 1024 * 1024); return { ...event, data: gigabyte.length }; }\n', ['--trigger', 'before-publish', '--channels', 'hog-*', '--memory', '32MB']);
-    await deploy(app.id, 'grow', "export default function (event) { const all = []; for (;;) all.push('x'.repeat(1024 * 1024) + all.length); }\n", ['--trigger', 'before-publish', '--channels', 'grow-*']);
+    await deploy(app.id, 'grow', "export default function (event) { const all = []; for (;;) all.push('x'.repeat(1024 * 1024) + all.length); }\n", ['--trigger', 'before-publish', '--channels', 'grow-*', '--timeout', '1s']);
     const bystander = collect<unknown>(await subscribe(other, 'news'), 'update');
 
     const spun = await api('POST', '/events', { name: 'e', channel: 'spin-1', data: {} });
@@ -178,11 +178,21 @@ export default function (event) {
     expect(await hogged.json()).toMatchObject({ error: { code: 'function_failed', function: 'hog', kind: 'memory' } });
     const grown = await api('POST', '/events', { name: 'e', channel: 'grow-1', data: {} });
     expect(grown.status).toBe(422);
-    expect(await grown.json()).toMatchObject({ error: { code: 'function_failed', function: 'grow', kind: 'memory' } });
+    // Near its limit QuickJS collects garbage on every allocation, which no interrupt stops: the thread's watchdog may end it first.
+    expect(await grown.json()).toMatchObject({ error: { code: 'function_failed', function: 'grow', kind: expect.stringMatching(/^(memory|timeout)$/) } });
 
     // The other app, and this app's other channels, are served as ever.
     expect((await otherApi('POST', '/events', { name: 'update', channel: 'news', data: { n: 1 } })).status).toBe(200);
     await expect.poll(() => bystander.length).toBe(1);
+
+    // A built-in that runs long is not stopped by QuickJS between its steps: its thread is, and relayd's event loop never waits for it.
+    await deploy(app.id, 'search', "export default function (event) { const s = 'x'.repeat(1000000) + '!'; while (true) s.indexOf('y'); }\n", ['--trigger', 'before-publish', '--channels', 'search-*']);
+    const searching = api('POST', '/events', { name: 'e', channel: 'search-1', data: {} });
+    expect((await otherApi('POST', '/events', { name: 'update', channel: 'news', data: { n: 2 } })).status).toBe(200);
+    await expect.poll(() => bystander.length).toBe(2);
+    const searched = await searching;
+    expect(searched.status).toBe(422);
+    expect(await searched.json()).toMatchObject({ error: { code: 'function_failed', function: 'search', kind: 'timeout' } });
     expect((await api('POST', '/events', { name: 'e', channel: 'plain', data: {} })).status).toBe(200);
 
     // With --on-error pass, a failing call lets the event through unchanged.
@@ -261,7 +271,7 @@ export default function (event) {
 
     const rolled = await relay(['functions', 'rollback', 'tagger', '--app', app.id, '--to', '1'], { daemon });
     expect(rolled.exitCode, rolled.stderr).toBe(0);
-    expect(rolled.stdout).toMatch(/version 1/);
+    expect(rolled.stdout + rolled.stderr).toMatch(/Rolled back tagger to version 1 \(was 2\)/);
     expect((await api('POST', '/events', { name: 'e', channel: 'tags', data: {} })).status).toBe(200);
     await expect.poll(() => got.length).toBe(2);
     expect(got.map((d) => d.by)).toEqual(['v2', 'v1']);
