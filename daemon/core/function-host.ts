@@ -7,7 +7,9 @@ export type ToWorker =
   | { op: 'check'; id: number; source: string; limits: SandboxLimits }
   | { op: 'drop'; prefix: string };
 
-type FromWorker = { ready: true } | { id: number; outcome: CallOutcome } | { id: number; problem: CompileProblem | null };
+type Answer = { id: number; outcome: CallOutcome } | { id: number; problem: CompileProblem | null };
+/** What the worker sends back: that it is ready, or the answers to messages, in order. */
+export type FromWorker = { ready: true } | { answers: Answer[] };
 
 /** The sandbox as the functions service uses it. */
 export interface Sandbox {
@@ -22,7 +24,7 @@ interface Pending {
   message: ToWorker & { op: 'call' | 'check' };
   source: string;
   limits: SandboxLimits;
-  resolve(answer: FromWorker): void;
+  resolve(answer: Answer): void;
 }
 
 /** How often the watchdog looks at the running call. */
@@ -52,6 +54,9 @@ export class FunctionHost implements Sandbox {
   #headSince = 0;
   readonly #watchdog: NodeJS.Timeout;
   #closed = false;
+  /** Messages waiting for this turn of the event loop to end: one postMessage carries them all. */
+  #outbox: ToWorker[] = [];
+  #flushScheduled = false;
   /** How many times the thread was stopped or died and was started again. */
   restarts = 0;
 
@@ -87,7 +92,7 @@ export class FunctionHost implements Sandbox {
 
   drop(prefix: string): void {
     for (const key of this.#sent) if (key.startsWith(prefix)) this.#sent.delete(key);
-    this.#worker.postMessage({ op: 'drop', prefix } satisfies ToWorker);
+    this.#post({ op: 'drop', prefix });
   }
 
   async close(): Promise<void> {
@@ -98,12 +103,25 @@ export class FunctionHost implements Sandbox {
     await this.#worker.terminate();
   }
 
-  #send(message: ToWorker & { op: 'call' | 'check' }, source: string, limits: SandboxLimits): Promise<FromWorker> {
+  #send(message: ToWorker & { op: 'call' | 'check' }, source: string, limits: SandboxLimits): Promise<Answer> {
     if (this.#closed) return Promise.resolve(failure({ message }, 'error', 'relayd is shutting down'));
     return new Promise((resolve) => {
       if (this.#pending.size === 0) this.#headSince = performance.now();
       this.#pending.set(message.id, { id: message.id, message, source, limits, resolve });
-      this.#worker.postMessage(message);
+      this.#post(message);
+    });
+  }
+
+  /** Queues a message; the messages of one turn of the event loop go to the worker as one (a publish under load makes many). */
+  #post(message: ToWorker): void {
+    this.#outbox.push(message);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      const batch = this.#outbox;
+      this.#outbox = [];
+      if (batch.length > 0) this.#worker.postMessage(batch);
     });
   }
 
@@ -124,11 +142,13 @@ export class FunctionHost implements Sandbox {
         markReady();
         return;
       }
-      const pending = this.#pending.get(answer.id);
-      if (!pending) return;
-      this.#pending.delete(answer.id);
       this.#headSince = performance.now();
-      pending.resolve(answer);
+      for (const a of answer.answers) {
+        const pending = this.#pending.get(a.id);
+        if (!pending) continue;
+        this.#pending.delete(a.id);
+        pending.resolve(a);
+      }
     });
     let started = false;
     void ready.then(() => (started = true));
@@ -171,6 +191,8 @@ export class FunctionHost implements Sandbox {
     this.#sent = new Set();
     void old.terminate();
     this.#headSince = Number.POSITIVE_INFINITY;
+    // What was queued for the old thread is in #pending (calls, checks) or no longer needed (drops).
+    this.#outbox = [];
     this.#ready = started.ready.then(() => {
       for (const p of this.#pending.values()) {
         if (p.message.op === 'call') {
@@ -179,13 +201,13 @@ export class FunctionHost implements Sandbox {
             this.#sent.add(p.message.key);
           } else delete p.message.source;
         }
-        this.#worker.postMessage(p.message);
+        this.#post(p.message);
       }
     });
   }
 }
 
-function failure(p: { message: ToWorker & { op: 'call' | 'check' } }, kind: 'timeout' | 'error', message: string): FromWorker {
+function failure(p: { message: ToWorker & { op: 'call' | 'check' } }, kind: 'timeout' | 'error', message: string): Answer {
   if (p.message.op === 'check') return { id: p.message.id, problem: { message, line: null, column: null } };
   return { id: p.message.id, outcome: { ok: false, kind, message, logs: [], publishes: [], durationMs: 0 } };
 }
