@@ -194,7 +194,7 @@ export class FunctionService {
     return this.#toFunction(record, shown, await this.#orderOf(org, appId, record), true);
   }
 
-  async rollback(actor: Actor, org: string, appId: string, name: string, version: number): Promise<EdgeFunction & { previous: number }> {
+  async rollback(actor: Actor, org: string, appId: string, name: string, version: number): Promise<EdgeFunction> {
     await this.#requireApp(org, appId);
     const before = await this.#require(org, appId, name);
     const record = await this.#deps.store.setActiveFunctionVersion(
@@ -206,7 +206,7 @@ export class FunctionService {
     );
     if (!record) throw notFound(org, appId, name);
     await this.#changed(org, appId);
-    return { ...this.#toFunction(record, record.active, await this.#orderOf(org, appId, record), true), previous: before.active.version };
+    return this.#toFunction(record, record.active, await this.#orderOf(org, appId, record), true);
   }
 
   async remove(actor: Actor, org: string, appId: string, name: string): Promise<EdgeFunction> {
