@@ -1,6 +1,6 @@
 import type { Event } from '../../src/shared/api.js';
 import { formatDuration } from '../../src/shared/duration.js';
-import type { EventError, EventErrorCode } from '../../src/shared/protocol/relay.js';
+import type { EventError } from '../../src/shared/protocol/relay.js';
 import type { EventPatch, EventRecord, Store, TimelineRecord } from '../store/store.js';
 import { DEFAULT_AGENT_TIMEOUT_MS } from './agents.js';
 import type { Clock } from './clock.js';

@@ -4,7 +4,6 @@ import { monotonicFactory } from 'ulid';
 import type { EncryptionKey, EncryptionKeyCreated, EncryptionKeyRetired } from '../../src/shared/api.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { ID_PREFIX } from '../../src/shared/ids.js';
-import { channelType } from '../../src/shared/protocol/pusher.js';
 import type { EncryptionKeyRecord, Store } from '../store/store.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';

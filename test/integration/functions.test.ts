@@ -5,7 +5,7 @@ import { RelayAgent, RelayApp, type AgentEvent } from '../../src/client/index.js
 import { relay, relayRunning } from '../helpers/cli.js';
 import { startCluster } from '../helpers/cluster.js';
 import { startSharedDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
-import { channelName, collect, connected, registerChannelApp, subscribed, subscriberClient, type ChannelApp } from '../helpers/pusher.js';
+import { channelName, collect, connected, openRawSocket, registerChannelApp, subscribed, subscriberClient, type ChannelApp, type RawSocket } from '../helpers/pusher.js';
 import { servicesFor } from '../helpers/services.js';
 import { eventually } from '../helpers/ws.js';
 
@@ -158,6 +158,42 @@ export default function (event) {
     expect((await api('POST', '/events', { name: 'marker', channel: `copy-copy-${name}`, data: {} })).status).toBe(200);
     await expect.poll(() => markers.length).toBe(1);
     expect(second).toEqual([]);
+  });
+
+  it('runs on client events too: a dropped one reaches nobody, a changed one arrives changed, a failing one is refused to its sender', async () => {
+    const app = await registerChannelApp(daemon, 'fn-client');
+    expect((await relay(['apps', 'update', app.id, '--client-events', 'on'], { daemon })).exitCode).toBe(0);
+    await deploy(
+      app.id,
+      'moderate',
+      `export default function (event) {
+  if (event.data.text === 'spam') return null;
+  if (event.data.text === 'boom') throw new Error('cannot moderate that');
+  return { ...event, data: { ...event.data, moderated: true } };
+}
+`,
+      ['--trigger', 'before-publish', '--channels', 'private-chat-*'],
+    );
+    const name = channelName('private-chat-');
+    const connect = (): Promise<RawSocket> => openRawSocket(daemon, `/app/${app.key}?protocol=7&client=js&version=8.6.0`);
+    const join = async (socket: RawSocket): Promise<void> => {
+      const ok = socket.next((f) => f.event === 'pusher_internal:subscription_succeeded' && f.channel === name);
+      socket.send({ event: 'pusher:subscribe', data: { channel: name, auth: app.server.authorizeChannel(socket.socketId, name).auth } });
+      await ok;
+    };
+    const sender = await connect();
+    const receiver = await connect();
+    await join(sender);
+    await join(receiver);
+
+    sender.send({ event: 'client-msg', channel: name, data: { text: 'spam' } });
+    const refused = sender.next((f) => f.event === 'pusher:error', 'pusher:error');
+    sender.send({ event: 'client-msg', channel: name, data: { text: 'boom' } });
+    expect(JSON.stringify((await refused).data)).toMatch(/moderate.*cannot moderate that/);
+    const arrived = receiver.next((f) => f.event === 'client-msg');
+    sender.send({ event: 'client-msg', channel: name, data: { text: 'hello' } });
+    expect((await arrived).data).toEqual({ text: 'hello', moderated: true });
+    expect(receiver.frames.filter((f) => f.event === 'client-msg')).toHaveLength(1);
   });
 
   it('a function that loops forever or allocates 1 GB fails its call within its limits; relayd keeps serving other apps', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseMemory, parseTimeout } from '../../src/cli/commands/functions/deploy.js';
-import { checkFunctionName, checkVersion, formatMs, scope, versionText } from '../../src/cli/commands/functions/shared.js';
+import { checkVersion } from '../../src/cli/commands/checks.js';
+import { checkFunctionName, formatMs, scope, versionText } from '../../src/cli/commands/functions/shared.js';
 import type { EdgeFunction } from '../../src/shared/api.js';
 
 /** `relay functions`: the flags it checks before asking relayd, and the words it prints. */

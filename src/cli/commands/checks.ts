@@ -43,3 +43,10 @@ export function checkLimit(value: string): number {
   if (!/^\d+$/.test(value) || limit < 1 || limit > 1000) throw new RelayError('invalid_request', `invalid --limit "${value}": use a whole number from 1 to 1000`);
   return limit;
 }
+
+/** `--version N`, `--to N`: a version of a schema or a function, a whole number from 1. */
+export function checkVersion(value: string, flag: string): number {
+  const version = Number(value);
+  if (!/^\d+$/.test(value) || version < 1) throw new RelayError('invalid_request', `invalid ${flag} "${value}": versions are whole numbers from 1`);
+  return version;
+}

@@ -1,6 +1,5 @@
 import { parseDuration } from '../../../shared/duration.js';
 import { AGENT_TIMEOUT_MS } from '../../../shared/limits.js';
-import { RelayError } from '../../../shared/errors.js';
 import { SLUG_RULE, slugProblem } from '../../../shared/ids.js';
 import type { Context } from '../../context.js';
 import { line, note, print, success } from '../../output.js';

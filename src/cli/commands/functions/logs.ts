@@ -15,7 +15,7 @@ export interface Options {
 }
 
 /**
- * A function's log, oldest first: what it printed (console.log, info, warn, error) and its
+ * A function's log, oldest first: what it printed (its log, info, warn and error lines) and its
  * failed calls (`failure`, `timeout`), each with the version and the node it ran on. The text
  * is the function's own, so it is printed sanitized as all server data is. --follow prints
  * the newest lines, then the new ones as they come, until Ctrl-C, as `events tail` does.

@@ -1,7 +1,7 @@
 import type { Context } from '../../context.js';
 import { print, success } from '../../output.js';
-import { checkId, required } from '../checks.js';
-import { checkFunctionName, checkVersion } from './shared.js';
+import { checkId, checkVersion, required } from '../checks.js';
+import { checkFunctionName } from './shared.js';
 
 export interface Options {
   org: string;

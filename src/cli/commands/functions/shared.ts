@@ -18,13 +18,6 @@ export function checkFunctionName(name: string): string {
   return name;
 }
 
-/** `--version N`, `--to N`: a whole number from 1. */
-export function checkVersion(value: string, flag: string): number {
-  const version = Number(value);
-  if (!/^\d+$/.test(value) || version < 1) throw new RelayError('invalid_request', `invalid ${flag} "${value}": versions are whole numbers from 1`);
-  return version;
-}
-
 /** A file's text (`-`: stdin); `what` is how the message names it when it cannot be read (`--file fn.js`). */
 export async function readText(ctx: Context, file: string, what: string): Promise<string> {
   if (file === '-') return readStdin(ctx.io.stdin);

@@ -1,7 +1,8 @@
 import type { Context } from '../../context.js';
 import { line, print, styles } from '../../output.js';
 import { checkId, required } from '../checks.js';
-import { checkFunctionName, checkVersion, functionDetails, printSource } from './shared.js';
+import { checkVersion } from '../checks.js';
+import { checkFunctionName, functionDetails, printSource } from './shared.js';
 
 export interface Options {
   org: string;

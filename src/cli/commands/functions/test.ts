@@ -3,7 +3,8 @@ import { RelayError } from '../../../shared/errors.js';
 import type { Context } from '../../context.js';
 import { details, duration, fmt, line, print, styles, type Styles, type Text } from '../../output.js';
 import { checkId, required } from '../checks.js';
-import { checkFunctionName, checkVersion, readText } from './shared.js';
+import { checkVersion } from '../checks.js';
+import { checkFunctionName, readText } from './shared.js';
 
 export interface Options {
   org: string;

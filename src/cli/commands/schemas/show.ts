@@ -1,7 +1,6 @@
-import { RelayError } from '../../../shared/errors.js';
 import type { Context } from '../../context.js';
 import { line, print } from '../../output.js';
-import { checkId, required } from '../checks.js';
+import { checkId, checkVersion, required } from '../checks.js';
 import { checkSchemaName } from './shared.js';
 
 export interface Options {
@@ -15,11 +14,7 @@ export interface Options {
 export async function run(opts: Options, ctx: Context): Promise<void> {
   const app = checkId(await required(ctx, opts.app, '--app', 'App ID'), 'app id');
   const name = checkSchemaName(opts.name);
-  let version: number | undefined;
-  if (opts.version !== undefined) {
-    version = Number(opts.version);
-    if (!/^\d+$/.test(opts.version) || version < 1) throw new RelayError('invalid_request', `invalid --version "${opts.version}": versions are whole numbers from 1`);
-  }
+  const version = opts.version === undefined ? undefined : checkVersion(opts.version, '--version');
   const result = await (await ctx.client()).showSchema(opts.org, app, name, version);
   await print(ctx, { json: result, human: () => {
       // Line by line: each is made safe for the terminal on its own (JSON escapes control characters in strings already).
