@@ -29,17 +29,21 @@ interface Pending {
 
 /** How often the watchdog looks at the running call. */
 const WATCH_EVERY_MS = 20;
-/** Past its own limit (which QuickJS enforces only between steps), a call has this long before its thread is stopped. */
-const OVERRUN_GRACE_MS = 250;
+/**
+ * How long a call may hold the thread before it is stopped: QuickJS enforces the call's own
+ * limit between steps, this catches what runs on past it inside one step. Generous, as it
+ * counts wall time: a busy machine must not see a sound call stopped.
+ */
+const overrunLimitMs = (timeoutMs: number): number => Math.max(1000, 3 * timeoutMs) + 1000;
 
 /**
  * Edge functions on a thread of their own: relayd's event loop never runs function code, so no
  * function can stall it, whatever QuickJS does. Calls go to the worker in order and are run one
  * at a time; the first unanswered one is the one running. QuickJS stops a call at its time limit
  * between steps, but a built-in (indexOf on a huge string, say) runs to its end first: a
- * watchdog stops the whole thread when a call overruns its limit (twice the limit or 100 ms,
- * whichever is more, as building an isolate gets that, plus a grace), fails that call as a
- * timeout, starts a new thread and sends it the calls that were waiting. The same when the
+ * watchdog stops the whole thread when a call holds it far past its limit (see
+ * overrunLimitMs), fails that call as a timeout, starts a new thread and sends it the calls
+ * that were waiting. The same when the
  * thread dies (a function broke the WebAssembly module).
  */
 export class FunctionHost implements Sandbox {
@@ -172,8 +176,7 @@ export class FunctionHost implements Sandbox {
   #watch(): void {
     const head = this.#pending.values().next().value;
     if (!head) return;
-    const allowed = 2 * Math.max(head.limits.timeoutMs, 100) + OVERRUN_GRACE_MS;
-    if (performance.now() - this.#headSince <= allowed) return;
+    if (performance.now() - this.#headSince <= overrunLimitMs(head.limits.timeoutMs)) return;
     this.#restart('timeout', `the function ran past its ${head.limits.timeoutMs} ms time limit and was stopped`);
   }
 

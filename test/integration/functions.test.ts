@@ -131,6 +131,29 @@ export default function (event) {
     expect(other).toEqual([{ id: 2 }]);
   });
 
+  it('runs several functions on one trigger oldest first, each on what the one before returned', async () => {
+    const app = await registerChannelApp(daemon, 'fn-chain');
+    const api = await publicApi(app.id);
+    const step = (tag: string): string => `export default function (event) { return { ...event, data: { ...event.data, steps: [...(event.data.steps ?? []), '${tag}'] } }; }\n`;
+    // Deployed in this order: "zeta" first although its name sorts last.
+    await deploy(app.id, 'zeta', step('zeta'), ['--trigger', 'before-publish']);
+    await deploy(app.id, 'alpha', step('alpha'), ['--trigger', 'before-publish']);
+    await deploy(app.id, 'stop', 'export default function (event) { return event.data.steps.length > 1 && event.event === "halt" ? null : event; }\n', ['--trigger', 'before-publish']);
+    const listed = (await relay(['functions', 'list', '--app', app.id, '--json'], { daemon })).json<{ functions: Deployed['function'][] }>();
+    expect(listed.functions.map((f) => [f.name, f.order])).toEqual([
+      ['zeta', 1],
+      ['alpha', 2],
+      ['stop', 3],
+    ]);
+    const channel = await subscribe(app, 'steps');
+    const got = collect<{ steps: string[] }>(channel, 'go');
+    const halted = await api('POST', '/events', { name: 'halt', channel: 'steps', data: {} });
+    expect(await halted.json()).toMatchObject({ dropped: { function: 'stop' } });
+    expect((await api('POST', '/events', { name: 'go', channel: 'steps', data: {} })).status).toBe(200);
+    await expect.poll(() => got.length).toBe(1);
+    expect(got[0]).toEqual({ steps: ['zeta', 'alpha'] });
+  });
+
   it('an after-publish function fans an event into a second channel, and what it publishes runs no after-publish function again', async () => {
     const app = await registerChannelApp(daemon, 'fn-fanout');
     const api = await publicApi(app.id);
@@ -203,7 +226,7 @@ export default function (event) {
     const otherApi = await publicApi(other.id);
     await deploy(app.id, 'spin', 'export default function (event) { while (true) {} }\n', ['--trigger', 'before-publish', '--channels', 'spin-*', '--timeout', '50ms']);
     await deploy(app.id, 'hog', 'export default function (event) { const gigabyte = new Uint8Array(1024 * 1024 * 1024); return { ...event, data: gigabyte.length }; }\n', ['--trigger', 'before-publish', '--channels', 'hog-*', '--memory', '32MB']);
-    await deploy(app.id, 'grow', "export default function (event) { const all = []; for (;;) all.push('x'.repeat(1024 * 1024) + all.length); }\n", ['--trigger', 'before-publish', '--channels', 'grow-*', '--timeout', '1s']);
+    await deploy(app.id, 'grow', "export default function (event) { const all = []; for (;;) all.push('x'.repeat(1024 * 1024) + all.length); }\n", ['--trigger', 'before-publish', '--channels', 'grow-*']);
     const bystander = collect<unknown>(await subscribe(other, 'news'), 'update');
 
     const spun = await api('POST', '/events', { name: 'e', channel: 'spin-1', data: {} });
@@ -241,7 +264,7 @@ export default function (event) {
       const shown = (await relay(['functions', 'show', 'spin', '--app', app.id, '--json'], { daemon })).json<Deployed>();
       return shown.function.stats.timeouts >= 2;
     }, 10_000, 'the timeouts of spin');
-  });
+  }, 60_000); // Two calls wait out the thread's watchdog (2 s each) and its restart.
 
   it('has no require, process, fetch or timers; `functions test` runs a function on an event without publishing it', async () => {
     const app = await registerChannelApp(daemon, 'fn-sandbox');
