@@ -527,12 +527,13 @@ export class ChannelService {
     return this.#publishBatch(app, publisher, body, options);
   }
 
-  async #publishBatch(app: ChannelApp, publisher: Publisher, body: BatchBody, options: PublishOptions): Promise<BatchResult> {
+  /** `positions`: each item's index in the batch as sent (functions may have dropped some), for what errors name. */
+  async #publishBatch(app: ChannelApp, publisher: Publisher, body: BatchBody, options: PublishOptions, positions?: number[]): Promise<BatchResult> {
     const attributes = body.batch.map((event) => checkInfo(event.info));
     const rules = await Promise.all(body.batch.map((event) => this.#rulesOf(publisher, [event.channel])));
-    await this.#checkBatch(app, rules, body.batch);
+    await this.#checkBatch(app, rules, body.batch, positions);
     const data = await Promise.all(body.batch.map((event) => this.#sealed(publisher, event.channel, event.data, options)));
-    const records = body.batch.map((event, i) => this.#record(app, publisher, event.name, [event.channel], data[i] as string, event.socket_id, `batch[${i}].data`));
+    const records = body.batch.map((event, i) => this.#record(app, publisher, event.name, [event.channel], data[i] as string, event.socket_id, `batch[${positions?.[i] ?? i}].data`));
     const writes = records.filter((record, i) => this.#kept(rules[i] as Resolved[], record));
     if (writes.length > 0) await this.#deps.log.write(writes.map((event) => ({ type: 'insert', event, timeline: [this.#published(event)] })));
     // Issued in batch order: the broker keeps one node's publications to a channel in that order.
@@ -572,7 +573,7 @@ export class ChannelService {
       inputs.push({ ...input, event: result.event, data: result.data });
     }
     const now = this.#deps.clock.now();
-    const answer: BatchResult = kept.length > 0 ? await this.#publishBatch(app, publisher, { batch: kept }, options) : { ids: [] };
+    const answer: BatchResult = kept.length > 0 ? await this.#publishBatch(app, publisher, { batch: kept }, options, keptAt) : { ids: [] };
     const ids = body.batch.map(() => newEventId(now));
     keptAt.forEach((at, i) => (ids[at] = answer.ids[i] as string));
     const result: BatchResult = { ids };
@@ -891,10 +892,11 @@ export class ChannelService {
   }
 
   /** A batch is published whole or not at all: one error naming every item that breaks its schema. */
-  async #checkBatch(app: ChannelApp, rules: Resolved[][], batch: BatchBody['batch']): Promise<void> {
+  async #checkBatch(app: ChannelApp, rules: Resolved[][], batch: BatchBody['batch'], positions?: number[]): Promise<void> {
     const failures: { index: number; error: RelayError }[] = [];
-    for (const [index, event] of batch.entries()) {
-      const error = await this.#violation(app, (rules[index] as Resolved[])[0]?.rule ?? null, event.name, event.data, index);
+    for (const [i, event] of batch.entries()) {
+      const index = positions?.[i] ?? i;
+      const error = await this.#violation(app, (rules[i] as Resolved[])[0]?.rule ?? null, event.name, event.data, index);
       if (error) failures.push({ index, error });
     }
     const first = failures[0];

@@ -58,6 +58,8 @@ export class FunctionHost implements Sandbox {
   #headSince = 0;
   readonly #watchdog: NodeJS.Timeout;
   #closed = false;
+  /** Between a thread's stop and its successor's start: what is sent meanwhile waits in #pending. */
+  #restarting = false;
   /** Messages waiting for this turn of the event loop to end: one postMessage carries them all. */
   #outbox: ToWorker[] = [];
   #flushScheduled = false;
@@ -96,7 +98,7 @@ export class FunctionHost implements Sandbox {
 
   drop(prefix: string): void {
     for (const key of this.#sent) if (key.startsWith(prefix)) this.#sent.delete(key);
-    this.#post({ op: 'drop', prefix });
+    if (!this.#restarting) this.#post({ op: 'drop', prefix });
   }
 
   async close(): Promise<void> {
@@ -112,7 +114,7 @@ export class FunctionHost implements Sandbox {
     return new Promise((resolve) => {
       if (this.#pending.size === 0) this.#headSince = performance.now();
       this.#pending.set(message.id, { id: message.id, message, source, limits, resolve });
-      this.#post(message);
+      if (!this.#restarting) this.#post(message);
     });
   }
 
@@ -191,12 +193,14 @@ export class FunctionHost implements Sandbox {
     }
     const started = this.#spawn();
     this.#worker = started.worker;
-    this.#sent = new Set();
+    this.#restarting = true;
     void old.terminate();
     this.#headSince = Number.POSITIVE_INFINITY;
     // What was queued for the old thread is in #pending (calls, checks) or no longer needed (drops).
     this.#outbox = [];
     this.#ready = started.ready.then(() => {
+      this.#restarting = false;
+      this.#sent = new Set();
       for (const p of this.#pending.values()) {
         if (p.message.op === 'call') {
           if (!this.#sent.has(p.message.key)) {
