@@ -79,7 +79,7 @@ describe('relay functions through relayd: what a person reads', () => {
     const first = await relay(['functions', 'deploy', '--app', 'acme-pm', '--name', 'redact', '--file', fn, '--trigger', 'before-publish', '--channels', 'orders-*', '--timeout', '20ms'], { daemon });
     expect(first.exitCode, first.stderr).toBe(0);
     expect(first.stderr).toContain('Deployed redact version 1 (before-publish on orders-*)');
-    expect(first.stdout).toMatch(/Limits: +20ms CPU, 32 MB memory a call/);
+    expect(first.stdout).toMatch(/Limits: +20ms and 32 MB memory a call/);
 
     const second = await relay(['functions', 'deploy', '--app', 'acme-pm', '--name', 'redact', '--file', file('redact.js', REDACT_V2), '--trigger', 'before-publish', '--channels', 'orders-*', '-q'], { daemon });
     expect(second).toMatchObject({ exitCode: 0, stdout: '2\n' });

@@ -95,7 +95,7 @@ async function readSource(ctx: Context, file: string): Promise<string> {
   return source;
 }
 
-/** `--timeout`: CPU time a call may take, `50ms` or `1s` (milliseconds, as most of these limits are well under a second). */
+/** `--timeout`: how long a call may run, `50ms` or `1s` (milliseconds, as most of these limits are well under a second). */
 export function parseTimeout(text: string): number {
   const match = /^(\d{1,7})(ms|s)$/.exec(text.trim());
   if (!match) throw new RelayError('invalid_request', `invalid --timeout "${text}": use milliseconds or seconds (50ms, 200ms, 1s)`);

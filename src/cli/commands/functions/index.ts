@@ -14,7 +14,7 @@ export function functionsCommand(program: Command): void {
     .option('--channels <pattern>', "channel triggers: the channels it runs for, a name or a prefix ending in * ('orders-*'; default: every channel)")
     .option('--event <name>', 'only events of this name (default: every event)')
     .option('--agent <id>', 'before-dispatch: only events for this agent (default: every agent)')
-    .option('--timeout <duration>', 'CPU time a call may take, 1ms to 1s (default 50ms)')
+    .option('--timeout <duration>', 'how long a call may run, 1ms to 1s (default 50ms)')
     .option('--memory <size>', 'memory a call may use, 1MB to 256MB (default 32MB)')
     .option('--on-error <what>', 'when a call throws, times out or returns something wrong: reject the event (default) or pass it on unchanged')
     .option('-q, --quiet', 'print only the version number')

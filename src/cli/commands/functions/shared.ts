@@ -64,7 +64,7 @@ export function functionDetails(ctx: Context, s: Styles, fn: EdgeFunction): void
     ['Trigger', fn.trigger],
     ['On', scope(fn)],
     ['Order', `${fn.order} on ${fn.trigger}`],
-    ['Limits', `${formatMs(fn.timeoutMs)} CPU, ${fn.memoryMb} MB memory a call`],
+    ['Limits', `${formatMs(fn.timeoutMs)} and ${fn.memoryMb} MB memory a call`],
     ['On error', onErrorText(fn)],
     ['Calls', `${stats.calls} (${failures.join(', ')})`],
     ['Deployed', `${time(ctx, fn.deployedAt, 'date')} by ${fn.deployedBy}`],
