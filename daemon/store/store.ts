@@ -337,6 +337,61 @@ export function functionVersionMissing(appId: string, name: string, version: num
   return new RelayError('not_found', `function "${name}" of app "${appId}" has no version ${version}`, { hint: `see its versions with \`relay functions show ${name} --app ${appId}\`` });
 }
 
+// ---- usage analytics (issue 20) ----
+
+/** How long one analytics row covers: minutes are rolled up into hours, hours into days. */
+export type UsageResolution = 'minute' | 'hour' | 'day';
+
+/**
+ * Upper bounds (ms) of the agent-latency histogram's buckets; a last bucket takes anything
+ * longer. Fixed, so that histograms from any node and any time add up.
+ */
+export const USAGE_LATENCY_BOUNDS_MS = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000] as const;
+
+/**
+ * One app's usage in one bucket of time. Every field adds up across nodes and over time,
+ * except the peaks: side by side (nodes) they add, over time they take the larger.
+ */
+export interface UsageCounts {
+  /** Channel messages published, by way in: the public API, Pusher's REST API, client events. */
+  publishedApi: number;
+  publishedRest: number;
+  publishedClient: number;
+  /** Messages sent to channel subscribers (one per subscriber reached). */
+  delivered: number;
+  /** The most connections (Pusher and relay protocol) the app had open at once. */
+  connectionsPeak: number;
+  /** Connections times minutes open: over a bucket of N minutes, the average is this / N. */
+  connectionMinutes: number;
+  /** The most channels with subscribers at once. */
+  channelsPeak: number;
+  /** Agent events accepted, rejected at the door, replied to and failed. */
+  agentAccepted: number;
+  agentRejected: number;
+  agentReplied: number;
+  agentFailed: number;
+  /** Agent events' latency, acceptance to reply or failure: counts per bucket of USAGE_LATENCY_BOUNDS_MS, plus one. */
+  agentLatency: number[];
+  webhooksOk: number;
+  webhooksFailed: number;
+  /** Requests and frames refused with 429 (or Pusher's 4301). */
+  rateLimited: number;
+  /** Payload bytes into relayd (publishes, agent events) and out of it (frames to subscribers and apps). */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** One row of analytics: an app's counts from one node ("" once rolled up across nodes) in one bucket. */
+export interface UsageRecord {
+  org: string;
+  appId: string;
+  node: string;
+  resolution: UsageResolution;
+  /** The bucket's start, epoch ms (a whole minute, hour or UTC day). */
+  start: number;
+  counts: UsageCounts;
+}
+
 export interface AgentTokenRecord {
   id: string;
   org: string;
@@ -732,4 +787,25 @@ export interface Store {
    * first `limit` after that seq.
    */
   listFunctionLogs(org: string, appId: string, name: string, query: { after: number | null; limit: number }): Promise<FunctionLogRecord[]>;
+
+  // ---- usage analytics (issue 20) ----
+
+  /**
+   * Adds counts to their rows, (org, appId, node, resolution, start), creating them at need:
+   * `mergeUsageOverTime` (sums add, peaks take the larger). One transaction.
+   */
+  addUsage(records: UsageRecord[]): Promise<void>;
+  /**
+   * The rows of one resolution whose start is in [from, to), of one app, or of every app of
+   * the org when `appId` is null; ordered by start.
+   */
+  listUsage(org: string, appId: string | null, resolution: UsageResolution, from: number, to: number): Promise<UsageRecord[]>;
+  /**
+   * One step of a rollup, in one transaction: reads up to `limit` rows of resolution `from`
+   * that start before `before` (oldest first), adds what `combine` makes of them as
+   * `addUsage` does, and deletes them. Returns how many it read (less than `limit`: done).
+   */
+  rollUpUsage(from: 'minute' | 'hour', before: number, limit: number, combine: (rows: UsageRecord[]) => UsageRecord[]): Promise<number>;
+  /** Deletes the rows of a resolution that start before `before`; returns how many. */
+  pruneUsage(resolution: UsageResolution, before: number): Promise<number>;
 }

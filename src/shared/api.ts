@@ -479,3 +479,56 @@ export interface FunctionTestResult {
   error: { kind: 'timeout' | 'memory' | 'error' | 'invalid-return'; message: string } | null;
   durationMs: number;
 }
+
+// ---- usage analytics (issue 20) ----
+
+/**
+ * The series `GET .../analytics` gives, by name. Sums over a bucket, except the peaks (the
+ * most at once), `connectionsAvg` (the average number open over the bucket) and the agent
+ * latency percentiles (ms, from acceptance to reply or failure; null with no such events).
+ */
+export const ANALYTICS_METRICS = [
+  'published',
+  'publishedApi',
+  'publishedRest',
+  'publishedClient',
+  'delivered',
+  'connectionsPeak',
+  'connectionsAvg',
+  'channelsPeak',
+  'agentAccepted',
+  'agentRejected',
+  'agentReplied',
+  'agentFailed',
+  'agentLatencyP50',
+  'agentLatencyP95',
+  'agentLatencyP99',
+  'webhooksOk',
+  'webhooksFailed',
+  'rateLimited',
+  'bytesIn',
+  'bytesOut',
+] as const;
+export type AnalyticsMetric = (typeof ANALYTICS_METRICS)[number];
+export type AnalyticsResolution = 'minute' | 'hour' | 'day';
+
+/** One bucket of the series: `at` is its start; then every metric asked for, always present. */
+export type AnalyticsPoint = { at: string } & { [metric in AnalyticsMetric]?: number | null };
+
+/**
+ * An app's usage (or, with `app` null, its organization's, every app added up) from `since`
+ * to `until`, bucket by bucket: every bucket in the range is in `series`, those without
+ * traffic with zeros. `totals` are over the whole range: sums, the largest peak, the average
+ * over the range, percentiles of every agent event in it.
+ */
+export interface Analytics {
+  org: string;
+  app: string | null;
+  by: AnalyticsResolution;
+  since: string;
+  until: string;
+  metrics: AnalyticsMetric[];
+  totals: { [metric in AnalyticsMetric]?: number | null };
+  series: AnalyticsPoint[];
+}
+export interface AnalyticsEnvelope { analytics: Analytics }

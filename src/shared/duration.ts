@@ -37,3 +37,25 @@ export function parseExpiry(text: string, now: number): number {
   if (at <= now) throw new RelayError('invalid_request', `invalid --expires "${text}": the date is in the past`);
   return at;
 }
+
+/** Epoch milliseconds, as a bare number (13 digits for any date this century). */
+const EPOCH_MS = /^\d{1,15}$/;
+
+/** Whether `parseTimeBound` reads `text` (without a clock: for schemas). */
+export function isTimeBound(text: string): boolean {
+  const t = text.trim();
+  return DURATION.test(t) || EPOCH_MS.test(t) || (/^\d{4}-\d{2}-\d{2}/.test(t) && !Number.isNaN(Date.parse(t)));
+}
+
+/**
+ * A point in time given as a duration back from `now` (`24h`), an ISO 8601 time
+ * (`2026-12-01`, `2026-12-01T10:00:00Z`) or epoch milliseconds. Returns epoch milliseconds.
+ */
+export function parseTimeBound(text: string, now: number, flag = 'time'): number {
+  const t = text.trim();
+  if (DURATION.test(t)) return now - parseDuration(t, flag);
+  if (EPOCH_MS.test(t)) return Number(t);
+  const at = /^\d{4}-\d{2}-\d{2}/.test(t) ? Date.parse(t) : Number.NaN;
+  if (Number.isNaN(at)) throw new RelayError('invalid_request', `invalid ${flag} "${text}": use a duration back from now (90s, 15m, 24h, 30d), an ISO 8601 time or epoch milliseconds`);
+  return at;
+}

@@ -3,6 +3,8 @@ import { CHANNEL_KEY_RULE, CHANNEL_SECRET_RULE, SCHEMA_NAME_RULE, SLUG_RULE, cha
 import { AGENT_TIMEOUT_MS, GRACE_MS } from './limits.js';
 import { RATE_LIMIT_PROFILES } from './rate-limits.js';
 import { WEBHOOK_EVENT_TYPES, webhookUrlProblem } from './webhooks.js';
+import { ANALYTICS_METRICS } from './api.js';
+import { isTimeBound } from './duration.js';
 import { CHANNEL_LIMIT_RANGES, CHANNEL_NAME, MAX_CHANNEL_NAME, MAX_EVENT_NAME, MAX_USER_ID, type ChannelLimits } from './protocol/pusher.js';
 
 /**
@@ -498,3 +500,37 @@ export const FunctionLogsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
 export type FunctionLogsQuery = z.infer<typeof FunctionLogsQuery>;
+
+// ---- usage analytics (issue 20) ----
+
+/** A duration back from now (`24h`), an ISO 8601 time or epoch milliseconds: see `parseTimeBound`. */
+const timeBound = (what: string) =>
+  z.string().superRefine((value, ctx) => {
+    if (!isTimeBound(value)) ctx.addIssue({ code: 'custom', message: `invalid ${what} "${value}": use a duration back from now (90s, 15m, 24h, 30d), an ISO 8601 time or epoch milliseconds` });
+  });
+
+/**
+ * `GET /api/v1/apps/{appId}/analytics`: the range (`since` defaults to 24h ago, `until` to
+ * now), the bucket (`by`, chosen from the range when absent) and the metrics, comma-separated
+ * (every one when absent).
+ */
+export const AnalyticsQuery = z.strictObject({
+  since: timeBound('since').optional(),
+  until: timeBound('until').optional(),
+  by: z.enum(['minute', 'hour', 'day']).optional(),
+  metrics: z
+    .string()
+    .transform((text) => text.split(',').map((m) => m.trim()).filter((m) => m !== ''))
+    .superRefine((names, ctx) => {
+      const unknown = names.filter((m) => !(ANALYTICS_METRICS as readonly string[]).includes(m));
+      if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `unknown metric ${unknown.map((m) => `"${m}"`).join(', ')}; known: ${ANALYTICS_METRICS.join(', ')}` });
+      if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'name at least one metric' });
+    })
+    .pipe(z.array(z.enum(ANALYTICS_METRICS)))
+    .optional(),
+});
+export type AnalyticsQuery = z.infer<typeof AnalyticsQuery>;
+
+/** The admin API's: an organization's usage, of one app or (without `app`) every app added up. */
+export const AdminAnalyticsQuery = AnalyticsQuery.extend({ app: slug('app id').optional() });
+export type AdminAnalyticsQuery = z.infer<typeof AdminAnalyticsQuery>;

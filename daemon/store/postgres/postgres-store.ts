@@ -37,7 +37,7 @@ import type {
   SchemaRecord,
   SchemaVersionRecord,
 } from '../store.js';
-import { eventIdAt, schemaTaken } from '../store.js';
+import { eventIdAt, schemaTaken, type UsageRecord, type UsageResolution } from '../store.js';
 import type { Logger } from '../../log.js';
 import { StartupError } from '../../startup-error.js';
 import { MIGRATIONS } from './migrations.js';
@@ -898,6 +898,24 @@ export class PostgresStore implements Store {
 
   async listFunctionLogs(org: string, appId: string, name: string, query: { after: number | null; limit: number }): Promise<FunctionLogRecord[]> {
     return this.#functions.listLogs(org, appId, name, query);
+  }
+
+  // ---- usage analytics (issue 20): not yet stored ----
+
+  async addUsage(_records: UsageRecord[]): Promise<void> {
+    throw new Error('not implemented');
+  }
+
+  async listUsage(_org: string, _appId: string | null, _resolution: UsageResolution, _from: number, _to: number): Promise<UsageRecord[]> {
+    throw new Error('not implemented');
+  }
+
+  async rollUpUsage(_from: 'minute' | 'hour', _before: number, _limit: number, _combine: (rows: UsageRecord[]) => UsageRecord[]): Promise<number> {
+    throw new Error('not implemented');
+  }
+
+  async pruneUsage(_resolution: UsageResolution, _before: number): Promise<number> {
+    throw new Error('not implemented');
   }
 }
 
