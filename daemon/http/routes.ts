@@ -46,8 +46,12 @@ import {
   functionNameParam,
   functionVersionParam,
   MAX_FUNCTION_SOURCE_BYTES,
+  AnalyticsQuery,
+  AdminAnalyticsQuery,
 } from '../../src/shared/schemas.js';
 import type { FunctionService } from '../core/functions.js';
+import type { AnalyticsService } from '../core/analytics.js';
+import type { Usage } from '../core/usage.js';
 import type { Schemas } from '../core/schemas.js';
 import { PUSHER_CLOSE } from '../../src/shared/protocol/pusher.js';
 import type { Publisher } from '../core/channels.js';
@@ -67,7 +71,7 @@ import type { ApiPrincipal, TokenService } from '../core/tokens.js';
 import { validate } from './middleware/body.js';
 import type { DaemonStatus } from '../../src/shared/api.js';
 import type { AdminAuth } from '../core/admin.js';
-import { DEFAULT_GRACE_MS, type AppService } from '../core/apps.js';
+import { DEFAULT_GRACE_MS, appNotFound, type AppService } from '../core/apps.js';
 import type { Actor } from '../core/audit.js';
 import type { OrgService } from '../core/orgs.js';
 import type { AuditEntry } from '../../src/shared/api.js';
@@ -86,6 +90,9 @@ export interface HttpServices {
   encryptionKeys: EncryptionKeyService;
   schemas: Schemas;
   functions: FunctionService;
+  analytics: AnalyticsService;
+  /** Where the transports count what they refuse (429s) for analytics and metrics. */
+  usage: Usage;
   /** The apps by Pusher key, for signed requests. */
   channelApps: ChannelAppDirectory;
   /** How far a signed request's auth_timestamp may be from now. */
@@ -161,6 +168,33 @@ export function routes(s: HttpServices): Route[] {
     ...functionRoutes(s, '/admin/v1/orgs/:org/apps/:app', 'admin'),
     ...functionRoutes(s, '/api/v1/apps/:app', { scope: 'functions:manage' }),
     ...pusherRoutes(s),
+    ...analyticsRoutes(s),
+  ];
+}
+
+/** Usage analytics: an app's on the public API (its token's app), an org's or one app's on the admin API. */
+function analyticsRoutes(s: HttpServices): Route[] {
+  return [
+    route<undefined, AnalyticsQuery>({
+      method: 'GET',
+      path: '/api/v1/apps/:app/analytics',
+      auth: { scope: 'analytics:read' },
+      query: AnalyticsQuery,
+      handle: async (ctx) => ({ body: { analytics: await s.analytics.query(ctx.publisher.org, ctx.publisher.appId, ctx.query) } }),
+    }),
+    route<undefined, AdminAnalyticsQuery>({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/analytics',
+      auth: 'admin',
+      query: AdminAnalyticsQuery,
+      handle: async (ctx) => {
+        const org = p(ctx, 'org');
+        await s.orgs.require(org);
+        const { app, ...query } = ctx.query;
+        if (app !== undefined && !(await s.channelApps.byId(org, app))) throw appNotFound(org, app);
+        return { body: { analytics: await s.analytics.query(org, app ?? null, query) } };
+      },
+    }),
   ];
 }
 
