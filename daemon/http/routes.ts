@@ -69,6 +69,7 @@ import type { EventLog } from '../core/events.js';
 import type { RateLimiter } from '../ratelimit/rate-limiter.js';
 import type { ApiPrincipal, TokenService } from '../core/tokens.js';
 import { validate } from './middleware/body.js';
+import { OPENAPI_PATH, openApiDocument } from './openapi.js';
 import type { DaemonStatus } from '../../src/shared/api.js';
 import type { AdminAuth } from '../core/admin.js';
 import { DEFAULT_GRACE_MS, appNotFound, type AppService } from '../core/apps.js';
@@ -144,6 +145,15 @@ export interface Route<B = unknown, Q = unknown> {
    * `pusher`: Pusher's REST API, signed with the app's channel key and secret.
    */
   auth: 'none' | 'admin' | 'pusher' | { scope: Scope };
+  /**
+   * One line for the API's document (docs/openapi.json): every route but the admin API's has
+   * one (relayd refuses to start without it).
+   */
+  summary?: string;
+  /** A success's status when it is not 200, for the document (the handler answers with it). */
+  status?: 201;
+  /** The answer is a stream of NDJSON lines (a StreamAnswer), for the document. */
+  ndjson?: true;
   /** Largest body accepted, in bytes. */
   bodyLimit?: number;
   body?: z.ZodType<B>;
@@ -160,7 +170,7 @@ const p = (ctx: { params: Record<string, string> }, name: string): string => ctx
 
 /** The whole HTTP surface of this issue: one table of method, path, auth, schema and handler. */
 export function routes(s: HttpServices): Route[] {
-  return [
+  const table = [
     ...adminRoutes(s),
     ...schemaRoutes(s, '/admin/v1/orgs/:org/apps/:app', 'admin', 'admin'),
     ...publicRoutes(s),
@@ -196,6 +206,19 @@ function analyticsRoutes(s: HttpServices): Route[] {
       },
     }),
   ];
+  // The document describes the table it is served from, its own route included: the route goes
+  // in first, then the document is built once, before anyone can ask for it.
+  table.push(
+    route({
+      method: 'GET',
+      path: OPENAPI_PATH,
+      auth: 'none',
+      summary: 'This document: the public API in OpenAPI 3.1',
+      handle: async () => ({ body: document }),
+    }),
+  );
+  const document = openApiDocument(table, { version: s.version });
+  return table;
 }
 
 /** A schema document (up to 64 KB) in its JSON body, with room for escaping. */
@@ -213,12 +236,15 @@ function schemaRoutes(s: HttpServices, base: string, read: Route['auth'], manage
       method: 'GET',
       path: `${base}/schemas`,
       auth: read,
+      summary: "List the app's event schemas",
       handle: async (ctx) => ({ body: { schemas: await s.schemas.list(...app(ctx)) } }),
     }),
     route<CreateSchemaBody>({
       method: 'POST',
       path: `${base}/schemas`,
       auth: manage,
+      summary: 'Add an event schema',
+      status: 201,
       bodyLimit: SCHEMA_BODY_LIMIT,
       body: CreateSchemaBody,
       handle: async (ctx) => ({ status: 201, body: { schema: await s.schemas.add(ctx.actor, ...app(ctx), ctx.body) } }),
@@ -227,12 +253,15 @@ function schemaRoutes(s: HttpServices, base: string, read: Route['auth'], manage
       method: 'GET',
       path: `${base}/schemas/:name`,
       auth: read,
+      summary: 'Show an event schema, at its latest version',
       handle: async (ctx) => ({ body: { schema: await s.schemas.show(...app(ctx), schemaName(ctx)) } }),
     }),
     route<SchemaVersionBody>({
       method: 'POST',
       path: `${base}/schemas/:name/versions`,
       auth: manage,
+      summary: "Add an event schema's next version",
+      status: 201,
       bodyLimit: SCHEMA_BODY_LIMIT,
       body: SchemaVersionBody,
       handle: async (ctx) => ({ status: 201, body: { schema: await s.schemas.update(ctx.actor, ...app(ctx), schemaName(ctx), ctx.body.schema) } }),
@@ -241,12 +270,14 @@ function schemaRoutes(s: HttpServices, base: string, read: Route['auth'], manage
       method: 'GET',
       path: `${base}/schemas/:name/versions/:version`,
       auth: read,
+      summary: 'Show one version of an event schema',
       handle: async (ctx) => ({ body: { schema: await s.schemas.show(...app(ctx), schemaName(ctx), validate(schemaVersionParam, p(ctx, 'version'), 'version')) } }),
     }),
     route<undefined, RemoveSchemaQuery>({
       method: 'DELETE',
       path: `${base}/schemas/:name`,
       auth: manage,
+      summary: 'Remove an event schema (409 while in use unless force=true)',
       query: RemoveSchemaQuery,
       handle: async (ctx) => ({ body: await s.schemas.remove(ctx.actor, ...app(ctx), schemaName(ctx), { force: ctx.query.force === 'true' }) }),
     }),
@@ -269,12 +300,15 @@ function functionRoutes(s: HttpServices, base: string, auth: Route['auth']): Rou
       method: 'GET',
       path: `${base}/functions`,
       auth,
+      summary: "List the app's edge functions",
       handle: async (ctx) => ({ body: { functions: await s.functions.list(...app(ctx)) } }),
     }),
     route<DeployFunctionBody>({
       method: 'POST',
       path: `${base}/functions`,
       auth,
+      summary: 'Deploy an edge function: its next version, running from the next event',
+      status: 201,
       bodyLimit: FUNCTION_BODY_LIMIT,
       body: DeployFunctionBody,
       handle: async (ctx) => ({ status: 201, body: { function: await s.functions.deploy(ctx.actor, ...app(ctx), ctx.body) } }),
@@ -283,18 +317,21 @@ function functionRoutes(s: HttpServices, base: string, auth: Route['auth']): Rou
       method: 'GET',
       path: `${base}/functions/:name`,
       auth,
+      summary: 'Show an edge function with its source',
       handle: async (ctx) => ({ body: { function: await s.functions.show(...app(ctx), fn(ctx)) } }),
     }),
     route({
       method: 'GET',
       path: `${base}/functions/:name/versions/:version`,
       auth,
+      summary: 'Show one version of an edge function with its source',
       handle: async (ctx) => ({ body: { function: await s.functions.show(...app(ctx), fn(ctx), validate(functionVersionParam, p(ctx, 'version'), 'version')) } }),
     }),
     route<RollbackFunctionBody>({
       method: 'POST',
       path: `${base}/functions/:name/rollback`,
       auth,
+      summary: 'Roll an edge function back to an earlier version',
       body: RollbackFunctionBody,
       handle: async (ctx) => ({ body: { function: await s.functions.rollback(ctx.actor, ...app(ctx), fn(ctx), ctx.body.version) } }),
     }),
@@ -302,12 +339,14 @@ function functionRoutes(s: HttpServices, base: string, auth: Route['auth']): Rou
       method: 'DELETE',
       path: `${base}/functions/:name`,
       auth,
+      summary: 'Remove an edge function',
       handle: async (ctx) => ({ body: { function: await s.functions.remove(ctx.actor, ...app(ctx), fn(ctx)), removed: true } }),
     }),
     route<undefined, FunctionLogsQuery>({
       method: 'GET',
       path: `${base}/functions/:name/logs`,
       auth,
+      summary: "Read an edge function's log lines, oldest first",
       query: FunctionLogsQuery,
       handle: async (ctx) => ({ body: await s.functions.logs(...app(ctx), fn(ctx), { after: ctx.query.after ?? null, limit: ctx.query.limit ?? 100 }) }),
     }),
@@ -315,6 +354,8 @@ function functionRoutes(s: HttpServices, base: string, auth: Route['auth']): Rou
       method: 'GET',
       path: `${base}/functions/:name/logs/stream`,
       auth,
+      summary: "Follow an edge function's log lines live, as NDJSON",
+      ndjson: true,
       query: FunctionLogsQuery,
       handle: async (ctx) => {
         const following = await s.functions.follow(...app(ctx), fn(ctx), ctx.query.after ?? null);
@@ -325,6 +366,7 @@ function functionRoutes(s: HttpServices, base: string, auth: Route['auth']): Rou
       method: 'POST',
       path: `${base}/functions/:name/test`,
       auth,
+      summary: 'Run an edge function on an event, publishing nothing',
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: TestFunctionBody,
       handle: async (ctx) => ({ body: await s.functions.test(...app(ctx), fn(ctx), ctx.body.event, ctx.body.version) }),
@@ -340,7 +382,7 @@ const ruleId = (ctx: { params: Record<string, string> }): string => validate(cha
 function adminRoutes(s: HttpServices): Route[] {
   return [
     ...adminChannelRuleRoutes(s),
-    route({ method: 'GET', path: '/healthz', auth: 'none', handle: async () => ({ body: { status: 'ok', version: s.version } }) }),
+    route({ method: 'GET', path: '/healthz', auth: 'none', summary: 'Health check: 200 while relayd runs', handle: async () => ({ body: { status: 'ok', version: s.version } }) }),
 
     route({ method: 'GET', path: '/admin/v1/status', auth: 'admin', handle: async () => ({ body: await s.status() }) }),
 
@@ -649,6 +691,7 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'POST',
       path: `${base}/events`,
       auth: { scope: 'events:publish' },
+      summary: 'Publish an event to one channel or several, answered once stored',
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: PublishBody,
       // relayd encrypts what goes to private-encrypted- channels (the Pusher REST API's SDKs encrypt themselves).
@@ -658,6 +701,7 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'POST',
       path: `${base}/batch_events`,
       auth: { scope: 'events:batch' },
+      summary: 'Publish a batch of up to 10 events, all or none stored',
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: BatchBody,
       handle: async (ctx) => ({ body: await s.channels.publishBatch(ctx.publisher, ctx.body, { seal: true }) }),
@@ -666,6 +710,7 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/channels`,
       auth: { scope: 'channels:read' },
+      summary: "List the app's occupied channels, by name prefix",
       query: ChannelsQuery,
       handle: async (ctx) => ({ body: { channels: await s.channels.list(ctx.publisher, ctx.query.filter_by_prefix) } }),
     }),
@@ -673,36 +718,42 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/channels/:channel`,
       auth: { scope: 'channels:read' },
+      summary: 'Show a channel: whether occupied, its subscription and user counts',
       handle: async (ctx) => ({ body: await s.channels.show(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) }),
     }),
     route({
       method: 'GET',
       path: `${base}/channels/:channel/users`,
       auth: { scope: 'presence:read' },
+      summary: "List a presence channel's distinct users",
       handle: async (ctx) => ({ body: { users: await s.channels.users(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) } }),
     }),
     route({
       method: 'GET',
       path: `${base}/connections`,
       auth: { scope: 'connections:read' },
+      summary: "List the app's sockets (relay protocol and channel subscribers)",
       handle: async (ctx) => ({ body: { connections: (await s.connections.list({ org: ctx.principal.org, ownerId: ctx.principal.appId })).filter((c) => c.role !== 'agent') } }),
     }),
     route({
       method: 'DELETE',
       path: `${base}/connections/:id`,
       auth: { scope: 'connections:manage' },
+      summary: "Close one of the app's sockets (code 4009)",
       handle: async (ctx) => ({ body: { connection: await s.connections.closeOne(ctx.principal.org, ctx.principal.appId, p(ctx, 'id')) } }),
     }),
     route({
       method: 'GET',
       path: base,
       auth: { scope: 'app:read' },
+      summary: 'Show the app',
       handle: async (ctx) => ({ body: { app: (await s.apps.show(ctx.principal.org, ctx.principal.appId)).app } }),
     }),
     route<UpdateAppBody>({
       method: 'PATCH',
       path: base,
       auth: { scope: 'app:manage' },
+      summary: "Change the app's settings (never its credentials)",
       body: UpdateAppBody,
       handle: async (ctx) => ({ body: { app: await s.apps.update(ctx.actor, ctx.principal.org, ctx.principal.appId, ctx.body) } }),
     }),
@@ -710,12 +761,15 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/webhooks`,
       auth: { scope: 'webhooks:manage' },
+      summary: "List the app's webhooks",
       handle: async (ctx) => ({ body: { webhooks: await s.webhooks.list(ctx.publisher.org, ctx.publisher.appId) } }),
     }),
     route<CreateWebhookBody>({
       method: 'POST',
       path: `${base}/webhooks`,
       auth: { scope: 'webhooks:manage' },
+      summary: 'Add a webhook',
+      status: 201,
       body: CreateWebhookBody,
       handle: async (ctx) => ({ status: 201, body: { webhook: await s.webhooks.add(ctx.actor, ctx.publisher.org, ctx.publisher.appId, ctx.body) } }),
     }),
@@ -723,12 +777,14 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'DELETE',
       path: `${base}/webhooks/:id`,
       auth: { scope: 'webhooks:manage' },
+      summary: 'Remove a webhook',
       handle: async (ctx) => ({ body: { webhook: await s.webhooks.remove(ctx.actor, validate(webhookIdParam, p(ctx, 'id'), 'webhook id'), ctx.publisher) } }),
     }),
     route<undefined, HistoryQuery>({
       method: 'GET',
       path: `${base}/history`,
       auth: { scope: 'app:read' },
+      summary: "Page through the app's event history, newest first",
       query: HistoryQuery,
       handle: async (ctx) => ({
         body: await s.events.history(ctx.principal.org, ctx.principal.appId, { before: ctx.query.before ?? null, limit: ctx.query.limit }),
@@ -740,12 +796,15 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/keys`,
       auth: { scope: 'encryption:manage' },
+      summary: "List the app's encryption keys",
       handle: async (ctx) => ({ body: { keys: await s.encryptionKeys.list(ctx.principal.org, ctx.principal.appId) } }),
     }),
     route<CreateEncryptionKeyBody>({
       method: 'POST',
       path: `${base}/keys`,
       auth: { scope: 'encryption:manage' },
+      summary: 'Create an encryption key, or import one; its secret is shown once',
+      status: 201,
       body: CreateEncryptionKeyBody,
       handle: async (ctx) => ({ status: 201, body: await s.encryptionKeys.create(ctx.actor, ctx.principal.org, ctx.principal.appId, ctx.body.import) }),
     }),
@@ -753,12 +812,15 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'POST',
       path: `${base}/keys/rotate`,
       auth: { scope: 'encryption:manage' },
+      summary: "Rotate the app's encryption key: a new one, its secret shown once",
+      status: 201,
       handle: async (ctx) => ({ status: 201, body: await s.encryptionKeys.rotate(ctx.actor, ctx.principal.org, ctx.principal.appId) }),
     }),
     route({
       method: 'DELETE',
       path: `${base}/keys/:id`,
       auth: { scope: 'encryption:manage' },
+      summary: 'Retire an encryption key',
       handle: async (ctx) => ({ body: await s.encryptionKeys.retire(ctx.actor, validate(encryptionKeyIdParam, p(ctx, 'id'), 'key id'), ctx.principal) }),
     }),
   ];
@@ -802,12 +864,15 @@ function publicChannelRuleRoutes(s: HttpServices, base: string): Route[] {
       method: 'GET',
       path: `${base}/channel-rules`,
       auth: { scope: 'channels:read' },
+      summary: "List the app's channel rules",
       handle: async (ctx) => ({ body: { rules: await s.channelRules.list(ctx.publisher.org, ctx.publisher.appId) } }),
     }),
     route<CreateChannelRuleBody>({
       method: 'POST',
       path: `${base}/channel-rules`,
       auth: { scope: 'channels:manage' },
+      summary: 'Add a channel rule: a pattern and its settings',
+      status: 201,
       body: CreateChannelRuleBody,
       handle: async (ctx) => ({ status: 201, body: { rule: await s.channelRules.add(ctx.actor, ctx.publisher.org, ctx.publisher.appId, ctx.body) } }),
     }),
@@ -815,12 +880,14 @@ function publicChannelRuleRoutes(s: HttpServices, base: string): Route[] {
       method: 'GET',
       path: `${base}/channel-rules/:id`,
       auth: { scope: 'channels:read' },
+      summary: 'Show a channel rule',
       handle: async (ctx) => ({ body: { rule: await s.channelRules.show(ruleId(ctx), ctx.publisher) } }),
     }),
     route<UpdateChannelRuleBody>({
       method: 'PATCH',
       path: `${base}/channel-rules/:id`,
       auth: { scope: 'channels:manage' },
+      summary: 'Change a channel rule (null resets a setting to inherit)',
       body: UpdateChannelRuleBody,
       handle: async (ctx) => ({ body: { rule: await s.channelRules.update(ctx.actor, ruleId(ctx), ctx.body, ctx.publisher) } }),
     }),
@@ -828,6 +895,7 @@ function publicChannelRuleRoutes(s: HttpServices, base: string): Route[] {
       method: 'DELETE',
       path: `${base}/channel-rules/:id`,
       auth: { scope: 'channels:manage' },
+      summary: 'Remove a channel rule',
       handle: async (ctx) => ({ body: { rule: await s.channelRules.remove(ctx.actor, ruleId(ctx), ctx.publisher) } }),
     }),
   ];
@@ -845,6 +913,7 @@ function pusherRoutes(s: HttpServices): Route[] {
       method: 'POST',
       path: `${base}/events`,
       auth: 'pusher',
+      summary: "Trigger an event on channels (Pusher's REST API)",
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: PublishBody,
       handle: async (ctx) => ({ body: pusherInfo(await s.channels.publish(ctx.publisher, ctx.body)) }),
@@ -853,6 +922,7 @@ function pusherRoutes(s: HttpServices): Route[] {
       method: 'POST',
       path: `${base}/batch_events`,
       auth: 'pusher',
+      summary: "Trigger a batch of events (Pusher's REST API)",
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: BatchBody,
       handle: async (ctx) => {
@@ -864,6 +934,7 @@ function pusherRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/channels`,
       auth: 'pusher',
+      summary: "List occupied channels (Pusher's REST API)",
       query: PusherChannelsQuery,
       handle: async (ctx) => ({ body: await s.channels.pusherList(ctx.publisher, ctx.query.filter_by_prefix, ctx.query.info) }),
     }),
@@ -871,6 +942,7 @@ function pusherRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/channels/:channel`,
       auth: 'pusher',
+      summary: "Show a channel (Pusher's REST API)",
       query: PusherChannelQuery,
       handle: async (ctx) => ({ body: await s.channels.pusherShow(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name'), ctx.query.info) }),
     }),
@@ -878,12 +950,14 @@ function pusherRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/channels/:channel/users`,
       auth: 'pusher',
+      summary: "List a presence channel's users (Pusher's REST API)",
       handle: async (ctx) => ({ body: { users: await s.channels.users(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) } }),
     }),
     route({
       method: 'POST',
       path: `${base}/users/:user/terminate_connections`,
       auth: 'pusher',
+      summary: "Close a user's connections (Pusher's REST API)",
       handle: async (ctx) => {
         await s.channels.terminateUser(ctx.publisher, validate(userIdParam, p(ctx, 'user'), 'user id'), PUSHER_CLOSE.unauthorized);
         return { body: {} };

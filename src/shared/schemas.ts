@@ -64,7 +64,11 @@ const updateAppFields = {
 const atLeastOne = (fields: object) => `give at least one of ${Object.keys(fields).join(', ')}`;
 
 /** `PATCH /api/v1/apps/{appId}` (an API token with app:manage): the app's settings, never its credentials. */
-export const UpdateAppBody = z.strictObject(updateAppFields).refine((body) => Object.values(body).some((v) => v !== undefined), atLeastOne(updateAppFields));
+export const UpdateAppBody = z
+  .strictObject(updateAppFields)
+  .refine((body) => Object.values(body).some((v) => v !== undefined), atLeastOne(updateAppFields))
+  // The refine in JSON Schema's words, for the API's document (docs/openapi.json): JSON has no undefined.
+  .meta({ minProperties: 1 });
 export type UpdateAppBody = z.infer<typeof UpdateAppBody>;
 
 const adminUpdateAppFields = { ...updateAppFields, channelKey: channelKey.optional(), channelSecret: channelSecret.optional() };
@@ -251,8 +255,14 @@ export const channelName = z
   .refine((name) => CHANNEL_NAME.test(name.startsWith(SERVER_TO_USER_PREFIX) ? name.slice(SERVER_TO_USER_PREFIX.length) : name), 'may contain only A-Z a-z 0-9 and - _ = @ , . ;');
 
 const eventName = z.string().min(1, 'must not be empty').max(MAX_EVENT_NAME, `must be at most ${MAX_EVENT_NAME} characters`);
+/**
+ * Any JSON value. Registered by id without `.meta()`, which would make a copy: z.json() refers
+ * to itself, and the API's document names that one (`JsonValue`) rather than an anonymous one.
+ */
+const jsonValue = z.json();
+z.globalRegistry.add(jsonValue, { id: 'JsonValue', description: 'Any JSON value' });
 /** Pusher's data is a string; any other JSON value is accepted and sent as its JSON text (a string passes through untransformed: the publish path). */
-const eventData = z.string().or(z.json().transform((value) => JSON.stringify(value)));
+const eventData = z.string().or(jsonValue.transform((value) => JSON.stringify(value)));
 const socketId = z.string().regex(/^\d+\.\d+$/, 'must look like 1234.5678');
 const info = z.string().max(200).optional();
 
@@ -265,7 +275,8 @@ export const PublishBody = z
     socket_id: socketId.optional(),
     info,
   })
-  .refine((body) => (body.channels === undefined) !== (body.channel === undefined), 'give either "channels" or "channel", not both or neither');
+  .refine((body) => (body.channels === undefined) !== (body.channel === undefined), 'give either "channels" or "channel", not both or neither')
+  .meta({ oneOf: [{ required: ['channels'] }, { required: ['channel'] }] });
 export type PublishBody = z.infer<typeof PublishBody>;
 
 export const BatchBody = z.strictObject({
@@ -403,7 +414,8 @@ const updateChannelRuleFields = { pattern: channelRulePattern.optional(), ...cha
 /** `PATCH .../channel-rules/{id}`: what is given changes, null resets a setting to inherit. */
 export const UpdateChannelRuleBody = z
   .strictObject(updateChannelRuleFields)
-  .refine((body) => Object.values(body).some((v) => v !== undefined), atLeastOne(updateChannelRuleFields));
+  .refine((body) => Object.values(body).some((v) => v !== undefined), atLeastOne(updateChannelRuleFields))
+  .meta({ minProperties: 1 });
 export type UpdateChannelRuleBody = z.infer<typeof UpdateChannelRuleBody>;
 
 export const channelRuleIdParam = z.string().regex(/^chr_[0-9A-Z]{26}$/, 'must be a channel rule id (chr_ and 26 characters)');
