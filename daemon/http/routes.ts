@@ -180,6 +180,19 @@ export function routes(s: HttpServices): Route[] {
     ...pusherRoutes(s),
     ...analyticsRoutes(s),
   ];
+  // The document describes the table it is served from, its own route included: the route goes
+  // in first, then the document is built once, before anyone can ask for it.
+  table.push(
+    route({
+      method: 'GET',
+      path: OPENAPI_PATH,
+      auth: 'none',
+      summary: 'This document: the public API in OpenAPI 3.1',
+      handle: async () => ({ body: document }),
+    }),
+  );
+  const document = openApiDocument(table, { version: s.version });
+  return table;
 }
 
 /** Usage analytics: an app's on the public API (its token's app), an org's or one app's on the admin API. */
@@ -188,6 +201,7 @@ function analyticsRoutes(s: HttpServices): Route[] {
     route<undefined, AnalyticsQuery>({
       method: 'GET',
       path: '/api/v1/apps/:app/analytics',
+      summary: "The app's usage analytics, bucket by bucket (minute, hour or day): publishes, deliveries, connections, agent events, webhooks, 429s, bytes",
       auth: { scope: 'analytics:read' },
       query: AnalyticsQuery,
       handle: async (ctx) => ({ body: { analytics: await s.analytics.query(ctx.publisher.org, ctx.publisher.appId, ctx.query) } }),
@@ -206,19 +220,6 @@ function analyticsRoutes(s: HttpServices): Route[] {
       },
     }),
   ];
-  // The document describes the table it is served from, its own route included: the route goes
-  // in first, then the document is built once, before anyone can ask for it.
-  table.push(
-    route({
-      method: 'GET',
-      path: OPENAPI_PATH,
-      auth: 'none',
-      summary: 'This document: the public API in OpenAPI 3.1',
-      handle: async () => ({ body: document }),
-    }),
-  );
-  const document = openApiDocument(table, { version: s.version });
-  return table;
 }
 
 /** A schema document (up to 64 KB) in its JSON body, with room for escaping. */

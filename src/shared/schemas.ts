@@ -527,9 +527,9 @@ const timeBound = (what: string) =>
  * (every one when absent).
  */
 export const AnalyticsQuery = z.strictObject({
-  since: timeBound('since').optional(),
-  until: timeBound('until').optional(),
-  by: z.enum(['minute', 'hour', 'day']).optional(),
+  since: timeBound('since').optional().describe('Start of the range: a duration back from now (24h), an ISO 8601 time or epoch ms; default 24h'),
+  until: timeBound('until').optional().describe('End of the range, as since; default now'),
+  by: z.enum(['minute', 'hour', 'day']).optional().describe('Bucket size; default: minute up to 6h, hour up to 14d, day beyond. Minutes are kept 2d, hours 30d'),
   metrics: z
     .string()
     .transform((text) => text.split(',').map((m) => m.trim()).filter((m) => m !== ''))
@@ -539,7 +539,8 @@ export const AnalyticsQuery = z.strictObject({
       if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'name at least one metric' });
     })
     .pipe(z.array(z.enum(ANALYTICS_METRICS)))
-    .optional(),
+    .optional()
+    .describe(`Comma-separated metrics (default: all): ${ANALYTICS_METRICS.join(', ')}`),
 });
 export type AnalyticsQuery = z.infer<typeof AnalyticsQuery>;
 
