@@ -7,7 +7,7 @@ export function analyticsCommand(program: Command): void {
     .option('--since <time>', 'from: a duration back from now (90s, 15m, 24h, 30d), an ISO 8601 time or epoch milliseconds', '24h')
     .option('--until <time>', 'to, in the same forms as --since (default: now)')
     .option('--by <bucket>', 'the bucket of the series: minute, hour or day (default: chosen from the range)')
-    .option('--metric <name>', 'only this metric, charted (repeatable or comma-separated; default: every metric in the table, the main ones charted)', collect, [])
+    .option('--metric <name>', 'a metric to show and chart (repeatable or comma-separated; none: every metric in the table, the main ones charted)', collect, [])
     .action(
       act(() => import('./analytics.js'), (_, f) => ({
         org: f.org as string,

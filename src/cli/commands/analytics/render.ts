@@ -149,9 +149,9 @@ export function downsample(values: (number | null)[], group: number, kind: Kind)
 
 /** Round spans of buckets to merge into a point (5 minutes, 6 hours, a week), which the chart names under its axis. */
 const GROUPS: Record<AnalyticsResolution, number[]> = {
-  minute: [1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 720, 1440],
-  hour: [1, 2, 3, 4, 6, 8, 12, 24, 48, 72, 168],
-  day: [1, 2, 3, 7, 14, 28],
+  minute: [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 1440],
+  hour: [1, 2, 3, 4, 6, 8, 12, 24, 36, 48, 72, 96, 168],
+  day: [1, 2, 3, 4, 5, 7, 10, 14, 21, 28],
 };
 
 /** How many buckets a point of the chart takes so that `length` of them fit `columns`: a round span when there is one. */
