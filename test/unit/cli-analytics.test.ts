@@ -221,6 +221,10 @@ describe('charts', () => {
     a.metrics = [...a.metrics, 'futureMetric' as AnalyticsMetric];
     expect(() => renderCharts(a, { width: 80, color: false })).not.toThrow();
     expect(summaryRows(a, false).at(-1)).toEqual(['futureMetric', '-', '']);
+    // A bucket a newer relayd may have.
+    const weekly = answer(500, wave);
+    weekly.by = 'week' as AnalyticsResolution;
+    expect(() => renderCharts(weekly, { width: 80, color: false })).not.toThrow();
   });
 });
 

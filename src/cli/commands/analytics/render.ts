@@ -157,7 +157,8 @@ const GROUPS: Record<AnalyticsResolution, number[]> = {
 /** How many buckets a point of the chart takes so that `length` of them fit `columns`: a round span when there is one. */
 export function groupSize(length: number, columns: number, by: AnalyticsResolution): number {
   const least = Math.ceil(length / Math.max(1, columns));
-  return GROUPS[by].find((g) => g >= least) ?? least;
+  // A bucket this CLI does not know (a newer relayd's) merges as many as it takes.
+  return (GROUPS[by] ?? []).find((g) => g >= least) ?? least;
 }
 
 function merge(values: (number | null)[], kind: Kind): number | null {
@@ -269,7 +270,7 @@ export function chartLines(analytics: Analytics, metric: AnalyticsMetric, option
   const from = timeLabel(analytics.series[0]!.at, analytics.by);
   let to = timeLabel(analytics.series.at(-1)!.at, analytics.by);
   if (analytics.by !== 'day' && to.slice(0, 10) === from.slice(0, 10)) to = to.slice(11);
-  const each = fitted.group > 1 ? `one point: ${formatDuration(fitted.group * BUCKET_MS[analytics.by])}` : '';
+  const each = fitted.group > 1 && Object.hasOwn(BUCKET_MS, analytics.by) ? `one point: ${formatDuration(fitted.group * BUCKET_MS[analytics.by])}` : '';
   let axis = ' '.repeat(first) + from;
   const room = lastColumn + 1 - axis.length - to.length;
   if (raw.length > 1 && room >= 2) {
