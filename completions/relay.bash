@@ -9,17 +9,17 @@ _relay_completions() {
       continue
     fi
     case "$path/$word" in
-      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/delete|/apps/activate|/apps/rotate|/apps/credentials|/apps/allow|/apps/disallow|/agents|/agents/register|/agents/list|/agents/show|/agents/update|/agents/rotate|/agents/deactivate|/agents/delete|/agents/activate|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/channels|/channels/list|/channels/rules|/channels/rules/add|/channels/rules/list|/channels/rules/show|/channels/rules/update|/channels/rules/remove|/channels/rules/test|/webhooks|/webhooks/add|/webhooks/list|/webhooks/remove|/webhooks/deliveries|/keys|/keys/create|/keys/list|/keys/rotate|/keys/retire|/schemas|/schemas/add|/schemas/list|/schemas/show|/schemas/update|/schemas/remove|/functions|/functions/deploy|/functions/list|/functions/show|/functions/rollback|/functions/remove|/functions/logs|/functions/test|/events|/events/list|/events/show|/events/tail|/connections|/connections/list|/connections/close|/orgs|/orgs/list|/orgs/create|/status|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word"; continue ;;
+      /apps|/apps/register|/apps/list|/apps/show|/apps/update|/apps/deactivate|/apps/delete|/apps/activate|/apps/rotate|/apps/credentials|/apps/allow|/apps/disallow|/agents|/agents/register|/agents/list|/agents/show|/agents/update|/agents/rotate|/agents/deactivate|/agents/delete|/agents/activate|/tokens|/tokens/create|/tokens/list|/tokens/show|/tokens/revoke|/tokens/rotate|/channels|/channels/list|/channels/rules|/channels/rules/add|/channels/rules/list|/channels/rules/show|/channels/rules/update|/channels/rules/remove|/channels/rules/test|/webhooks|/webhooks/add|/webhooks/list|/webhooks/remove|/webhooks/deliveries|/keys|/keys/create|/keys/list|/keys/rotate|/keys/retire|/schemas|/schemas/add|/schemas/list|/schemas/show|/schemas/update|/schemas/remove|/functions|/functions/deploy|/functions/list|/functions/show|/functions/rollback|/functions/remove|/functions/logs|/functions/test|/events|/events/list|/events/show|/events/tail|/connections|/connections/list|/connections/close|/orgs|/orgs/list|/orgs/create|/status|/analytics|/audit|/scopes|/rate-limits|/login|/logout|/completion) path="$path/$word"; continue ;;
     esac
     case "$word" in
-      --agent|--app|--before|--channels|--client-events|--description|--event|--expires|--file|--grace|--history|--id|--interval|--jq|--key|--limit|--max-members|--memory|--name|--on-error|--org|--pattern|--prefix|--profile|--rate-limit|--relay-url|--retention|--schema|--schema-event|--scope|--secret|--since|--status|--subscription-count|--thread|--timeout|--to|--token|--trigger|--url|--version) skip=1; flag="$word" ;;
+      --agent|--app|--before|--by|--channels|--client-events|--description|--event|--expires|--file|--grace|--history|--id|--interval|--jq|--key|--limit|--max-members|--memory|--metric|--name|--on-error|--org|--pattern|--prefix|--profile|--rate-limit|--relay-url|--retention|--schema|--schema-event|--scope|--secret|--since|--status|--subscription-count|--thread|--timeout|--to|--token|--trigger|--until|--url|--version) skip=1; flag="$word" ;;
       --org=*) org="${word#--org=}" ;;
       -*) ;;
       *) ((n++)) ;;
     esac
   done
   case "$path" in
-    "") words="apps agents tokens channels webhooks keys schemas functions events connections orgs status audit scopes rate-limits login logout completion --version --help --version" ;;
+    "") words="apps agents tokens channels webhooks keys schemas functions events connections orgs status analytics audit scopes rate-limits login logout completion --version --help --version" ;;
     "/apps") words="register list show update deactivate delete activate rotate credentials allow disallow --help" ;;
     "/apps/register") words="--json --jq --url --token --profile --org --quiet --id --name --description --key --secret --help" ;;
     "/apps/list") words="--json --jq --url --token --profile --org --wide --help" ;;
@@ -91,6 +91,7 @@ _relay_completions() {
     "/orgs/list") words="--json --jq --url --token --profile --wide --help" ;;
     "/orgs/create") words="--json --jq --url --token --profile --id --name --help" ;;
     "/status") words="--json --jq --url --token --profile --wide --watch --interval --no-reconnect --help" ;;
+    "/analytics") words="--json --jq --url --token --profile --org --wide --app --since --until --by --metric --help" ;;
     "/audit") words="--json --jq --url --token --profile --wide --since --limit --help" ;;
     "/scopes") words="--json --jq --wide --help" ;;
     "/rate-limits") words="--json --jq --wide --help" ;;

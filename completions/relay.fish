@@ -3,7 +3,7 @@ function __relay_path
   set -l path ""
   for t in (commandline -opc)[2..-1]
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/update /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /schemas /schemas/add /schemas/list /schemas/show /schemas/update /schemas/remove /functions /functions/deploy /functions/list /functions/show /functions/rollback /functions/remove /functions/logs /functions/test /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/update /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /schemas /schemas/add /schemas/list /schemas/show /schemas/update /schemas/remove /functions /functions/deploy /functions/list /functions/show /functions/rollback /functions/remove /functions/logs /functions/test /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /analytics /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
     end
   end
@@ -23,11 +23,11 @@ function __relay_id_kind
       continue
     end
     switch "$path/$t"
-      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/update /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /schemas /schemas/add /schemas/list /schemas/show /schemas/update /schemas/remove /functions /functions/deploy /functions/list /functions/show /functions/rollback /functions/remove /functions/logs /functions/test /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /audit /scopes /rate-limits /login /logout /completion
+      case /apps /apps/register /apps/list /apps/show /apps/update /apps/deactivate /apps/delete /apps/activate /apps/rotate /apps/credentials /apps/allow /apps/disallow /agents /agents/register /agents/list /agents/show /agents/update /agents/rotate /agents/deactivate /agents/delete /agents/activate /tokens /tokens/create /tokens/list /tokens/show /tokens/revoke /tokens/rotate /channels /channels/list /channels/rules /channels/rules/add /channels/rules/list /channels/rules/show /channels/rules/update /channels/rules/remove /channels/rules/test /webhooks /webhooks/add /webhooks/list /webhooks/remove /webhooks/deliveries /keys /keys/create /keys/list /keys/rotate /keys/retire /schemas /schemas/add /schemas/list /schemas/show /schemas/update /schemas/remove /functions /functions/deploy /functions/list /functions/show /functions/rollback /functions/remove /functions/logs /functions/test /events /events/list /events/show /events/tail /connections /connections/list /connections/close /orgs /orgs/list /orgs/create /status /analytics /audit /scopes /rate-limits /login /logout /completion
         set path "$path/$t"
         continue
     end
-    if contains -- $t --agent --app --before --channels --client-events --description --event --expires --file --grace --history --id --interval --jq --key --limit --max-members --memory --name --on-error --org --pattern --prefix --profile --rate-limit --relay-url --retention --schema --schema-event --scope --secret --since --status --subscription-count --thread --timeout --to --token --trigger --url --version
+    if contains -- $t --agent --app --before --by --channels --client-events --description --event --expires --file --grace --history --id --interval --jq --key --limit --max-members --memory --metric --name --on-error --org --pattern --prefix --profile --rate-limit --relay-url --retention --schema --schema-event --scope --secret --since --status --subscription-count --thread --timeout --to --token --trigger --until --url --version
       set skip 1
       set flag $t
     else if string match -q -- '--org=*' $t
@@ -88,6 +88,7 @@ complete -c relay -n 'test (__relay_path) = ""' -a 'events' -d 'event history: w
 complete -c relay -n 'test (__relay_path) = ""' -a 'connections' -d 'open WebSockets of apps, agents and channel subscribers'
 complete -c relay -n 'test (__relay_path) = ""' -a 'orgs' -d 'organizations, the owners of apps and agents'
 complete -c relay -n 'test (__relay_path) = ""' -a 'status' -d 'daemon health and every app\'s connection status'
+complete -c relay -n 'test (__relay_path) = ""' -a 'analytics' -d 'usage over time: an app\'s (or the organization\'s) messages, connections, agent events, webhooks and limits'
 complete -c relay -n 'test (__relay_path) = ""' -a 'audit' -d 'who changed which app, token or agent, and when'
 complete -c relay -n 'test (__relay_path) = ""' -a 'scopes' -d 'list the scopes an API token can be given'
 complete -c relay -n 'test (__relay_path) = ""' -a 'rate-limits' -d 'list the built-in rate-limit profiles'
@@ -713,6 +714,19 @@ complete -c relay -n 'test (__relay_path) = "/status"' -l watch -s w -d 'keep wa
 complete -c relay -n 'test (__relay_path) = "/status"' -l interval -d 'how often --watch refreshes'
 complete -c relay -n 'test (__relay_path) = "/status"' -l no-reconnect -d 'with --watch: when relayd goes away, exit (6) instead of waiting for it to come back'
 complete -c relay -n 'test (__relay_path) = "/status"' -l help -s h -d 'show help'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l json -d 'print JSON on stdout'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l token -d 'admin token (env RELAY_ADMIN_TOKEN; default: the saved profile or the local admin-token file)'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l profile -d 'saved profile to use (env RELAY_PROFILE; default "default")'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l org -d 'organization'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l wide -d 'show every column whole instead of fitting the terminal'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l app -d 'one app (default: every app of the organization, added up)'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l since -d 'from: a duration back from now (90s, 15m, 24h, 30d), an ISO 8601 time or epoch milliseconds'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l until -d 'to, in the same forms as --since (default: now)'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l by -d 'the bucket of the series: minute, hour or day (default: chosen from the range)'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l metric -d 'a metric to show and chart (repeatable or comma-separated; none: every metric in the table, the main ones charted)'
+complete -c relay -n 'test (__relay_path) = "/analytics"' -l help -s h -d 'show help'
 complete -c relay -n 'test (__relay_path) = "/audit"' -l json -d 'print JSON on stdout'
 complete -c relay -n 'test (__relay_path) = "/audit"' -l jq -d 'filter the JSON with a jq expression (implies --json)'
 complete -c relay -n 'test (__relay_path) = "/audit"' -l url -d 'relayd URL (env RELAY_URL; default: the saved profile, else http://RELAY_HOST:RELAY_PORT as relayd reads them, else http://127.0.0.1:7420)'

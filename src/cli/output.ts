@@ -296,6 +296,14 @@ export function line(ctx: Context, text: Text = ''): void {
   ctx.io.stdout.write(`${safe(text)}\n`);
 }
 
+/**
+ * Lines the CLI drew from numbers (`relay analytics`'s charts): its own words, numbers, times
+ * it formatted and, when colours are on, its own colour codes; no server text, so printed as is.
+ */
+export function chart(ctx: Context, lines: string[]): void {
+  ctx.io.stdout.write(lines.map((text) => `${text}\n`).join(''));
+}
+
 /** `status --watch` redraws its frame on a terminal. */
 export function clearScreen(ctx: Context): void {
   ctx.io.stdout.write('\u001b[2J\u001b[H');

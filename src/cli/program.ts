@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { agentsCommand } from './commands/agents/index.js';
+import { analyticsCommand } from './commands/analytics/index.js';
 import { appsCommand } from './commands/apps/index.js';
 import { auditCommand } from './commands/audit/index.js';
 import { channelsCommand } from './commands/channels/index.js';
@@ -28,7 +29,7 @@ function version(): string {
 /** The whole command tree. Declaring it loads only commander; each verb loads when it runs. */
 export function buildProgram(): Command {
   const program = new Command('relay')
-    .description('Administer relayd: apps, agents, tokens, channels, webhooks, schemas, edge functions, encryption keys, connections and events.')
+    .description('Administer relayd: apps, agents, tokens, channels, webhooks, schemas, edge functions, encryption keys, connections, events and usage analytics.')
     .version(version(), '-V, --version')
     .exitOverride()
     // Program options only before a verb: `relay schemas show NAME --version 2` is the verb's own --version.
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   connectionsCommand(program);
   orgsCommand(program);
   statusCommand(program);
+  analyticsCommand(program);
   auditCommand(program);
   scopesCommand(program);
   rateLimitsCommand(program);

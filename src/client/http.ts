@@ -6,6 +6,9 @@ import type {
   AgentRotated,
   AgentStateChange,
   AllowedAgents,
+  AnalyticsEnvelope,
+  AnalyticsMetric,
+  AnalyticsResolution,
   AppCredentials,
   AppEnvelope,
   AppList,
@@ -181,6 +184,11 @@ export class AdminClient {
   listAudit = (query: { sinceMs?: number; limit?: number }): Promise<AuditList> =>
     this.#call('GET', `/admin/v1/audit${queryString({ since: query.sinceMs, limit: query.limit })}`);
 
+  // ---- usage analytics (issue 20)
+  /** An organization's usage over a range: one app's (`app`), or every app's added up. */
+  analytics = (org: string, query: AnalyticsQueryParams): Promise<AnalyticsEnvelope> =>
+    this.#call('GET', `${orgPath(org)}/analytics${queryString({ app: query.app, since: query.since, until: query.until, by: query.by, metrics: query.metrics?.join(',') })}`);
+
   // ---- edge functions (issue 19)
   listFunctions = (org: string, app: string): Promise<FunctionList> => this.#call('GET', `${appPath(org, app)}/functions`);
   deployFunction = (org: string, app: string, body: DeployFunctionBody): Promise<FunctionEnvelope> => this.#call('POST', `${appPath(org, app)}/functions`, body);
@@ -313,6 +321,17 @@ export type EventQueryParams = {
   since?: number | undefined;
   limit?: number | undefined;
   before?: string | undefined;
+};
+
+/** `since` and `until` as relayd reads them (a duration back from now, an ISO 8601 time or epoch ms), so that its clock decides. */
+export type AnalyticsQueryParams = {
+  app?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  /** The bucket; relayd chooses one from the range when absent. */
+  by?: AnalyticsResolution | undefined;
+  /** Every metric when absent. */
+  metrics?: AnalyticsMetric[] | undefined;
 };
 
 /** The filters of `events list` that make sense live, and where to resume. */

@@ -91,5 +91,13 @@ export const EXAMPLES: Record<string, string[]> = {
   'webhooks deliveries': ['relay webhooks deliveries wh_8kTq2mZ4vN7pR1cX --limit 50'],
   'connections list': ['relay connections list', 'relay connections list --app acme-pm'],
   'connections close': ['relay connections close conn_9xLp3QmZ7tR2vB4k --yes'],
+  analytics: [
+    '# the whole organization over the last 24 hours: totals, then charts',
+    'relay analytics',
+    'relay analytics --app acme-pm --since 7d --by day',
+    'relay analytics --app acme-pm --since 2026-12-01 --until 2026-12-02 --metric agentAccepted --metric agentLatencyP95',
+    '# messages published in the last hour, for a script',
+    "relay analytics --app acme-pm --since 1h --metric published --jq .analytics.totals.published",
+  ],
   status: ['relay status', '# redraw every 2 seconds until Ctrl-C', 'relay status --watch'],
 };
