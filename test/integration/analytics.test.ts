@@ -6,6 +6,7 @@ import { startCluster } from '../helpers/cluster.js';
 import { startSharedDaemon, type Daemon } from '../helpers/daemon.js';
 import { channelName, collect, connected, registerChannelApp, subscribed, subscriberClient } from '../helpers/pusher.js';
 import { servicesFor } from '../helpers/services.js';
+import { relayOnTty } from '../helpers/tty.js';
 import { eventually } from '../helpers/ws.js';
 
 /**
@@ -85,6 +86,17 @@ describe('usage analytics', () => {
     expect(hourly.metrics).toEqual(['published', 'connectionsPeak']);
     expect(hourly.totals).toEqual({ published: 50, connectionsPeak: 3 });
     expect(sum(hourly.series, 'published')).toBe(50);
+
+    // On a terminal: the totals table, then a coloured chart per metric, as wide as the window.
+    const tty = relayOnTty(['analytics', '--app', app.id, '--since', '30m', '--metric', 'published', '--metric', 'connectionsPeak'], { daemon, columns: 100 });
+    expect(await tty.exited).toBe(0);
+    const shown = tty.output();
+    const plain = shown.replace(/\u001b\[[0-9;]*m/g, '');
+    expect(plain).toMatch(/published\s+total 50/);
+    expect(plain).toMatch(/connectionsPeak\s+peak 3/);
+    expect(plain).toMatch(/50 ┤.*╭/);
+    expect(shown).toMatch(/\u001b\[3\dm/);
+    for (const line of plain.split(/\r?\n/)) expect(line.length).toBeLessThanOrEqual(100);
   });
 
   it("counts an app's agent events by outcome, with their latency", async () => {
