@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchAnalytics } from './analytics.js';
 import { benchCluster } from './cluster.js';
 import { benchFanout } from './fanout.js';
 import { benchFunctions } from './functions.js';
@@ -20,6 +21,7 @@ const SECTIONS = {
   roundtrip: benchRoundTrip,
   schemas: benchSchemas,
   functions: benchFunctions,
+  analytics: benchAnalytics,
   fanout: benchFanout,
   cluster: benchCluster,
   webhooks: benchWebhooks,

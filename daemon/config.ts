@@ -28,6 +28,9 @@ export const SETTINGS = {
   webhookTimeout: { flag: '--webhook-timeout <duration>', env: 'RELAY_WEBHOOK_TIMEOUT', doc: 'a webhook attempt without a 2xx answer within this is retried', default: '5s' },
   webhookDebounce: { flag: '--webhook-debounce <duration>', env: 'RELAY_WEBHOOK_DEBOUNCE', doc: 'channel_vacated and member_removed wait this long, and are dropped with their occupied/added if the channel or user is back (Pusher: 3s; 0s: at once)', default: '3s' },
   webhookRetryFor: { flag: '--webhook-retry-for <duration>', env: 'RELAY_WEBHOOK_RETRY_FOR', doc: 'how long a webhook delivery is retried (with backoff) before it is given up', default: '5m' },
+  analytics: { flag: '--analytics <on|off>', env: 'RELAY_ANALYTICS', doc: 'count usage per app and minute into the store (relay analytics); off: nothing is counted, and the analytics routes answer 409', default: 'on' },
+  analyticsRetention: { flag: '--analytics-retention <duration>', env: 'RELAY_ANALYTICS_RETENTION', doc: 'how long usage analytics are kept (by minute for 2d, by hour for 30d, then by day)', default: '365d' },
+  analyticsFlushInterval: { flag: '--analytics-flush-interval <duration>', env: 'RELAY_ANALYTICS_FLUSH_INTERVAL', doc: 'how often each node adds the usage it counted in memory to the store', default: '5s' },
   headerTimeout: { flag: '--header-timeout <duration>', env: 'RELAY_HEADER_TIMEOUT', doc: 'a connection must send its request headers (or WebSocket handshake) within this, or it is closed', default: '10s' },
   maxConnectionsPerAddress: { flag: '--max-connections-per-address <n>', env: 'RELAY_MAX_CONNECTIONS_PER_ADDRESS', doc: 'open connections (HTTP and WebSocket) one client address may hold; 0: no cap', default: '0' },
   webhookAllowPrivate: { flag: '--webhook-allow-private', env: 'RELAY_WEBHOOK_ALLOW_PRIVATE', doc: 'let webhooks call loopback, private, link-local and other non-public addresses', default: 'false' },
@@ -71,6 +74,10 @@ export interface Config {
   /** Refused handshake credentials allowed per client address; null: no limit. */
   failedHandshakeLimit: { perMinute: number; burst: number } | null;
   webhookAllowPrivate: boolean;
+  /** Whether usage analytics are counted (and can be read). */
+  analytics: boolean;
+  analyticsRetentionMs: number;
+  analyticsFlushMs: number;
   /** null: no metrics listener; 0: any free port. */
   metricsPort: number | null;
   metricsMaxApps: number;
@@ -160,6 +167,9 @@ const schema = z.object({
   webhookTimeout: duration('webhook timeout').refine((ms) => ms >= 1000 && ms <= 60_000, 'the webhook timeout must be between 1s and 60s'),
   webhookDebounce: duration('webhook debounce').refine((ms) => ms <= 60_000, 'the webhook debounce must be at most 60s'),
   webhookRetryFor: duration('webhook retry period').refine((ms) => ms >= 1000 && ms <= 7 * 86_400_000, 'the webhook retry period must be between 1s and 7d'),
+  analytics: z.enum(['on', 'off'], { message: 'must be on or off' }),
+  analyticsRetention: duration('analytics retention').refine((ms) => ms >= 86_400_000, 'the analytics retention must be at least 1d'),
+  analyticsFlushInterval: duration('analytics flush interval').refine((ms) => ms >= 1000 && ms <= 60_000, 'the analytics flush interval must be between 1s and 60s'),
   failedHandshakeLimit: z.string().transform((text, ctx) => {
     if (text.trim() === 'off') return null;
     try {
@@ -245,6 +255,9 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
       maxConnectionsPerAddress: c.maxConnectionsPerAddress === 0 ? null : c.maxConnectionsPerAddress,
       failedHandshakeLimit: c.failedHandshakeLimit,
       webhookAllowPrivate: c.webhookAllowPrivate,
+      analytics: c.analytics === 'on',
+      analyticsRetentionMs: c.analyticsRetention,
+      analyticsFlushMs: c.analyticsFlushInterval,
       metricsPort: c.metricsPort,
       metricsMaxApps: c.metricsMaxApps,
     },

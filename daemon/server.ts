@@ -21,6 +21,8 @@ import { HistoryPruner } from './core/retention.js';
 import { RoutingDirectory } from './core/routing.js';
 import { Schemas } from './core/schemas.js';
 import { FunctionService } from './core/functions.js';
+import { AnalyticsService } from './core/analytics.js';
+import { usageOf, type Usage } from './core/usage.js';
 import { FunctionHost } from './core/function-host.js';
 import { BROKER_PREFIX, ChannelService } from './core/channels.js';
 import { ChannelRules } from './core/channel-rules.js';
@@ -123,10 +125,21 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
           readings: { subscriptions: () => channels.localSubscriptions(), brokerAvailable: () => broker.available },
           warn: (fields, message) => log.warn(fields, message),
         });
+  const analytics = new AnalyticsService({
+    store,
+    clock,
+    nodeId: config.nodeId,
+    flushMs: config.analyticsFlushMs,
+    retentionMs: config.analyticsRetentionMs,
+    enabled: config.analytics,
+    onError: (err, what) => log.error({ err }, what),
+  });
+  // What relayd does, told as it happens to those who count it: analytics unless turned off, and Prometheus when on.
+  const usage: Usage = usageOf([...(config.analytics ? [analytics] : []), ...(metrics ? [metrics] : [])]);
 
   // Questions to every node wait for as many answers as the registry counts live nodes.
   const control = new ControlBus({ broker, nodeId: config.nodeId, aliveNodes: (): Promise<number> => nodes.aliveCount(), onError: (err, what) => log.warn({ err }, what) });
-  const connections = new ConnectionRegistry(control);
+  const connections = new ConnectionRegistry(control, usage);
   const channelApps = new ChannelAppDirectory(store, secrets, clock);
   const events = new EventLog(store, (err) => log.error({ err }, 'could not record changes of events in history'));
   if (metrics) {
@@ -155,6 +168,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     userAgent: `relayd/${VERSION} (webhooks)`,
     allowPrivate: config.webhookAllowPrivate,
     webhooksChanged: (org, appId) => control.send({ type: 'webhooksChanged', org, appId }),
+    usage,
     onError: (err, what) => log.error({ err }, what),
   });
   // On the broker's Redis when there is one: the nodes that share publications share channel state.
@@ -213,6 +227,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     sealer: encryptionKeys,
     functions,
     webhooks,
+    usage,
     onError: (err, what) => log.error({ err }, what),
   });
   broker.registerEventHandler({
@@ -311,9 +326,10 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     },
     maxAttempts: config.maxAttempts,
     webhooks,
+    usage,
     onError: (err, what) => log.error({ err }, what),
   });
-  const relay = new RelayService({ verifier, apps, agents, routing, schemas, functions, dispatcher, counters, webhooks, rateLimiter, failedHandshakes: config.failedHandshakeLimit });
+  const relay = new RelayService({ verifier, apps, agents, routing, schemas, functions, dispatcher, counters, webhooks, rateLimiter, usage, failedHandshakes: config.failedHandshakeLimit });
   const pruner = new HistoryPruner({
     store,
     clock,
@@ -343,13 +359,14 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     },
   });
   // Work that runs once for the cluster, on the node holding the leader lease.
-  const leader = new Leader(leases, [apps, agents, pruner], (err, what) => log.error({ err }, what));
+  const leader = new Leader(leases, [apps, agents, pruner, ...(config.analytics ? [analytics] : [])], (err, what) => log.error({ err }, what));
 
   await orgs.ensureDefault();
   tokens.start();
   await events.start();
   await webhooks.start();
   functions.start();
+  if (config.analytics) analytics.start();
   await leader.start();
   leases.start();
   if (!hasAdminTokenFile(config.dataDir)) {
@@ -399,6 +416,8 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     encryptionKeys,
     schemas,
     functions,
+    analytics,
+    usage,
     authTimestampWindowMs: config.authTimestampWindowMs,
     events,
     connections,
@@ -449,6 +468,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     await webhooks.stop();
     await functions.stop();
     await events.drain();
+    await analytics.stop();
     await dispatcher.release();
     await leases.stop();
     await tokens.stop();

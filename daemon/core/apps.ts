@@ -154,7 +154,7 @@ export class AppService {
     if (channelKey !== undefined) patch.channelKey = channelKey;
     if (channelSecret !== undefined) patch.channelSecretEnc = this.#deps.secrets.seal(channelSecret);
     const updated = await this.#deps.store.updateApp(org, id, patch, auditRecord(this.#deps.clock, actor, 'app.update', { org, type: 'app', id }, audited));
-    if (!updated) throw notFound(org, id);
+    if (!updated) throw appNotFound(org, id);
     await this.#deps.appChanged(org, id);
     if (channelKey !== undefined && channelKey !== current.channelKey) {
       await this.#deps.connections.closeOwner({ role: 'channel', org, ownerId: id, keepCredentials: [channelKey], code: PUSHER_CLOSE.appNotFound, reason: 'the app key changed' });
@@ -166,7 +166,7 @@ export class AppService {
     const current = await this.#require(org, id);
     if (current.status === 'inactive') return { app: await this.#toApp(current), changed: false };
     const updated = await this.#deps.store.setAppStatus(org, id, 'inactive', auditRecord(this.#deps.clock, actor, 'app.deactivate', { org, type: 'app', id }));
-    if (!updated) throw notFound(org, id);
+    if (!updated) throw appNotFound(org, id);
     await this.#deps.appChanged(org, id);
     await this.#deps.connections.closeOwner({ role: 'app', org, ownerId: id, keepCredentials: null, code: CLOSE_APP_INACTIVE, reason: 'app deactivated' });
     await this.#deps.connections.closeOwner({ role: 'channel', org, ownerId: id, keepCredentials: null, code: PUSHER_CLOSE.appDisabled, reason: 'app deactivated' });
@@ -184,10 +184,10 @@ export class AppService {
     if (!app) {
       await this.#requireOrg(org);
       const deleted = await store.getDeletedApp(org, id);
-      if (!deleted) throw notFound(org, id);
+      if (!deleted) throw appNotFound(org, id);
       if (!options.purge || deleted.purgedAt !== null) return toDeleted(deleted, 0, false);
       const purged = await store.purgeDeletedApp(org, id, clock.now(), auditRecord(clock, actor, 'app.purge', { org, type: 'app', id }));
-      if (!purged) throw notFound(org, id);
+      if (!purged) throw appNotFound(org, id);
       return toDeleted(purged.deleted, purged.purgedEvents, true);
     }
     if (app.status === 'active') {
@@ -195,7 +195,7 @@ export class AppService {
     }
     await this.#deps.appDeleting(org, id);
     const result = await store.deleteApp(org, id, { at: clock.now(), purge: options.purge }, auditRecord(clock, actor, 'app.delete', { org, type: 'app', id }, { purge: options.purge }));
-    if (!result) throw notFound(org, id);
+    if (!result) throw appNotFound(org, id);
     await this.#deps.appChanged(org, id);
     await this.#deps.appDeleted(org, id);
     return toDeleted(result.deleted, result.purgedEvents, true);
@@ -205,7 +205,7 @@ export class AppService {
     const current = await this.#require(org, id);
     if (current.status === 'active') return { app: await this.#toApp(current), changed: false };
     const updated = await this.#deps.store.setAppStatus(org, id, 'active', auditRecord(this.#deps.clock, actor, 'app.activate', { org, type: 'app', id }));
-    if (!updated) throw notFound(org, id);
+    if (!updated) throw appNotFound(org, id);
     await this.#deps.appChanged(org, id);
     return { app: await this.#toApp(updated), changed: true };
   }
@@ -239,7 +239,7 @@ export class AppService {
       this.#deps.secrets.seal(secret),
       auditRecord(this.#deps.clock, actor, 'app.rotate-channel-secret', { org, type: 'app', id }),
     );
-    if (!updated) throw notFound(org, id);
+    if (!updated) throw appNotFound(org, id);
     await this.#deps.appChanged(org, id);
     return { appId: id, key: updated.channelKey, secret };
   }
@@ -307,7 +307,7 @@ export class AppService {
         hint: deleted.purgedAt === null ? `its history is kept: relay events list --app ${id}${orgFlag(org)}` : 'its history was purged too',
       });
     }
-    throw notFound(org, id);
+    throw appNotFound(org, id);
   }
 
   /** `counts`: the cluster's, asked once for a whole list; asked for this app alone otherwise. */
@@ -354,7 +354,7 @@ function toDeleted(record: DeletedAppRecord, purgedEvents: number, changed: bool
   return { id: record.id, org: record.org, deletedAt: new Date(record.deletedAt).toISOString(), historyKept: record.purgedAt === null, purgedEvents, changed };
 }
 
-function notFound(org: string, id: string): RelayError {
+export function appNotFound(org: string, id: string): RelayError {
   return new RelayError('not_found', `app "${id}" not found in organization "${org}"`, {
     hint: org === 'default' ? 'list the apps with `relay apps list`' : `list the apps with \`relay apps list --org ${org}\``,
   });

@@ -23,6 +23,7 @@ import { verifySocketAuth, type ChannelApp, type ChannelAppDirectory } from './p
 import type { ChannelEventInput, FunctionService } from './functions.js';
 import type { Schemas } from './schemas.js';
 import type { WebhookSink } from './webhooks.js';
+import type { Usage } from './usage.js';
 
 /** Who publishes: an app of an organization (from its API token or its signed REST key). */
 export interface Publisher {
@@ -141,6 +142,8 @@ export interface ChannelsDeps {
   /** The app's edge functions: before-publish ones change or drop an event before anything else sees it, after-publish ones publish more. */
   functions: Pick<FunctionService, 'onChannels' | 'beforePublish' | 'afterPublish'>;
   webhooks: WebhookSink;
+  /** Analytics and metrics: what was published and delivered, and the channels occupied on this node. */
+  usage: Usage;
   /** What could not be done with nobody to tell (an internal frame the broker refused, a leave the channel state missed). */
   onError: (err: unknown, what: string) => void;
 }
@@ -318,6 +321,7 @@ export class ChannelService {
     }
     // A disconnect waiting behind this subscription records the leave.
     channel.subscribers.set(subscriber.session.socketId, subscriber);
+    if (channel.subscribers.size === 1) this.#deps.usage.channel(ref.org, ref.appId, 1);
     subscriber.channels.set(name, member?.userId ?? null);
     if (!joined) {
       this.#send(subscriber, this.#succeeded(name, null));
@@ -341,7 +345,7 @@ export class ChannelService {
     subscriber.channels.delete(name);
     const channel = this.#channel(subscriber.app, name);
     if (!channel) return;
-    channel.subscribers.delete(subscriber.session.socketId);
+    if (channel.subscribers.delete(subscriber.session.socketId) && channel.subscribers.size === 0) this.#deps.usage.channel(subscriber.app.org, subscriber.app.id, -1);
     this.#closeChannelIfEmpty(channel);
     if (channel.type === 'user') return;
     const leave = this.#recordLeave.bind(this, subscriber.app.ref, name, channel.type, userId, subscriber.app.subscriptionCount);
@@ -451,6 +455,7 @@ export class ChannelService {
       subscriber.clientEventsInWindow = 0;
     }
     if (++subscriber.clientEventsInWindow > app.limits.clientEventsPerSecond) {
+      this.#deps.usage.rateLimited(app.org, app.id);
       throw new RelayError('rate_limited', `client event rejected: more than ${app.limits.clientEventsPerSecond} client events a second from this connection`);
     }
     const functions = await this.#deps.functions.onChannels(app.org, app.id);
@@ -471,6 +476,7 @@ export class ChannelService {
     const frame: PusherFrame = { event, channel: name, data };
     if (type === 'presence' && userId !== null) frame.user_id = userId;
     await this.#fanOut(channel.broker, subscriber.session.socketId, frame);
+    this.#deps.usage.published(app.org, app.id, 'client', 1, bytes);
     const hook: WebhookEvent = { name: 'client_event', channel: name, event, data: typeof data === 'string' ? data : JSON.stringify(data ?? null), socket_id: subscriber.session.socketId };
     if (type === 'presence' && userId !== null) hook['user_id'] = userId;
     this.#hook(subscriber.app.ref, hook);
@@ -504,6 +510,7 @@ export class ChannelService {
     if (this.#kept(rules, record)) await this.#deps.log.write([{ type: 'insert', event: record, timeline: [this.#published(record)] }]);
     if (channels.length === 1) await this.#publishTo(publisher, channels[0] as string, body.socket_id, name, data);
     else await Promise.all(channels.map((c) => this.#publishTo(publisher, c, body.socket_id, name, data)));
+    this.#deps.usage.published(publisher.org, publisher.appId, options.seal ? 'api' : 'rest', channels.length, Buffer.byteLength(plain) * channels.length);
     if (functions && options.afterPublish !== false) this.#afterPublish(publisher, event);
     const result: PublishResult = { id: record.id };
     if (attributes.size > 0) result.channels = Object.fromEntries(await Promise.all(channels.map(async (c) => [c, await this.#info(publisher, c, attributes)])));
@@ -545,6 +552,7 @@ export class ChannelService {
     if (writes.length > 0) await this.#deps.log.write(writes.map((event) => ({ type: 'insert', event, timeline: [this.#published(event)] })));
     // Issued in batch order: the broker keeps one node's publications to a channel in that order.
     await Promise.all(body.batch.map((event, i) => this.#publishTo(publisher, event.channel, event.socket_id, event.name, data[i] as string)));
+    this.#deps.usage.published(publisher.org, publisher.appId, options.seal ? 'api' : 'rest', body.batch.length, body.batch.reduce((sum, event) => sum + Buffer.byteLength(event.data), 0));
     const result: BatchResult = { ids: records.map((r) => r.id) };
     if (body.batch.some((e) => e.info !== undefined)) result.batch = await Promise.all(body.batch.map((e, i) => this.#info(publisher, e.channel, attributes[i] as ReadonlySet<string>)));
     return result;
@@ -676,7 +684,13 @@ export class ChannelService {
     const newline = data.indexOf('\n');
     const exclude = data.slice(0, newline);
     const frame = Buffer.from(data.slice(newline + 1));
-    for (const [socketId, subscriber] of channel.subscribers) if (socketId !== exclude) subscriber.session.send(frame);
+    let sent = 0;
+    for (const [socketId, subscriber] of channel.subscribers) {
+      if (socketId === exclude) continue;
+      subscriber.session.send(frame);
+      sent++;
+    }
+    if (sent > 0) this.#deps.usage.delivered(channel.app.org, channel.app.id, sent, sent * frame.length);
   }
 
   // ---- internals ----

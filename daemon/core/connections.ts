@@ -2,6 +2,7 @@ import type { Connection } from '../../src/shared/api.js';
 import { RelayError } from '../../src/shared/errors.js';
 import type { AnswerOf, ControlBus, QuestionOf } from './control.js';
 import { compositeKey } from './keys.js';
+import type { Usage } from './usage.js';
 
 export const CLOSE_BY_OPERATOR = 4009;
 
@@ -62,9 +63,12 @@ const byOpening = (a: ConnectionInfo, b: ConnectionInfo): number =>
 export class ConnectionRegistry {
   readonly #control: ControlBus;
   readonly #connections = new Map<string, LocalConnection>();
+  readonly #usage: Usage;
 
-  constructor(control: ControlBus) {
+  /** `usage` hears of the apps' connections (a channel subscriber's, an app's on the relay protocol); agents belong to no app. */
+  constructor(control: ControlBus, usage: Usage) {
     this.#control = control;
+    this.#usage = usage;
     control.on('closeConnections', (message) => this.#closeOwnerHere(message));
     control.on('listConnections', (question) => this.#listHere(question));
     control.on('countConnections', (question) => this.#countHere(question));
@@ -72,11 +76,16 @@ export class ConnectionRegistry {
   }
 
   add(connection: LocalConnection): void {
+    if (this.#connections.has(connection.id)) return;
     this.#connections.set(connection.id, connection);
+    if (connection.role !== 'agent') this.#usage.connection(connection.org, connection.ownerId, connection.role === 'app' ? 'relay' : 'pusher', 1);
   }
 
   remove(id: string): void {
+    const connection = this.#connections.get(id);
+    if (!connection) return;
     this.#connections.delete(id);
+    if (connection.role !== 'agent') this.#usage.connection(connection.org, connection.ownerId, connection.role === 'app' ? 'relay' : 'pusher', -1);
   }
 
   /** This node's open sockets. */

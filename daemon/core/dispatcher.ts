@@ -9,6 +9,7 @@ import { newEventId, type EventLog } from './events.js';
 import { compositeKey as key } from './keys.js';
 import type { Leases } from './leases.js';
 import type { WebhookSink } from './webhooks.js';
+import type { Usage } from './usage.js';
 
 /** A relay-protocol socket as the dispatcher sees it. */
 export interface Session {
@@ -47,6 +48,8 @@ export interface DispatcherDeps {
   /** Deliveries to an agent that end with it disconnecting before the event fails. */
   maxAttempts: number;
   webhooks: WebhookSink;
+  /** Analytics and metrics: each event's outcome and latency, counted on the node that settles it. */
+  usage: Usage;
   onError(err: unknown, what: string): void;
 }
 
@@ -651,6 +654,7 @@ export class Dispatcher {
         : { status: 'failed', error: JSON.stringify(answer.error), outcomeAt: now, latencyMs: job.latencyMs };
     const detail = 'reply' in answer ? { attempt: job.attempt } : { attempt: job.attempt, code: answer.error.code };
     if (!(await this.#record(job, patch, 'reply' in answer ? 'replied' : 'failed', detail))) return;
+    this.#deps.usage.agentEvent(job.org, job.appId, 'reply' in answer ? 'replied' : 'failed', job.latencyMs, 'reply' in answer ? Buffer.byteLength(answer.reply) : 0);
     if (!('reply' in answer)) this.#hook(job, 'event_failed', { error: answer.error, attempt: job.attempt, latency_ms: job.latencyMs });
     this.#leaveThread(job);
     this.#jobs.delete(job.id);

@@ -20,6 +20,7 @@ import type { RoutingDirectory } from './routing.js';
 import type { FunctionService } from './functions.js';
 import type { Schemas } from './schemas.js';
 import type { WebhookSink } from './webhooks.js';
+import type { Usage } from './usage.js';
 
 /** Who a relay-protocol socket belongs to once its handshake is accepted. */
 export interface RelayPeer {
@@ -46,6 +47,8 @@ export interface RelayDeps {
   counters: Counters;
   webhooks: WebhookSink;
   rateLimiter: RateLimiter;
+  /** Analytics and metrics: the apps' agent events, taken in or refused. */
+  usage: Usage;
   /**
    * Refused credentials allowed per client address (null: no limit). A client with a wrong
    * token still gets its 401s; past them, the address gets 429 without its credential being
@@ -165,7 +168,7 @@ export class RelayService {
     let problem: Rejection | null = null;
     switch (valid.type) {
       case 'event':
-        await this.#event(session, parsed.data as AppEventFrame);
+        await this.#event(session, parsed.data as AppEventFrame, bytes);
         return;
       case 'ack':
         problem = await dispatcher.ack(session, valid.eventId);
@@ -183,7 +186,7 @@ export class RelayService {
     if (problem) session.send(encodeFrame({ type: 'error', eventId: valid.eventId, error: problem }));
   }
 
-  async #event(session: RelaySession, frame: AppEventFrame): Promise<void> {
+  async #event(session: RelaySession, frame: AppEventFrame, bytes: number): Promise<void> {
     const { routing, dispatcher } = this.#deps;
     const check = async (): Promise<{ timeoutMs: number; payload?: unknown } | Rejection> => {
       const agent = await routing.agent(session.org, frame.agent);
@@ -205,6 +208,7 @@ export class RelayService {
     const ref = frame.ref ?? null;
     try {
       const { eventId, rejection } = await dispatcher.accept(session, frame, check);
+      this.#deps.usage.agentEvent(session.org, session.ownerId, rejection ? 'rejected' : 'accepted', null, bytes);
       session.send(encodeFrame(rejection ? { type: 'rejected', ref, eventId, error: rejection } : { type: 'accepted', ref, eventId, status: 'pending' }));
     } catch {
       const error: ErrorFrame = { type: 'error', error: { code: 'internal', message: 'the event could not be stored; it was not accepted, send it again' } };
@@ -217,6 +221,7 @@ export class RelayService {
   #refuse(session: RelaySession, frame: Record<string, unknown>, code: 'invalid_request' | 'payload_too_large', message: string): void {
     const ref = typeof frame.ref === 'string' ? frame.ref.slice(0, 200) : null;
     if (session.role === 'app' && frame.type === 'event') {
+      this.#deps.usage.agentEvent(session.org, session.ownerId, 'rejected', null, 0);
       session.send(encodeFrame({ type: 'rejected', ref, eventId: null, error: { code, message } }));
       return;
     }

@@ -28,7 +28,7 @@ export interface Usage {
   rateLimited(org: string, appId: string): void;
 }
 
-/** Tells every listener. */
+/** Tells every listener (none: the counts go nowhere). */
 export function usageOf(listeners: Usage[]): Usage {
   if (listeners.length === 1) return listeners[0] as Usage;
   return {

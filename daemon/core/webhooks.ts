@@ -8,6 +8,7 @@ import type { WebhookEvent } from '../../src/shared/webhooks.js';
 import type { Store, WebhookAttemptRecord, WebhookDeliveryRecord, WebhookRecord } from '../store/store.js';
 import { auditRecord, type Actor } from './audit.js';
 import type { Clock } from './clock.js';
+import type { Usage } from './usage.js';
 import { CACHE_TTL_MS } from './control.js';
 import { compositeKey } from './keys.js';
 import { hmacHex, type ChannelAppDirectory } from './pusher-auth.js';
@@ -48,6 +49,8 @@ export interface WebhooksDeps {
   allowPrivate: boolean;
   /** Told after an app's webhooks are added or removed, so that every node reads them again (`reload`); awaited. */
   webhooksChanged(org: string, appId: string): Promise<void>;
+  /** Analytics and metrics: each attempt, and whether the endpoint took it. */
+  usage: Usage;
   onError(err: unknown, what: string): void;
 }
 
@@ -573,6 +576,7 @@ export class WebhookService implements WebhookSink {
     if (this.#stopped && statusCode === null) return; // cut by shutdown: not an attempt; it is retried after the restart
     const at = this.#deps.clock.now();
     const ok = error === null;
+    this.#deps.usage.webhookAttempt(webhook.org, webhook.appId, ok);
     delivery.attempts++;
     const deadline = delivery.createdAt + this.#deps.retryForMs;
     if (ok) {

@@ -72,7 +72,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
         for (const [name, value] of url.searchParams) query.set(name, [...(query.get(name) ?? []), value]);
         // Signed before read: a request that is not the app's own is refused without buffering a byte of its body.
         const app = await services.channelApps.authenticateRest(params['app'] as string, { method: req.method ?? 'GET', path: url.pathname, query, hasBody: declaresBody(req) }, services.now(), services.authTimestampWindowMs);
-        await limitRate(services, headers, rateBucket.app(app.org, app.id), app.rateLimit);
+        await limitRate(services, headers, rateBucket.app(app.org, app.id), app.rateLimit, app.org, app.id);
         raw = await readBody(req, limit);
         verifyBodyMd5(query, raw);
         publisher = { org: app.org, appId: app.id };
@@ -154,17 +154,18 @@ async function authorizePublic(
   const principal = await services.tokens.authenticate(bearerToken(req));
   if (params['app'] !== principal.appId) throw new RelayError('forbidden', `this token belongs to app "${principal.appId}", not "${params['app']}"`);
   services.tokens.requireScope(principal, scope);
-  await limitRate(services, headers, principal.rateBucket, principal.rateLimit);
+  await limitRate(services, headers, principal.rateBucket, principal.rateLimit, principal.org, principal.appId);
   return principal;
 }
 
 /** Counts the request against its bucket; the RateLimit headers go into `headers`, for every answer past this point. */
-async function limitRate(services: HttpServices, headers: Record<string, string>, bucket: string, limit: Limit): Promise<void> {
+async function limitRate(services: HttpServices, headers: Record<string, string>, bucket: string, limit: Limit, org: string, appId: string): Promise<void> {
   const decision = await services.rateLimiter.consume(bucket, limit);
   headers['ratelimit-limit'] = String(decision.limit);
   headers['ratelimit-remaining'] = String(decision.remaining);
   headers['ratelimit-reset'] = String(decision.resetSeconds);
   if (!decision.allowed) {
+    services.usage.rateLimited(org, appId);
     throw new RelayError('rate_limited', `rate limit of ${limit.perMinute}/min (burst ${limit.burst}) reached; retry in ${decision.retryAfterSeconds}s`, {
       details: { retryAfter: decision.retryAfterSeconds },
     });

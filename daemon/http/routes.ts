@@ -46,8 +46,12 @@ import {
   functionNameParam,
   functionVersionParam,
   MAX_FUNCTION_SOURCE_BYTES,
+  AnalyticsQuery,
+  AdminAnalyticsQuery,
 } from '../../src/shared/schemas.js';
 import type { FunctionService } from '../core/functions.js';
+import type { AnalyticsService } from '../core/analytics.js';
+import type { Usage } from '../core/usage.js';
 import type { Schemas } from '../core/schemas.js';
 import { PUSHER_CLOSE } from '../../src/shared/protocol/pusher.js';
 import type { Publisher } from '../core/channels.js';
@@ -65,9 +69,10 @@ import type { EventLog } from '../core/events.js';
 import type { RateLimiter } from '../ratelimit/rate-limiter.js';
 import type { ApiPrincipal, TokenService } from '../core/tokens.js';
 import { validate } from './middleware/body.js';
+import { OPENAPI_PATH, openApiDocument } from './openapi.js';
 import type { DaemonStatus } from '../../src/shared/api.js';
 import type { AdminAuth } from '../core/admin.js';
-import { DEFAULT_GRACE_MS, type AppService } from '../core/apps.js';
+import { DEFAULT_GRACE_MS, appNotFound, type AppService } from '../core/apps.js';
 import type { Actor } from '../core/audit.js';
 import type { OrgService } from '../core/orgs.js';
 import type { AuditEntry } from '../../src/shared/api.js';
@@ -86,6 +91,9 @@ export interface HttpServices {
   encryptionKeys: EncryptionKeyService;
   schemas: Schemas;
   functions: FunctionService;
+  analytics: AnalyticsService;
+  /** Where the transports count what they refuse (429s) for analytics and metrics. */
+  usage: Usage;
   /** The apps by Pusher key, for signed requests. */
   channelApps: ChannelAppDirectory;
   /** How far a signed request's auth_timestamp may be from now. */
@@ -137,6 +145,15 @@ export interface Route<B = unknown, Q = unknown> {
    * `pusher`: Pusher's REST API, signed with the app's channel key and secret.
    */
   auth: 'none' | 'admin' | 'pusher' | { scope: Scope };
+  /**
+   * One line for the API's document (docs/openapi.json): every route but the admin API's has
+   * one (relayd refuses to start without it).
+   */
+  summary?: string;
+  /** A success's status when it is not 200, for the document (the handler answers with it). */
+  status?: 201;
+  /** The answer is a stream of NDJSON lines (a StreamAnswer), for the document. */
+  ndjson?: true;
   /** Largest body accepted, in bytes. */
   bodyLimit?: number;
   body?: z.ZodType<B>;
@@ -153,7 +170,7 @@ const p = (ctx: { params: Record<string, string> }, name: string): string => ctx
 
 /** The whole HTTP surface of this issue: one table of method, path, auth, schema and handler. */
 export function routes(s: HttpServices): Route[] {
-  return [
+  const table = [
     ...adminRoutes(s),
     ...schemaRoutes(s, '/admin/v1/orgs/:org/apps/:app', 'admin', 'admin'),
     ...publicRoutes(s),
@@ -161,6 +178,47 @@ export function routes(s: HttpServices): Route[] {
     ...functionRoutes(s, '/admin/v1/orgs/:org/apps/:app', 'admin'),
     ...functionRoutes(s, '/api/v1/apps/:app', { scope: 'functions:manage' }),
     ...pusherRoutes(s),
+    ...analyticsRoutes(s),
+  ];
+  // The document describes the table it is served from, its own route included: the route goes
+  // in first, then the document is built once, before anyone can ask for it.
+  table.push(
+    route({
+      method: 'GET',
+      path: OPENAPI_PATH,
+      auth: 'none',
+      summary: 'This document: the public API in OpenAPI 3.1',
+      handle: async () => ({ body: document }),
+    }),
+  );
+  const document = openApiDocument(table, { version: s.version });
+  return table;
+}
+
+/** Usage analytics: an app's on the public API (its token's app), an org's or one app's on the admin API. */
+function analyticsRoutes(s: HttpServices): Route[] {
+  return [
+    route<undefined, AnalyticsQuery>({
+      method: 'GET',
+      path: '/api/v1/apps/:app/analytics',
+      summary: "The app's usage analytics, bucket by bucket (minute, hour or day): publishes, deliveries, connections, agent events, webhooks, 429s, bytes",
+      auth: { scope: 'analytics:read' },
+      query: AnalyticsQuery,
+      handle: async (ctx) => ({ body: { analytics: await s.analytics.query(ctx.publisher.org, ctx.publisher.appId, ctx.query) } }),
+    }),
+    route<undefined, AdminAnalyticsQuery>({
+      method: 'GET',
+      path: '/admin/v1/orgs/:org/analytics',
+      auth: 'admin',
+      query: AdminAnalyticsQuery,
+      handle: async (ctx) => {
+        const org = p(ctx, 'org');
+        await s.orgs.require(org);
+        const { app, ...query } = ctx.query;
+        if (app !== undefined && !(await s.channelApps.byId(org, app))) throw appNotFound(org, app);
+        return { body: { analytics: await s.analytics.query(org, app ?? null, query) } };
+      },
+    }),
   ];
 }
 
@@ -179,12 +237,15 @@ function schemaRoutes(s: HttpServices, base: string, read: Route['auth'], manage
       method: 'GET',
       path: `${base}/schemas`,
       auth: read,
+      summary: "List the app's event schemas",
       handle: async (ctx) => ({ body: { schemas: await s.schemas.list(...app(ctx)) } }),
     }),
     route<CreateSchemaBody>({
       method: 'POST',
       path: `${base}/schemas`,
       auth: manage,
+      summary: 'Add an event schema',
+      status: 201,
       bodyLimit: SCHEMA_BODY_LIMIT,
       body: CreateSchemaBody,
       handle: async (ctx) => ({ status: 201, body: { schema: await s.schemas.add(ctx.actor, ...app(ctx), ctx.body) } }),
@@ -193,12 +254,15 @@ function schemaRoutes(s: HttpServices, base: string, read: Route['auth'], manage
       method: 'GET',
       path: `${base}/schemas/:name`,
       auth: read,
+      summary: 'Show an event schema, at its latest version',
       handle: async (ctx) => ({ body: { schema: await s.schemas.show(...app(ctx), schemaName(ctx)) } }),
     }),
     route<SchemaVersionBody>({
       method: 'POST',
       path: `${base}/schemas/:name/versions`,
       auth: manage,
+      summary: "Add an event schema's next version",
+      status: 201,
       bodyLimit: SCHEMA_BODY_LIMIT,
       body: SchemaVersionBody,
       handle: async (ctx) => ({ status: 201, body: { schema: await s.schemas.update(ctx.actor, ...app(ctx), schemaName(ctx), ctx.body.schema) } }),
@@ -207,12 +271,14 @@ function schemaRoutes(s: HttpServices, base: string, read: Route['auth'], manage
       method: 'GET',
       path: `${base}/schemas/:name/versions/:version`,
       auth: read,
+      summary: 'Show one version of an event schema',
       handle: async (ctx) => ({ body: { schema: await s.schemas.show(...app(ctx), schemaName(ctx), validate(schemaVersionParam, p(ctx, 'version'), 'version')) } }),
     }),
     route<undefined, RemoveSchemaQuery>({
       method: 'DELETE',
       path: `${base}/schemas/:name`,
       auth: manage,
+      summary: 'Remove an event schema (409 while in use unless force=true)',
       query: RemoveSchemaQuery,
       handle: async (ctx) => ({ body: await s.schemas.remove(ctx.actor, ...app(ctx), schemaName(ctx), { force: ctx.query.force === 'true' }) }),
     }),
@@ -235,12 +301,15 @@ function functionRoutes(s: HttpServices, base: string, auth: Route['auth']): Rou
       method: 'GET',
       path: `${base}/functions`,
       auth,
+      summary: "List the app's edge functions",
       handle: async (ctx) => ({ body: { functions: await s.functions.list(...app(ctx)) } }),
     }),
     route<DeployFunctionBody>({
       method: 'POST',
       path: `${base}/functions`,
       auth,
+      summary: 'Deploy an edge function: its next version, running from the next event',
+      status: 201,
       bodyLimit: FUNCTION_BODY_LIMIT,
       body: DeployFunctionBody,
       handle: async (ctx) => ({ status: 201, body: { function: await s.functions.deploy(ctx.actor, ...app(ctx), ctx.body) } }),
@@ -249,18 +318,21 @@ function functionRoutes(s: HttpServices, base: string, auth: Route['auth']): Rou
       method: 'GET',
       path: `${base}/functions/:name`,
       auth,
+      summary: 'Show an edge function with its source',
       handle: async (ctx) => ({ body: { function: await s.functions.show(...app(ctx), fn(ctx)) } }),
     }),
     route({
       method: 'GET',
       path: `${base}/functions/:name/versions/:version`,
       auth,
+      summary: 'Show one version of an edge function with its source',
       handle: async (ctx) => ({ body: { function: await s.functions.show(...app(ctx), fn(ctx), validate(functionVersionParam, p(ctx, 'version'), 'version')) } }),
     }),
     route<RollbackFunctionBody>({
       method: 'POST',
       path: `${base}/functions/:name/rollback`,
       auth,
+      summary: 'Roll an edge function back to an earlier version',
       body: RollbackFunctionBody,
       handle: async (ctx) => ({ body: { function: await s.functions.rollback(ctx.actor, ...app(ctx), fn(ctx), ctx.body.version) } }),
     }),
@@ -268,12 +340,14 @@ function functionRoutes(s: HttpServices, base: string, auth: Route['auth']): Rou
       method: 'DELETE',
       path: `${base}/functions/:name`,
       auth,
+      summary: 'Remove an edge function',
       handle: async (ctx) => ({ body: { function: await s.functions.remove(ctx.actor, ...app(ctx), fn(ctx)), removed: true } }),
     }),
     route<undefined, FunctionLogsQuery>({
       method: 'GET',
       path: `${base}/functions/:name/logs`,
       auth,
+      summary: "Read an edge function's log lines, oldest first",
       query: FunctionLogsQuery,
       handle: async (ctx) => ({ body: await s.functions.logs(...app(ctx), fn(ctx), { after: ctx.query.after ?? null, limit: ctx.query.limit ?? 100 }) }),
     }),
@@ -281,6 +355,8 @@ function functionRoutes(s: HttpServices, base: string, auth: Route['auth']): Rou
       method: 'GET',
       path: `${base}/functions/:name/logs/stream`,
       auth,
+      summary: "Follow an edge function's log lines live, as NDJSON",
+      ndjson: true,
       query: FunctionLogsQuery,
       handle: async (ctx) => {
         const following = await s.functions.follow(...app(ctx), fn(ctx), ctx.query.after ?? null);
@@ -291,6 +367,7 @@ function functionRoutes(s: HttpServices, base: string, auth: Route['auth']): Rou
       method: 'POST',
       path: `${base}/functions/:name/test`,
       auth,
+      summary: 'Run an edge function on an event, publishing nothing',
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: TestFunctionBody,
       handle: async (ctx) => ({ body: await s.functions.test(...app(ctx), fn(ctx), ctx.body.event, ctx.body.version) }),
@@ -306,7 +383,7 @@ const ruleId = (ctx: { params: Record<string, string> }): string => validate(cha
 function adminRoutes(s: HttpServices): Route[] {
   return [
     ...adminChannelRuleRoutes(s),
-    route({ method: 'GET', path: '/healthz', auth: 'none', handle: async () => ({ body: { status: 'ok', version: s.version } }) }),
+    route({ method: 'GET', path: '/healthz', auth: 'none', summary: 'Health check: 200 while relayd runs', handle: async () => ({ body: { status: 'ok', version: s.version } }) }),
 
     route({ method: 'GET', path: '/admin/v1/status', auth: 'admin', handle: async () => ({ body: await s.status() }) }),
 
@@ -615,6 +692,7 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'POST',
       path: `${base}/events`,
       auth: { scope: 'events:publish' },
+      summary: 'Publish an event to one channel or several, answered once stored',
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: PublishBody,
       // relayd encrypts what goes to private-encrypted- channels (the Pusher REST API's SDKs encrypt themselves).
@@ -624,6 +702,7 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'POST',
       path: `${base}/batch_events`,
       auth: { scope: 'events:batch' },
+      summary: 'Publish a batch of up to 10 events, all or none stored',
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: BatchBody,
       handle: async (ctx) => ({ body: await s.channels.publishBatch(ctx.publisher, ctx.body, { seal: true }) }),
@@ -632,6 +711,7 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/channels`,
       auth: { scope: 'channels:read' },
+      summary: "List the app's occupied channels, by name prefix",
       query: ChannelsQuery,
       handle: async (ctx) => ({ body: { channels: await s.channels.list(ctx.publisher, ctx.query.filter_by_prefix) } }),
     }),
@@ -639,36 +719,42 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/channels/:channel`,
       auth: { scope: 'channels:read' },
+      summary: 'Show a channel: whether occupied, its subscription and user counts',
       handle: async (ctx) => ({ body: await s.channels.show(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) }),
     }),
     route({
       method: 'GET',
       path: `${base}/channels/:channel/users`,
       auth: { scope: 'presence:read' },
+      summary: "List a presence channel's distinct users",
       handle: async (ctx) => ({ body: { users: await s.channels.users(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) } }),
     }),
     route({
       method: 'GET',
       path: `${base}/connections`,
       auth: { scope: 'connections:read' },
+      summary: "List the app's sockets (relay protocol and channel subscribers)",
       handle: async (ctx) => ({ body: { connections: (await s.connections.list({ org: ctx.principal.org, ownerId: ctx.principal.appId })).filter((c) => c.role !== 'agent') } }),
     }),
     route({
       method: 'DELETE',
       path: `${base}/connections/:id`,
       auth: { scope: 'connections:manage' },
+      summary: "Close one of the app's sockets (code 4009)",
       handle: async (ctx) => ({ body: { connection: await s.connections.closeOne(ctx.principal.org, ctx.principal.appId, p(ctx, 'id')) } }),
     }),
     route({
       method: 'GET',
       path: base,
       auth: { scope: 'app:read' },
+      summary: 'Show the app',
       handle: async (ctx) => ({ body: { app: (await s.apps.show(ctx.principal.org, ctx.principal.appId)).app } }),
     }),
     route<UpdateAppBody>({
       method: 'PATCH',
       path: base,
       auth: { scope: 'app:manage' },
+      summary: "Change the app's settings (never its credentials)",
       body: UpdateAppBody,
       handle: async (ctx) => ({ body: { app: await s.apps.update(ctx.actor, ctx.principal.org, ctx.principal.appId, ctx.body) } }),
     }),
@@ -676,12 +762,15 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/webhooks`,
       auth: { scope: 'webhooks:manage' },
+      summary: "List the app's webhooks",
       handle: async (ctx) => ({ body: { webhooks: await s.webhooks.list(ctx.publisher.org, ctx.publisher.appId) } }),
     }),
     route<CreateWebhookBody>({
       method: 'POST',
       path: `${base}/webhooks`,
       auth: { scope: 'webhooks:manage' },
+      summary: 'Add a webhook',
+      status: 201,
       body: CreateWebhookBody,
       handle: async (ctx) => ({ status: 201, body: { webhook: await s.webhooks.add(ctx.actor, ctx.publisher.org, ctx.publisher.appId, ctx.body) } }),
     }),
@@ -689,12 +778,14 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'DELETE',
       path: `${base}/webhooks/:id`,
       auth: { scope: 'webhooks:manage' },
+      summary: 'Remove a webhook',
       handle: async (ctx) => ({ body: { webhook: await s.webhooks.remove(ctx.actor, validate(webhookIdParam, p(ctx, 'id'), 'webhook id'), ctx.publisher) } }),
     }),
     route<undefined, HistoryQuery>({
       method: 'GET',
       path: `${base}/history`,
       auth: { scope: 'app:read' },
+      summary: "Page through the app's event history, newest first",
       query: HistoryQuery,
       handle: async (ctx) => ({
         body: await s.events.history(ctx.principal.org, ctx.principal.appId, { before: ctx.query.before ?? null, limit: ctx.query.limit }),
@@ -706,12 +797,15 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/keys`,
       auth: { scope: 'encryption:manage' },
+      summary: "List the app's encryption keys",
       handle: async (ctx) => ({ body: { keys: await s.encryptionKeys.list(ctx.principal.org, ctx.principal.appId) } }),
     }),
     route<CreateEncryptionKeyBody>({
       method: 'POST',
       path: `${base}/keys`,
       auth: { scope: 'encryption:manage' },
+      summary: 'Create an encryption key, or import one; its secret is shown once',
+      status: 201,
       body: CreateEncryptionKeyBody,
       handle: async (ctx) => ({ status: 201, body: await s.encryptionKeys.create(ctx.actor, ctx.principal.org, ctx.principal.appId, ctx.body.import) }),
     }),
@@ -719,12 +813,15 @@ function publicRoutes(s: HttpServices): Route[] {
       method: 'POST',
       path: `${base}/keys/rotate`,
       auth: { scope: 'encryption:manage' },
+      summary: "Rotate the app's encryption key: a new one, its secret shown once",
+      status: 201,
       handle: async (ctx) => ({ status: 201, body: await s.encryptionKeys.rotate(ctx.actor, ctx.principal.org, ctx.principal.appId) }),
     }),
     route({
       method: 'DELETE',
       path: `${base}/keys/:id`,
       auth: { scope: 'encryption:manage' },
+      summary: 'Retire an encryption key',
       handle: async (ctx) => ({ body: await s.encryptionKeys.retire(ctx.actor, validate(encryptionKeyIdParam, p(ctx, 'id'), 'key id'), ctx.principal) }),
     }),
   ];
@@ -768,12 +865,15 @@ function publicChannelRuleRoutes(s: HttpServices, base: string): Route[] {
       method: 'GET',
       path: `${base}/channel-rules`,
       auth: { scope: 'channels:read' },
+      summary: "List the app's channel rules",
       handle: async (ctx) => ({ body: { rules: await s.channelRules.list(ctx.publisher.org, ctx.publisher.appId) } }),
     }),
     route<CreateChannelRuleBody>({
       method: 'POST',
       path: `${base}/channel-rules`,
       auth: { scope: 'channels:manage' },
+      summary: 'Add a channel rule: a pattern and its settings',
+      status: 201,
       body: CreateChannelRuleBody,
       handle: async (ctx) => ({ status: 201, body: { rule: await s.channelRules.add(ctx.actor, ctx.publisher.org, ctx.publisher.appId, ctx.body) } }),
     }),
@@ -781,12 +881,14 @@ function publicChannelRuleRoutes(s: HttpServices, base: string): Route[] {
       method: 'GET',
       path: `${base}/channel-rules/:id`,
       auth: { scope: 'channels:read' },
+      summary: 'Show a channel rule',
       handle: async (ctx) => ({ body: { rule: await s.channelRules.show(ruleId(ctx), ctx.publisher) } }),
     }),
     route<UpdateChannelRuleBody>({
       method: 'PATCH',
       path: `${base}/channel-rules/:id`,
       auth: { scope: 'channels:manage' },
+      summary: 'Change a channel rule (null resets a setting to inherit)',
       body: UpdateChannelRuleBody,
       handle: async (ctx) => ({ body: { rule: await s.channelRules.update(ctx.actor, ruleId(ctx), ctx.body, ctx.publisher) } }),
     }),
@@ -794,6 +896,7 @@ function publicChannelRuleRoutes(s: HttpServices, base: string): Route[] {
       method: 'DELETE',
       path: `${base}/channel-rules/:id`,
       auth: { scope: 'channels:manage' },
+      summary: 'Remove a channel rule',
       handle: async (ctx) => ({ body: { rule: await s.channelRules.remove(ctx.actor, ruleId(ctx), ctx.publisher) } }),
     }),
   ];
@@ -811,6 +914,7 @@ function pusherRoutes(s: HttpServices): Route[] {
       method: 'POST',
       path: `${base}/events`,
       auth: 'pusher',
+      summary: "Trigger an event on channels (Pusher's REST API)",
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: PublishBody,
       handle: async (ctx) => ({ body: pusherInfo(await s.channels.publish(ctx.publisher, ctx.body)) }),
@@ -819,6 +923,7 @@ function pusherRoutes(s: HttpServices): Route[] {
       method: 'POST',
       path: `${base}/batch_events`,
       auth: 'pusher',
+      summary: "Trigger a batch of events (Pusher's REST API)",
       bodyLimit: PUBLIC_BODY_LIMIT,
       body: BatchBody,
       handle: async (ctx) => {
@@ -830,6 +935,7 @@ function pusherRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/channels`,
       auth: 'pusher',
+      summary: "List occupied channels (Pusher's REST API)",
       query: PusherChannelsQuery,
       handle: async (ctx) => ({ body: await s.channels.pusherList(ctx.publisher, ctx.query.filter_by_prefix, ctx.query.info) }),
     }),
@@ -837,6 +943,7 @@ function pusherRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/channels/:channel`,
       auth: 'pusher',
+      summary: "Show a channel (Pusher's REST API)",
       query: PusherChannelQuery,
       handle: async (ctx) => ({ body: await s.channels.pusherShow(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name'), ctx.query.info) }),
     }),
@@ -844,12 +951,14 @@ function pusherRoutes(s: HttpServices): Route[] {
       method: 'GET',
       path: `${base}/channels/:channel/users`,
       auth: 'pusher',
+      summary: "List a presence channel's users (Pusher's REST API)",
       handle: async (ctx) => ({ body: { users: await s.channels.users(ctx.publisher, validate(channelName, p(ctx, 'channel'), 'channel name')) } }),
     }),
     route({
       method: 'POST',
       path: `${base}/users/:user/terminate_connections`,
       auth: 'pusher',
+      summary: "Close a user's connections (Pusher's REST API)",
       handle: async (ctx) => {
         await s.channels.terminateUser(ctx.publisher, validate(userIdParam, p(ctx, 'user'), 'user id'), PUSHER_CLOSE.unauthorized);
         return { body: {} };

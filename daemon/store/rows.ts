@@ -25,10 +25,13 @@ import type {
   FunctionVersionRecord,
   NodeRecord,
   TimelineRecord,
+  UsageRecord,
+  UsageResolution,
   WebhookAttemptRecord,
   WebhookDeliveryRecord,
   WebhookRecord,
 } from './store.js';
+import { usageFromJson } from './usage.js';
 
 // The rows as both SQL drivers read them (the tables have the same columns in SQLite and
 // PostgreSQL), and the Store's records made from them.
@@ -554,4 +557,21 @@ export const toFunctionLog = (row: FunctionLogRow): FunctionLogRecord => ({
   node: row.node,
   level: row.level,
   message: row.message,
+});
+
+export interface UsageRow {
+  org: string;
+  app_id: string;
+  resolution: UsageResolution;
+  start: number;
+  node: string;
+  counts: string;
+}
+export const toUsage = (row: UsageRow): UsageRecord => ({
+  org: row.org,
+  appId: row.app_id,
+  node: row.node,
+  resolution: row.resolution,
+  start: row.start,
+  counts: usageFromJson(row.counts),
 });

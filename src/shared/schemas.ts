@@ -64,7 +64,11 @@ const updateAppFields = {
 const atLeastOne = (fields: object) => `give at least one of ${Object.keys(fields).join(', ')}`;
 
 /** `PATCH /api/v1/apps/{appId}` (an API token with app:manage): the app's settings, never its credentials. */
-export const UpdateAppBody = z.strictObject(updateAppFields).refine((body) => Object.values(body).some((v) => v !== undefined), atLeastOne(updateAppFields));
+export const UpdateAppBody = z
+  .strictObject(updateAppFields)
+  .refine((body) => Object.values(body).some((v) => v !== undefined), atLeastOne(updateAppFields))
+  // The refine in JSON Schema's words, for the API's document (docs/openapi.json): JSON has no undefined.
+  .meta({ minProperties: 1 });
 export type UpdateAppBody = z.infer<typeof UpdateAppBody>;
 
 const adminUpdateAppFields = { ...updateAppFields, channelKey: channelKey.optional(), channelSecret: channelSecret.optional() };
@@ -251,8 +255,14 @@ export const channelName = z
   .refine((name) => CHANNEL_NAME.test(name.startsWith(SERVER_TO_USER_PREFIX) ? name.slice(SERVER_TO_USER_PREFIX.length) : name), 'may contain only A-Z a-z 0-9 and - _ = @ , . ;');
 
 const eventName = z.string().min(1, 'must not be empty').max(MAX_EVENT_NAME, `must be at most ${MAX_EVENT_NAME} characters`);
+/**
+ * Any JSON value. Registered by id without `.meta()`, which would make a copy: z.json() refers
+ * to itself, and the API's document names that one (`JsonValue`) rather than an anonymous one.
+ */
+const jsonValue = z.json();
+z.globalRegistry.add(jsonValue, { id: 'JsonValue', description: 'Any JSON value' });
 /** Pusher's data is a string; any other JSON value is accepted and sent as its JSON text (a string passes through untransformed: the publish path). */
-const eventData = z.string().or(z.json().transform((value) => JSON.stringify(value)));
+const eventData = z.string().or(jsonValue.transform((value) => JSON.stringify(value)));
 const socketId = z.string().regex(/^\d+\.\d+$/, 'must look like 1234.5678');
 const info = z.string().max(200).optional();
 
@@ -265,7 +275,8 @@ export const PublishBody = z
     socket_id: socketId.optional(),
     info,
   })
-  .refine((body) => (body.channels === undefined) !== (body.channel === undefined), 'give either "channels" or "channel", not both or neither');
+  .refine((body) => (body.channels === undefined) !== (body.channel === undefined), 'give either "channels" or "channel", not both or neither')
+  .meta({ oneOf: [{ required: ['channels'] }, { required: ['channel'] }] });
 export type PublishBody = z.infer<typeof PublishBody>;
 
 export const BatchBody = z.strictObject({
@@ -403,7 +414,8 @@ const updateChannelRuleFields = { pattern: channelRulePattern.optional(), ...cha
 /** `PATCH .../channel-rules/{id}`: what is given changes, null resets a setting to inherit. */
 export const UpdateChannelRuleBody = z
   .strictObject(updateChannelRuleFields)
-  .refine((body) => Object.values(body).some((v) => v !== undefined), atLeastOne(updateChannelRuleFields));
+  .refine((body) => Object.values(body).some((v) => v !== undefined), atLeastOne(updateChannelRuleFields))
+  .meta({ minProperties: 1 });
 export type UpdateChannelRuleBody = z.infer<typeof UpdateChannelRuleBody>;
 
 export const channelRuleIdParam = z.string().regex(/^chr_[0-9A-Z]{26}$/, 'must be a channel rule id (chr_ and 26 characters)');
@@ -515,9 +527,9 @@ const timeBound = (what: string) =>
  * (every one when absent).
  */
 export const AnalyticsQuery = z.strictObject({
-  since: timeBound('since').optional(),
-  until: timeBound('until').optional(),
-  by: z.enum(['minute', 'hour', 'day']).optional(),
+  since: timeBound('since').optional().describe('Start of the range: a duration back from now (24h), an ISO 8601 time or epoch ms; default 24h'),
+  until: timeBound('until').optional().describe('End of the range, as since; default now'),
+  by: z.enum(['minute', 'hour', 'day']).optional().describe('Bucket size; default: minute up to 6h, hour up to 14d, day beyond. Minutes are kept 2d, hours 30d'),
   metrics: z
     .string()
     .transform((text) => text.split(',').map((m) => m.trim()).filter((m) => m !== ''))
@@ -527,7 +539,8 @@ export const AnalyticsQuery = z.strictObject({
       if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'name at least one metric' });
     })
     .pipe(z.array(z.enum(ANALYTICS_METRICS)))
-    .optional(),
+    .optional()
+    .describe(`Comma-separated metrics (default: all): ${ANALYTICS_METRICS.join(', ')}`),
 });
 export type AnalyticsQuery = z.infer<typeof AnalyticsQuery>;
 

@@ -19,9 +19,12 @@ import type {
   SchemaVersionRecord,
   Store,
   TimelineRecord,
+  UsageCounts,
+  UsageRecord,
   WebhookDeliveryRecord,
   WebhookRecord,
 } from '../../daemon/store/store.js';
+import { emptyUsage, mergeUsageSideBySide } from '../../daemon/store/usage.js';
 import type { EventChange } from '../../src/shared/api.js';
 import { RelayError } from '../../src/shared/errors.js';
 import { ID_PREFIX } from '../../src/shared/ids.js';
@@ -1504,6 +1507,173 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         // An app registered again under the id starts without functions, and numbers from 1.
         await addApp(store, 'acme-pm');
         expect(await store.insertFunctionVersion(deploy('redact', 3), audit('function.deploy', 'acme-pm/redact'))).toMatchObject({ active: { version: 1 }, versions: 1 });
+      });
+    });
+
+    describe('usage analytics', () => {
+      const MINUTE = 60_000;
+      /** A whole hour, for the rows' starts. */
+      const H = NOW;
+      const latency = (...head: number[]): number[] => emptyUsage().agentLatency.map((_, i) => head[i] ?? 0);
+      const counts = (fields: Partial<UsageCounts> = {}): UsageCounts => ({ ...emptyUsage(), ...fields });
+      const usage = (start: number, fields: Partial<Omit<UsageRecord, 'counts'>> = {}, c: Partial<UsageCounts> = {}): UsageRecord => ({
+        org: 'default',
+        appId: 'acme-pm',
+        node: 'node-a',
+        resolution: 'minute',
+        start,
+        ...fields,
+        counts: counts(c),
+      });
+      const keys = (rows: UsageRecord[]): string[] => rows.map((r) => `${r.org}/${r.appId}/${r.resolution}/${r.start - H}/${r.node}`);
+      /** What core's rollup does, in short: the rows of an app and hour become one row of that hour, across nodes. */
+      const toHours = (rows: UsageRecord[]): UsageRecord[] => {
+        const hours = new Map<string, UsageRecord>();
+        for (const r of rows) {
+          const start = r.start - (r.start % HOUR);
+          const key = `${r.org}/${r.appId}/${start}`;
+          const seen = hours.get(key);
+          hours.set(key, { ...r, node: '', resolution: 'hour', start, counts: mergeUsageSideBySide(seen?.counts ?? emptyUsage(), r.counts) });
+        }
+        return [...hours.values()];
+      };
+
+      it('adds counts to their rows: sums add, peaks take the larger, latency histograms add bucket by bucket', async () => {
+        const store = await storeWithApp();
+        await store.addUsage([
+          usage(H, {}, { publishedApi: 2, delivered: 10, connectionsPeak: 5, channelsPeak: 1, agentLatency: latency(1, 0, 3), bytesIn: 100 }),
+          usage(H, { node: 'node-b' }, { publishedRest: 1, connectionsPeak: 9 }),
+          usage(H + MINUTE, {}, { rateLimited: 4 }),
+        ]);
+        await store.addUsage([
+          usage(H, {}, { publishedApi: 3, connectionsPeak: 4, channelsPeak: 6, agentLatency: latency(2, 1), bytesIn: 1 }),
+          // The same key twice in one batch adds twice.
+          usage(H, {}, { publishedApi: 1, connectionMinutes: 7, agentLatency: latency(0, 0, 0, 5) }),
+          usage(H, { resolution: 'hour' }, { webhooksOk: 1 }),
+        ]);
+        await store.addUsage([]);
+        expect(await store.listUsage('default', 'acme-pm', 'minute', H, H + HOUR)).toEqual([
+          usage(H, {}, { publishedApi: 6, delivered: 10, connectionsPeak: 5, connectionMinutes: 7, channelsPeak: 6, agentLatency: latency(3, 1, 3, 5), bytesIn: 101 }),
+          usage(H, { node: 'node-b' }, { publishedRest: 1, connectionsPeak: 9 }),
+          usage(H + MINUTE, {}, { rateLimited: 4 }),
+        ]);
+        expect(await store.listUsage('default', 'acme-pm', 'hour', H, H + HOUR)).toEqual([usage(H, { resolution: 'hour' }, { webhooksOk: 1 })]);
+      });
+
+      it('lists one resolution of one app, or of every app of the organization, starting in [from, to), by start, then app and node', async () => {
+        const store = await storeWithApp();
+        await addApp(store, 'billing');
+        await store.addUsage([
+          usage(H + 2 * MINUTE, { appId: 'billing' }),
+          usage(H + 2 * MINUTE, { node: 'node-b' }),
+          usage(H + 2 * MINUTE),
+          usage(H + MINUTE, { appId: 'billing', node: 'node-b' }),
+          usage(H),
+          usage(H - MINUTE),
+          usage(H + 3 * MINUTE),
+          usage(H + MINUTE, { resolution: 'hour' }),
+          usage(H + MINUTE, { org: 'other', appId: 'acme-pm' }),
+        ]);
+        expect(keys(await store.listUsage('default', 'acme-pm', 'minute', H, H + 3 * MINUTE))).toEqual([
+          'default/acme-pm/minute/0/node-a',
+          'default/acme-pm/minute/120000/node-a',
+          'default/acme-pm/minute/120000/node-b',
+        ]);
+        expect(keys(await store.listUsage('default', null, 'minute', H, H + 3 * MINUTE))).toEqual([
+          'default/acme-pm/minute/0/node-a',
+          'default/billing/minute/60000/node-b',
+          'default/acme-pm/minute/120000/node-a',
+          'default/acme-pm/minute/120000/node-b',
+          'default/billing/minute/120000/node-a',
+        ]);
+        expect(keys(await store.listUsage('default', 'billing', 'minute', H - HOUR, H + HOUR))).toEqual(['default/billing/minute/60000/node-b', 'default/billing/minute/120000/node-a']);
+        expect(keys(await store.listUsage('default', null, 'hour', H, H + HOUR))).toEqual(['default/acme-pm/hour/60000/node-a']);
+        expect(keys(await store.listUsage('other', null, 'minute', H, H + HOUR))).toEqual(['other/acme-pm/minute/60000/node-a']);
+        expect(await store.listUsage('default', 'nope', 'minute', H - HOUR, H + HOUR)).toEqual([]);
+        expect(await store.listUsage('default', null, 'day', H - DAY, H + DAY)).toEqual([]);
+      });
+
+      it('rolls up: the oldest rows before the time go to combine, what it makes is added to the coarser rows, and the rows read go', async () => {
+        const store = await storeWithApp();
+        await addApp(store, 'billing');
+        await store.addUsage([
+          usage(H, {}, { publishedApi: 1, connectionsPeak: 3 }),
+          usage(H, { node: 'node-b' }, { publishedApi: 2, connectionsPeak: 4 }),
+          usage(H + MINUTE, {}, { publishedApi: 4, connectionsPeak: 5, agentLatency: latency(1) }),
+          usage(H + MINUTE, { appId: 'billing' }, { delivered: 8 }),
+          usage(H + HOUR, {}, { publishedApi: 16 }),
+          // At the time given, not before it: stays.
+          usage(H + 2 * HOUR, {}, { publishedApi: 32 }),
+          // Another resolution: stays.
+          usage(H, { resolution: 'day', node: '' }, { publishedApi: 64 }),
+        ]);
+        // A row of the hour already there (an earlier rollup, another node's): merged with.
+        await store.addUsage([usage(H, { resolution: 'hour', node: '' }, { publishedApi: 100, connectionsPeak: 6, agentLatency: latency(2) })]);
+
+        const handed: string[][] = [];
+        const combine = (rows: UsageRecord[]): UsageRecord[] => {
+          handed.push(keys(rows));
+          return toHours(rows);
+        };
+        expect(await store.rollUpUsage('minute', H + 2 * HOUR, 2, combine)).toBe(2);
+        expect(handed).toEqual([['default/acme-pm/minute/0/node-a', 'default/acme-pm/minute/0/node-b']]);
+        expect(await store.listUsage('default', 'acme-pm', 'hour', H, H + HOUR)).toEqual([
+          usage(H, { resolution: 'hour', node: '' }, { publishedApi: 103, connectionsPeak: 7, agentLatency: latency(2) }),
+        ]);
+        expect(await store.rollUpUsage('minute', H + 2 * HOUR, 10, combine)).toBe(3);
+        expect(handed[1]).toEqual(['default/acme-pm/minute/60000/node-a', 'default/billing/minute/60000/node-a', 'default/acme-pm/minute/3600000/node-a']);
+        expect(await store.rollUpUsage('minute', H + 2 * HOUR, 10, combine)).toBe(0);
+
+        expect(await store.listUsage('default', null, 'hour', H - DAY, H + DAY)).toEqual([
+          usage(H, { resolution: 'hour', node: '' }, { publishedApi: 107, connectionsPeak: 7, agentLatency: latency(3) }),
+          usage(H, { resolution: 'hour', node: '', appId: 'billing' }, { delivered: 8 }),
+          usage(H + HOUR, { resolution: 'hour', node: '' }, { publishedApi: 16 }),
+        ]);
+        expect(keys(await store.listUsage('default', null, 'minute', H - DAY, H + DAY))).toEqual(['default/acme-pm/minute/7200000/node-a']);
+        expect(keys(await store.listUsage('default', null, 'day', H - DAY, H + DAY))).toEqual(['default/acme-pm/day/0/']);
+      });
+
+      it('rolls back the step when combine throws: the rows read stay, nothing is added', async () => {
+        const store = await storeWithApp();
+        await store.addUsage([usage(H, {}, { publishedApi: 1 }), usage(H, { resolution: 'hour', node: '' }, { publishedApi: 10 })]);
+        const failing = store.rollUpUsage('minute', H + HOUR, 10, () => {
+          throw new Error('combine failed');
+        });
+        await expect(failing).rejects.toThrow('combine failed');
+        expect(await store.listUsage('default', 'acme-pm', 'minute', H, H + HOUR)).toEqual([usage(H, {}, { publishedApi: 1 })]);
+        expect(await store.listUsage('default', 'acme-pm', 'hour', H, H + HOUR)).toEqual([usage(H, { resolution: 'hour', node: '' }, { publishedApi: 10 })]);
+      });
+
+      it('prunes the rows of one resolution that start before a time, and says how many', async () => {
+        const store = await storeWithApp();
+        const day = (start: number, appId = 'acme-pm'): UsageRecord => usage(start, { resolution: 'day', node: '', appId });
+        await store.addUsage([day(H - 2 * DAY), day(H - DAY, 'billing'), day(H), day(H + DAY), usage(H - 2 * DAY)]);
+        expect(await store.pruneUsage('day', H)).toBe(2);
+        expect(await store.pruneUsage('day', H)).toBe(0);
+        expect(keys(await store.listUsage('default', null, 'day', H - 3 * DAY, H + 3 * DAY))).toEqual(['default/acme-pm/day/0/', `default/acme-pm/day/${DAY}/`]);
+        expect(keys(await store.listUsage('default', null, 'minute', H - 3 * DAY, H + 3 * DAY))).toEqual([`default/acme-pm/minute/${-2 * DAY}/node-a`]);
+      });
+
+      it('keeps its rows across a restart, with counts read back whole', async () => {
+        const opened = await fresh();
+        const row = usage(H, {}, { publishedClient: 3, connectionsPeak: 2 ** 40, agentLatency: latency(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9) });
+        await opened.store.addUsage([row]);
+        const store = await opened.reopen();
+        expect(await store.listUsage('default', 'acme-pm', 'minute', H, H + MINUTE)).toEqual([row]);
+      });
+
+      it('goes with its app', async () => {
+        const store = await storeWithApp();
+        await addApp(store, 'billing');
+        await store.addUsage([usage(H), usage(H, { resolution: 'day', node: '' }), usage(H, { appId: 'billing' })]);
+        await store.setAppStatus('default', 'acme-pm', 'inactive', audit('app.deactivate', 'acme-pm'));
+        await store.deleteApp('default', 'acme-pm', { at: NOW, purge: false }, audit('app.delete', 'acme-pm'));
+        expect(await store.listUsage('default', 'acme-pm', 'minute', H - DAY, H + DAY)).toEqual([]);
+        expect(await store.listUsage('default', 'acme-pm', 'day', H - DAY, H + DAY)).toEqual([]);
+        expect(keys(await store.listUsage('default', null, 'minute', H - DAY, H + DAY))).toEqual(['default/billing/minute/0/node-a']);
+        // An app registered again under the id starts with nothing.
+        await addApp(store, 'acme-pm');
+        expect(await store.listUsage('default', 'acme-pm', 'minute', H - DAY, H + DAY)).toEqual([]);
       });
     });
   });

@@ -8,7 +8,8 @@ import { MIGRATIONS as POSTGRES_MIGRATIONS } from '../../daemon/store/postgres/m
 import { PostgresStore } from '../../daemon/store/postgres/postgres-store.js';
 import { MIGRATIONS as SQLITE_MIGRATIONS } from '../../daemon/store/sqlite/migrations/index.js';
 import { SqliteStore } from '../../daemon/store/sqlite/sqlite-store.js';
-import type { Store } from '../../daemon/store/store.js';
+import type { Store, UsageRecord } from '../../daemon/store/store.js';
+import { emptyUsage } from '../../daemon/store/usage.js';
 import { StartupError } from '../../daemon/startup-error.js';
 import { createTestDatabase, postgresUrlFor, servicesFor, uniqueName } from '../helpers/services.js';
 import { describeStore, type OpenedStore } from './store.contract.js';
@@ -110,6 +111,27 @@ describe.runIf(postgresUp)('PostgreSQL store', () => {
         const firsts = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).reserveChangeSeqs(1000)));
         const sorted = [...firsts].sort((x, y) => x - y);
         expect(sorted.map((f, i) => f - (sorted[0] as number) - i * 1000)).toEqual(Array(20).fill(0));
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    });
+  });
+
+  describe('usage analytics', () => {
+    it('adds to the same rows from two nodes at once without losing counts, whatever the order of the batches', async () => {
+      const url = await freshDatabase();
+      const [a, b] = await Promise.all([PostgresStore.open(url), PostgresStore.open(url)]);
+      try {
+        const start = Date.UTC(2026, 11, 4, 12);
+        const row = (node: string, n: number): UsageRecord => ({ org: 'default', appId: 'acme-pm', node, resolution: 'hour', start, counts: { ...emptyUsage(), publishedApi: 1, connectionsPeak: n } });
+        await Promise.all(
+          Array.from({ length: 40 }, (_, n) => (n % 2 === 0 ? a : b).addUsage(n % 4 < 2 ? [row('', n), row('x', n)] : [row('x', n), row('', n)])),
+        );
+        const rows = await a.listUsage('default', 'acme-pm', 'hour', start, start + 1);
+        expect(rows.map((r) => [r.node, r.counts.publishedApi, r.counts.connectionsPeak])).toEqual([
+          ['', 40, 39],
+          ['x', 40, 39],
+        ]);
       } finally {
         await Promise.all([a.close(), b.close()]);
       }

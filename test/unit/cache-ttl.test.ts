@@ -7,6 +7,7 @@ import { AgentService } from '../../daemon/core/agents.js';
 import { AppService } from '../../daemon/core/apps.js';
 import type { Clock } from '../../daemon/core/clock.js';
 import { ConnectionRegistry } from '../../daemon/core/connections.js';
+import { usageOf } from '../../daemon/core/usage.js';
 import { CACHE_TTL_MS, ControlBus } from '../../daemon/core/control.js';
 import { BcryptAppTokenVerifier, CachedAppTokenVerifier } from '../../daemon/core/credentials.js';
 import { EventLog } from '../../daemon/core/events.js';
@@ -40,7 +41,7 @@ async function cluster() {
   const secrets = new SecretBox(Buffer.alloc(32, 1));
   await store.insertOrg({ id: 'default', name: 'Default', createdAt: now }, null);
   const control = new ControlBus({ broker: new MemoryBroker(), nodeId: 'a', aliveNodes: async () => 1, onError: (err) => { throw err; } });
-  const connections = new ConnectionRegistry(control);
+  const connections = new ConnectionRegistry(control, usageOf([]));
   const events = new EventLog(store, (err) => { throw err; });
   const lost = async (): Promise<void> => undefined;
   const nodeA = {

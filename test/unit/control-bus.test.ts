@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CONTROL_CHANNEL, type Broker } from '../../daemon/broker/broker.js';
 import { createBroker } from '../../daemon/broker/index.js';
 import { ConnectionRegistry, type LocalConnection } from '../../daemon/core/connections.js';
+import { usageOf } from '../../daemon/core/usage.js';
 import { ControlBus, type ControlMessage } from '../../daemon/core/control.js';
 import type { Logger } from '../../daemon/log.js';
 import { RelayError } from '../../src/shared/errors.js';
@@ -28,7 +29,7 @@ class Node {
     this.control.on('appChanged', record);
     this.control.on('tokenRevoked', record);
     this.control.on('agentChanged', record);
-    this.registry = new ConnectionRegistry(this.control);
+    this.registry = new ConnectionRegistry(this.control, usageOf([]));
   }
 
   #saw(record: () => void): void {

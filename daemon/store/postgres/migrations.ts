@@ -438,4 +438,21 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX function_logs_by_function ON function_logs (org, app_id, name, seq);
     `,
   },
+  {
+    version: 20,
+    name: 'usage analytics',
+    sql: `
+      CREATE TABLE usage (
+        org TEXT COLLATE "C" NOT NULL,
+        app_id TEXT COLLATE "C" NOT NULL,
+        resolution TEXT NOT NULL CHECK (resolution IN ('minute', 'hour', 'day')),
+        start BIGINT NOT NULL,
+        node TEXT COLLATE "C" NOT NULL,
+        counts TEXT NOT NULL,
+        PRIMARY KEY (org, app_id, resolution, start, node)
+      );
+      CREATE INDEX usage_by_org ON usage (org, resolution, start);
+      CREATE INDEX usage_by_age ON usage (resolution, start);
+    `,
+  },
 ];

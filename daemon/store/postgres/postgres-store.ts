@@ -48,6 +48,7 @@ import { PostgresWebhookTables } from './webhook-tables.js';
 import { PostgresChannelRuleTables } from './channel-rule-tables.js';
 import { PostgresEncryptionKeyTables } from './encryption-key-tables.js';
 import { PostgresFunctionTables } from './function-tables.js';
+import { PostgresUsageTables } from './usage-tables.js';
 import { isDuplicate } from './duplicate.js';
 
 
@@ -89,6 +90,7 @@ export class PostgresStore implements Store {
   readonly #channelRules: PostgresChannelRuleTables;
   readonly #keys: PostgresEncryptionKeyTables;
   readonly #functions: PostgresFunctionTables;
+  readonly #usage: PostgresUsageTables;
 
   private constructor(sql: Pg) {
     this.#sql = sql;
@@ -96,6 +98,7 @@ export class PostgresStore implements Store {
     this.#channelRules = new PostgresChannelRuleTables(sql);
     this.#keys = new PostgresEncryptionKeyTables(sql);
     this.#functions = new PostgresFunctionTables(sql);
+    this.#usage = new PostgresUsageTables(sql);
   }
 
   /**
@@ -385,6 +388,7 @@ export class PostgresStore implements Store {
       await tx`DELETE FROM schema_versions WHERE org = ${org} AND app_id = ${id}`;
       await tx`UPDATE agents SET schema_app_id = NULL, schema_name = NULL WHERE org = ${org} AND schema_app_id = ${id}`;
       await this.#functions.deleteApp(tx, org, id);
+      await this.#usage.deleteApp(tx, org, id);
       await tx`DELETE FROM apps WHERE org = ${org} AND id = ${id}`;
       const deleted: DeletedAppRecord = { org, id, name: app.name, deletedAt: options.at, purgedAt: options.purge ? options.at : null };
       await tx`
@@ -900,22 +904,22 @@ export class PostgresStore implements Store {
     return this.#functions.listLogs(org, appId, name, query);
   }
 
-  // ---- usage analytics (issue 20): not yet stored ----
+  // ---- usage analytics (issue 20) ----
 
-  async addUsage(_records: UsageRecord[]): Promise<void> {
-    throw new Error('not implemented');
+  async addUsage(records: UsageRecord[]): Promise<void> {
+    return this.#usage.add(records);
   }
 
-  async listUsage(_org: string, _appId: string | null, _resolution: UsageResolution, _from: number, _to: number): Promise<UsageRecord[]> {
-    throw new Error('not implemented');
+  async listUsage(org: string, appId: string | null, resolution: UsageResolution, from: number, to: number): Promise<UsageRecord[]> {
+    return this.#usage.list(org, appId, resolution, from, to);
   }
 
-  async rollUpUsage(_from: 'minute' | 'hour', _before: number, _limit: number, _combine: (rows: UsageRecord[]) => UsageRecord[]): Promise<number> {
-    throw new Error('not implemented');
+  async rollUpUsage(from: 'minute' | 'hour', before: number, limit: number, combine: (rows: UsageRecord[]) => UsageRecord[]): Promise<number> {
+    return this.#usage.rollUp(from, before, limit, combine);
   }
 
-  async pruneUsage(_resolution: UsageResolution, _before: number): Promise<number> {
-    throw new Error('not implemented');
+  async pruneUsage(resolution: UsageResolution, before: number): Promise<number> {
+    return this.#usage.prune(resolution, before);
   }
 }
 

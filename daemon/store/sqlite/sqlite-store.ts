@@ -52,6 +52,7 @@ import { isDuplicate } from './duplicate.js';
 import { SqliteChannelRuleTables } from './channel-rule-tables.js';
 import { SqliteEncryptionKeyTables } from './encryption-key-tables.js';
 import { SqliteFunctionTables } from './function-tables.js';
+import { SqliteUsageTables } from './usage-tables.js';
 
 /** A change's status and latency: its own, or, for rows written before migration 11, its event's. */
 const CHANGE_STATE = 'coalesce(t.status, e.status) AS status, CASE WHEN t.status IS NULL THEN e.latency_ms ELSE t.latency_ms END AS latency_ms';
@@ -126,6 +127,7 @@ export class SqliteStore implements Store {
   readonly #channelRules: SqliteChannelRuleTables;
   readonly #keys: SqliteEncryptionKeyTables;
   readonly #functions: SqliteFunctionTables;
+  readonly #usage: SqliteUsageTables;
   readonly #queries = new Map<string, Database.Statement<(string | number)[], EventRow>>();
   readonly #changeQueries = new Map<string, Database.Statement<(string | number)[], ChangeRow>>();
   readonly #checkpointer: Checkpointer;
@@ -152,6 +154,7 @@ export class SqliteStore implements Store {
     this.#channelRules = new SqliteChannelRuleTables(db);
     this.#keys = new SqliteEncryptionKeyTables(db);
     this.#functions = new SqliteFunctionTables(db);
+    this.#usage = new SqliteUsageTables(db);
     this.#stmts = {
       claimSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
       getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
@@ -644,6 +647,7 @@ export class SqliteStore implements Store {
       if (!app) return null;
       for (const statement of s.deleteAppRows) statement.run(org, id);
       this.#functions.deleteApp(org, id);
+      this.#usage.deleteApp(org, id);
       const deleted: DeletedAppRecord = { org, id, name: app.name, deletedAt: options.at, purgedAt: options.purge ? options.at : null };
       s.rememberDeletedApp.run(deleted);
       const purgedEvents = options.purge ? this.#purgeApp(org, id) : 0;
@@ -1046,22 +1050,22 @@ export class SqliteStore implements Store {
     return this.#functions.listLogs(org, appId, name, query);
   }
 
-  // ---- usage analytics (issue 20): not yet stored ----
+  // ---- usage analytics (issue 20) ----
 
-  async addUsage(_records: UsageRecord[]): Promise<void> {
-    throw new Error('not implemented');
+  async addUsage(records: UsageRecord[]): Promise<void> {
+    this.#usage.add(records);
   }
 
-  async listUsage(_org: string, _appId: string | null, _resolution: UsageResolution, _from: number, _to: number): Promise<UsageRecord[]> {
-    throw new Error('not implemented');
+  async listUsage(org: string, appId: string | null, resolution: UsageResolution, from: number, to: number): Promise<UsageRecord[]> {
+    return this.#usage.list(org, appId, resolution, from, to);
   }
 
-  async rollUpUsage(_from: 'minute' | 'hour', _before: number, _limit: number, _combine: (rows: UsageRecord[]) => UsageRecord[]): Promise<number> {
-    throw new Error('not implemented');
+  async rollUpUsage(from: 'minute' | 'hour', before: number, limit: number, combine: (rows: UsageRecord[]) => UsageRecord[]): Promise<number> {
+    return this.#usage.rollUp(from, before, limit, combine);
   }
 
-  async pruneUsage(_resolution: UsageResolution, _before: number): Promise<number> {
-    throw new Error('not implemented');
+  async pruneUsage(resolution: UsageResolution, before: number): Promise<number> {
+    return this.#usage.prune(resolution, before);
   }
 }
 

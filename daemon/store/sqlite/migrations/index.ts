@@ -467,4 +467,26 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX function_logs_by_function ON function_logs (org, app_id, name, seq);
     `,
   },
+  {
+    version: 20,
+    name: 'usage analytics',
+    sql: `
+      -- Each app's usage (issue 20): one row per app, node and bucket of time, its counts as
+      -- JSON (UsageCounts; fields are added over releases without a migration). Minutes are
+      -- rolled up into hours and hours into days, across nodes (node ''), and days pruned.
+      -- The key serves one app's series; usage_by_org an organization's; usage_by_age the
+      -- rollups and the pruning, which go by resolution and age alone.
+      CREATE TABLE usage (
+        org TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        resolution TEXT NOT NULL CHECK (resolution IN ('minute', 'hour', 'day')),
+        start INTEGER NOT NULL,
+        node TEXT NOT NULL,
+        counts TEXT NOT NULL,
+        PRIMARY KEY (org, app_id, resolution, start, node)
+      ) STRICT;
+      CREATE INDEX usage_by_org ON usage (org, resolution, start);
+      CREATE INDEX usage_by_age ON usage (resolution, start);
+    `,
+  },
 ];
