@@ -103,7 +103,8 @@ describe('Prometheus metrics (--metrics-port)', () => {
   });
 
   it('name at most --metrics-max-apps apps; the others count as _other, with a warning logged once', async () => {
-    const daemon = await startDaemon({ args: ['--metrics-port', '0', '--metrics-max-apps', '2'] });
+    // With analytics off, too: Prometheus listens to usage on its own.
+    const daemon = await startDaemon({ args: ['--metrics-port', '0', '--metrics-max-apps', '2', '--analytics', 'off'] });
     for (const id of ['app-one', 'app-two', 'app-three']) {
       await registerChannelApp(daemon, id);
       const token = await apiToken(daemon, id);
