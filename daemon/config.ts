@@ -40,6 +40,8 @@ export const SETTINGS = {
   nodeId: { flag: '--node-id <id>', env: 'RELAY_NODE_ID', doc: "this node's name among several (letters, digits, . _ -)", default: null },
   masterKeyFile: { flag: '--master-key-file <path>', env: 'RELAY_MASTER_KEY_FILE', doc: 'the key that seals channel secrets, the same on every node (or the key itself in RELAY_MASTER_KEY)', default: null },
   failedHandshakeLimit: { flag: '--failed-handshake-limit <limit>', env: 'RELAY_FAILED_HANDSHAKE_LIMIT', doc: 'refused credentials a client address may send to /v1/connect (N/min,burst=M) before its handshakes get 429 unchecked; off: no limit', default: '30/min,burst=30' },
+  metricsPort: { flag: '--metrics-port <port>', env: 'RELAY_METRICS_PORT', doc: 'serve Prometheus metrics at /metrics on this port, on the --host address (0: any free port; off: none)', default: 'off' },
+  metricsMaxApps: { flag: '--metrics-max-apps <n>', env: 'RELAY_METRICS_MAX_APPS', doc: 'apps the metrics name in their app label; the others count together as app="_other"', default: '100' },
 } as const satisfies Record<string, { flag: string; env: RelaydVariable; doc: string; default: string | null }>;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -76,6 +78,9 @@ export interface Config {
   analytics: boolean;
   analyticsRetentionMs: number;
   analyticsFlushMs: number;
+  /** null: no metrics listener; 0: any free port. */
+  metricsPort: number | null;
+  metricsMaxApps: number;
 }
 
 const duration = (name: string) =>
@@ -180,6 +185,14 @@ const schema = z.object({
     return z.NEVER;
   }),
   webhookAllowPrivate: boolean,
+  metricsPort: z.string().transform((text, ctx) => {
+    const value = text.trim();
+    if (value === 'off') return null;
+    if (/^\d{1,5}$/.test(value) && Number(value) <= 65535) return Number(value);
+    ctx.addIssue({ code: 'custom', message: `invalid port "${text}": use a port number (0: any free port) or off` });
+    return z.NEVER;
+  }),
+  metricsMaxApps: z.coerce.number().int().min(0).max(100_000),
 });
 
 /** The host's name and a random suffix: readable in `relay status`, and new at every start (a restarted node is a new node). */
@@ -215,6 +228,9 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
   if (masterKeyEnv !== undefined && c.masterKeyFile !== undefined) {
     return { config: null, errors: ['--master-key-file / RELAY_MASTER_KEY_FILE and RELAY_MASTER_KEY are both set: give the master key one way'], warnings };
   }
+  if (c.metricsPort !== null && c.metricsPort !== 0 && c.metricsPort === c.port) {
+    return { config: null, errors: [`--metrics-port / RELAY_METRICS_PORT: ${c.metricsPort} is relayd's --port too; give the metrics a port of their own`], warnings };
+  }
   const masterKey: MasterKeySource = c.masterKeyFile !== undefined ? { from: 'file', path: resolve(c.masterKeyFile) } : masterKeyEnv !== undefined ? { from: 'env', base64: masterKeyEnv } : null;
   return {
     config: {
@@ -242,6 +258,8 @@ export async function loadConfig(flags: WrittenConfig, env: NodeJS.ProcessEnv): 
       analytics: c.analytics === 'on',
       analyticsRetentionMs: c.analyticsRetention,
       analyticsFlushMs: c.analyticsFlushInterval,
+      metricsPort: c.metricsPort,
+      metricsMaxApps: c.metricsMaxApps,
     },
     warnings,
   };

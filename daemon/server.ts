@@ -48,6 +48,8 @@ import { createStore } from './store/index.js';
 import { VERSION } from './version.js';
 import { RelayEndpoint } from './ws/relay.js';
 import { createUpgradeDispatcher } from './ws/upgrade.js';
+import { PrometheusMetrics } from './metrics/prometheus.js';
+import { startMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
 
 export interface RunningDaemon {
   url: string;
@@ -113,6 +115,16 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     throw err;
   }
   const counters = newCounters();
+  // Prometheus (--metrics-port): a listener of usage, as analytics is, with the node's own figures read when scraped.
+  const metrics =
+    config.metricsPort === null
+      ? null
+      : new PrometheusMetrics({
+          node: config.nodeId,
+          maxApps: config.metricsMaxApps,
+          readings: { subscriptions: () => channels.localSubscriptions(), brokerAvailable: () => broker.available },
+          warn: (fields, message) => log.warn(fields, message),
+        });
   const analytics = new AnalyticsService({
     store,
     clock,
@@ -122,14 +134,20 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     enabled: config.analytics,
     onError: (err, what) => log.error({ err }, what),
   });
-  // What relayd does, told as it happens to those who count it: analytics unless turned off.
-  const usage: Usage = usageOf(config.analytics ? [analytics] : []);
+  // What relayd does, told as it happens to those who count it: analytics unless turned off, and Prometheus when on.
+  const usage: Usage = usageOf([...(config.analytics ? [analytics] : []), ...(metrics ? [metrics] : [])]);
 
   // Questions to every node wait for as many answers as the registry counts live nodes.
   const control = new ControlBus({ broker, nodeId: config.nodeId, aliveNodes: (): Promise<number> => nodes.aliveCount(), onError: (err, what) => log.warn({ err }, what) });
   const connections = new ConnectionRegistry(control, usage);
   const channelApps = new ChannelAppDirectory(store, secrets, clock);
   const events = new EventLog(store, (err) => log.error({ err }, 'could not record changes of events in history'));
+  if (metrics) {
+    events.observeBatches((writes, seconds, ok) => metrics.storeBatch(writes, seconds, ok));
+    broker.onStatus((available) => {
+      if (!available) metrics.brokerError();
+    });
+  }
   const sharedStore = config.store.driver === 'postgres';
   const webhooks = new WebhookService({
     store,
@@ -428,8 +446,9 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   lock.setUrl(url);
+  const metricsServer: MetricsServer | null = metrics && config.metricsPort !== null ? await startMetricsServer(metrics, { host: config.host, port: config.metricsPort, log }) : null;
   await nodes.start(url);
-  log.info({ url, node: nodes.id, dataDir: config.dataDir, adminTokenFile: `${config.dataDir}/admin-token`, version: VERSION }, 'relayd listening');
+  log.info({ url, ...(metricsServer && { metricsUrl: metricsServer.url }), node: nodes.id, dataDir: config.dataDir, adminTokenFile: `${config.dataDir}/admin-token`, version: VERSION }, 'relayd listening');
 
   /** soketi's order: refuse new work, close sockets (1001), drain, close the store, close listeners; all under one deadline. */
   const stop = async (): Promise<void> => {
@@ -458,6 +477,7 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
     await broker.close();
     await rateLimiter.close();
     await store.close();
+    await metricsServer?.close();
     lock.release();
     server.closeAllConnections();
   };

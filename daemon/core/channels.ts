@@ -215,6 +215,13 @@ export class ChannelService {
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
   }
 
+  /** This node's subscriptions, on every channel: a walk over its channels, for metrics when scraped. */
+  localSubscriptions(): number {
+    let count = 0;
+    for (const channel of this.#byBroker.values()) count += channel.subscribers.size;
+    return count;
+  }
+
   // ---- subscribers ----
 
   /** Admits a socket for the app with this key: 4001 unknown, 4003 inactive, 4004 over its connection limit (on every node). */

@@ -59,6 +59,9 @@ interface Held {
 
 export type ChangeListener = (change: EventChange) => void;
 
+/** Told of each group commit once it is done: the rows written and how long the store took (metrics). */
+export type BatchObserver = (writes: number, seconds: number, ok: boolean) => void;
+
 /**
  * The other nodes, for `events tail` against any node: a node with followers of an
  * organization asks every node to send it that organization's changes (`want`, answered once
@@ -166,6 +169,7 @@ export class EventLog {
   /** Followers here per organization: while there are any, the wish is renewed. */
   readonly #following = new Map<string, number>();
   #renewal: NodeJS.Timeout | null = null;
+  #batchObserver: BatchObserver | null = null;
   /** The seq of the latest change numbered, and the last of this node's block. */
   #seq = 0;
   #seqEnd = 0;
@@ -319,16 +323,27 @@ export class EventLog {
     await this.write(writes).catch(this.#onError);
   }
 
+  /** One observer (the node's metrics); the clock is read only when there is one. */
+  observeBatches(observer: BatchObserver): void {
+    this.#batchObserver = observer;
+  }
+
   async #flush(): Promise<void> {
     const batch = this.#queue;
     this.#queue = [];
     this.#scheduled = false;
+    const writes = batch.flatMap((p) => p.writes);
+    const observer = this.#batchObserver;
+    const started = observer ? performance.now() : 0;
+    let ok = true;
     try {
-      await this.#store.writeEvents(batch.flatMap((p) => p.writes));
-      for (const p of batch) p.resolve();
+      await this.#store.writeEvents(writes);
     } catch (err) {
+      ok = false;
       for (const p of batch) p.reject(err);
     }
+    observer?.(writes.length, (performance.now() - started) / 1000, ok);
+    if (ok) for (const p of batch) p.resolve();
   }
 
   /** Waits for the writes under way, held ones included (shutdown). */

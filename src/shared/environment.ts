@@ -29,6 +29,8 @@ export const RELAYD_VARIABLES = [
   'RELAY_BROKER',
   'RELAY_NODE_ID',
   'RELAY_MASTER_KEY_FILE',
+  'RELAY_METRICS_PORT',
+  'RELAY_METRICS_MAX_APPS',
 ] as const;
 export type RelaydVariable = (typeof RELAYD_VARIABLES)[number];
 
