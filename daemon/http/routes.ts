@@ -180,18 +180,18 @@ export function routes(s: HttpServices): Route[] {
     ...pusherRoutes(s),
     ...analyticsRoutes(s),
   ];
-  // The document describes the table it is served from, its own route included: the route goes
-  // in first, then the document is built once, before anyone can ask for it.
+  // The document describes the table it is served from, its own route included; built at the
+  // first request for it rather than at every start (it takes tens of milliseconds).
+  let document: ReturnType<typeof openApiDocument> | null = null;
   table.push(
     route({
       method: 'GET',
       path: OPENAPI_PATH,
       auth: 'none',
       summary: 'This document: the public API in OpenAPI 3.1',
-      handle: async () => ({ body: document }),
+      handle: async () => ({ body: (document ??= openApiDocument(table, { version: s.version })) }),
     }),
   );
-  const document = openApiDocument(table, { version: s.version });
   return table;
 }
 
