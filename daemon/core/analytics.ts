@@ -150,9 +150,14 @@ export class AnalyticsService implements Usage {
     this.#bucket(org, appId).counts.rateLimited += 1;
   }
 
+  /** The app's bucket of this minute, marked as having something to write. */
   #bucket(org: string, appId: string): Bucket {
     const now = this.#deps.clock.now();
     if (now >= this.#minuteEnd) this.#rollover(now);
+    return this.#currentBucket(org, appId);
+  }
+
+  #currentBucket(org: string, appId: string): Bucket {
     let apps = this.#current.get(org);
     if (!apps) {
       apps = new Map();
@@ -210,19 +215,7 @@ export class AnalyticsService implements Usage {
     while (now >= this.#minuteEnd) {
       for (const [org, apps] of this.#open) {
         for (const [appId, open] of apps) {
-          if (open.connections === 0) continue;
-          let byApp = this.#current.get(org);
-          if (!byApp) {
-            byApp = new Map();
-            this.#current.set(org, byApp);
-          }
-          let bucket = byApp.get(appId);
-          if (!bucket) {
-            bucket = this.#newBucket(org, appId);
-            byApp.set(appId, bucket);
-          }
-          this.#accrue(bucket, open, this.#minuteEnd);
-          bucket.dirty = true;
+          if (open.connections > 0) this.#accrue(this.#currentBucket(org, appId), open, this.#minuteEnd);
         }
       }
       this.#take(this.#minuteStart);
