@@ -15,8 +15,10 @@ interface Setup {
 
 async function setup(options: { timeout?: string; args?: string[]; dataDir?: string } = {}): Promise<Setup> {
   const daemon = await startDaemon({ args: options.args ?? [], ...(options.dataDir ? { dataDir: options.dataDir } : {}) });
-  const app = await relay(['apps', 'register', '--id', 'acme-pm', '--name', 'Acme PM', '-q'], { daemon });
-  const agent = await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '--timeout', options.timeout ?? '2m', '-q'], { daemon });
+  const [app, agent] = await Promise.all([
+    relay(['apps', 'register', '--id', 'acme-pm', '--name', 'Acme PM', '-q'], { daemon }),
+    relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '--timeout', options.timeout ?? '2m', '-q'], { daemon }),
+  ]);
   expect(app.exitCode).toBe(0);
   expect(agent.exitCode).toBe(0);
   return { daemon, appToken: app.stdout.trim(), agentToken: agent.stdout.trim() };
