@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { relay } from '../helpers/cli.js';
-import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { startDaemon, startSharedDaemon, type Daemon } from '../helpers/daemon.js';
 import { connect, connectOk, eventually } from '../helpers/ws.js';
 
 interface AppJson {
@@ -17,6 +17,20 @@ interface AppJson {
   lastConnectedAt: string | null;
   allowedAgents: string[];
 }
+
+/**
+ * The relayd of the tests that look at one app of their own and need no restart, no stop and no
+ * list of every app: one start for the file.
+ */
+let shared: Daemon;
+beforeAll(async () => {
+  shared = await startSharedDaemon();
+});
+
+let apps = 0;
+
+/** An app id of the test's own, for the shared relayd. */
+const ownId = (): string => `acme-pm-${++apps}`;
 
 async function register(daemon: Daemon, id = 'acme-pm', name = 'Acme PM'): Promise<{ app: AppJson; secret: string }> {
   const result = await relay(['apps', 'register', '--id', id, '--name', name, '--json'], { daemon });
@@ -75,8 +89,11 @@ describe('apps register', () => {
     expect(again.stderr).toMatch(/exists already/);
     expect(again.stdout).toBe('');
 
-    for (const bad of ['Acme', '-abc', 'abc-', 'a_b', 'x'.repeat(41)]) {
-      const result = await relay(['apps', 'register', '--id', bad, '--name', 'X'], { daemon });
+    const bads = ['Acme', '-abc', 'abc-', 'a_b', 'x'.repeat(41)];
+    // Each refusal stands alone: asked all at once.
+    const results = await Promise.all(bads.map((bad) => relay(['apps', 'register', '--id', bad, '--name', 'X'], { daemon })));
+    for (const [i, bad] of bads.entries()) {
+      const result = results[i]!;
       expect(result.exitCode, `${bad}: ${result.stderr}`).toBe(2);
       expect(result.stderr).toMatch(/lowercase letters, digits and hyphens/);
     }
@@ -85,7 +102,7 @@ describe('apps register', () => {
   });
 
   it('without a TTY, a missing --id is a usage error, not a prompt', async () => {
-    const daemon = await startDaemon();
+    const daemon = shared;
     const result = await relay(['apps', 'register', '--name', 'Acme PM'], { daemon });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/--id/);
@@ -94,25 +111,27 @@ describe('apps register', () => {
 
 describe('connections and the app lifecycle', () => {
   it('a handshake with the token gets welcome, and the app shows as connected', async () => {
-    const daemon = await startDaemon();
-    const { secret } = await register(daemon);
+    const daemon = shared;
+    const id = ownId();
+    const { secret } = await register(daemon, id);
     const socket = await connectOk(daemon, secret);
-    expect(socket.welcome).toMatchObject({ type: 'welcome', role: 'app', id: 'acme-pm' });
+    expect(socket.welcome).toMatchObject({ type: 'welcome', role: 'app', id });
     expect(socket.welcome.connectionId).toMatch(/^conn_/);
-    const app = await show(daemon);
+    const app = await show(daemon, id);
     expect(app).toMatchObject({ connected: true, connections: 1 });
     expect(app.lastConnectedAt).not.toBeNull();
 
     socket.ws.close();
-    await eventually(async () => (await show(daemon)).connections === 0, 5000, 'the connection to be gone');
-    expect((await show(daemon)).connected).toBe(false);
+    await eventually(async () => (await show(daemon, id)).connections === 0, 5000, 'the connection to be gone');
+    expect((await show(daemon, id)).connected).toBe(false);
   });
 
   it('refuses bad tokens at the handshake with 401', async () => {
-    const daemon = await startDaemon();
-    const { secret } = await register(daemon);
+    const daemon = shared;
+    const id = ownId();
+    const { secret } = await register(daemon, id);
     const changed = secret.slice(0, -1) + (secret.endsWith('a') ? 'b' : 'a');
-    for (const token of [changed, 'rlk_acme-pm_short', 'nonsense', `rlk_other-app_${secret.slice(-44)}`]) {
+    for (const token of [changed, `rlk_${id}_short`, 'nonsense', `rlk_other-app_${secret.slice(-44)}`]) {
       const result = await connect(daemon, token);
       expect(result.ok, token).toBe(false);
       if (!result.ok) expect(result.status).toBe(401);
@@ -120,11 +139,12 @@ describe('connections and the app lifecycle', () => {
   });
 
   it('deactivate closes sockets with 4003 and refuses handshakes with 403; activate lets the same token in', async () => {
-    const daemon = await startDaemon();
-    const { secret } = await register(daemon);
+    const daemon = shared;
+    const id = ownId();
+    const { secret } = await register(daemon, id);
     const socket = await connectOk(daemon, secret);
 
-    const deactivated = await relay(['apps', 'deactivate', 'acme-pm', '--yes', '--json'], { daemon });
+    const deactivated = await relay(['apps', 'deactivate', id, '--yes', '--json'], { daemon });
     expect(deactivated.exitCode, deactivated.stderr).toBe(0);
     expect(deactivated.json<{ app: AppJson }>().app.status).toBe('inactive');
     expect((await socket.closed).code).toBe(4003);
@@ -133,35 +153,37 @@ describe('connections and the app lifecycle', () => {
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.status).toBe(403);
 
-    const again = await relay(['apps', 'deactivate', 'acme-pm', '--yes'], { daemon });
+    const again = await relay(['apps', 'deactivate', id, '--yes'], { daemon });
     expect(again.exitCode).toBe(0);
     expect(again.stderr).toMatch(/already inactive/);
 
-    const activated = await relay(['apps', 'activate', 'acme-pm', '--json'], { daemon });
+    const activated = await relay(['apps', 'activate', id, '--json'], { daemon });
     expect(activated.exitCode, activated.stderr).toBe(0);
     expect(activated.json<{ app: AppJson }>().app.status).toBe('active');
-    expect((await connectOk(daemon, secret)).welcome).toMatchObject({ type: 'welcome', id: 'acme-pm' });
+    expect((await connectOk(daemon, secret)).welcome).toMatchObject({ type: 'welcome', id });
   });
 
   it('deactivate without --yes and without a TTY is a usage error and changes nothing', async () => {
-    const daemon = await startDaemon();
-    await register(daemon);
-    const result = await relay(['apps', 'deactivate', 'acme-pm'], { daemon });
+    const daemon = shared;
+    const id = ownId();
+    await register(daemon, id);
+    const result = await relay(['apps', 'deactivate', id], { daemon });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/--yes/);
-    expect((await show(daemon)).status).toBe('active');
+    expect((await show(daemon, id)).status).toBe('active');
   });
 
   it('rotate: the new token works at once, the old one until the grace ends, then 401 and its socket closed with 4001', async () => {
-    const daemon = await startDaemon();
-    const { secret: old } = await register(daemon);
+    const daemon = shared;
+    const id = ownId();
+    const { secret: old } = await register(daemon, id);
     const oldSocket = await connectOk(daemon, old);
 
-    const rotated = await relay(['apps', 'rotate', 'acme-pm', '--grace', '2s', '-q'], { daemon });
+    const rotated = await relay(['apps', 'rotate', id, '--grace', '2s', '-q'], { daemon });
     expect(rotated.exitCode, rotated.stderr).toBe(0);
     const fresh = rotated.stdout.trim();
     expect(rotated.stdout).toBe(`${fresh}\n`);
-    expect(fresh).toMatch(/^rlk_acme-pm_[0-9A-Za-z]{44}$/);
+    expect(fresh).toMatch(new RegExp(`^rlk_${id}_[0-9A-Za-z]{44}$`));
     expect(fresh).not.toBe(old);
 
     const newSocket = await connectOk(daemon, fresh);
@@ -178,17 +200,18 @@ describe('connections and the app lifecycle', () => {
     // The new token's socket stays open and answers.
     newSocket.ws.send(JSON.stringify({ type: 'ping' }));
     expect(await newSocket.nextFrame()).toEqual({ type: 'pong' });
-    expect((await show(daemon)).connections).toBe(1);
+    expect((await show(daemon, id)).connections).toBe(1);
   });
 
   it('rotate --json gives the new secret and when the old one stops working', async () => {
-    const daemon = await startDaemon();
-    await register(daemon);
+    const daemon = shared;
+    const id = ownId();
+    await register(daemon, id);
     const before = Date.now();
-    const result = await relay(['apps', 'rotate', 'acme-pm', '--json'], { daemon });
+    const result = await relay(['apps', 'rotate', id, '--json'], { daemon });
     expect(result.exitCode, result.stderr).toBe(0);
     const body = result.json<{ app: AppJson; secret: string; previousValidUntil: string }>();
-    expect(body.secret).toMatch(/^rlk_acme-pm_/);
+    expect(body.secret).toMatch(new RegExp(`^rlk_${id}_`));
     const until = Date.parse(body.previousValidUntil);
     expect(until - before).toBeGreaterThan(3_590_000);
     expect(until - before).toBeLessThan(3_620_000);

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import Pusher from 'pusher';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { relay } from '../helpers/cli.js';
-import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { startDaemon, startSharedDaemon, type Daemon } from '../helpers/daemon.js';
 import {
   channelName,
   collect,
@@ -21,8 +21,24 @@ import {
  * The channel side of relayd as an app moving off Pusher sees it: the real pusher-js (Node
  * build) for subscribers and the real `pusher` server SDK for the backend, unchanged, against
  * a real relayd. Channel names are random; every pusher-js client is disconnected after each
- * test (test/helpers/pusher.ts) and every daemon killed (test/helpers/daemon.ts).
+ * test (test/helpers/pusher.ts), and a daemon of a test's own is killed after it (test/helpers/daemon.ts).
  */
+
+/**
+ * The relayd of every test but the one that restarts it: one start for the file. Each test
+ * registers an app of its own, and channels, connections and history are per app.
+ */
+let shared: Daemon;
+beforeAll(async () => {
+  shared = await startSharedDaemon();
+});
+
+let apps = 0;
+
+/** An app of the test's own on the shared relayd. */
+function sharedApp(options: { encryptionMasterKeyBase64?: string } = {}): Promise<ChannelApp> {
+  return registerChannelApp(shared, `acme-pm-${++apps}`, options);
+}
 
 /** Long enough to be sure that something relayd would have sent by now did not come. */
 const QUIET_MS = 300;
@@ -81,8 +97,8 @@ async function refusal(res: Response): Promise<{ code: string; message: string }
 
 describe('channels through pusher-js and the pusher SDK', () => {
   it('deliver an SDK trigger to a public channel subscriber and record it in history', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const client = subscriberClient(daemon, app);
     const name = channelName();
     const channel = await subscribed(client, name);
@@ -99,8 +115,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   });
 
   it('subscribe to a private channel with the auth the SDK’s authorizeChannel produced', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const client = subscriberClient(daemon, app);
     const name = channelName('private-');
     const channel = await subscribed(client, name);
@@ -118,8 +134,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   });
 
   it('announce presence members once per user, never to the user’s own connections, on unsubscribe and on disconnect', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const name = channelName('presence-');
     const ada = subscriberClient(daemon, app, { user_id: 'ada', user_info: { name: 'Ada' } });
     const bob = subscriberClient(daemon, app, { user_id: 'bob', user_info: { name: 'Bob' } });
@@ -192,8 +208,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   });
 
   it('pass client events on a private channel only while the app allows them, never back to the sender', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const name = channelName('private-');
     const ada = subscriberClient(daemon, app);
     const bob = subscriberClient(daemon, app);
@@ -235,8 +251,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   });
 
   it('route private-encrypted- events that pusher-js decrypts with the shared secret, relayd seeing only ciphertext', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon, 'acme-pm', { encryptionMasterKeyBase64: randomBytes(32).toString('base64') });
+    const daemon = shared;
+    const app = await sharedApp({ encryptionMasterKeyBase64: randomBytes(32).toString('base64') });
     const client = subscriberClient(daemon, app);
     const seen = frames(client);
     const name = channelName('private-encrypted-');
@@ -265,8 +281,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   });
 
   it('leave out the connection whose socket_id the trigger names', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const name = channelName();
     const sender = subscriberClient(daemon, app);
     const other = subscriberClient(daemon, app);
@@ -286,8 +302,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   });
 
   it('deliver one trigger to 100 channels and a triggerBatch, each event exactly once', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const client = subscriberClient(daemon, app);
     const names = Array.from({ length: 100 }, () => channelName());
     const channels = await Promise.all(names.map((n) => subscribed(client, n)));
@@ -318,8 +334,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   });
 
   it('answer channel queries with the info asked for: users counted once, connections each', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const room = channelName('presence-');
     const news = channelName();
     const ada = subscriberClient(daemon, app, { user_id: 'ada' });
@@ -347,8 +363,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   });
 
   it('count subscriptions to pusher-js once the app turns subscription counting on', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const ada = subscriberClient(daemon, app);
     const before = channelName();
     const uncounted = collect<{ subscription_count: number }>(await subscribed(ada, before), 'pusher:subscription_count');
@@ -375,8 +391,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   });
 
   it('keep the last event of cache channels for subscribers who come later, and tell them of a miss', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const prices = channelName('cache-');
     await app.server.trigger(prices, 'price', { v: 1 });
     await app.server.trigger(prices, 'price', { v: 2 });
@@ -410,8 +426,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   });
 
   it('refuse a wrong secret, an expired timestamp and a body other than the signed one with 401, delivering none of them', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const client = subscriberClient(daemon, app);
     const name = channelName();
     const got = collect(await subscribed(client, name), 'e');
@@ -482,8 +498,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   }, 40_000);
 
   it('let Bearer-token publishes reach pusher-js subscribers and history too', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const created = await relay(['tokens', 'create', '--app', app.id, '--name', 'ci', '-q'], { daemon });
     expect(created.exitCode, created.stderr).toBe(0);
     const token = created.stdout.trim();
@@ -519,8 +535,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   });
 
   it('list occupied channels with their counts in `relay channels list`', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const news = channelName();
     const room = channelName('presence-');
     const ada = subscriberClient(daemon, app, { user_id: 'ada' });
@@ -549,8 +565,8 @@ describe('channels through pusher-js and the pusher SDK', () => {
   });
 
   it('close pusher-js sockets with 4003 when the app is deactivated, and keep them closed', async () => {
-    const daemon = await startDaemon();
-    const app = await registerChannelApp(daemon);
+    const daemon = shared;
+    const app = await sharedApp();
     const clients = [subscriberClient(daemon, app), subscriberClient(daemon, app)];
     await Promise.all(clients.map((c) => subscribed(c, channelName())));
     const givenUp = clients.map(givenUpWith);

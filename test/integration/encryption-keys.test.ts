@@ -3,11 +3,11 @@ import Pusher from 'pusher';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { EncryptionKey } from '../../src/shared/api.js';
 import { expectFrame, sendEvent, showEvent } from '../helpers/agent-relay.js';
 import { relay } from '../helpers/cli.js';
-import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { startSharedDaemon, type Daemon } from '../helpers/daemon.js';
 import { channelName, connected, next, port, subscribed, subscriberClient, type ChannelApp } from '../helpers/pusher.js';
 import { connectOk } from '../helpers/ws.js';
 import { startCluster } from '../helpers/cluster.js';
@@ -16,6 +16,20 @@ import { servicesFor } from '../helpers/services.js';
 const clusterReady = await servicesFor(['postgres', 'redis'], 'the encryption key cluster test (two relayd on PostgreSQL + Redis)');
 
 type Key = EncryptionKey;
+
+/** The relayd of every test on one node: one start for the file, each test with apps and an agent of its own. */
+let shared: Daemon;
+beforeAll(async () => {
+  shared = await startSharedDaemon();
+});
+
+let tests = 0;
+
+/** Ids of the test's own on the shared relayd. */
+function ids(): { appId: string; otherId: string; agentId: string } {
+  const n = ++tests;
+  return { appId: `acme-pm-${n}`, otherId: `other-${n}`, agentId: `athena-${n}` };
+}
 
 async function registerApp(daemon: Daemon, id: string): Promise<string> {
   const registered = await relay(['apps', 'register', '--id', id, '--name', id, '-q'], { daemon });
@@ -73,41 +87,42 @@ function databaseText(daemon: Daemon): string {
 
 describe('relay keys', () => {
   it('creates (shown once, -q, --import), lists without the key, rotates, and retires idempotently', async () => {
-    const daemon = await startDaemon();
-    await registerApp(daemon, 'acme-pm');
+    const daemon = shared;
+    const { appId } = ids();
+    await registerApp(daemon, appId);
 
-    const none = await relay(['keys', 'list', '--app', 'acme-pm', '--json'], { daemon });
+    const none = await relay(['keys', 'list', '--app', appId, '--json'], { daemon });
     expect(none.json()).toEqual({ keys: [] });
 
-    const quiet = await relay(['keys', 'create', '--app', 'acme-pm', '-q'], { daemon });
+    const quiet = await relay(['keys', 'create', '--app', appId, '-q'], { daemon });
     expect(quiet.exitCode, quiet.stderr).toBe(0);
     const secret = quiet.stdout.trim();
     expect(Buffer.from(secret, 'base64')).toHaveLength(32);
 
-    const again = await relay(['keys', 'create', '--app', 'acme-pm'], { daemon });
+    const again = await relay(['keys', 'create', '--app', appId], { daemon });
     expect(again.exitCode).toBe(5);
     expect(again.stderr).toContain('relay keys rotate');
 
-    const [first] = await listKeys(daemon, 'acme-pm');
-    expect(first).toEqual({ id: expect.stringMatching(/^key_[0-9A-Z]{26}$/), appId: 'acme-pm', state: 'active', createdAt: expect.any(String), rotatedAt: null, retiredAt: null });
-    const human = await relay(['keys', 'list', '--app', 'acme-pm'], { daemon });
+    const [first] = await listKeys(daemon, appId);
+    expect(first).toEqual({ id: expect.stringMatching(/^key_[0-9A-Z]{26}$/), appId, state: 'active', createdAt: expect.any(String), rotatedAt: null, retiredAt: null });
+    const human = await relay(['keys', 'list', '--app', appId], { daemon });
     expect(human.stdout).toContain(first!.id);
     expect(human.stdout + human.stderr).not.toContain(secret);
 
-    const rotated = await relay(['keys', 'rotate', '--app', 'acme-pm', '--json'], { daemon });
+    const rotated = await relay(['keys', 'rotate', '--app', appId, '--json'], { daemon });
     expect(rotated.exitCode, rotated.stderr).toBe(0);
     const { key: second, secret: secondSecret } = rotated.json<{ key: Key; secret: string }>();
     expect(Object.keys(rotated.json())).toEqual(['key', 'secret']);
     expect(second.state).toBe('active');
     expect(Buffer.from(secondSecret, 'base64')).toHaveLength(32);
     expect(secondSecret).not.toBe(secret);
-    const afterRotate = await listKeys(daemon, 'acme-pm');
+    const afterRotate = await listKeys(daemon, appId);
     expect(afterRotate.map((k) => [k.id, k.state])).toEqual([
       [first!.id, 'decrypt-only'],
       [second.id, 'active'],
     ]);
     expect(afterRotate[0]!.rotatedAt).toEqual(expect.any(String));
-    const quietRotate = await relay(['keys', 'rotate', '--app', 'acme-pm', '-q'], { daemon });
+    const quietRotate = await relay(['keys', 'rotate', '--app', appId, '-q'], { daemon });
     expect(Buffer.from(quietRotate.stdout.trim(), 'base64')).toHaveLength(32);
 
     // Destructive: --yes without a TTY.
@@ -122,7 +137,7 @@ describe('relay keys', () => {
     expect(twice.exitCode).toBe(0);
     expect(twice.stderr).toContain('already retired');
 
-    const active = (await listKeys(daemon, 'acme-pm')).find((k) => k.state === 'active')!;
+    const active = (await listKeys(daemon, appId)).find((k) => k.state === 'active')!;
     const activeRetire = await relay(['keys', 'retire', active.id, '--yes'], { daemon });
     expect(activeRetire.exitCode).toBe(5);
     expect(activeRetire.stderr).toContain('rotate first');
@@ -136,34 +151,36 @@ describe('relay keys', () => {
 
     // The audit log has every change, never a key.
     const audit = await relay(['audit', '--json'], { daemon });
-    const actions = audit.json<{ entries: { action: string }[] }>().entries.map((e) => e.action);
+    const actions = audit.json<{ entries: { action: string; targetId: string }[] }>().entries.filter((e) => e.targetId === appId).map((e) => e.action);
     expect(actions).toEqual(expect.arrayContaining(['key.create', 'key.rotate', 'key.retire']));
     expect(audit.stdout).not.toContain(secret);
     expect(audit.stdout).not.toContain(secondSecret);
   });
 
   it('imports a base64 key from stdin and refuses one that is not 32 bytes (exit 2), echoing neither', async () => {
-    const daemon = await startDaemon();
-    await registerApp(daemon, 'acme-pm');
+    const daemon = shared;
+    const { appId } = ids();
+    await registerApp(daemon, appId);
     const short = randomBytes(16).toString('base64');
-    const refused = await relay(['keys', 'create', '--app', 'acme-pm', '--import'], { daemon, input: short });
+    const refused = await relay(['keys', 'create', '--app', appId, '--import'], { daemon, input: short });
     expect(refused.exitCode).toBe(2);
     expect(refused.stderr).toContain('32 bytes');
     expect(refused.stderr).not.toContain(short);
-    expect((await relay(['keys', 'create', '--app', 'acme-pm', '--import'], { daemon, input: 'not base64 at all!' })).exitCode).toBe(2);
-    expect(await listKeys(daemon, 'acme-pm')).toEqual([]);
+    expect((await relay(['keys', 'create', '--app', appId, '--import'], { daemon, input: 'not base64 at all!' })).exitCode).toBe(2);
+    expect(await listKeys(daemon, appId)).toEqual([]);
 
     const mine = randomBytes(32).toString('base64');
-    const imported = await relay(['keys', 'create', '--app', 'acme-pm', '--import', '--json'], { daemon, input: `${mine}\n` });
+    const imported = await relay(['keys', 'create', '--app', appId, '--import', '--json'], { daemon, input: `${mine}\n` });
     expect(imported.exitCode, imported.stderr).toBe(0);
     expect(imported.json<{ secret: string }>().secret).toBe(mine);
     expect(imported.json<{ key: Key }>().key.state).toBe('active');
   });
 
   it('guards every keys route of the public API with encryption:manage (403 without it)', async () => {
-    const daemon = await startDaemon();
-    await registerApp(daemon, 'acme-pm');
-    const without = await apiToken(daemon, 'acme-pm', ['events:publish', 'app:read']);
+    const daemon = shared;
+    const { appId, otherId } = ids();
+    await registerApp(daemon, appId);
+    const without = await apiToken(daemon, appId, ['events:publish', 'app:read']);
     const routes: [string, string, unknown?][] = [
       ['GET', '/keys'],
       ['POST', '/keys', {}],
@@ -171,48 +188,49 @@ describe('relay keys', () => {
       ['DELETE', '/keys/key_01J00000000000000000000000'],
     ];
     for (const [method, path, body] of routes) {
-      const refused = await api(daemon, without, 'acme-pm', method, path, body);
+      const refused = await api(daemon, without, appId, method, path, body);
       expect(refused.status, `${method} ${path}`).toBe(403);
       expect(((await refused.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'insufficient_scope', message: expect.stringContaining('encryption:manage') });
     }
 
-    const token = await apiToken(daemon, 'acme-pm', ['encryption:manage']);
-    expect(await (await api(daemon, token, 'acme-pm', 'GET', '/keys')).json()).toEqual({ keys: [] });
-    const created = await api(daemon, token, 'acme-pm', 'POST', '/keys', {});
+    const token = await apiToken(daemon, appId, ['encryption:manage']);
+    expect(await (await api(daemon, token, appId, 'GET', '/keys')).json()).toEqual({ keys: [] });
+    const created = await api(daemon, token, appId, 'POST', '/keys', {});
     expect(created.status).toBe(201);
     const { key: first } = (await created.json()) as { key: Key; secret: string };
-    const rotated = await api(daemon, token, 'acme-pm', 'POST', '/keys/rotate');
+    const rotated = await api(daemon, token, appId, 'POST', '/keys/rotate');
     expect(rotated.status).toBe(201);
-    const retired = await api(daemon, token, 'acme-pm', 'DELETE', `/keys/${first.id}`);
+    const retired = await api(daemon, token, appId, 'DELETE', `/keys/${first.id}`);
     expect(retired.status).toBe(200);
     expect(((await retired.json()) as { key: Key }).key.state).toBe('retired');
     // Another app's key is not this token's to see.
-    await registerApp(daemon, 'other');
-    const foreign = (await createKey(daemon, 'other')).key;
-    expect((await api(daemon, token, 'acme-pm', 'DELETE', `/keys/${foreign.id}`)).status).toBe(404);
-    expect((await api(daemon, token, 'other', 'GET', '/keys')).status).toBe(403);
+    await registerApp(daemon, otherId);
+    const foreign = (await createKey(daemon, otherId)).key;
+    expect((await api(daemon, token, appId, 'DELETE', `/keys/${foreign.id}`)).status).toBe(404);
+    expect((await api(daemon, token, otherId, 'GET', '/keys')).status).toBe(403);
   });
 });
 
 describe('end-to-end encrypted channels', () => {
   it('encrypts a public API publish to a private-encrypted- channel as the pusher SDK does: pusher-js decrypts it', async () => {
-    const daemon = await startDaemon();
-    await registerApp(daemon, 'acme-pm');
-    const { secret } = await createKey(daemon, 'acme-pm');
-    const app = await channelApp(daemon, 'acme-pm', secret);
-    const token = await apiToken(daemon, 'acme-pm', ['events:publish', 'events:batch']);
+    const daemon = shared;
+    const { appId } = ids();
+    await registerApp(daemon, appId);
+    const { secret } = await createKey(daemon, appId);
+    const app = await channelApp(daemon, appId, secret);
+    const token = await apiToken(daemon, appId, ['events:publish', 'events:batch']);
     const client = subscriberClient(daemon, app);
     await connected(client);
     const name = channelName('private-encrypted-');
     const channel = await subscribed(client, name);
 
     const single = next(channel, 'order-shipped');
-    const published = await api(daemon, token, 'acme-pm', 'POST', '/events', { name: 'order-shipped', channel: name, data: { order: 42, note: 'fragile' } });
+    const published = await api(daemon, token, appId, 'POST', '/events', { name: 'order-shipped', channel: name, data: { order: 42, note: 'fragile' } });
     expect(published.status).toBe(200);
     expect(await single).toEqual({ order: 42, note: 'fragile' });
 
     const batched = next(channel, 'batched');
-    const batch = await api(daemon, token, 'acme-pm', 'POST', '/batch_events', { batch: [{ name: 'batched', channel: name, data: 'plain text' }] });
+    const batch = await api(daemon, token, appId, 'POST', '/batch_events', { batch: [{ name: 'batched', channel: name, data: 'plain text' }] });
     expect(batch.status).toBe(200);
     expect(await batched).toBe('plain text');
 
@@ -227,41 +245,43 @@ describe('end-to-end encrypted channels', () => {
   });
 
   it('refuses such a publish when the app has no key, and sends nothing', async () => {
-    const daemon = await startDaemon();
-    await registerApp(daemon, 'acme-pm');
-    const token = await apiToken(daemon, 'acme-pm', ['events:publish', 'events:batch']);
+    const daemon = shared;
+    const { appId } = ids();
+    await registerApp(daemon, appId);
+    const token = await apiToken(daemon, appId, ['events:publish', 'events:batch']);
     const name = channelName('private-encrypted-');
-    const refused = await api(daemon, token, 'acme-pm', 'POST', '/events', { name: 'e', channel: name, data: 'secret plans' });
+    const refused = await api(daemon, token, appId, 'POST', '/events', { name: 'e', channel: name, data: 'secret plans' });
     expect(refused.status).toBe(409);
     const error = ((await refused.json()) as { error: { message: string; hint?: string } }).error;
-    expect(JSON.stringify(error)).toContain('relay keys create --app acme-pm');
-    const batch = await api(daemon, token, 'acme-pm', 'POST', '/batch_events', { batch: [{ name: 'ok', channel: 'public-one', data: '1' }, { name: 'e', channel: name, data: '2' }] });
+    expect(JSON.stringify(error)).toContain(`relay keys create --app ${appId}`);
+    const batch = await api(daemon, token, appId, 'POST', '/batch_events', { batch: [{ name: 'ok', channel: 'public-one', data: '1' }, { name: 'e', channel: name, data: '2' }] });
     expect(batch.status).toBe(409);
     // Nothing was recorded (so nothing was sent): history has none of them.
-    const listed = await relay(['events', 'list', '--app', 'acme-pm', '--json'], { daemon });
+    const listed = await relay(['events', 'list', '--app', appId, '--json'], { daemon });
     expect(listed.json()).toEqual({ events: [], next: null });
   });
 });
 
 describe('history encrypted at rest', () => {
   it('keeps no plain payload or reply in the database, reads them back, and erases them with a retired key', async () => {
-    const daemon = await startDaemon();
-    const appToken = await registerApp(daemon, 'acme-pm');
-    const agentToken = (await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '-q'], { daemon })).stdout.trim();
-    const token = await apiToken(daemon, 'acme-pm', ['events:publish', 'app:read']);
+    const daemon = shared;
+    const { appId, agentId } = ids();
+    const appToken = await registerApp(daemon, appId);
+    const agentToken = (await relay(['agents', 'register', '--id', agentId, '--name', 'Athena', '-q'], { daemon })).stdout.trim();
+    const token = await apiToken(daemon, appId, ['events:publish', 'app:read']);
 
     // Written before the app had a key: stays as it is, and reads as it was.
-    const before = (await (await api(daemon, token, 'acme-pm', 'POST', '/events', { name: 'early', channel: 'news', data: 'from before the key' })).json()) as { id: string };
+    const before = (await (await api(daemon, token, appId, 'POST', '/events', { name: 'early', channel: 'news', data: 'from before the key' })).json()) as { id: string };
 
-    const { key: firstKey } = await createKey(daemon, 'acme-pm');
+    const { key: firstKey } = await createKey(daemon, appId);
     const marker = `marker-${randomBytes(8).toString('hex')}`;
-    const published = await api(daemon, token, 'acme-pm', 'POST', '/events', { name: 'note', channel: 'news', data: { text: `${marker}-channel` } });
+    const published = await api(daemon, token, appId, 'POST', '/events', { name: 'note', channel: 'news', data: { text: `${marker}-channel` } });
     expect(published.status).toBe(200);
     const channelEvent = ((await published.json()) as { id: string }).id;
 
     const app = await connectOk(daemon, appToken);
     const agent = await connectOk(daemon, agentToken);
-    const agentEvent = await sendEvent(app, { agent: 'athena', thread: 't1', payload: { ask: `${marker}-payload` } });
+    const agentEvent = await sendEvent(app, { agent: agentId, thread: 't1', payload: { ask: `${marker}-payload` } });
     const delivered = await expectFrame(agent, 'event');
     expect(delivered.payload).toEqual({ ask: `${marker}-payload` });
     agent.send({ type: 'reply', eventId: agentEvent, payload: { answer: `${marker}-reply` } });
@@ -272,7 +292,7 @@ describe('history encrypted at rest', () => {
     expect(shownAgent).toMatchObject({ payload: { ask: `${marker}-payload` }, reply: { answer: `${marker}-reply` }, erased: null });
     expect((await showEvent(daemon, channelEvent)).payload).toBe(JSON.stringify({ text: `${marker}-channel` }));
     expect(await showEvent(daemon, before.id)).toMatchObject({ payload: 'from before the key', erased: null });
-    const history = await api(daemon, token, 'acme-pm', 'GET', '/history');
+    const history = await api(daemon, token, appId, 'GET', '/history');
     expect(((await history.json()) as { events: { id: string }[] }).events.map((e) => e.id)).toEqual(expect.arrayContaining([channelEvent, agentEvent]));
 
     // The database holds none of them in plain text: not in any table, not in the files.
@@ -282,8 +302,8 @@ describe('history encrypted at rest', () => {
     expect(stored).toContain('from before the key');
 
     // After a rotation, what the old key sealed still reads.
-    const { key: secondKey } = (await relay(['keys', 'rotate', '--app', 'acme-pm', '--json'], { daemon })).json<{ key: Key }>();
-    const later = (await (await api(daemon, token, 'acme-pm', 'POST', '/events', { name: 'note', channel: 'news', data: `${marker}-later` })).json()) as { id: string };
+    const { key: secondKey } = (await relay(['keys', 'rotate', '--app', appId, '--json'], { daemon })).json<{ key: Key }>();
+    const later = (await (await api(daemon, token, appId, 'POST', '/events', { name: 'note', channel: 'news', data: `${marker}-later` })).json()) as { id: string };
     expect((await showEvent(daemon, agentEvent)).reply).toEqual({ answer: `${marker}-reply` });
     expect((await showEvent(daemon, later.id)).payload).toBe(`${marker}-later`);
 
@@ -304,40 +324,42 @@ describe('history encrypted at rest', () => {
 
 describe('erasure of events still waiting', () => {
   it('fails an agent event whose key was retired before its agent got it (payload_erased), and delivers the next', async () => {
-    const daemon = await startDaemon();
-    const appToken = await registerApp(daemon, 'acme-pm');
-    const agentToken = (await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '-q'], { daemon })).stdout.trim();
-    const { key: first } = await createKey(daemon, 'acme-pm');
+    const daemon = shared;
+    const { appId, agentId } = ids();
+    const appToken = await registerApp(daemon, appId);
+    const agentToken = (await relay(['agents', 'register', '--id', agentId, '--name', 'Athena', '-q'], { daemon })).stdout.trim();
+    const { key: first } = await createKey(daemon, appId);
     const app = await connectOk(daemon, appToken);
     // The agent is offline: the event waits in history, sealed with the first key.
-    const waiting = await sendEvent(app, { agent: 'athena', thread: 't1', payload: { forget: 'me' } });
-    expect((await relay(['keys', 'rotate', '--app', 'acme-pm'], { daemon })).exitCode).toBe(0);
+    const waiting = await sendEvent(app, { agent: agentId, thread: 't1', payload: { forget: 'me' } });
+    expect((await relay(['keys', 'rotate', '--app', appId], { daemon })).exitCode).toBe(0);
     expect((await relay(['keys', 'retire', first.id, '--yes'], { daemon })).exitCode).toBe(0);
 
     const agent = await connectOk(daemon, agentToken);
     const failed = await expectFrame(app, 'failed');
     expect(failed).toMatchObject({ eventId: waiting, error: { code: 'payload_erased', message: expect.stringContaining(first.id) } });
     // The next event of the thread is the first thing the agent gets.
-    const nextOne = await sendEvent(app, { agent: 'athena', thread: 't1', payload: { keep: 'me' } });
+    const nextOne = await sendEvent(app, { agent: agentId, thread: 't1', payload: { keep: 'me' } });
     expect(await expectFrame(agent, 'event')).toMatchObject({ eventId: nextOne, payload: { keep: 'me' } });
     expect(await showEvent(daemon, waiting)).toMatchObject({ status: 'failed', payload: null, erased: { keyId: first.id }, error: { code: 'payload_erased' } });
   });
 
   it('tells an app that reconnects that a reply it had not acknowledged was erased with its key', async () => {
-    const daemon = await startDaemon();
-    const appToken = await registerApp(daemon, 'acme-pm');
-    const agentToken = (await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '-q'], { daemon })).stdout.trim();
-    const { key: first } = await createKey(daemon, 'acme-pm');
+    const daemon = shared;
+    const { appId, agentId } = ids();
+    const appToken = await registerApp(daemon, appId);
+    const agentToken = (await relay(['agents', 'register', '--id', agentId, '--name', 'Athena', '-q'], { daemon })).stdout.trim();
+    const { key: first } = await createKey(daemon, appId);
     const app = await connectOk(daemon, appToken);
     const agent = await connectOk(daemon, agentToken);
-    const id = await sendEvent(app, { agent: 'athena', thread: 't1', payload: 1 });
+    const id = await sendEvent(app, { agent: agentId, thread: 't1', payload: 1 });
     await expectFrame(agent, 'event');
     agent.send({ type: 'reply', eventId: id, payload: { secret: 'answer' } });
     expect((await expectFrame(app, 'reply')).payload).toEqual({ secret: 'answer' });
     // Not acknowledged: it is sent again on the next connection, unless its key is gone by then.
     app.ws.close();
     await app.closed;
-    expect((await relay(['keys', 'rotate', '--app', 'acme-pm'], { daemon })).exitCode).toBe(0);
+    expect((await relay(['keys', 'rotate', '--app', appId], { daemon })).exitCode).toBe(0);
     expect((await relay(['keys', 'retire', first.id, '--yes'], { daemon })).exitCode).toBe(0);
     const again = await connectOk(daemon, appToken);
     expect(await expectFrame(again, 'failed')).toMatchObject({ eventId: id, error: { code: 'payload_erased' } });

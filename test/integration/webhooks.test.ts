@@ -1,9 +1,9 @@
 import Pusher from 'pusher';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Webhook, WebhookDelivery as Delivery } from '../../src/shared/api.js';
 import { relay } from '../helpers/cli.js';
-import { startDaemon, type Daemon, type StartOptions } from '../helpers/daemon.js';
+import { startDaemon, startSharedDaemon, type Daemon, type StartOptions } from '../helpers/daemon.js';
 import { channelName, sleep } from '../helpers/pusher.js';
 import { startReceiver, type HookEvent, type ReceivedRequest, type Receiver } from '../helpers/webhooks.js';
 import { connectOk, eventually, type OpenSocket } from '../helpers/ws.js';
@@ -23,7 +23,20 @@ function startHooked(options: StartOptions = {}): Promise<Daemon> {
   return startDaemon({ ...options, args: ['--webhook-allow-private', ...(options.args ?? [])] });
 }
 
-async function registerApp(daemon: Daemon, id = 'acme-pm'): Promise<App> {
+/**
+ * The relayd of the tests that need no setting of their own, no restart and no fresh data dir:
+ * one start for the file. Each test brings its own app. No debounce: what a test waits for comes
+ * at once (the debounce has a test of its own).
+ */
+let hooked: Daemon;
+/** The apps registered on `hooked`, whose webhooks are removed after each test (see below). */
+const sharedApps = new Set<string>();
+
+/** Unique app ids, for the apps of every test to live side by side on `hooked`. */
+let appCount = 0;
+
+async function registerApp(daemon: Daemon, id = `acme-pm-${++appCount}`): Promise<App> {
+  if (daemon === hooked) sharedApps.add(id);
   const registered = await relay(['apps', 'register', '--id', id, '--name', 'Acme PM', '-q'], { daemon });
   expect(registered.exitCode, registered.stderr).toBe(0);
   const { key, secret } = (await relay(['apps', 'credentials', id, '--json'], { daemon })).json<{ key: string; secret: string }>();
@@ -116,8 +129,23 @@ const named = (name: string, channel?: string) => (e: HookEvent) => e.name === n
 const requestOf = (receiver: Receiver, event: HookEvent): ReceivedRequest => receiver.requests.find((r) => r.body.events.includes(event))!;
 
 describe('webhooks', () => {
+  beforeAll(async () => {
+    hooked = await startSharedDaemon({ args: ['--webhook-allow-private', '--webhook-debounce', '0s'] });
+  });
+
+  // A webhook left behind would keep retrying what its closed receiver missed, to a port that a
+  // later test's receiver may be given; removing it drops its pending deliveries.
+  afterEach(async () => {
+    for (const app of sharedApps) {
+      const listed = await hooked.admin<{ webhooks: Webhook[] }>('GET', `/admin/v1/orgs/default/apps/${app}/webhooks`);
+      expect(listed.status).toBe(200);
+      for (const webhook of listed.body.webhooks) expect((await hooked.admin('DELETE', `/admin/v1/webhooks/${webhook.id}`)).status).toBe(200);
+    }
+    sharedApps.clear();
+  });
+
   it('deliver channel_occupied, member_added, client_event, member_removed and channel_vacated, signed so the pusher SDK accepts them', async () => {
-    const daemon = await startHooked();
+    const daemon = hooked;
     const app = await registerApp(daemon);
     expect((await relay(['apps', 'update', app.id, '--client-events', 'on'], { daemon })).exitCode).toBe(0);
     const receiver = await startReceiver();
@@ -211,7 +239,7 @@ describe('webhooks', () => {
   });
 
   it('send cache_miss once when subscribers find a cache channel empty, and not once it has an event', async () => {
-    const daemon = await startHooked();
+    const daemon = hooked;
     const app = await registerApp(daemon);
     const receiver = await startReceiver();
     await addWebhook(daemon, app, receiver.url, ['cache_miss']);
@@ -237,7 +265,7 @@ describe('webhooks', () => {
   });
 
   it('batch events raised together into one body, and send subscription_count for public channels once the app counts subscriptions', async () => {
-    const daemon = await startHooked({ args: ['--webhook-debounce', '0s'] });
+    const daemon = hooked;
     const app = await registerApp(daemon);
     const receiver = await startReceiver();
     await addWebhook(daemon, app, receiver.url);
@@ -263,7 +291,7 @@ describe('webhooks', () => {
   });
 
   it('deliver event_delivered, event_failed, event_rejected and connection_opened/closed from the agent relay', async () => {
-    const daemon = await startHooked();
+    const daemon = hooked;
     const app = await registerApp(daemon);
     const agentToken = (await relay(['agents', 'register', '--id', 'athena', '--name', 'Athena', '-q'], { daemon })).stdout.trim();
     const receiver = await startReceiver();
@@ -347,7 +375,7 @@ describe('webhooks', () => {
   });
 
   it('retry a delivery answered 500 twice, with backoff and the same delivery id, and log all three attempts', async () => {
-    const daemon = await startHooked();
+    const daemon = hooked;
     const app = await registerApp(daemon);
     const receiver = await startReceiver();
     receiver.queue = [500, 500];
@@ -502,7 +530,7 @@ describe('webhooks', () => {
   });
 
   it('send only the event types a webhook asks for', async () => {
-    const daemon = await startHooked({ args: ['--webhook-debounce', '0s'] });
+    const daemon = hooked;
     const app = await registerApp(daemon);
     const onlyOccupied = await startReceiver();
     const all = await startReceiver();
@@ -533,7 +561,7 @@ describe('webhooks', () => {
   });
 
   it('stop delivering once removed, dropping pending deliveries', async () => {
-    const daemon = await startHooked();
+    const daemon = hooked;
     const app = await registerApp(daemon);
     const removed = await startReceiver();
     removed.status = 500;
@@ -567,7 +595,7 @@ describe('webhooks', () => {
   });
 
   it('refuse a non-http URL or an unknown event type with exit 2, and an unknown app with exit 3', async () => {
-    const daemon = await startHooked();
+    const daemon = hooked;
     const app = await registerApp(daemon);
 
     const ftp = await relay(['webhooks', 'add', '--app', app.id, '--url', 'ftp://x'], { daemon });
@@ -590,9 +618,9 @@ describe('webhooks', () => {
   });
 
   it('are managed through the public API with a webhooks:manage token, and refused 403 insufficient_scope without it', async () => {
-    const daemon = await startHooked();
+    const daemon = hooked;
     const app = await registerApp(daemon);
-    const other = await registerApp(daemon, 'other-app');
+    const other = await registerApp(daemon);
     const token = async (scope: string): Promise<string> => {
       const created = await relay(['tokens', 'create', '--app', app.id, '--name', scope, '--scope', scope, '-q'], { daemon });
       expect(created.exitCode, created.stderr).toBe(0);
@@ -676,11 +704,19 @@ describe('webhook addresses', () => {
   ];
   const FLAG = '--webhook-allow-private';
 
+  /** A relayd as started by default, refusing private targets, for the tests that need no restart. */
+  let plain: Daemon;
+  beforeAll(async () => {
+    plain = await startSharedDaemon();
+  });
+
   it('refuse loopback, private, link-local and metadata targets through the CLI with exit 2, naming the reason and the flag, and take public ones', async () => {
-    const daemon = await startDaemon();
+    const daemon = plain;
     const app = await registerApp(daemon);
-    for (const [url, why] of REFUSED) {
-      const result = await relay(['webhooks', 'add', '--app', app.id, '--url', url], { daemon });
+    // Each refusal stands alone: asked all at once.
+    const results = await Promise.all(REFUSED.map(([url]) => relay(['webhooks', 'add', '--app', app.id, '--url', url], { daemon })));
+    for (const [i, [url, why]] of REFUSED.entries()) {
+      const result = results[i]!;
       expect(result.exitCode, `${url}: ${result.stderr}`).toBe(2);
       expect(result.stdout).toBe('');
       expect(result.stderr).toContain(why);
@@ -689,12 +725,12 @@ describe('webhook addresses', () => {
     expect(await listWebhooks(daemon, app)).toEqual([]);
 
     const publicUrls = ['http://93.184.215.14/hooks', 'https://[2606:4700::1]/hooks', 'https://example.com/hooks'];
-    for (const url of publicUrls) await addWebhook(daemon, app, url);
+    await Promise.all(publicUrls.map((url) => addWebhook(daemon, app, url)));
     expect((await listWebhooks(daemon, app)).map((w) => w.url).sort()).toEqual([...publicUrls].sort());
   });
 
   it('refuse them through the public API with 400 invalid_request for a webhooks:manage token', async () => {
-    const daemon = await startDaemon();
+    const daemon = plain;
     const app = await registerApp(daemon);
     const created = await relay(['tokens', 'create', '--app', app.id, '--name', 'hooks', '--scope', 'webhooks:manage', '-q'], { daemon });
     expect(created.exitCode, created.stderr).toBe(0);
@@ -753,11 +789,20 @@ describe('webhook addresses', () => {
   });
 
   it('take RELAY_WEBHOOK_ALLOW_PRIVATE as true/false/1/0, and refuse to start on anything else', async () => {
-    const allowed = await startDaemon({ env: { RELAY_WEBHOOK_ALLOW_PRIVATE: '1' } });
-    await addWebhook(allowed, await registerApp(allowed), 'http://127.0.0.1:9/hooks');
-    const refusing = await startDaemon({ env: { RELAY_WEBHOOK_ALLOW_PRIVATE: 'false' } });
-    const refused = await relay(['webhooks', 'add', '--app', (await registerApp(refusing)).id, '--url', 'http://127.0.0.1:9/hooks'], { daemon: refusing });
-    expect(refused.exitCode).toBe(2);
-    await expect(startDaemon({ env: { RELAY_WEBHOOK_ALLOW_PRIVATE: 'maybe' } })).rejects.toThrow(/exited with 2[\s\S]*--webhook-allow-private \/ RELAY_WEBHOOK_ALLOW_PRIVATE: must be true, false, 1 or 0/);
+    // Three daemons of their own, side by side.
+    const allowing = async (): Promise<void> => {
+      const allowed = await startDaemon({ env: { RELAY_WEBHOOK_ALLOW_PRIVATE: '1' } });
+      await addWebhook(allowed, await registerApp(allowed), 'http://127.0.0.1:9/hooks');
+    };
+    const refusing = async (): Promise<void> => {
+      const daemon = await startDaemon({ env: { RELAY_WEBHOOK_ALLOW_PRIVATE: 'false' } });
+      const refused = await relay(['webhooks', 'add', '--app', (await registerApp(daemon)).id, '--url', 'http://127.0.0.1:9/hooks'], { daemon });
+      expect(refused.exitCode).toBe(2);
+    };
+    await Promise.all([
+      allowing(),
+      refusing(),
+      expect(startDaemon({ env: { RELAY_WEBHOOK_ALLOW_PRIVATE: 'maybe' } })).rejects.toThrow(/exited with 2[\s\S]*--webhook-allow-private \/ RELAY_WEBHOOK_ALLOW_PRIVATE: must be true, false, 1 or 0/),
+    ]);
   });
 });
