@@ -367,6 +367,12 @@ async function startLocked(config: Config, log: Logger, clock: Clock, lock: Data
   await webhooks.start();
   functions.start();
   if (config.analytics) analytics.start();
+  // On a store no other node shares, leases left in it are a crashed relayd's (this one's
+  // before a restart, under another node id): taken over now, rather than after they run out.
+  if (!sharedStore) {
+    const taken = await store.releaseOtherLeases(config.nodeId);
+    if (taken.length > 0) log.info({ leases: taken.length }, 'took over the work a previous relayd left unfinished');
+  }
   await leader.start();
   leases.start();
   if (!hasAdminTokenFile(config.dataDir)) {

@@ -559,6 +559,11 @@ export interface Store {
   renewLeases(holder: string, until: number): Promise<string[]>;
   /** Gives the lease up, if `holder` holds it. */
   releaseLease(name: string, holder: string): Promise<void>;
+  /**
+   * Deletes every lease `holder` does not hold; returns their names. Only for a store no other
+   * node shares, at start: what is left in it is a crashed relayd's, whose work is now ours.
+   */
+  releaseOtherLeases(holder: string): Promise<string[]>;
 
   insertAdminToken(token: AdminTokenRecord): Promise<void>;
   findAdminTokenByHash(hash: string): Promise<AdminTokenRecord | null>;

@@ -1067,6 +1067,10 @@ export function describeStore(name: string, open: () => Promise<OpenedStore>): v
         expect(await store.acquireLease('leader', holder, NOW + 21_000, NOW + 50_000)).toBe(false);
         await store.releaseLease('leader', other);
         expect(await store.acquireLease('leader', holder, NOW + 21_000, NOW + 50_000)).toBe(true);
+        // A relayd that starts on a store none shares takes over what a crashed one held, at once.
+        expect(await store.releaseOtherLeases(holder)).toEqual(['agent:o:a']);
+        expect(await store.acquireLease('agent:o:a', holder, NOW + 22_000, NOW + 50_000)).toBe(true);
+        expect(await store.releaseOtherLeases(holder)).toEqual([]);
       });
     });
 

@@ -152,6 +152,10 @@ export class PostgresStore implements Store {
     await this.#sql`DELETE FROM leases WHERE name = ${name} AND holder = ${holder}`;
   }
 
+  async releaseOtherLeases(holder: string): Promise<string[]> {
+    return (await this.#sql<{ name: string }[]>`DELETE FROM leases WHERE holder <> ${holder} RETURNING name`).map((r) => r.name);
+  }
+
   async upsertNode(n: NodeRecord): Promise<void> {
     await this.#sql`
       INSERT INTO nodes (id, url, broker, version, started_at, heartbeat_at, connections)

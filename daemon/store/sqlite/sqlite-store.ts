@@ -166,6 +166,7 @@ export class SqliteStore implements Store {
       ),
       renewLeases: db.prepare<[number, string], { name: string }>('UPDATE leases SET expires_at = ? WHERE holder = ? RETURNING name'),
       releaseLease: db.prepare('DELETE FROM leases WHERE name = ? AND holder = ?'),
+      releaseOtherLeases: db.prepare<[string], { name: string }>('DELETE FROM leases WHERE holder <> ? RETURNING name'),
       upsertNode: db.prepare(
         `INSERT INTO nodes (id, url, broker, version, started_at, heartbeat_at, connections) VALUES (@id, @url, @broker, @version, @startedAt, @heartbeatAt, @connections)
          ON CONFLICT (id) DO UPDATE SET url = excluded.url, broker = excluded.broker, version = excluded.version, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, connections = excluded.connections`,
@@ -934,6 +935,10 @@ export class SqliteStore implements Store {
 
   async releaseLease(name: string, holder: string): Promise<void> {
     this.#stmts.releaseLease.run(name, holder);
+  }
+
+  async releaseOtherLeases(holder: string): Promise<string[]> {
+    return this.#stmts.releaseOtherLeases.all(holder).map((r) => r.name);
   }
 
   async upsertNode(node: NodeRecord): Promise<void> {
