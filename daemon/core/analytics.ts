@@ -158,16 +158,7 @@ export class AnalyticsService implements Usage {
   }
 
   #currentBucket(org: string, appId: string): Bucket {
-    let apps = this.#current.get(org);
-    if (!apps) {
-      apps = new Map();
-      this.#current.set(org, apps);
-    }
-    let bucket = apps.get(appId);
-    if (!bucket) {
-      bucket = this.#newBucket(org, appId);
-      apps.set(appId, bucket);
-    }
+    const bucket = ofApp(this.#current, org, appId, () => this.#newBucket(org, appId));
     bucket.dirty = true;
     return bucket;
   }
@@ -184,17 +175,7 @@ export class AnalyticsService implements Usage {
   }
 
   #opened(org: string, appId: string): Open {
-    let apps = this.#open.get(org);
-    if (!apps) {
-      apps = new Map();
-      this.#open.set(org, apps);
-    }
-    let open = apps.get(appId);
-    if (!open) {
-      open = { connections: 0, channels: 0, since: this.#deps.clock.now() };
-      apps.set(appId, open);
-    }
-    return open;
+    return ofApp(this.#open, org, appId, () => ({ connections: 0, channels: 0, since: this.#deps.clock.now() }));
   }
 
   #forgetIdle(org: string, appId: string, open: Open): void {
@@ -353,6 +334,21 @@ export class AnalyticsService implements Usage {
     for (const metric of metrics) totals[metric] = value(metric, total, (to - from) / MINUTE);
     return { org, app: appId, by, since: iso(from), until: iso(to), metrics, totals, series };
   }
+}
+
+/** The app's entry in an org → app map, made at need. */
+function ofApp<T>(orgs: Map<string, Map<string, T>>, org: string, appId: string, make: () => T): T {
+  let apps = orgs.get(org);
+  if (!apps) {
+    apps = new Map();
+    orgs.set(org, apps);
+  }
+  let entry = apps.get(appId);
+  if (entry === undefined) {
+    entry = make();
+    apps.set(appId, entry);
+  }
+  return entry;
 }
 
 /** The rows of one moment from several nodes (or apps) as one: peaks add. */
