@@ -220,7 +220,8 @@ export class AnalyticsService implements Usage {
    * delta; its peaks are kept, and the store takes the larger). One flush at a time.
    */
   flush(): Promise<void> {
-    this.#flushing = this.#flushing.then(() => this.#flushOnce());
+    // A flush that fails unexpectedly is reported and the next one still runs: the chain never stays rejected.
+    this.#flushing = this.#flushing.then(() => this.#flushOnce()).catch((err: unknown) => this.#deps.onError(err, 'could not flush usage analytics'));
     return this.#flushing;
   }
 

@@ -133,6 +133,18 @@ describe('usage analytics', () => {
     const cli = await analytics(['--app', app.id, '--since', body.since, '--until', body.until, '--by', 'minute', '--metric', 'published', '--metric', 'delivered']);
     expect(cli.series).toEqual(body.series);
 
+    // A token over its rate limit: each 429 is counted for the app.
+    const created = await relay(['tokens', 'create', '--app', app.id, '--name', 't-slow', '--scope', 'events:publish', '--rate-limit', '1/min,burst=1', '-q'], { daemon });
+    const slow = created.stdout.trim();
+    const statuses = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${daemon.url}/api/v1/apps/${app.id}/events`, { method: 'POST', headers: { authorization: `Bearer ${slow}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'tick', channel: 'slow', data: '{}' }) });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([200, 429, 429]);
+    const limited = (await (await get(reader, '?since=30m&metrics=published,rateLimited')).json()) as { analytics: Analytics };
+    expect(limited.analytics.totals).toEqual({ published: 8, rateLimited: 2 });
+
     const refused = await get(publisher, '');
     expect(refused.status).toBe(403);
     expect(JSON.stringify(await refused.json())).toContain('analytics:read');
