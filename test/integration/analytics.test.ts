@@ -7,6 +7,7 @@ import { startSharedDaemon, type Daemon } from '../helpers/daemon.js';
 import { channelName, collect, connected, registerChannelApp, subscribed, subscriberClient } from '../helpers/pusher.js';
 import { servicesFor } from '../helpers/services.js';
 import { relayOnTty } from '../helpers/tty.js';
+import { startReceiver } from '../helpers/webhooks.js';
 import { eventually } from '../helpers/ws.js';
 
 /**
@@ -19,7 +20,8 @@ const clusterReady = await servicesFor(['postgres', 'redis'], 'the analytics clu
 
 let daemon: Daemon;
 beforeAll(async () => {
-  daemon = await startSharedDaemon();
+  // Webhooks go to a receiver on 127.0.0.1, at once.
+  daemon = await startSharedDaemon({ args: ['--webhook-allow-private', '--webhook-debounce', '0s'] });
 });
 
 const MINUTE = 60_000;
@@ -116,6 +118,29 @@ describe('usage analytics', () => {
     expect(read.totals).toMatchObject({ agentAccepted: 3, agentReplied: 3, agentFailed: 0, agentRejected: 1, connectionsPeak: 1 });
     expect(read.totals.agentLatencyP50).toEqual(expect.any(Number));
     expect(Number(read.totals.agentLatencyP99)).toBeGreaterThanOrEqual(Number(read.totals.agentLatencyP50));
+  });
+
+  it('counts webhook attempts the endpoint took and those it refused', async () => {
+    const app = await registerChannelApp(daemon, 'an-hooks');
+    const receiver = await startReceiver();
+    receiver.queue = [500];
+    const added = await relay(['webhooks', 'add', '--app', app.id, '--url', receiver.url, '--event', 'channel_occupied'], { daemon });
+    expect(added.exitCode, added.stderr).toBe(0);
+    const client = subscriberClient(daemon, app);
+    await connected(client);
+    await subscribed(client, channelName('hooked-'));
+    // Refused once (500), then taken on the retry.
+    await receiver.waitForRequests(2);
+    const read = await eventually(
+      async () => {
+        const r = await analytics(['--app', app.id, '--since', '10m', '--metric', 'webhooksOk', '--metric', 'webhooksFailed']);
+        return r.totals.webhooksOk === 1 && r;
+      },
+      10_000,
+      'the second attempt to be counted',
+    );
+    expect(read.totals).toEqual({ webhooksOk: 1, webhooksFailed: 1 });
+    client.disconnect();
   });
 
   it('the public API answers the same series to a token with analytics:read, and 403 to one without', async () => {
